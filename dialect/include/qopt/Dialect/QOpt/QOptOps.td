@@ -1,0 +1,200 @@
+//===- QOptOps.td - qopt operations ------------------------*- tablegen -*-===//
+//
+// Operations on quantized tensors: pack/accessors, quantize, dequantize and
+// the Matryoshka slice.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_QOPTOPS_TD
+#define QOPT_DIALECT_QOPT_QOPTOPS_TD
+
+include "qopt/Dialect/QOpt/QOptDialect.td"
+include "qopt/Dialect/QOpt/QOptTypes.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+class QOpt_Op<string mnemonic, list<Trait> traits = []>
+    : Op<QOpt_Dialect, mnemonic, traits>;
+
+def QOpt_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def QOpt_IntTensor : RankedTensorOf<[AnyInteger]>;
+
+//===----------------------------------------------------------------------===//
+// Packing and accessors
+//===----------------------------------------------------------------------===//
+
+def QOpt_PackOp : QOpt_Op<"pack", [Pure]> {
+  let summary = "bind codes, scales and zero points into a quantized tensor";
+  let description = [{
+    Builds a `!qopt.qtensor` from its numbers. `codes` has the qtensor's shape
+    and an integer element type at least `bits` wide (one code per element,
+    unsigned, `0 <= code < 2^bits`; the storage `layout` is applied by the
+    lowering, not here). `scales` has the shape given by the type's
+    granularity (see `!qopt.qtensor`) and its expressed element type.
+    `zeros` has the same type as `scales`; it is required for `asym` and
+    absent for `sym`.
+
+    ```mlir
+    %q = qopt.pack %codes, %scales, %zeros
+        : tensor<64x128xi8>, tensor<64x4xf32>, tensor<64x4xf32>
+        -> !qopt.qtensor<64x128xf32, bits = 4, group = 32, asym>
+    ```
+  }];
+  let arguments = (ins QOpt_IntTensor:$codes, QOpt_FloatTensor:$scales,
+                       Optional<QOpt_FloatTensor>:$zeros);
+  let results = (outs QOpt_QTensorType:$result);
+  let assemblyFormat = [{
+    $codes `,` $scales (`,` $zeros^)? attr-dict `:` type($codes) `,`
+    type($scales) (`,` type($zeros)^)? `->` qualified(type($result))
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+class QOpt_AccessorOp<string mnemonic, string what>
+    : QOpt_Op<mnemonic, [Pure]> {
+  let summary = "the " # what # " of a quantized tensor";
+  let arguments = (ins QOpt_QTensorType:$input);
+  let assemblyFormat = [{
+    $input attr-dict `:` qualified(type($input)) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def QOpt_GetCodesOp : QOpt_AccessorOp<"get_codes", "codes"> {
+  let description = [{
+    Returns the codes of a quantized tensor: one unsigned code per element
+    (`0 <= code < 2^bits`) in an integer tensor of the qtensor's shape.
+    Folds through `qopt.pack`.
+  }];
+  let results = (outs QOpt_IntTensor:$result);
+}
+
+def QOpt_GetScalesOp : QOpt_AccessorOp<"get_scales", "scales"> {
+  let description = [{
+    Returns the group scales of a quantized tensor. Folds through `qopt.pack`.
+  }];
+  let results = (outs QOpt_FloatTensor:$result);
+}
+
+def QOpt_GetZerosOp : QOpt_AccessorOp<"get_zeros", "zero points"> {
+  let description = [{
+    Returns the group zero points of an `asym` quantized tensor, in units of
+    the parent code. Not valid on `sym` tensors, whose zero point is the
+    constant 2^(p-1). Folds through `qopt.pack`.
+  }];
+  let results = (outs QOpt_FloatTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Quantize / dequantize
+//===----------------------------------------------------------------------===//
+
+def QOpt_QuantizeOp : QOpt_Op<"quantize", [Pure, AttrSizedOperandSegments]> {
+  let summary = "round-to-nearest quantization of a float tensor";
+  let description = [{
+    Quantizes `input` into the scheme of the result type.
+
+    Without `scales`, the scales and zero points are computed per group by
+    round-to-nearest min-max (docs/quantization.md):
+    - `asym`: `lo = min(0, min x)`, `hi = max(0, max x)`,
+      `a = (hi - lo) / (2^c - 1)`, `z = round(-lo / a)`;
+    - `sym`: `a = max|x| / (2^(c-1) - 1)`, `z = 2^(c-1)` (needs `c >= 2`);
+    - a group whose range is zero gets `a = 1`.
+    With `scales` (and `zeros` for `asym`), those are used as given: this is
+    how GPTQ or an imported upstream `!quant.uniform` type supplies them.
+    Each code is `clamp(round_half_even(x / a) + z, 0, 2^c - 1)`.
+
+    The result must not be a Matryoshka slice: quantize to the parent width
+    and `qopt.slice` it. Quantizing a constant folds (under
+    `-canonicalize`) into a `qopt.pack` of constant codes, scales and zeros.
+
+    ```mlir
+    %q = qopt.quantize %w : tensor<64x128xf32>
+        -> !qopt.qtensor<64x128xf32, bits = 8, group = 32, asym>
+    %p = qopt.quantize %x scales(%s : tensor<f32>) : tensor<16xf32>
+        -> !qopt.qtensor<16xf32, bits = 8, per_tensor, sym>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input,
+                       Optional<QOpt_FloatTensor>:$scales,
+                       Optional<QOpt_FloatTensor>:$zeros);
+  let results = (outs QOpt_QTensorType:$result);
+  let assemblyFormat = [{
+    $input (`scales` `(` $scales^ `:` type($scales) `)`)?
+    (`zeros` `(` $zeros^ `:` type($zeros) `)`)? attr-dict
+    `:` type($input) `->` qualified(type($result))
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+def QOpt_DequantizeOp : QOpt_Op<"dequantize", [Pure]> {
+  let summary = "expand a quantized tensor to floats";
+  let description = [{
+    `w = scale * (code * 2^(p - c) - zero)` elementwise, with the group's
+    scale and zero point, `p` the parent width (`p = c` when unsliced) and
+    `zero = 2^(p-1)` for `sym`. The result has the qtensor's shape and
+    expressed element type. Folds under `-canonicalize` when the codes,
+    scales and zero points are all constants.
+
+    ```mlir
+    %w = qopt.dequantize %q : !qopt.qtensor<64x128xf32, bits = 4, group = 32, asym>
+        -> tensor<64x128xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_QTensorType:$input);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` qualified(type($input)) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Matryoshka slice
+//===----------------------------------------------------------------------===//
+
+def QOpt_SliceOp : QOpt_Op<"slice", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "Matryoshka slice of a quantized tensor to fewer bits";
+  let description = [{
+    Serves a `c`-bit quantized tensor at `r < c` bits (MatQuant,
+    arXiv 2502.06786, section 3):
+
+    `S(q, r) = clamp(round_half_up(q / 2^(c-r)), 0, 2^r - 1)`
+
+    computed on the integer by adding bit `c-r-1` and shifting, so only the
+    top `r+1` bits of `q` are read. The result's codes are the `r`-bit values
+    `S(q, r)`; scales and zero points are unchanged and stay in units of the
+    parent width `p`, which the result type records (`parent = p`, where `p`
+    is the input's own parent if it is already a slice). Every `r` in
+    `1 .. c-1` is valid. The layout is preserved: a `nested` tensor is sliced
+    by reading fewer planes, a `dense` one is repacked at `r` bits when the
+    slice is materialized.
+
+    Slicing twice rounds twice: `slice(slice(q, 4), 2)` differs from
+    `slice(q, 2)` (e.g. q = 24 at 8 bits: 24 -> 2 -> 1, but 24 -> 0 directly),
+    so no pattern merges them. The slice of constant codes folds under
+    `-canonicalize`.
+
+    ```mlir
+    %w4 = qopt.slice %w to 4
+        : !qopt.qtensor<11008x4096xf32, bits = 8, group = 32, asym, layout = nested>
+    // : !qopt.qtensor<11008x4096xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
+    ```
+  }];
+  let arguments = (ins QOpt_QTensorType:$input,
+                       ConfinedAttr<I32Attr, [IntPositive]>:$bits);
+  let results = (outs QOpt_QTensorType:$result);
+  let assemblyFormat = [{
+    $input `to` $bits attr-dict `:` qualified(type($input))
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+#endif // QOPT_DIALECT_QOPT_QOPTOPS_TD

@@ -1,0 +1,113 @@
+//===- QOptTypes.td - qopt type definitions ----------------*- tablegen -*-===//
+//
+// !qopt.qtensor: the quantization scheme of a tensor, in its type.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_QOPTTYPES_TD
+#define QOPT_DIALECT_QOPT_QOPTTYPES_TD
+
+include "qopt/Dialect/QOpt/QOptDialect.td"
+include "qopt/Dialect/QOpt/QOptAttrs.td"
+include "mlir/IR/AttrTypeBase.td"
+
+class QOpt_Type<string name, string typeMnemonic, list<Trait> traits = []>
+    : TypeDef<QOpt_Dialect, name, traits> {
+  let mnemonic = typeMnemonic;
+}
+
+def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
+  let summary = "a quantized tensor: codes, group scales and zero points";
+  let description = [{
+    A ranked tensor whose elements are `c`-bit unsigned codes (1 <= c <= 8)
+    with one scale (and, for `asym`, one zero point) per group of elements.
+    The type carries only the *scheme*; the codes, scales and zero points are
+    SSA tensors bound together by `qopt.pack`.
+
+    Syntax:
+    ```
+    qtensor-type ::= `!qopt.qtensor<` shape `x` float-type (`,` entry)* `>`
+    entry        ::= `bits` `=` c                 // code width, 1..8 (required)
+                   | `parent` `=` p               // Matryoshka parent width
+                   | `group` `=` G | `per_channel` | `per_tensor` (required)
+                   | `axis` `=` d                 // grouped dim (default: last)
+                   | `sym` | `asym`               // scheme (required)
+                   | `layout` `=` (`dense` | `nested`)   // default: dense
+    ```
+
+    Examples:
+    ```mlir
+    // int8 Matryoshka weights, groups of 32 along K, stored as bit planes.
+    !qopt.qtensor<11008x4096xf32, bits = 8, group = 32, asym, layout = nested>
+    // ... served at 4 bits: a slice records its parent width.
+    !qopt.qtensor<11008x4096xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
+    // Per-channel symmetric int4 with f16 scales.
+    !qopt.qtensor<4096x4096xf16, bits = 4, per_channel, sym>
+    // KIVI-style keys: groups of 64 tokens along dim 0 (per channel).
+    !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
+    ```
+
+    Semantics (docs/quantization.md): with parent width `p` (`p = c` when no
+    `parent` is given) the element at index `i` dequantizes to
+    `scale[g(i)] * (code[i] * 2^(p-c) - zero[g(i)])`, `zero = 2^(p-1)` for
+    `sym`. Groups run along dimension `axis`: `group = G` means G consecutive
+    elements along `axis` share a scale (G must divide that dimension when it
+    is static); `per_channel` means the whole extent of `axis` shares one
+    (one scale per slice orthogonal to `axis`, i.e. per output channel of a
+    `[N, K]` weight); `per_tensor` means one scale for everything.
+
+    The scales tensor has the qtensor's shape with the `axis` extent replaced
+    by the number of groups (`dim / G`, or 1 for `per_channel`), and rank 0
+    for `per_tensor`. The zero-point tensor, present only for `asym`, has the
+    same shape and element type as the scales.
+
+    `layout` is the storage the lowering gives the codes: `dense` packs them
+    at `c` bits; `nested` stores the parent's codes as `p` bit planes, most
+    significant first, of which an unsliced tensor reads all and a `c`-bit
+    slice reads the top `c + 1`.
+  }];
+
+  let parameters = (ins
+    ArrayRefParameter<"int64_t", "shape">:$shape,
+    "::mlir::Type":$expressedType,
+    "unsigned":$bits,
+    "unsigned":$parentBits,
+    EnumParameter<QOpt_Scheme>:$scheme,
+    EnumParameter<QOpt_Granularity>:$granularity,
+    "int64_t":$groupSize,
+    "int64_t":$axis,
+    EnumParameter<QOpt_Layout>:$layout
+  );
+
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+
+  let extraClassDeclaration = [{
+    /// The rank of the quantized tensor.
+    int64_t getRank() const { return getShape().size(); }
+    /// True if this is a Matryoshka slice of a wider parent.
+    bool isSliced() const { return getParentBits() != 0; }
+    /// The width the scales and zero points are expressed in: the parent
+    /// width for a slice, the code width otherwise.
+    unsigned getEffectiveParentBits() const {
+      return isSliced() ? getParentBits() : getBits();
+    }
+    /// True for the asymmetric scheme (zero points are operands).
+    bool isAsymmetric() const {
+      return getScheme() == ::mlir::qopt::QuantScheme::Asymmetric;
+    }
+    /// The tensor type of the dequantized values.
+    ::mlir::RankedTensorType getExpressedTensorType() const;
+    /// The shape of the scale and zero-point tensors.
+    ::llvm::SmallVector<int64_t> getScalesShape() const;
+    /// The tensor type of the scales (and of the zero points).
+    ::mlir::RankedTensorType getScalesType() const;
+    /// The number of elements that share one scale along `axis`, or
+    /// ShapedType::kDynamic when that is not static.
+    int64_t getElementsPerGroup() const;
+    /// This type with another code width and parent width.
+    QTensorType cloneWithBits(unsigned bits, unsigned parentBits) const;
+  }];
+}
+
+#endif // QOPT_DIALECT_QOPT_QOPTTYPES_TD

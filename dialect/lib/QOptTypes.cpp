@@ -1,0 +1,272 @@
+//===- QOptTypes.cpp - !qopt.qtensor ----------------------------*- C++ -*-===//
+//
+// Parsing, printing and verification of !qopt.qtensor, and the shape rules
+// for its scales that every op verifier shares.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+//===----------------------------------------------------------------------===//
+// Derived shapes
+//===----------------------------------------------------------------------===//
+
+RankedTensorType QTensorType::getExpressedTensorType() const {
+  return RankedTensorType::get(getShape(), getExpressedType());
+}
+
+int64_t QTensorType::getElementsPerGroup() const {
+  switch (getGranularity()) {
+  case Granularity::Group:
+    return getGroupSize();
+  case Granularity::PerChannel:
+    return getShape()[getAxis()];
+  case Granularity::PerTensor:
+    break;
+  }
+  return ShapedType::kDynamic;
+}
+
+SmallVector<int64_t> QTensorType::getScalesShape() const {
+  if (getGranularity() == Granularity::PerTensor)
+    return {};
+  SmallVector<int64_t> shape(getShape());
+  int64_t &dim = shape[getAxis()];
+  if (getGranularity() == Granularity::PerChannel)
+    dim = 1;
+  else if (!ShapedType::isDynamic(dim))
+    dim = dim / getGroupSize();
+  return shape;
+}
+
+RankedTensorType QTensorType::getScalesType() const {
+  return RankedTensorType::get(getScalesShape(), getExpressedType());
+}
+
+QTensorType QTensorType::cloneWithBits(unsigned bits,
+                                       unsigned parentBits) const {
+  return QTensorType::get(getContext(), getShape(), getExpressedType(), bits,
+                          parentBits, getScheme(), getGranularity(),
+                          getGroupSize(), getAxis(), getLayout());
+}
+
+//===----------------------------------------------------------------------===//
+// Verification
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
+                    ArrayRef<int64_t> shape, Type expressedType, unsigned bits,
+                    unsigned parentBits, QuantScheme scheme,
+                    Granularity granularity, int64_t groupSize, int64_t axis,
+                    Layout layout) {
+  if (bits < 1 || bits > 8)
+    return emitError() << "code width must be in 1..8, got " << bits;
+  if (parentBits != 0 && (parentBits <= bits || parentBits > 8))
+    return emitError() << "Matryoshka parent width must be in " << bits + 1
+                       << "..8 for a " << bits << "-bit slice, got "
+                       << parentBits;
+  if (!isa<FloatType>(expressedType))
+    return emitError() << "expressed type must be a float type, got "
+                       << expressedType;
+  for (int64_t dim : shape)
+    if (dim < 0 && !ShapedType::isDynamic(dim))
+      return emitError() << "dimensions must be non-negative, got " << dim;
+  int64_t rank = shape.size();
+  if (granularity == Granularity::PerTensor) {
+    if (groupSize != 0)
+      return emitError() << "per_tensor quantization takes no group size";
+    return success();
+  }
+  if (rank == 0)
+    return emitError() << "grouped or per-channel quantization needs a "
+                          "tensor of rank >= 1";
+  if (axis < 0 || axis >= rank)
+    return emitError() << "group axis " << axis << " is out of range for rank "
+                       << rank;
+  if (granularity == Granularity::PerChannel) {
+    if (groupSize != 0)
+      return emitError() << "per_channel quantization takes no group size";
+    return success();
+  }
+  if (groupSize <= 0)
+    return emitError() << "group size must be positive, got " << groupSize;
+  int64_t dim = shape[axis];
+  if (!ShapedType::isDynamic(dim) && dim % groupSize != 0)
+    return emitError() << "group size " << groupSize
+                       << " does not divide dimension " << axis << " of size "
+                       << dim;
+  (void)scheme;
+  (void)layout;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Assembly format
+//===----------------------------------------------------------------------===//
+
+Type QTensorType::parse(AsmParser &parser) {
+  MLIRContext *ctx = parser.getContext();
+  SMLoc loc = parser.getCurrentLocation();
+  SmallVector<int64_t> shape;
+  Type expressedType;
+  if (parser.parseLess() ||
+      parser.parseDimensionList(shape, /*allowDynamic=*/true,
+                                /*withTrailingX=*/true) ||
+      parser.parseType(expressedType))
+    return {};
+
+  std::optional<unsigned> bits, parentBits;
+  std::optional<QuantScheme> scheme;
+  std::optional<Granularity> granularity;
+  std::optional<int64_t> axis;
+  std::optional<Layout> layout;
+  int64_t groupSize = 0;
+
+  auto duplicate = [&](SMLoc at, StringRef key) {
+    parser.emitError(at) << "'" << key << "' given more than once";
+    return Type();
+  };
+  auto parseUnsigned = [&](unsigned &value) -> ParseResult {
+    int64_t v;
+    SMLoc at = parser.getCurrentLocation();
+    if (parser.parseEqual() || parser.parseInteger(v))
+      return failure();
+    if (v < 0 || v > 64)
+      return parser.emitError(at) << "expected a width in 0..64, got " << v;
+    value = static_cast<unsigned>(v);
+    return success();
+  };
+
+  while (succeeded(parser.parseOptionalComma())) {
+    SMLoc at = parser.getCurrentLocation();
+    StringRef key;
+    if (parser.parseKeyword(&key))
+      return {};
+    if (key == "bits") {
+      if (bits)
+        return duplicate(at, key);
+      unsigned v;
+      if (parseUnsigned(v))
+        return {};
+      bits = v;
+    } else if (key == "parent") {
+      if (parentBits)
+        return duplicate(at, key);
+      unsigned v;
+      if (parseUnsigned(v))
+        return {};
+      parentBits = v;
+    } else if (key == "group" || key == "per_channel" ||
+               key == "per_tensor") {
+      if (granularity)
+        return duplicate(at, "granularity");
+      if (key == "group") {
+        granularity = Granularity::Group;
+        if (parser.parseEqual() || parser.parseInteger(groupSize))
+          return {};
+      } else {
+        granularity = key == "per_channel" ? Granularity::PerChannel
+                                           : Granularity::PerTensor;
+      }
+    } else if (key == "axis") {
+      if (axis)
+        return duplicate(at, key);
+      int64_t v;
+      if (parser.parseEqual() || parser.parseInteger(v))
+        return {};
+      axis = v;
+    } else if (key == "sym" || key == "asym") {
+      if (scheme)
+        return duplicate(at, "scheme");
+      scheme = key == "sym" ? QuantScheme::Symmetric : QuantScheme::Asymmetric;
+    } else if (key == "layout") {
+      if (layout)
+        return duplicate(at, key);
+      StringRef name;
+      SMLoc nameLoc = parser.getCurrentLocation();
+      if (parser.parseEqual() || parser.parseKeyword(&name))
+        return {};
+      std::optional<Layout> parsed = symbolizeLayout(name);
+      if (!parsed) {
+        parser.emitError(nameLoc)
+            << "unknown layout '" << name << "', expected 'dense' or 'nested'";
+        return {};
+      }
+      layout = *parsed;
+    } else {
+      parser.emitError(at) << "unknown qtensor parameter '" << key
+                           << "', expected one of bits, parent, group, "
+                              "per_channel, per_tensor, axis, sym, asym, "
+                              "layout";
+      return {};
+    }
+  }
+  if (parser.parseGreater())
+    return {};
+  if (!bits) {
+    parser.emitError(loc) << "qtensor type needs 'bits = c'";
+    return {};
+  }
+  if (!granularity) {
+    parser.emitError(loc) << "qtensor type needs a granularity: 'group = G', "
+                             "'per_channel' or 'per_tensor'";
+    return {};
+  }
+  if (!scheme) {
+    parser.emitError(loc) << "qtensor type needs a scheme: 'sym' or 'asym'";
+    return {};
+  }
+  if (parentBits && *parentBits == 0) {
+    parser.emitError(loc) << "'parent' must be positive";
+    return {};
+  }
+  int64_t resolvedAxis = axis ? *axis : static_cast<int64_t>(shape.size()) - 1;
+  if (*granularity == Granularity::PerTensor && axis) {
+    parser.emitError(loc) << "'axis' has no meaning for per_tensor";
+    return {};
+  }
+  if (*granularity == Granularity::PerTensor)
+    resolvedAxis = 0;
+  return parser.getChecked<QTensorType>(
+      loc, ctx, ArrayRef<int64_t>(shape), expressedType, *bits, parentBits.value_or(0), *scheme,
+      *granularity, groupSize, resolvedAxis, layout.value_or(Layout::Dense));
+}
+
+void QTensorType::print(AsmPrinter &printer) const {
+  printer << '<';
+  for (int64_t dim : getShape()) {
+    if (ShapedType::isDynamic(dim))
+      printer << '?';
+    else
+      printer << dim;
+    printer << 'x';
+  }
+  printer << getExpressedType() << ", bits = " << getBits();
+  if (isSliced())
+    printer << ", parent = " << getParentBits();
+  switch (getGranularity()) {
+  case Granularity::Group:
+    printer << ", group = " << getGroupSize();
+    break;
+  case Granularity::PerChannel:
+    printer << ", per_channel";
+    break;
+  case Granularity::PerTensor:
+    printer << ", per_tensor";
+    break;
+  }
+  if (getGranularity() != Granularity::PerTensor &&
+      getAxis() != getRank() - 1)
+    printer << ", axis = " << getAxis();
+  printer << ", " << stringifyQuantScheme(getScheme());
+  if (getLayout() != Layout::Dense)
+    printer << ", layout = " << stringifyLayout(getLayout());
+  printer << '>';
+}

@@ -1,0 +1,352 @@
+// RUN: qopt-opt %s -split-input-file -verify-diagnostics
+
+// Every diagnostic of the !qopt.qtensor type and the qopt op verifiers.
+
+//===----------------------------------------------------------------------===//
+// !qopt.qtensor
+//===----------------------------------------------------------------------===//
+
+// expected-error@+1 {{code width must be in 1..8, got 9}}
+func.func private @bits_too_wide(!qopt.qtensor<4x8xf32, bits = 9, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{code width must be in 1..8, got 0}}
+func.func private @bits_zero(!qopt.qtensor<4x8xf32, bits = 0, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{expected a width in 0..64, got 100}}
+func.func private @bits_huge(!qopt.qtensor<4x8xf32, bits = 100, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{Matryoshka parent width must be in 5..8 for a 4-bit slice, got 4}}
+func.func private @parent_not_wider(!qopt.qtensor<4x8xf32, bits = 4, parent = 4, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{Matryoshka parent width must be in 5..8 for a 4-bit slice, got 16}}
+func.func private @parent_too_wide(!qopt.qtensor<4x8xf32, bits = 4, parent = 16, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{'parent' must be positive}}
+func.func private @parent_zero(!qopt.qtensor<4x8xf32, bits = 4, parent = 0, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{expressed type must be a float type, got 'i32'}}
+func.func private @int_expressed(!qopt.qtensor<4x8xi32, bits = 4, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{group size must be positive, got 0}}
+func.func private @group_zero(!qopt.qtensor<4x8xf32, bits = 4, group = 0, asym>)
+
+// -----
+
+// expected-error@+1 {{group size must be positive, got -4}}
+func.func private @group_negative(!qopt.qtensor<4x8xf32, bits = 4, group = -4, asym>)
+
+// -----
+
+// expected-error@+1 {{group size 3 does not divide dimension 1 of size 8}}
+func.func private @group_not_dividing(!qopt.qtensor<4x8xf32, bits = 4, group = 3, asym>)
+
+// -----
+
+// expected-error@+1 {{group size 3 does not divide dimension 0 of size 4}}
+func.func private @group_not_dividing_axis0(!qopt.qtensor<4x8xf32, bits = 4, group = 3, axis = 0, asym>)
+
+// -----
+
+// expected-error@+1 {{group axis 2 is out of range for rank 2}}
+func.func private @axis_out_of_range(!qopt.qtensor<4x8xf32, bits = 4, group = 4, axis = 2, asym>)
+
+// -----
+
+// expected-error@+1 {{group axis -1 is out of range for rank 2}}
+func.func private @axis_negative(!qopt.qtensor<4x8xf32, bits = 4, per_channel, axis = -1, asym>)
+
+// -----
+
+// expected-error@+1 {{grouped or per-channel quantization needs a tensor of rank >= 1}}
+func.func private @group_rank0(!qopt.qtensor<f32, bits = 4, per_channel, asym>)
+
+// -----
+
+// expected-error@+1 {{'axis' has no meaning for per_tensor}}
+func.func private @axis_per_tensor(!qopt.qtensor<4x8xf32, bits = 4, per_tensor, axis = 0, asym>)
+
+// -----
+
+// expected-error@+1 {{'bits' given more than once}}
+func.func private @duplicate_bits(!qopt.qtensor<4x8xf32, bits = 4, bits = 2, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{'granularity' given more than once}}
+func.func private @duplicate_granularity(!qopt.qtensor<4x8xf32, bits = 4, group = 4, per_channel, asym>)
+
+// -----
+
+// expected-error@+1 {{'scheme' given more than once}}
+func.func private @duplicate_scheme(!qopt.qtensor<4x8xf32, bits = 4, group = 4, sym, asym>)
+
+// -----
+
+// expected-error@+1 {{unknown layout 'planar', expected 'dense' or 'nested'}}
+func.func private @bad_layout(!qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, layout = planar>)
+
+// -----
+
+// expected-error@+1 {{unknown qtensor parameter 'scale'}}
+func.func private @unknown_key(!qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, scale = 2>)
+
+// -----
+
+// expected-error@+1 {{qtensor type needs 'bits = c'}}
+func.func private @missing_bits(!qopt.qtensor<4x8xf32, group = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{qtensor type needs a granularity}}
+func.func private @missing_granularity(!qopt.qtensor<4x8xf32, bits = 4, asym>)
+
+// -----
+
+// expected-error@+1 {{qtensor type needs a scheme: 'sym' or 'asym'}}
+func.func private @missing_scheme(!qopt.qtensor<4x8xf32, bits = 4, group = 4>)
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// qopt.pack and accessors
+//===----------------------------------------------------------------------===//
+
+func.func @pack_codes_shape(%c: tensor<4x4xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{codes shape 4x4 does not match the quantized shape 4x8}}
+  %q = qopt.pack %c, %s, %z : tensor<4x4xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_codes_narrow(%c: tensor<4x8xi4>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{codes element type 'i4' is narrower than the code width 8}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi4>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_scales_shape(%c: tensor<4x8xi8>, %s: tensor<4x4xf32>, %z: tensor<4x4xf32>) {
+  // expected-error@+1 {{scales shape 4x4 does not match 4x2 required by the quantized type's granularity}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x4xf32>, tensor<4x4xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_per_tensor_scales(%c: tensor<4x8xi8>, %s: tensor<1xf32>) {
+  // expected-error@+1 {{scales shape 1 does not match scalar required by the quantized type's granularity}}
+  %q = qopt.pack %c, %s : tensor<4x8xi8>, tensor<1xf32> -> !qopt.qtensor<4x8xf32, bits = 4, per_tensor, sym>
+  return
+}
+
+// -----
+
+func.func @pack_scales_type(%c: tensor<4x8xi8>, %s: tensor<4x2xf16>, %z: tensor<4x2xf16>) {
+  // expected-error@+1 {{scales element type 'f16' does not match the expressed type 'f32'}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x2xf16>, tensor<4x2xf16> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_missing_zeros(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>) {
+  // expected-error@+1 {{asymmetric quantization needs zero points}}
+  %q = qopt.pack %c, %s : tensor<4x8xi8>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_sym_zeros(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{symmetric quantization takes no zero points}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym>
+  return
+}
+
+// -----
+
+func.func @pack_zeros_type(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>, %z: tensor<4x1xf32>) {
+  // expected-error@+1 {{zero points type 'tensor<4x1xf32>' must equal the scales type 'tensor<4x2xf32>'}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x1xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_nested_slice(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{cannot pack a nested-layout slice from its 4-bit codes}}
+  %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym, layout = nested>
+  return
+}
+
+// -----
+
+func.func @get_zeros_sym(%q: !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym>) {
+  // expected-error@+1 {{symmetric quantized tensors have no zero-point operand}}
+  %z = qopt.get_zeros %q : !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @get_codes_shape(%q: !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym>) {
+  // expected-error@+1 {{codes shape 8x4 does not match the quantized shape 4x8}}
+  %c = qopt.get_codes %q : !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym> -> tensor<8x4xi8>
+  return
+}
+
+// -----
+
+func.func @get_scales_shape(%q: !qopt.qtensor<4x8xf32, bits = 4, per_channel, sym>) {
+  // expected-error@+1 {{scales shape 4 does not match 4x1 required by the quantized type's granularity}}
+  %s = qopt.get_scales %q : !qopt.qtensor<4x8xf32, bits = 4, per_channel, sym> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// qopt.quantize / qopt.dequantize
+//===----------------------------------------------------------------------===//
+
+func.func @quantize_shape(%x: tensor<4x4xf32>) {
+  // expected-error@+1 {{input shape 4x4 does not match the quantized shape 4x8}}
+  %q = qopt.quantize %x : tensor<4x4xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @quantize_type(%x: tensor<4x8xf16>) {
+  // expected-error@+1 {{input element type 'f16' does not match the expressed type 'f32'}}
+  %q = qopt.quantize %x : tensor<4x8xf16> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @quantize_to_slice(%x: tensor<4x8xf32>) {
+  // expected-error@+1 {{cannot quantize directly to a Matryoshka slice (parent = 8)}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> !qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @quantize_zeros_without_scales(%x: tensor<4x8xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{zero points given without scales}}
+  %q = qopt.quantize %x zeros(%z : tensor<4x2xf32>) : tensor<4x8xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @quantize_sym_one_bit(%x: tensor<4x8xf32>) {
+  // expected-error@+1 {{symmetric quantization with computed scales needs at least 2 bits}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> !qopt.qtensor<4x8xf32, bits = 1, group = 4, sym>
+  return
+}
+
+// -----
+
+func.func @quantize_scales_shape(%x: tensor<4x8xf32>, %s: tensor<4xf32>) {
+  // expected-error@+1 {{scales shape 4 does not match 4x2 required by the quantized type's granularity}}
+  %q = qopt.quantize %x scales(%s : tensor<4xf32>) : tensor<4x8xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym>
+  return
+}
+
+// -----
+
+func.func @quantize_missing_zeros(%x: tensor<4x8xf32>, %s: tensor<4x2xf32>) {
+  // expected-error@+1 {{asymmetric quantization needs zero points}}
+  %q = qopt.quantize %x scales(%s : tensor<4x2xf32>) : tensor<4x8xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @dequantize_shape(%q: !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>) {
+  // expected-error@+1 {{result shape 8x4 does not match the quantized shape 4x8}}
+  %d = qopt.dequantize %q : !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym> -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_type(%q: !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>) {
+  // expected-error@+1 {{result element type 'bf16' does not match the expressed type 'f32'}}
+  %d = qopt.dequantize %q : !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym> -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// qopt.slice
+//===----------------------------------------------------------------------===//
+
+func.func @slice_not_narrower(%q: !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>) {
+  // expected-error@+1 {{slice width 4 must be in 1..3 for a 4-bit input}}
+  %s = qopt.slice %q to 4 : !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @slice_wider(%q: !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym>) {
+  // expected-error@+1 {{slice width 9 must be in 1..7 for a 8-bit input}}
+  %s = qopt.slice %q to 9 : !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @slice_zero(%q: !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym>) {
+  // expected-error@+1 {{slice width 0 must be in 1..7 for a 8-bit input}}
+  %s = qopt.slice %q to 0 : !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @slice_one_bit(%q: !qopt.qtensor<4x8xf32, bits = 1, group = 4, asym>) {
+  // expected-error@+1 {{slice width 1 must be in 1..0 for a 1-bit input}}
+  %s = qopt.slice %q to 1 : !qopt.qtensor<4x8xf32, bits = 1, group = 4, asym>
+  return
+}
+
+// -----
+
+// A slice keeps its input's layout and records the parent width: a result
+// type that says otherwise is rejected.
+func.func @slice_changes_layout(%q: !qopt.qtensor<4x8xf32, bits = 8, group = 4, asym, layout = nested>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'qopt.slice' op inferred type(s) '!qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym, layout = nested>' are incompatible with return type(s) of operation '!qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>'}}
+  %s = "qopt.slice"(%q) <{bits = 4 : i32}> : (!qopt.qtensor<4x8xf32, bits = 8, group = 4, asym, layout = nested>) -> !qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @slice_wrong_parent(%q: !qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>) {
+  // expected-error@+2 {{failed to infer returned types}}
+  // expected-error@+1 {{'qopt.slice' op inferred type(s) '!qopt.qtensor<4x8xf32, bits = 2, parent = 8, group = 4, asym>' are incompatible with return type(s) of operation '!qopt.qtensor<4x8xf32, bits = 2, parent = 4, group = 4, asym>'}}
+  %s = "qopt.slice"(%q) <{bits = 2 : i32}> : (!qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>) -> !qopt.qtensor<4x8xf32, bits = 2, parent = 4, group = 4, asym>
+  return
+}

@@ -1,0 +1,96 @@
+// RUN: qopt-opt %s | qopt-opt | FileCheck %s
+// RUN: qopt-opt %s --mlir-print-op-generic | qopt-opt | FileCheck %s
+// RUN: qopt-opt %s -emit-bytecode | qopt-opt | FileCheck %s
+
+// Round trip of every qopt type form and op.
+
+// CHECK-LABEL: func.func private @types
+// CHECK-SAME: !qopt.qtensor<11008x4096xf32, bits = 8, group = 32, asym, layout = nested>
+// CHECK-SAME: !qopt.qtensor<11008x4096xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
+// CHECK-SAME: !qopt.qtensor<4096x4096xf16, bits = 4, per_channel, sym>
+// CHECK-SAME: !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
+// CHECK-SAME: !qopt.qtensor<16xbf16, bits = 3, per_tensor, sym>
+// CHECK-SAME: !qopt.qtensor<8x16xf32, bits = 1, per_channel, axis = 0, asym>
+func.func private @types(
+  !qopt.qtensor<11008x4096xf32, bits = 8, group = 32, asym, layout = nested>,
+  !qopt.qtensor<11008x4096xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>,
+  !qopt.qtensor<4096x4096xf16, bits = 4, per_channel, sym>,
+  !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>,
+  !qopt.qtensor<16xbf16, bits = 3, per_tensor, sym>,
+  !qopt.qtensor<8x16xf32, bits = 1, per_channel, axis = 0, asym>)
+
+// Entries may come in any order; defaults (dense layout, last axis) are
+// elided when printed.
+// CHECK-LABEL: func.func private @entry_order
+// CHECK-SAME: !qopt.qtensor<4x64xf32, bits = 6, group = 16, sym>
+func.func private @entry_order(
+  !qopt.qtensor<4x64xf32, sym, layout = dense, group = 16, axis = 1, bits = 6>)
+
+// CHECK-LABEL: func.func @pack_and_accessors
+// CHECK-SAME: (%[[C:.*]]: tensor<4x64xi8>, %[[S:.*]]: tensor<4x2xf32>, %[[Z:.*]]: tensor<4x2xf32>)
+func.func @pack_and_accessors(%codes: tensor<4x64xi8>, %scales: tensor<4x2xf32>,
+                              %zeros: tensor<4x2xf32>)
+    -> (tensor<4x64xi8>, tensor<4x2xf32>, tensor<4x2xf32>) {
+  // CHECK: %[[Q:.*]] = qopt.pack %[[C]], %[[S]], %[[Z]] : tensor<4x64xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym>
+  %q = qopt.pack %codes, %scales, %zeros : tensor<4x64xi8>, tensor<4x2xf32>, tensor<4x2xf32>
+      -> !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym>
+  // CHECK: qopt.get_codes %[[Q]] : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x64xi8>
+  %c = qopt.get_codes %q : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x64xi8>
+  // CHECK: qopt.get_scales %[[Q]] : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x2xf32>
+  %s = qopt.get_scales %q : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x2xf32>
+  // CHECK: qopt.get_zeros %[[Q]] : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x2xf32>
+  %z = qopt.get_zeros %q : !qopt.qtensor<4x64xf32, bits = 8, group = 32, asym> -> tensor<4x2xf32>
+  return %c, %s, %z : tensor<4x64xi8>, tensor<4x2xf32>, tensor<4x2xf32>
+}
+
+// Symmetric tensors take no zero points; per-channel scales keep the rank
+// with a unit extent on the grouped axis; per-tensor scales are rank 0.
+// CHECK-LABEL: func.func @pack_symmetric
+func.func @pack_symmetric(%codes: tensor<8x16xi8>, %row: tensor<8x1xf16>,
+                          %one: tensor<f16>) {
+  // CHECK: qopt.pack %{{.*}}, %{{.*}} : tensor<8x16xi8>, tensor<8x1xf16> -> !qopt.qtensor<8x16xf16, bits = 4, per_channel, sym>
+  %a = qopt.pack %codes, %row : tensor<8x16xi8>, tensor<8x1xf16>
+      -> !qopt.qtensor<8x16xf16, bits = 4, per_channel, sym>
+  // CHECK: qopt.pack %{{.*}}, %{{.*}} : tensor<8x16xi8>, tensor<f16> -> !qopt.qtensor<8x16xf16, bits = 8, per_tensor, sym>
+  %b = qopt.pack %codes, %one : tensor<8x16xi8>, tensor<f16>
+      -> !qopt.qtensor<8x16xf16, bits = 8, per_tensor, sym>
+  return
+}
+
+// Groups along a non-last axis (KIVI keys: per channel, groups of tokens).
+// CHECK-LABEL: func.func @pack_axis0
+func.func @pack_axis0(%codes: tensor<?x128xi8>, %s: tensor<?x128xf32>,
+                      %z: tensor<?x128xf32>) {
+  // CHECK: -> !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
+  %q = qopt.pack %codes, %s, %z : tensor<?x128xi8>, tensor<?x128xf32>, tensor<?x128xf32>
+      -> !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
+  return
+}
+
+// CHECK-LABEL: func.func @quantize_slice_dequantize
+// CHECK-SAME: (%[[W:.*]]: tensor<64x128xf32>)
+func.func @quantize_slice_dequantize(%w: tensor<64x128xf32>) -> tensor<64x128xf32> {
+  // CHECK: %[[Q:.*]] = qopt.quantize %[[W]] : tensor<64x128xf32> -> !qopt.qtensor<64x128xf32, bits = 8, group = 32, asym, layout = nested>
+  %q = qopt.quantize %w : tensor<64x128xf32>
+      -> !qopt.qtensor<64x128xf32, bits = 8, group = 32, asym, layout = nested>
+  // CHECK: %[[S4:.*]] = qopt.slice %[[Q]] to 4 : !qopt.qtensor<64x128xf32, bits = 8, group = 32, asym, layout = nested>
+  %q4 = qopt.slice %q to 4 : !qopt.qtensor<64x128xf32, bits = 8, group = 32, asym, layout = nested>
+  // CHECK: %[[S2:.*]] = qopt.slice %[[S4]] to 2 : !qopt.qtensor<64x128xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
+  %q2 = qopt.slice %q4 to 2 : !qopt.qtensor<64x128xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
+  // CHECK: qopt.dequantize %[[S2]] : !qopt.qtensor<64x128xf32, bits = 2, parent = 8, group = 32, asym, layout = nested> -> tensor<64x128xf32>
+  %d = qopt.dequantize %q2 : !qopt.qtensor<64x128xf32, bits = 2, parent = 8, group = 32, asym, layout = nested>
+      -> tensor<64x128xf32>
+  return %d : tensor<64x128xf32>
+}
+
+// Quantization with given parameters (GPTQ, imported upstream types).
+// CHECK-LABEL: func.func @quantize_with_params
+func.func @quantize_with_params(%x: tensor<16xf32>, %s: tensor<f32>, %z: tensor<f32>) {
+  // CHECK: qopt.quantize %{{.*}} scales(%{{.*}} : tensor<f32>) : tensor<16xf32> -> !qopt.qtensor<16xf32, bits = 8, per_tensor, sym>
+  %a = qopt.quantize %x scales(%s : tensor<f32>) : tensor<16xf32>
+      -> !qopt.qtensor<16xf32, bits = 8, per_tensor, sym>
+  // CHECK: qopt.quantize %{{.*}} scales(%{{.*}} : tensor<f32>) zeros(%{{.*}} : tensor<f32>) : tensor<16xf32> -> !qopt.qtensor<16xf32, bits = 4, per_tensor, asym>
+  %b = qopt.quantize %x scales(%s : tensor<f32>) zeros(%z : tensor<f32>) : tensor<16xf32>
+      -> !qopt.qtensor<16xf32, bits = 4, per_tensor, asym>
+  return
+}

@@ -1,0 +1,39 @@
+//===- qopt-opt.cpp - qopt optimizer driver ---------------------*- C++ -*-===//
+//
+// The mlir-opt of qopt: parses MLIR with the qopt dialect and the upstream
+// dialects qopt pipelines produce or consume, and runs qopt and upstream
+// passes on it. Registers only what it uses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::qopt::QOptDialect, mlir::arith::ArithDialect,
+                  mlir::func::FuncDialect, mlir::linalg::LinalgDialect,
+                  mlir::memref::MemRefDialect, mlir::quant::QuantDialect,
+                  mlir::scf::SCFDialect, mlir::tensor::TensorDialect,
+                  mlir::vector::VectorDialect>();
+
+  mlir::qopt::registerQOptPasses();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "qopt optimizer driver\n", registry));
+}
