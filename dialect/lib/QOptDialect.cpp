@@ -19,7 +19,14 @@ using namespace mlir::qopt;
 #define GET_TYPEDEF_CLASSES
 #include "qopt/Dialect/QOpt/QOptOpsTypes.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "qopt/Dialect/QOpt/QOptAttrs.cpp.inc"
+
 void QOptDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "qopt/Dialect/QOpt/QOptAttrs.cpp.inc"
+      >();
   addTypes<
 #define GET_TYPEDEF_LIST
 #include "qopt/Dialect/QOpt/QOptOpsTypes.cpp.inc"

@@ -7,11 +7,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Conversion/Passes.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -27,9 +31,12 @@ int main(int argc, char **argv) {
                   mlir::func::FuncDialect, mlir::linalg::LinalgDialect,
                   mlir::memref::MemRefDialect, mlir::quant::QuantDialect,
                   mlir::scf::SCFDialect, mlir::tensor::TensorDialect,
-                  mlir::vector::VectorDialect>();
+                  mlir::vector::VectorDialect, mlir::math::MathDialect,
+                  mlir::cf::ControlFlowDialect, mlir::LLVM::LLVMDialect>();
 
   mlir::qopt::registerQOptPasses();
+  mlir::qopt::registerQOptConversionPasses();
+  mlir::qopt::registerQOptToLLVMPipeline();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();

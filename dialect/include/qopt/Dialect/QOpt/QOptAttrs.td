@@ -8,6 +8,7 @@
 #ifndef QOPT_DIALECT_QOPT_QOPTATTRS_TD
 #define QOPT_DIALECT_QOPT_QOPTATTRS_TD
 
+include "qopt/Dialect/QOpt/QOptDialect.td"
 include "mlir/IR/EnumAttr.td"
 
 def QOpt_Scheme : I32EnumAttr<"QuantScheme",
@@ -46,5 +47,15 @@ def QOpt_Layout : I32EnumAttr<"Layout",
     significant plane first, so an r-bit slice reads only the top r+1 planes.
   }];
 }
+
+def QOpt_RopeStyle : I32EnumAttr<"RopeStyle",
+    "how RoPE pairs the dimensions of a head", [
+      I32EnumAttrCase<"Interleaved", 0, "interleaved">,
+      I32EnumAttrCase<"RotateHalf", 1, "rotate_half">
+    ]> {
+  let cppNamespace = "::mlir::qopt";
+  let genSpecializedAttr = 0;
+}
+def QOpt_RopeStyleAttr : EnumAttr<QOpt_Dialect, QOpt_RopeStyle, "rope_style">;
 
 #endif // QOPT_DIALECT_QOPT_QOPTATTRS_TD

@@ -18,4 +18,7 @@
 
 #include "qopt/Dialect/QOpt/QOptOpsDialect.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "qopt/Dialect/QOpt/QOptAttrs.h.inc"
+
 #endif // QOPT_DIALECT_QOPT_QOPTDIALECT_H

@@ -32,6 +32,7 @@ def QOpt_Dialect : Dialect {
     See docs/quantization.md for the full contract.
   }];
   let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 0;
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

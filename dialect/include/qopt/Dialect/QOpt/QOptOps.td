@@ -197,4 +197,6 @@ def QOpt_SliceOp : QOpt_Op<"slice", [Pure,
   let hasCanonicalizer = 1;
 }
 
+include "qopt/Dialect/QOpt/QOptModelOps.td"
+
 #endif // QOPT_DIALECT_QOPT_QOPTOPS_TD

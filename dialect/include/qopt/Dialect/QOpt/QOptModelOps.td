@@ -1,0 +1,188 @@
+//===- QOptModelOps.td - Llama-family model operations -----*- tablegen -*-===//
+//
+// The model-level operations of a Llama-family decoder: token embedding,
+// RMSNorm, linear, RoPE, grouped-query attention over a KV cache, and the
+// SiLU-gated MLP product. Activations are tensors `[T, features]` where T is
+// the number of tokens processed in one call (1 for decode, the prompt length
+// for prefill; it may be dynamic). Weights are operands, so passes can
+// rewrite them. Residual adds are plain `arith.addf` on tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_QOPTMODELOPS_TD
+#define QOPT_DIALECT_QOPT_QOPTMODELOPS_TD
+
+include "qopt/Dialect/QOpt/QOptDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "qopt/Dialect/QOpt/QOptAttrs.td"
+
+def QOpt_F32Tensor2D : 2DTensorOf<[F32]>;
+def QOpt_F32Tensor1D : 1DTensorOf<[F32]>;
+
+def QOpt_EmbeddingOp : QOpt_Op<"embedding", [Pure]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `result[t, :] = table[tokens[t], :]`. Token ids outside `[0, vocab)` are
+    clamped by the lowering (the runtime rejects them before a call).
+
+    ```mlir
+    %x = qopt.embedding %table, %tokens
+        : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$table, 1DTensorOf<[I32]>:$tokens);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QOpt_RMSNormOp : QOpt_Op<"rms_norm", [Pure]> {
+  let summary = "RMSNorm with a learned scale";
+  let description = [{
+    `result[t, i] = x[t, i] / sqrt(mean_j(x[t, j]^2) + epsilon) * weight[i]`.
+
+    ```mlir
+    %y = qopt.rms_norm %x, %w {epsilon = 1.0e-05 : f32}
+        : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$input, QOpt_F32Tensor1D:$weight,
+                       F32Attr:$epsilon);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
+  let summary = "x times the transpose of a weight matrix";
+  let description = [{
+    `result[t, n] = sum_k x[t, k] * weight[n, k]`: the PyTorch `nn.Linear`
+    convention (no bias), weight `[out, in]` row-major. The weight is an
+    operand so that quantization passes can replace it.
+
+    ```mlir
+    %y = qopt.linear %x, %wq : tensor<?x64xf32>, tensor<64x64xf32>
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$input, QOpt_F32Tensor2D:$weight);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QOpt_RopeOp : QOpt_Op<"rope", [Pure]> {
+  let summary = "rotary position embedding";
+  let description = [{
+    Rotates each head of `input` (`[T, heads * head_dim]`) by the position of
+    its token, `position + t`. With `j` in `[0, head_dim / 2)` the frequency
+    is `theta^(-2j / head_dim)` and the rotated pair is
+    - `interleaved` (llama2.c, Meta, GGUF): dimensions `(2j, 2j + 1)`;
+    - `rotate_half` (Hugging Face): dimensions `(j, j + head_dim / 2)`.
+
+    The two conventions are the same model up to a permutation of the q/k
+    projection rows; an importer records which one its weights use.
+
+    ```mlir
+    %q = qopt.rope %x, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32,
+                             style = #qopt<rope_style interleaved>}
+        : tensor<?x64xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$input, Index:$position,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+                       F32Attr:$theta, QOpt_RopeStyleAttr:$style);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $input `,` $position attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QOpt_AttentionOp : QOpt_Op<"attention"> {
+  let summary = "causal grouped-query attention over a KV cache";
+  let description = [{
+    For each token `t` at position `p = position + t`: stores `key[t]` and
+    `value[t]` into row `p` of layer `layer` of `key_cache` / `value_cache`
+    (`[layers, max_seq, num_kv_heads * head_dim]`), then for each head `h`
+    (sharing KV head `h / (num_heads / num_kv_heads)`) computes
+    `softmax(q_h . K[0..p]^T / sqrt(head_dim)) . V[0..p]`.
+    `T = 1` is single-token decode; larger `T` is prefill of a prompt chunk.
+    The caller guarantees `position + T <= max_seq`.
+
+    ```mlir
+    %o = qopt.attention %q, %k, %v, %kc, %vc, %pos
+        {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64,
+         head_dim = 8 : i64}
+        : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+          memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$query, QOpt_F32Tensor2D:$key,
+                       QOpt_F32Tensor2D:$value,
+                       Arg<MemRefRankOf<[F32], [3]>, "", [MemRead, MemWrite]>:$key_cache,
+                       Arg<MemRefRankOf<[F32], [3]>, "", [MemRead, MemWrite]>:$value_cache,
+                       Index:$position,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $key_cache `,` $value_cache `,` $position
+    attr-dict `:` type($query) `,` type($key) `,` type($value) `,`
+    type($key_cache) `,` type($value_cache) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QOpt_SwiGLUOp : QOpt_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
+  let summary = "SiLU-gated product of the Llama MLP";
+  let description = [{
+    `result = silu(gate) * up` elementwise, `silu(x) = x / (1 + exp(-x))`.
+
+    ```mlir
+    %h = qopt.swiglu %gate, %up : tensor<?x172xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$gate, QOpt_F32Tensor2D:$up);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Lowering-level operations
+//===----------------------------------------------------------------------===//
+
+def QOpt_WeightRefOp : QOpt_Op<"weight_ref"> {
+  let summary = "a weight buffer supplied by the runtime through a table";
+  let description = [{
+    Produced by `convert-qopt-to-loops` for weights that live in resources or
+    an external weight file: the runtime passes a table of addresses (`i64`)
+    and this op views entry `index` as a buffer of the result type. The
+    module attribute `qopt.weight_table` names the entries in order. This is
+    how one compiled artifact runs on weights it does not embed (zero copies:
+    the addresses point into the mapped checkpoint).
+
+    ```mlir
+    %w = qopt.weight_ref %table[3] : memref<?xi64> -> memref<64x64xf32>
+    ```
+  }];
+  let arguments = (ins Arg<MemRefRankOf<[I64], [1]>, "", [MemRead]>:$table,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$index);
+  let results = (outs AnyStaticShapeMemRef:$result);
+  let assemblyFormat = [{
+    $table `[` $index `]` attr-dict `:` type($table) `->` type($result)
+  }];
+}
+
+#endif // QOPT_DIALECT_QOPT_QOPTMODELOPS_TD

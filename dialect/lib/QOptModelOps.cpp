@@ -1,0 +1,139 @@
+//===- QOptModelOps.cpp - Verifiers of the model operations -----*- C++ -*-===//
+//
+// Shape verification of the Llama-family model operations (embedding,
+// rms_norm, linear, rope, attention). Every relation between operand and
+// result shapes is checked; a dynamic token dimension matches anything.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+/// True if two dimensions may be equal (a dynamic one matches anything).
+static bool dimsMatch(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+/// Verifies that the token (first) dimensions of `types` agree.
+static LogicalResult verifyTokenDims(Operation *op,
+                                     ArrayRef<std::pair<StringRef, ShapedType>>
+                                         types) {
+  for (auto [name, type] : types.drop_front())
+    if (!dimsMatch(type.getDimSize(0), types.front().second.getDimSize(0)))
+      return op->emitOpError()
+             << "token dimension of " << name << " (" << type.getDimSize(0)
+             << ") does not match that of " << types.front().first << " ("
+             << types.front().second.getDimSize(0) << ")";
+  return success();
+}
+
+/// Verifies that the feature (last) dimension of `type` is static and equals
+/// `expected`.
+static LogicalResult verifyFeatures(Operation *op, StringRef name,
+                                    ShapedType type, int64_t expected,
+                                    StringRef what) {
+  int64_t actual = type.getShape().back();
+  if (ShapedType::isDynamic(actual))
+    return op->emitOpError() << name << " must have a static feature dimension";
+  if (actual != expected)
+    return op->emitOpError() << name << " has " << actual
+                             << " features but " << what << " is " << expected;
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  RankedTensorType table = getTable().getType();
+  if (!table.hasStaticShape())
+    return emitOpError() << "embedding table must have a static shape";
+  if (failed(verifyFeatures(*this, "result", getType(), table.getDimSize(1),
+                            "the embedding width")))
+    return failure();
+  return verifyTokenDims(*this, {{"tokens", getTokens().getType()},
+                                 {"result", getType()}});
+}
+
+LogicalResult RMSNormOp::verify() {
+  int64_t width = getWeight().getType().getDimSize(0);
+  if (ShapedType::isDynamic(width))
+    return emitOpError() << "weight must have a static size";
+  if (failed(verifyFeatures(*this, "input", getInput().getType(), width,
+                            "the weight size")))
+    return failure();
+  if (getType() != getInput().getType())
+    return emitOpError() << "result type " << getType()
+                         << " must equal the input type "
+                         << getInput().getType();
+  if (!(getEpsilon().convertToFloat() >= 0.0f))
+    return emitOpError() << "epsilon must be non-negative";
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType weight = getWeight().getType();
+  if (!weight.hasStaticShape())
+    return emitOpError() << "weight must have a static shape";
+  if (failed(verifyFeatures(*this, "input", getInput().getType(),
+                            weight.getDimSize(1),
+                            "the weight's input dimension")) ||
+      failed(verifyFeatures(*this, "result", getType(), weight.getDimSize(0),
+                            "the weight's output dimension")))
+    return failure();
+  return verifyTokenDims(*this, {{"input", getInput().getType()},
+                                 {"result", getType()}});
+}
+
+LogicalResult RopeOp::verify() {
+  int64_t headDim = getHeadDim();
+  int64_t width = getInput().getType().getShape().back();
+  if (headDim % 2 != 0)
+    return emitOpError() << "head_dim must be even, got " << headDim;
+  if (ShapedType::isDynamic(width) || width % headDim != 0)
+    return emitOpError() << "feature dimension " << width
+                         << " is not a static multiple of head_dim "
+                         << headDim;
+  if (getType() != getInput().getType())
+    return emitOpError() << "result type " << getType()
+                         << " must equal the input type "
+                         << getInput().getType();
+  if (!(getTheta().convertToFloat() > 0.0f))
+    return emitOpError() << "theta must be positive";
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
+          headDim = getHeadDim();
+  if (heads % kvHeads != 0)
+    return emitOpError() << "num_heads (" << heads
+                         << ") must be a multiple of num_kv_heads (" << kvHeads
+                         << ")";
+  MemRefType keyCache = getKeyCache().getType();
+  if (keyCache != getValueCache().getType())
+    return emitOpError() << "key and value caches must have the same type";
+  if (!keyCache.hasStaticShape())
+    return emitOpError() << "KV caches must have a static shape "
+                            "[layers, max_seq, kv_dim]";
+  if (getLayer() >= keyCache.getDimSize(0))
+    return emitOpError() << "layer " << getLayer()
+                         << " is out of range for a cache of "
+                         << keyCache.getDimSize(0) << " layers";
+  if (keyCache.getDimSize(2) != kvHeads * headDim)
+    return emitOpError() << "cache row has " << keyCache.getDimSize(2)
+                         << " elements but num_kv_heads * head_dim is "
+                         << kvHeads * headDim;
+  if (failed(verifyFeatures(*this, "query", getQuery().getType(),
+                            heads * headDim, "num_heads * head_dim")) ||
+      failed(verifyFeatures(*this, "key", getKey().getType(),
+                            kvHeads * headDim, "num_kv_heads * head_dim")) ||
+      failed(verifyFeatures(*this, "value", getValue().getType(),
+                            kvHeads * headDim, "num_kv_heads * head_dim")) ||
+      failed(verifyFeatures(*this, "result", getType(), heads * headDim,
+                            "num_heads * head_dim")))
+    return failure();
+  return verifyTokenDims(*this, {{"query", getQuery().getType()},
+                                 {"key", getKey().getType()},
+                                 {"value", getValue().getType()},
+                                 {"result", getType()}});
+}

@@ -1,0 +1,54 @@
+//===- Passes.h - qopt conversion passes and pipelines ----------*- C++ -*-===//
+//
+// The lowering passes of qopt and the named `qopt-to-llvm` pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CONVERSION_PASSES_H
+#define QOPT_CONVERSION_PASSES_H
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class LLVMTypeConverter;
+class RewritePatternSet;
+
+namespace qopt {
+
+#define GEN_PASS_DECL
+#include "qopt/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "qopt/Conversion/Passes.h.inc"
+
+/// Patterns lowering the lowering-level qopt ops (qopt.weight_ref) to LLVM.
+void populateQOptToLLVMConversionPatterns(LLVMTypeConverter &converter,
+                                          RewritePatternSet &patterns);
+
+/// Options of the `qopt-to-llvm` pipeline.
+struct QOptToLLVMPipelineOptions
+    : public PassPipelineOptions<QOptToLLVMPipelineOptions> {};
+
+/// Appends the full lowering from qopt model IR on tensors to the LLVM
+/// dialect: convert-qopt-to-loops, canonicalize, cse, scf-to-cf,
+/// expand-strided-metadata, lower-affine, convert-qopt-to-llvm,
+/// reconcile-unrealized-casts.
+void buildQOptToLLVMPipeline(OpPassManager &pm,
+                             const QOptToLLVMPipelineOptions &options);
+
+/// Registers `qopt-to-llvm` with the pass registry.
+void registerQOptToLLVMPipeline();
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_CONVERSION_PASSES_H

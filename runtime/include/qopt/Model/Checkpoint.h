@@ -1,0 +1,154 @@
+//===- Checkpoint.h - Reading LLM checkpoints ---------------------*- C++ -*-===//
+//
+// Format-independent view of a Llama-family checkpoint: the model
+// configuration and the weight tensors under canonical names, read from a
+// llama2.c `.bin`, a Hugging Face directory (config.json + safetensors,
+// sharded or not) or a GGUF file. Tensor data is memory-mapped, never copied
+// unless a conversion is asked for.
+//
+// Depends on LLVM Support only (json, MemoryBuffer); nothing from MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_MODEL_CHECKPOINT_H
+#define QOPT_MODEL_CHECKPOINT_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qopt {
+namespace model {
+
+/// Element types a checkpoint tensor may have.
+enum class DType {
+  F32,
+  F16,
+  BF16,
+  /// GGUF Q8_0: blocks of 32 int8 values with one f16 scale (34 bytes).
+  Q8_0,
+  /// GGUF Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes);
+  /// value = scale * (nibble - 8).
+  Q4_0,
+};
+
+/// Printable name of `dtype` ("f32", "q4_0", ...).
+llvm::StringRef dtypeName(DType dtype);
+
+/// How RoPE pairs the dimensions of a head.
+enum class RopeStyle {
+  /// Pairs (2i, 2i+1): llama2.c, Meta's reference code, GGUF llama.
+  Interleaved,
+  /// Pairs (i, i + head_dim/2): Hugging Face transformers ("rotate_half").
+  RotateHalf,
+};
+
+/// Architecture hyper-parameters of a Llama-family decoder.
+struct ModelConfig {
+  std::string architecture = "llama";
+  int64_t dim = 0;        ///< hidden size
+  int64_t hiddenDim = 0;  ///< FFN inner size
+  int64_t numLayers = 0;
+  int64_t numHeads = 0;
+  int64_t numKVHeads = 0; ///< grouped-query attention: numHeads % this == 0
+  int64_t vocabSize = 0;
+  int64_t maxSeqLen = 0;  ///< context the model declares
+  float normEps = 1e-5f;
+  float ropeTheta = 10000.0f;
+  RopeStyle ropeStyle = RopeStyle::Interleaved;
+  bool tiedEmbeddings = true; ///< classifier shares tok_embeddings
+
+  int64_t headDim() const { return numHeads ? dim / numHeads : 0; }
+  int64_t kvDim() const { return headDim() * numKVHeads; }
+};
+
+/// One weight tensor of a checkpoint. Linear weights are [out, in]
+/// row-major (y = x * W^T), as in llama2.c and PyTorch.
+struct TensorRef {
+  std::string name;           ///< canonical name, see below
+  std::string sourceName;     ///< name in the file ("model.layers.0...")
+  std::string file;           ///< path of the file holding the data
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; ///< logical shape (elements, not blocks)
+  const uint8_t *data = nullptr; ///< points into a mapped file
+  size_t numBytes = 0;
+
+  int64_t numElements() const;
+};
+
+/// A loaded checkpoint. Canonical tensor names (l = layer index):
+///   tok_embeddings                [vocab, dim]
+///   layers.l.attention_norm       [dim]
+///   layers.l.wq                   [numHeads*headDim, dim]
+///   layers.l.wk, layers.l.wv      [numKVHeads*headDim, dim]
+///   layers.l.wo                   [dim, numHeads*headDim]
+///   layers.l.ffn_norm             [dim]
+///   layers.l.w1 (gate), layers.l.w3 (up)  [hiddenDim, dim]
+///   layers.l.w2 (down)            [dim, hiddenDim]
+///   norm                          [dim]
+///   output                        [vocab, dim]   (absent when tied)
+/// q/k rows are in the order of `config.ropeStyle` (no permutation is done).
+class Checkpoint {
+public:
+  ModelConfig config;
+  std::vector<TensorRef> tensors;
+  /// The path the checkpoint was loaded from (file or directory).
+  std::string path;
+  /// Format: "llama2c", "safetensors" or "gguf".
+  std::string format;
+  /// Key/value metadata worth keeping (GGUF general.*, HF model_type, ...).
+  std::vector<std::pair<std::string, std::string>> metadata;
+
+  /// The tensor named `name`, or nullptr.
+  const TensorRef *find(llvm::StringRef name) const;
+  /// The tensor named `name`, or an error naming the checkpoint and tensor.
+  llvm::Expected<const TensorRef *> get(llvm::StringRef name) const;
+
+  /// Keeps mapped files alive for the lifetime of the checkpoint.
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> buffers;
+};
+
+/// Loads `path`: a directory (Hugging Face: config.json plus model.safetensors
+/// or model.safetensors.index.json and its shards), a `.gguf` file (by magic)
+/// or a llama2.c `.bin` (legacy v0 header). Every inconsistency (truncated
+/// file, header sizes that disagree with the file, missing tensor, wrong
+/// shape, unsupported architecture or dtype) is an llvm::Error whose message
+/// names the file and, where relevant, the tensor.
+llvm::Expected<std::unique_ptr<Checkpoint>> loadCheckpoint(llvm::StringRef path);
+
+/// Individual loaders (loadCheckpoint dispatches to these).
+llvm::Expected<std::unique_ptr<Checkpoint>> loadLlama2c(llvm::StringRef path);
+llvm::Expected<std::unique_ptr<Checkpoint>>
+loadHuggingFace(llvm::StringRef directory);
+llvm::Expected<std::unique_ptr<Checkpoint>> loadGGUF(llvm::StringRef path);
+
+/// Converts any tensor to f32 (f16/bf16 widened, Q8_0/Q4_0 dequantized).
+llvm::Expected<std::vector<float>> toF32(const TensorRef &tensor);
+
+/// A GGUF block-quantized tensor (Q8_0, Q4_0) in qopt's terms: unsigned
+/// codes one per byte (Q8_0: q + 128, Q4_0: the nibble), symmetric with
+/// zero point 2^(bits-1), one f32 scale per group of 32 along the last dim.
+struct BlockQuantized {
+  unsigned bits = 0;
+  int64_t groupSize = 32;
+  std::vector<uint8_t> codes;  ///< numElements
+  std::vector<float> scales;   ///< numElements / 32
+};
+/// Q8_0/Q4_0 tensors are unpacked exactly. f32/f16/bf16 tensors are
+/// quantized to 8 bits with ggml's Q8_0 rounding (scale = max|x| / 127).
+llvm::Expected<BlockQuantized> toBlockQuantized(const TensorRef &tensor);
+/// As above, but quantizes f32/f16/bf16 tensors to `bits` (8: ggml Q8_0
+/// rounding; 4: ggml Q4_0 rounding, scale = signed max / -8). For a tensor
+/// that is already block-quantized, `bits` must match its dtype.
+llvm::Expected<BlockQuantized> toBlockQuantized(const TensorRef &tensor,
+                                                unsigned bits);
+
+} // namespace model
+} // namespace qopt
+
+#endif // QOPT_MODEL_CHECKPOINT_H

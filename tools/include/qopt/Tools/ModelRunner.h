@@ -1,0 +1,88 @@
+//===- ModelRunner.h - Compile and run a qopt model -------------*- C++ -*-===//
+//
+// Takes an imported qopt model module, applies an optional user pipeline,
+// lowers it with qopt-to-llvm and JIT-compiles it with MLIR's
+// ExecutionEngine (or emits an object file for ahead-of-time use). The
+// runner owns the KV cache and binds the weight table to the module's
+// resource blobs, so weights are never copied.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TOOLS_MODELRUNNER_H
+#define QOPT_TOOLS_MODELRUNNER_H
+
+#include "qopt/Model/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+namespace qopt {
+
+/// How a model is compiled.
+struct CompileOptions {
+  /// Extra passes (textual pass pipeline, e.g. "func.func(canonicalize)")
+  /// run on the imported module before lowering.
+  std::string pipeline;
+  /// LLVM optimization level for the generated code.
+  unsigned optLevel = 3;
+};
+
+/// A compiled model with its KV cache.
+class ModelRunner {
+public:
+  ~ModelRunner();
+
+  /// Compiles `module` (consumed: it is lowered in place) for this host.
+  static llvm::Expected<std::unique_ptr<ModelRunner>>
+  compile(ModuleOp module, const CompileOptions &options);
+
+  /// Emits `module` (lowered in place) as a native object file at `path`
+  /// with the weight table names written to `path`.weights, for
+  /// ahead-of-time use.
+  static llvm::Error emitObjectFile(ModuleOp module,
+                                    const CompileOptions &options,
+                                    llvm::StringRef path);
+
+  const ::qopt::model::ModelConfig &config() const { return cfg; }
+
+  /// Runs `tokens` at positions `position .. position + n - 1` and writes
+  /// the logits of every token to `logits` (n x vocab). One token uses the
+  /// decode function, more use prefill. Fails (without running) if a token
+  /// id or a position is out of range.
+  llvm::Error forward(llvm::ArrayRef<int32_t> tokens, int64_t position,
+                      float *logits);
+
+  /// Total bytes of the weights the compiled code reads.
+  uint64_t weightBytes() const { return weightByteCount; }
+  /// The weight buffers, in weight-table order.
+  llvm::ArrayRef<std::pair<const char *, size_t>> weightBuffers() const {
+    return weightSpans;
+  }
+  /// Bytes of the KV cache.
+  uint64_t cacheBytes() const { return keyCache.size() * 2 * sizeof(float); }
+
+private:
+  ModelRunner() = default;
+
+  ::qopt::model::ModelConfig cfg;
+  std::unique_ptr<ExecutionEngine> engine;
+  using EntryFn = void (*)(void *, int64_t, void *, void *, void *, void *);
+  EntryFn prefillFn = nullptr, decodeFn = nullptr;
+  std::vector<int64_t> weightTable;
+  std::vector<std::pair<const char *, size_t>> weightSpans;
+  uint64_t weightByteCount = 0;
+  std::vector<float> keyCache, valueCache;
+};
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_TOOLS_MODELRUNNER_H

@@ -1,0 +1,298 @@
+//===- ModelImporter.cpp - Checkpoints to qopt MLIR -------------*- C++ -*-===//
+//
+// Emits the prefill and decode functions of a Llama-family decoder from
+// qopt model ops, with weights in dense_resource blobs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Tools/ModelImporter.h"
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+namespace model = ::qopt::model;
+
+void mlir::qopt::registerImportDialects(DialectRegistry &registry) {
+  registry.insert<QOptDialect, arith::ArithDialect, func::FuncDialect,
+                  memref::MemRefDialect, tensor::TensorDialect>();
+}
+
+namespace {
+/// Builds the two model functions, sharing one resource per weight.
+class Importer {
+public:
+  Importer(MLIRContext &ctx, const model::Checkpoint &ckpt)
+      : ctx(ctx), ckpt(ckpt), cfg(ckpt.config), b(&ctx),
+        f32(Float32Type::get(&ctx)) {}
+
+  llvm::Expected<OwningOpRef<ModuleOp>> run();
+
+private:
+  MLIRContext &ctx;
+  const model::Checkpoint &ckpt;
+  const model::ModelConfig &cfg;
+  OpBuilder b;
+  Type f32;
+  llvm::StringMap<DenseResourceElementsAttr> weights;
+
+  llvm::Error checkConfig();
+  llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
+  llvm::Error buildFunction(ModuleOp module, StringRef name,
+                            int64_t numTokens);
+};
+} // namespace
+
+llvm::Error Importer::checkConfig() {
+  auto fail = [&](const llvm::Twine &why) {
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        llvm::Twine(ckpt.path) + ": " + why);
+  };
+  if (cfg.dim <= 0 || cfg.hiddenDim <= 0 || cfg.numLayers <= 0 ||
+      cfg.numHeads <= 0 || cfg.numKVHeads <= 0 || cfg.vocabSize <= 0 ||
+      cfg.maxSeqLen <= 0)
+    return fail("model configuration has a non-positive size");
+  if (cfg.dim % cfg.numHeads != 0)
+    return fail("dim is not a multiple of the number of heads");
+  if (cfg.numHeads % cfg.numKVHeads != 0)
+    return fail("number of heads is not a multiple of the KV heads");
+  if (cfg.headDim() % 2 != 0)
+    return fail("head dimension must be even for RoPE");
+  return llvm::Error::success();
+}
+
+llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
+  auto it = weights.find(name);
+  if (it != weights.end())
+    return it->second;
+  llvm::Expected<const model::TensorRef *> tensor = ckpt.get(name);
+  if (!tensor)
+    return tensor.takeError();
+  const model::TensorRef &t = **tensor;
+  auto type = RankedTensorType::get(t.shape, f32);
+  AsmResourceBlob blob;
+  bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+  if (t.dtype == model::DType::F32 && aligned) {
+    // Zero copy: the blob points into the mapped checkpoint.
+    blob = UnmanagedAsmResourceBlob::allocateWithAlign(
+        ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
+        alignof(float));
+  } else {
+    llvm::Expected<std::vector<float>> values = model::toF32(t);
+    if (!values)
+      return values.takeError();
+    blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+        ArrayRef<float>(*values));
+  }
+  auto attr = DenseResourceElementsAttr::get(type, name, std::move(blob));
+  weights[name] = attr;
+  return attr;
+}
+
+llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
+                                    int64_t numTokens) {
+  int64_t kvDim = cfg.kvDim(), headDim = cfg.headDim();
+  auto cacheType = MemRefType::get({cfg.numLayers, cfg.maxSeqLen, kvDim}, f32);
+  auto tokensType = RankedTensorType::get({numTokens}, b.getI32Type());
+  auto act = [&](int64_t width) {
+    return RankedTensorType::get({numTokens, width}, f32);
+  };
+  auto fnType = FunctionType::get(
+      &ctx, {tokensType, b.getIndexType(), cacheType, cacheType},
+      {act(cfg.vocabSize)});
+  Location loc = NameLoc::get(b.getStringAttr(name));
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, name, fnType);
+  fn.setArgAttr(0, "qopt.name", b.getStringAttr("tokens"));
+  fn.setArgAttr(1, "qopt.name", b.getStringAttr("position"));
+  fn.setArgAttr(2, "qopt.name", b.getStringAttr("key_cache"));
+  fn.setArgAttr(3, "qopt.name", b.getStringAttr("value_cache"));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Value tokens = entry->getArgument(0), pos = entry->getArgument(1);
+  Value keyCache = entry->getArgument(2), valueCache = entry->getArgument(3);
+
+  auto constant = [&](StringRef wname) -> llvm::Expected<Value> {
+    llvm::Expected<DenseResourceElementsAttr> attr = weight(wname);
+    if (!attr)
+      return attr.takeError();
+    return arith::ConstantOp::create(b, NameLoc::get(b.getStringAttr(wname)),
+                                     *attr)
+        .getResult();
+  };
+  auto eps = b.getF32FloatAttr(cfg.normEps);
+  auto rmsNorm = [&](Value x, StringRef wname) -> llvm::Expected<Value> {
+    llvm::Expected<Value> w = constant(wname);
+    if (!w)
+      return w.takeError();
+    return RMSNormOp::create(b, loc, x.getType(), x, *w, eps).getResult();
+  };
+  auto linear = [&](Value x, StringRef wname) -> llvm::Expected<Value> {
+    llvm::Expected<Value> w = constant(wname);
+    if (!w)
+      return w.takeError();
+    int64_t out = cast<RankedTensorType>(w->getType()).getDimSize(0);
+    return LinearOp::create(b, loc, act(out), x, *w).getResult();
+  };
+  auto style = RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
+                                            ? RopeStyle::Interleaved
+                                            : RopeStyle::RotateHalf);
+  auto rope = [&](Value x) {
+    return RopeOp::create(b, loc, x.getType(), x, pos,
+                          b.getI64IntegerAttr(headDim),
+                          b.getF32FloatAttr(cfg.ropeTheta), style)
+        .getResult();
+  };
+
+  llvm::Expected<Value> table = constant("tok_embeddings");
+  if (!table)
+    return table.takeError();
+  Value x = EmbeddingOp::create(b, loc, act(cfg.dim), *table, tokens);
+  for (int64_t l = 0; l < cfg.numLayers; ++l) {
+    std::string p = llvm::formatv("layers.{0}.", l).str();
+    loc = NameLoc::get(b.getStringAttr(llvm::formatv("layer{0}", l).str()));
+    llvm::Expected<Value> h = rmsNorm(x, p + "attention_norm");
+    if (!h)
+      return h.takeError();
+    llvm::Expected<Value> q = linear(*h, p + "wq");
+    if (!q)
+      return q.takeError();
+    llvm::Expected<Value> k = linear(*h, p + "wk");
+    if (!k)
+      return k.takeError();
+    llvm::Expected<Value> v = linear(*h, p + "wv");
+    if (!v)
+      return v.takeError();
+    Value attn = AttentionOp::create(
+        b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache,
+        pos, b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
+        b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim));
+    llvm::Expected<Value> o = linear(attn, p + "wo");
+    if (!o)
+      return o.takeError();
+    x = arith::AddFOp::create(b, loc, x, *o);
+    llvm::Expected<Value> h2 = rmsNorm(x, p + "ffn_norm");
+    if (!h2)
+      return h2.takeError();
+    llvm::Expected<Value> gate = linear(*h2, p + "w1");
+    if (!gate)
+      return gate.takeError();
+    llvm::Expected<Value> up = linear(*h2, p + "w3");
+    if (!up)
+      return up.takeError();
+    Value hidden = SwiGLUOp::create(b, loc, *gate, *up);
+    llvm::Expected<Value> down = linear(hidden, p + "w2");
+    if (!down)
+      return down.takeError();
+    x = arith::AddFOp::create(b, loc, x, *down);
+  }
+  loc = NameLoc::get(b.getStringAttr("head"));
+  llvm::Expected<Value> normed = rmsNorm(x, "norm");
+  if (!normed)
+    return normed.takeError();
+  llvm::Expected<Value> logits =
+      linear(*normed, cfg.tiedEmbeddings ? "tok_embeddings" : "output");
+  if (!logits)
+    return logits.takeError();
+  func::ReturnOp::create(b, loc, *logits);
+  return llvm::Error::success();
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
+  if (llvm::Error err = checkConfig())
+    return std::move(err);
+  ctx.loadDialect<QOptDialect, arith::ArithDialect, func::FuncDialect,
+                  memref::MemRefDialect, tensor::TensorDialect>();
+  OwningOpRef<ModuleOp> module =
+      ModuleOp::create(FileLineColLoc::get(&ctx, ckpt.path, 0, 0));
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  NamedAttrList config;
+  config.append("architecture", b.getStringAttr(cfg.architecture));
+  config.append("dim", i64(cfg.dim));
+  config.append("hidden_dim", i64(cfg.hiddenDim));
+  config.append("num_layers", i64(cfg.numLayers));
+  config.append("num_heads", i64(cfg.numHeads));
+  config.append("num_kv_heads", i64(cfg.numKVHeads));
+  config.append("vocab_size", i64(cfg.vocabSize));
+  config.append("max_seq_len", i64(cfg.maxSeqLen));
+  config.append("norm_eps", b.getF32FloatAttr(cfg.normEps));
+  config.append("rope_theta", b.getF32FloatAttr(cfg.ropeTheta));
+  config.append("rope_style",
+                b.getStringAttr(cfg.ropeStyle == model::RopeStyle::Interleaved
+                                    ? "interleaved"
+                                    : "rotate_half"));
+  config.append("tied_embeddings", b.getBoolAttr(cfg.tiedEmbeddings));
+  config.append("source", b.getStringAttr(ckpt.path));
+  config.append("format", b.getStringAttr(ckpt.format));
+  (*module)->setAttr(kModelAttr, config.getDictionary(&ctx));
+  if (llvm::Error err =
+          buildFunction(*module, kPrefillFunction, ShapedType::kDynamic))
+    return std::move(err);
+  if (llvm::Error err = buildFunction(*module, kDecodeFunction, 1))
+    return std::move(err);
+  return std::move(module);
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+mlir::qopt::importCheckpoint(MLIRContext &context,
+                             const model::Checkpoint &checkpoint) {
+  return Importer(context, checkpoint).run();
+}
+
+llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) {
+  auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr);
+  auto fail = [](const llvm::Twine &why) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), why);
+  };
+  if (!dict)
+    return fail("module has no 'qopt.model' attribute: not a qopt model "
+                "(produce one with qopt-import)");
+  model::ModelConfig cfg;
+  auto getInt = [&](StringRef key, int64_t &out) -> llvm::Error {
+    auto attr = dict.getAs<IntegerAttr>(key);
+    if (!attr)
+      return fail("qopt.model is missing integer '" + key + "'");
+    out = attr.getInt();
+    return llvm::Error::success();
+  };
+  auto getFloat = [&](StringRef key, float &out) -> llvm::Error {
+    auto attr = dict.getAs<FloatAttr>(key);
+    if (!attr)
+      return fail("qopt.model is missing float '" + key + "'");
+    out = attr.getValue().convertToFloat();
+    return llvm::Error::success();
+  };
+  for (auto [key, field] :
+       {std::pair<StringRef, int64_t *>{"dim", &cfg.dim},
+        {"hidden_dim", &cfg.hiddenDim},
+        {"num_layers", &cfg.numLayers},
+        {"num_heads", &cfg.numHeads},
+        {"num_kv_heads", &cfg.numKVHeads},
+        {"vocab_size", &cfg.vocabSize},
+        {"max_seq_len", &cfg.maxSeqLen}})
+    if (llvm::Error err = getInt(key, *field))
+      return std::move(err);
+  if (llvm::Error err = getFloat("norm_eps", cfg.normEps))
+    return std::move(err);
+  if (llvm::Error err = getFloat("rope_theta", cfg.ropeTheta))
+    return std::move(err);
+  if (auto style = dict.getAs<StringAttr>("rope_style"))
+    cfg.ropeStyle = style.getValue() == "rotate_half"
+                        ? model::RopeStyle::RotateHalf
+                        : model::RopeStyle::Interleaved;
+  if (auto tied = dict.getAs<BoolAttr>("tied_embeddings"))
+    cfg.tiedEmbeddings = tied.getValue();
+  if (auto arch = dict.getAs<StringAttr>("architecture"))
+    cfg.architecture = arch.getValue().str();
+  return cfg;
+}

@@ -1,0 +1,87 @@
+//===- qopt-import.cpp - Checkpoints to qopt MLIR ---------------*- C++ -*-===//
+//
+// Reads a llama2.c .bin, a Hugging Face checkpoint directory or a GGUF file
+// and writes the qopt model module: MLIR bytecode by default (weights as
+// resources, mapped not copied), textual MLIR with --emit=mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Tools/ModelImporter.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OperationSupport.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<checkpoint: .bin | HF dir | "
+                                               ".gguf>"));
+static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
+                                       cl::value_desc("file"),
+                                       cl::init("-"));
+enum class EmitKind { Bytecode, Text };
+static cl::opt<EmitKind> emitKind(
+    "emit", cl::desc("Output format"), cl::init(EmitKind::Bytecode),
+    cl::values(clEnumValN(EmitKind::Bytecode, "bytecode",
+                          "MLIR bytecode, weights as resources (default)"),
+               clEnumValN(EmitKind::Text, "mlir",
+                          "textual MLIR (weights as hex resource blobs)")));
+static cl::opt<bool> elideWeights(
+    "elide-weights",
+    cl::desc("With --emit=mlir, print the IR without the weight blobs "
+             "(for reading; the result cannot be run)"),
+    cl::init(false));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "qopt-import: convert an LLM checkpoint into a qopt model module\n");
+  auto fail = [](const llvm::Twine &message) {
+    llvm::WithColor::error(llvm::errs(), "qopt-import") << message << "\n";
+    return 1;
+  };
+
+  llvm::Expected<std::unique_ptr<::qopt::model::Checkpoint>> checkpoint =
+      ::qopt::model::loadCheckpoint(inputPath);
+  if (!checkpoint)
+    return fail(llvm::toString(checkpoint.takeError()));
+
+  DialectRegistry registry;
+  mlir::qopt::registerImportDialects(registry);
+  MLIRContext context(registry);
+  llvm::Expected<OwningOpRef<ModuleOp>> module =
+      mlir::qopt::importCheckpoint(context, **checkpoint);
+  if (!module)
+    return fail(llvm::toString(module.takeError()));
+
+  if (emitKind == EmitKind::Bytecode && outputPath == "-" &&
+      llvm::sys::Process::StandardOutIsDisplayed())
+    return fail("refusing to write bytecode to a terminal; use -o FILE or "
+                "--emit=mlir");
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  if (emitKind == EmitKind::Bytecode) {
+    BytecodeWriterConfig config("qopt-import");
+    if (failed(writeBytecodeToFile(**module, output->os(), config)))
+      return fail("failed to write bytecode");
+  } else {
+    OpPrintingFlags flags;
+    if (elideWeights)
+      flags.elideLargeResourceString(64);
+    (*module)->print(output->os(), flags);
+  }
+  output->keep();
+  return 0;
+}
