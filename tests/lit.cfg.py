@@ -1,7 +1,12 @@
 # -*- Python -*-
-# lit configuration of the qopt test suite (check-qopt).
+# lit configuration of the qopt test suites.
+#
+#   check-qopt              everything but Integration/ (fast, no JIT)
+#   check-qopt-integration  Integration/: compiled real models (lit param
+#                           integration=1)
 
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -9,17 +14,33 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "QOPT"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "tests")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py",
                    "Runtime", "Embedding", "Inputs"]
+if lit_config.params.get("integration", "0") != "1":
+    config.excludes.append("Integration")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%shared", config.shared_dir))
+config.substitutions.append(("%inputs",
+                             os.path.join(config.test_source_root, "Inputs")))
+
+# The bundled model, for tests that need it (REQUIRES: stories260k).
+if os.path.exists(os.path.join(config.shared_dir, "models", "stories260K",
+                               "stories260K.bin")):
+    config.available_features.add("stories260k")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.qopt_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("qopt-opt", unresolved="fatal")]
+tools = [
+    ToolSubst("qopt-opt", unresolved="fatal"),
+    ToolSubst("qopt-import", unresolved="fatal"),
+    ToolSubst("qopt-run", unresolved="fatal"),
+    ToolSubst("qopt-gguf-convert", unresolved="ignore"),
+]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -8,6 +8,8 @@
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
+#include "llvm/Support/CheckedArithmetic.h"
+
 using namespace mlir;
 using namespace mlir::qopt;
 
@@ -89,10 +91,11 @@ LogicalResult RopeOp::verify() {
   int64_t width = getInput().getType().getShape().back();
   if (headDim % 2 != 0)
     return emitOpError() << "head_dim must be even, got " << headDim;
-  if (ShapedType::isDynamic(width) || width % headDim != 0)
+  if (ShapedType::isDynamic(width))
+    return emitOpError() << "input must have a static feature dimension";
+  if (width % headDim != 0)
     return emitOpError() << "feature dimension " << width
-                         << " is not a static multiple of head_dim "
-                         << headDim;
+                         << " is not a multiple of head_dim " << headDim;
   if (getType() != getInput().getType())
     return emitOpError() << "result type " << getType()
                          << " must equal the input type "
@@ -109,13 +112,17 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "num_heads (" << heads
                          << ") must be a multiple of num_kv_heads (" << kvHeads
                          << ")";
+  // num_heads >= num_kv_heads, so this bounds both feature products.
+  if (!llvm::checkedMul(heads, headDim))
+    return emitOpError() << "num_heads * head_dim (" << heads << " * "
+                         << headDim << ") overflows";
   MemRefType keyCache = getKeyCache().getType();
   if (keyCache != getValueCache().getType())
     return emitOpError() << "key and value caches must have the same type";
   if (!keyCache.hasStaticShape())
     return emitOpError() << "KV caches must have a static shape "
                             "[layers, max_seq, kv_dim]";
-  if (getLayer() >= keyCache.getDimSize(0))
+  if (static_cast<int64_t>(getLayer()) >= keyCache.getDimSize(0))
     return emitOpError() << "layer " << getLayer()
                          << " is out of range for a cache of "
                          << keyCache.getDimSize(0) << " layers";
@@ -136,4 +143,12 @@ LogicalResult AttentionOp::verify() {
                                  {"key", getKey().getType()},
                                  {"value", getValue().getType()},
                                  {"result", getType()}});
+}
+
+LogicalResult SwiGLUOp::verify() {
+  // The trait only requires compatible shapes; the custom form prints a
+  // single type, so the types must be identical.
+  if (getGate().getType() != getType() || getUp().getType() != getType())
+    return emitOpError() << "gate, up and result must have the same type";
+  return success();
 }

@@ -13,6 +13,7 @@
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -54,6 +55,14 @@ int main(int argc, char **argv) {
       ::qopt::model::loadCheckpoint(inputPath);
   if (!checkpoint)
     return fail(llvm::toString(checkpoint.takeError()));
+  // The module records its checkpoint (qopt.model's `source`), where
+  // qopt-run looks for the tokenizer: make it independent of the directory
+  // qopt-run is started from.
+  {
+    llvm::SmallString<256> absolute((*checkpoint)->path);
+    if (!llvm::sys::fs::make_absolute(absolute))
+      (*checkpoint)->path = std::string(absolute);
+  }
 
   DialectRegistry registry;
   mlir::qopt::registerImportDialects(registry);

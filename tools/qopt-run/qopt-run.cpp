@@ -55,22 +55,26 @@ static cl::SubCommand generateCmd("generate", "Generate text from a prompt");
 static cl::SubCommand pplCmd("ppl", "Perplexity of a text file "
                                     "(BOS + one line per sequence)");
 static cl::SubCommand benchCmd("bench", "Prefill and decode throughput");
+static cl::SubCommand compileCmd(
+    "compile", "Compile ahead of time into an artifact directory "
+               "(model.so + weights), itself a MODEL for the other "
+               "subcommands");
 
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model>"),
                                       cl::sub(generateCmd), cl::sub(pplCmd),
-                                      cl::sub(benchCmd));
+                                      cl::sub(benchCmd), cl::sub(compileCmd));
 static cl::opt<std::string>
     pipeline("pipeline",
              cl::desc("Extra qopt-opt passes (textual pass pipeline) applied "
                       "after import and before lowering"),
              cl::value_desc("pipeline"), cl::sub(generateCmd), cl::sub(pplCmd),
-             cl::sub(benchCmd));
+             cl::sub(benchCmd), cl::sub(compileCmd));
 static cl::opt<std::string>
     tokenizerPath("tokenizer",
                   cl::desc("Tokenizer file, when it is not beside the model"),
                   cl::value_desc("file"), cl::sub(generateCmd),
-                  cl::sub(pplCmd), cl::sub(benchCmd));
+                  cl::sub(pplCmd), cl::sub(benchCmd), cl::sub(compileCmd));
 static cl::opt<bool> jsonOutput("json",
                                 cl::desc("Print one JSON object for scripts"),
                                 cl::sub(generateCmd), cl::sub(pplCmd),
@@ -95,6 +99,10 @@ static cl::opt<uint64_t> seed("seed", cl::desc("Random seed"), cl::init(42),
 static cl::opt<std::string> textPath("text", cl::desc("Text file"),
                                      cl::value_desc("file"), cl::Required,
                                      cl::sub(pplCmd));
+
+static cl::opt<std::string> artifactDir("o", cl::desc("Artifact directory"),
+                                        cl::value_desc("dir"), cl::Required,
+                                        cl::sub(compileCmd));
 
 static cl::opt<int> benchPrompt("prompt-tokens",
                                 cl::desc("Prefill length of the benchmark"),
@@ -224,8 +232,11 @@ static std::unique_ptr<model::Checkpoint> makeSynthetic7BLayer() {
   return ckpt;
 }
 
-/// Loads, imports (if needed), compiles and finds the tokenizer.
-static llvm::Expected<LoadedModel> loadModel(bool needTokenizer) {
+/// Loads, imports (if needed), compiles and finds the tokenizer. With
+/// `compileTo`, compiles ahead of time into that directory instead of
+/// JIT-compiling (no runner is created).
+static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
+                                             llvm::StringRef compileTo = "") {
   LoadedModel m;
   DialectRegistry registry;
   mlir::qopt::registerImportDialects(registry);
@@ -233,17 +244,34 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer) {
   m.context = std::make_unique<MLIRContext>(registry);
   // Passes given with --pipeline may use any dialect qopt-opt knows.
   m.context->loadAllAvailableDialects();
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
 
   llvm::StringRef path = modelPath;
   std::string checkpointSource;
-  if (path == "synthetic:llama-7b-layer") {
+  double start = now();
+  if (mlir::qopt::ModelRunner::isArtifactDirectory(path)) {
+    if (!compileTo.empty())
+      return error("'" + path + "' is already a compiled artifact");
+    if (!pipeline.empty())
+      return error("--pipeline cannot change an ahead-of-time compiled "
+                   "artifact; pass it to `qopt-run compile`");
+    llvm::Expected<std::unique_ptr<mlir::qopt::ModelRunner>> runner =
+        mlir::qopt::ModelRunner::loadArtifact(*m.context, path,
+                                              checkpointSource);
+    if (!runner)
+      return runner.takeError();
+    m.runner = std::move(*runner);
+    m.compileSeconds = now() - start;
+  } else if (path == "synthetic:llama-7b-layer") {
     m.checkpoint = makeSynthetic7BLayer();
   } else if (path.ends_with(".mlir") || path.ends_with(".mlirbc")) {
+    if (!llvm::sys::fs::exists(path))
+      return error("no such file: '" + path + "'");
     m.module = parseSourceFile<ModuleOp>(path, m.context.get());
     if (!m.module)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "cannot parse qopt module '" + path +
-                                         "'");
+      return error("cannot parse qopt module '" + path + "'");
   } else {
     llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =
         model::loadCheckpoint(path);
@@ -258,7 +286,7 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer) {
       return module.takeError();
     m.module = std::move(*module);
     checkpointSource = m.checkpoint->path;
-  } else {
+  } else if (m.module) {
     // A module from qopt-import remembers its checkpoint (for the
     // tokenizer).
     if (auto dict = (*m.module)->getAttrOfType<DictionaryAttr>(
@@ -266,22 +294,41 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer) {
       if (auto source = dict.getAs<StringAttr>("source"))
         checkpointSource = source.getValue().str();
   }
-  llvm::Expected<model::ModelConfig> cfg = mlir::qopt::readModelConfig(*m.module);
-  if (!cfg)
-    return cfg.takeError();
+  int64_t vocabSize = 0;
+  if (m.module) {
+    llvm::Expected<model::ModelConfig> cfg =
+        mlir::qopt::readModelConfig(*m.module);
+    if (!cfg)
+      return cfg.takeError();
+    vocabSize = cfg->vocabSize;
+  } else {
+    vocabSize = m.runner->config().vocabSize;
+  }
 
   if (needTokenizer) {
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        model::loadTokenizerFor(checkpointSource, tokenizerPath,
-                                cfg->vocabSize);
+        model::loadTokenizerFor(checkpointSource, tokenizerPath, vocabSize);
     if (!tok)
       return tok.takeError();
     m.tokenizer = std::move(*tok);
   }
+  if (m.runner)
+    return std::move(m);
 
   mlir::qopt::CompileOptions options;
   options.pipeline = pipeline;
-  double start = now();
+  if (!compileTo.empty()) {
+    // Recorded absolute, so the artifact finds its tokenizer from anywhere.
+    llvm::SmallString<256> tokenizerSource(
+        !tokenizerPath.empty() ? std::string(tokenizerPath) : checkpointSource);
+    if (!tokenizerSource.empty() && !tokenizerSource.starts_with("synthetic:"))
+      (void)llvm::sys::fs::make_absolute(tokenizerSource);
+    if (llvm::Error err = mlir::qopt::ModelRunner::compileToDirectory(
+            *m.module, options, compileTo, tokenizerSource))
+      return std::move(err);
+    m.compileSeconds = now() - start;
+    return std::move(m);
+  }
   llvm::Expected<std::unique_ptr<mlir::qopt::ModelRunner>> runner =
       mlir::qopt::ModelRunner::compile(*m.module, options);
   if (!runner)
@@ -568,7 +615,7 @@ static int runBench() {
   } else {
     llvm::outs() << llvm::format(
         "model            %s\n"
-        "compile          %.2f s\n"
+        "compile/load     %.2f s\n"
         "prefill          %lld tokens, %.1f tok/s\n"
         "decode           %lld tokens, %.1f tok/s (median %.3f ms/token)\n"
         "weights          %.1f MiB   KV cache %.1f MiB   peak RSS %.1f MiB\n"
@@ -580,6 +627,10 @@ static int runBench() {
         medianStep * 1e3, weightBytes / 1048576.0,
         m->runner->cacheBytes() / 1048576.0, peak / 1048576.0,
         bandwidth / 1e9, streamTime * 1e3, ratio);
+    if (weightBytes < (uint64_t(64) << 20))
+      llvm::outs() << "note             the weights fit in the CPU caches: "
+                      "the ratio compares against cache, not DRAM, "
+                      "bandwidth\n";
   }
   return 0;
 }
@@ -596,15 +647,26 @@ int main(int argc, char **argv) {
       "  qopt-run generate MODEL --prompt TEXT -n N [--temperature T] "
       "[--seed S]\n"
       "  qopt-run ppl MODEL --text FILE [--json]\n"
-      "  qopt-run bench MODEL [--json]\n\n"
+      "  qopt-run bench MODEL [--json]\n"
+      "  qopt-run compile MODEL -o DIR\n\n"
       "MODEL: a llama2.c .bin, a Hugging Face checkpoint directory, a GGUF "
-      "file, a qopt module (.mlir/.mlirbc from qopt-import), or "
-      "synthetic:llama-7b-layer (bench).\n");
+      "file, a qopt module (.mlir/.mlirbc from qopt-import), an artifact "
+      "directory from `qopt-run compile`, or synthetic:llama-7b-layer.\n");
   if (generateCmd)
     return runGenerate();
   if (pplCmd)
     return runPerplexity();
   if (benchCmd)
     return runBench();
+  if (compileCmd) {
+    llvm::Expected<LoadedModel> m =
+        loadModel(/*needTokenizer=*/false, artifactDir);
+    if (!m)
+      return fail(llvm::toString(m.takeError()));
+    llvm::errs() << llvm::format("compiled '%s' into '%s' in %.2f s\n",
+                                 modelPath.c_str(), artifactDir.c_str(),
+                                 m->compileSeconds);
+    return 0;
+  }
   return fail("expected a subcommand: generate, ppl or bench (see --help)");
 }

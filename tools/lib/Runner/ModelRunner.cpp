@@ -21,15 +21,24 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+
+#include <dlfcn.h>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -65,6 +74,40 @@ llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+using BlobMap = llvm::StringMap<std::pair<const char *, size_t>>;
+
+/// The data of every dense_resource weight constant in `module`, by key.
+BlobMap collectBlobs(ModuleOp module) {
+  BlobMap blobs;
+  module.walk([&](arith::ConstantOp op) {
+    if (auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue())) {
+      ArrayRef<char> data = attr.getData();
+      blobs[attr.getRawHandle().getKey()] = {data.data(), data.size()};
+    }
+  });
+  return blobs;
+}
+
+/// Fills the weight table in the order of `keys` from `blobs`.
+llvm::Error bindWeights(const BlobMap &blobs, ArrayRef<StringRef> keys,
+                        std::vector<int64_t> &table,
+                        std::vector<std::pair<const char *, size_t>> &spans,
+                        uint64_t &weightBytes) {
+  table.clear();
+  spans.clear();
+  weightBytes = 0;
+  for (StringRef key : keys) {
+    auto it = blobs.find(key);
+    if (it == blobs.end() || !it->second.first)
+      return makeError("weight '" + key + "' has no data (resource blob "
+                       "missing or elided)");
+    table.push_back(reinterpret_cast<int64_t>(it->second.first));
+    spans.push_back(it->second);
+    weightBytes += it->second.second;
+  }
+  return llvm::Error::success();
+}
+
 /// Runs the user pipeline, binds weight blobs and lowers to LLVM. Returns
 /// the weight table (addresses in qopt.weight_table order).
 llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
@@ -84,13 +127,7 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
   }
   // Addresses of every resource weight, before lowering removes the
   // constants (the blobs live in the context).
-  llvm::StringMap<std::pair<const char *, size_t>> blobs;
-  module.walk([&](arith::ConstantOp op) {
-    if (auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue())) {
-      ArrayRef<char> data = attr.getData();
-      blobs[attr.getRawHandle().getKey()] = {data.data(), data.size()};
-    }
-  });
+  BlobMap blobs = collectBlobs(module);
   PassManager pm(ctx);
   buildQOptToLLVMPipeline(pm, QOptToLLVMPipelineOptions());
   if (failed(pm.run(module)))
@@ -98,28 +135,20 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
   auto names = module->getAttrOfType<ArrayAttr>("qopt.weight_table");
   if (!names)
     return makeError("lowered module has no qopt.weight_table");
-  table.clear();
-  spans.clear();
-  weightBytes = 0;
-  for (Attribute name : names) {
-    StringRef key = cast<StringAttr>(name).getValue();
-    auto it = blobs.find(key);
-    if (it == blobs.end() || !it->second.first)
-      return makeError("weight '" + key + "' has no data (resource blob "
-                       "missing or elided)");
-    table.push_back(reinterpret_cast<int64_t>(it->second.first));
-    spans.push_back(it->second);
-    weightBytes += it->second.second;
-  }
-  return llvm::Error::success();
+  SmallVector<StringRef> keys;
+  for (Attribute name : names)
+    keys.push_back(cast<StringAttr>(name).getValue());
+  return bindWeights(blobs, keys, table, spans, weightBytes);
 }
 
 /// A target machine for the host CPU with all its features.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
-hostTargetMachine(unsigned optLevel) {
+hostTargetMachine(unsigned optLevel, bool pic = false) {
   auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!builder)
     return builder.takeError();
+  if (pic)
+    builder->setRelocationModel(llvm::Reloc::PIC_);
   builder->setCodeGenOptLevel(optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
                                             : llvm::CodeGenOptLevel::Default);
   return builder->createTargetMachine();
@@ -132,8 +161,6 @@ void registerTranslations(MLIRContext *ctx) {
   ctx->appendDialectRegistry(registry);
 }
 } // namespace
-
-ModelRunner::~ModelRunner() = default;
 
 llvm::Expected<std::unique_ptr<ModelRunner>>
 ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
@@ -166,35 +193,94 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   if (!engine)
     return engine.takeError();
   runner->engine = std::move(*engine);
-  for (auto [name, fn] :
-       {std::pair<StringRef, EntryFn *>{kPrefillFunction, &runner->prefillFn},
-        {kDecodeFunction, &runner->decodeFn}}) {
-    llvm::Expected<void *> sym =
-        runner->engine->lookup(("_mlir_ciface_" + name).str());
-    if (!sym)
-      return sym.takeError();
-    *fn = reinterpret_cast<EntryFn>(*sym);
-  }
-  size_t cacheSize = static_cast<size_t>(runner->cfg.numLayers) *
-                     runner->cfg.maxSeqLen * runner->cfg.kvDim();
-  runner->keyCache.assign(cacheSize, 0.0f);
-  runner->valueCache.assign(cacheSize, 0.0f);
+  llvm::Expected<void *> prefill =
+      runner->engine->lookup(("_mlir_ciface_" + kPrefillFunction).str());
+  if (!prefill)
+    return prefill.takeError();
+  llvm::Expected<void *> decode =
+      runner->engine->lookup(("_mlir_ciface_" + kDecodeFunction).str());
+  if (!decode)
+    return decode.takeError();
+  if (llvm::Error err = runner->finishSetup(*prefill, *decode))
+    return std::move(err);
   return std::move(runner);
 }
 
-llvm::Error ModelRunner::emitObjectFile(ModuleOp module,
-                                        const CompileOptions &options,
-                                        llvm::StringRef path) {
+llvm::Error ModelRunner::finishSetup(void *prefill, void *decode) {
+  prefillFn = reinterpret_cast<EntryFn>(prefill);
+  decodeFn = reinterpret_cast<EntryFn>(decode);
+  if (cfg.numLayers <= 0 || cfg.maxSeqLen <= 0 || cfg.kvDim() <= 0)
+    return makeError("invalid model configuration");
+  size_t cacheSize =
+      static_cast<size_t>(cfg.numLayers) * cfg.maxSeqLen * cfg.kvDim();
+  keyCache.assign(cacheSize, 0.0f);
+  valueCache.assign(cacheSize, 0.0f);
+  return llvm::Error::success();
+}
+
+ModelRunner::~ModelRunner() {
+  if (library)
+    dlclose(library);
+}
+
+static constexpr llvm::StringLiteral kManifest = "manifest.json";
+static constexpr llvm::StringLiteral kArtifactFormat = "qopt-aot-1";
+
+bool ModelRunner::isArtifactDirectory(llvm::StringRef path) {
+  llvm::SmallString<256> manifest(path);
+  llvm::sys::path::append(manifest, kManifest);
+  return llvm::sys::fs::is_directory(path) && llvm::sys::fs::exists(manifest);
+}
+
+llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
+                                            const CompileOptions &options,
+                                            llvm::StringRef dir,
+                                            llvm::StringRef tokenizerSource) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   registerTranslations(module.getContext());
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return makeError("cannot create '" + dir + "': " + ec.message());
+  auto file = [&](llvm::StringRef name) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, name);
+    return std::string(path);
+  };
+  llvm::Expected<model::ModelConfig> cfg = readModelConfig(module);
+  if (!cfg)
+    return cfg.takeError();
+
+  // The user pipeline first, so the saved weights are the ones the code
+  // was compiled for.
+  if (!options.pipeline.empty()) {
+    PassManager pm(module.getContext());
+    std::string errors;
+    llvm::raw_string_ostream os(errors);
+    if (failed(parsePassPipeline(options.pipeline, pm, os)))
+      return makeError("invalid --pipeline '" + options.pipeline +
+                       "': " + errors);
+    if (failed(pm.run(module)))
+      return makeError("the --pipeline passes failed on the model");
+  }
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(file("model.mlirbc"), ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return makeError("cannot write '" + file("model.mlirbc") +
+                       "': " + ec.message());
+    if (failed(writeBytecodeToFile(module, os)))
+      return makeError("cannot write the model bytecode");
+  }
+
+  CompileOptions lowerOptions = options;
+  lowerOptions.pipeline.clear();
   std::vector<int64_t> table;
   std::vector<std::pair<const char *, size_t>> spans;
   uint64_t bytes = 0;
-  if (llvm::Error err = lowerModule(module, options, table, spans, bytes))
+  if (llvm::Error err = lowerModule(module, lowerOptions, table, spans, bytes))
     return err;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> tm =
-      hostTargetMachine(options.optLevel);
+      hostTargetMachine(options.optLevel, /*pic=*/true);
   if (!tm)
     return tm.takeError();
   llvm::LLVMContext llvmContext;
@@ -204,28 +290,129 @@ llvm::Error ModelRunner::emitObjectFile(ModuleOp module,
     return makeError("translation to LLVM IR failed");
   llvmModule->setDataLayout((*tm)->createDataLayout());
   llvmModule->setTargetTriple((*tm)->getTargetTriple());
-  auto transformer =
-      makeOptimizingTransformer(options.optLevel, 0, tm->get());
+  auto transformer = makeOptimizingTransformer(options.optLevel, 0, tm->get());
   if (llvm::Error err = transformer(llvmModule.get()))
     return err;
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return makeError("cannot write '" + path + "': " + ec.message());
-  llvm::legacy::PassManager codegen;
-  if ((*tm)->addPassesToEmitFile(codegen, os, nullptr,
-                                 llvm::CodeGenFileType::ObjectFile))
-    return makeError("the host target cannot emit object files");
-  codegen.run(*llvmModule);
-  os.flush();
-  // The weight table order, one resource name per line.
-  llvm::raw_fd_ostream names((path + ".weights").str(), ec,
-                             llvm::sys::fs::OF_Text);
-  if (ec)
-    return makeError("cannot write '" + path + ".weights': " + ec.message());
+  std::string objectPath = file("model.o");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return makeError("cannot write '" + objectPath + "': " + ec.message());
+    llvm::legacy::PassManager codegen;
+    if ((*tm)->addPassesToEmitFile(codegen, os, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+      return makeError("the host target cannot emit object files");
+    codegen.run(*llvmModule);
+  }
+
+  // Link the shared library with the system compiler driver.
+  std::string sharedPath = file("model.so");
+  llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
+  if (!cc)
+    cc = llvm::sys::findProgramByName("c++");
+  if (!cc)
+    return makeError("wrote '" + objectPath +
+                     "' but found no C compiler driver (cc) to link it into "
+                     "model.so");
+  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", sharedPath,
+                                             objectPath, "-lm"};
+  std::string linkError;
+  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
+                                     &linkError);
+  if (rc != 0)
+    return makeError("linking '" + sharedPath + "' failed (" + *cc +
+                     "): " + (linkError.empty() ? "exit code " +
+                                                      std::to_string(rc)
+                                                : linkError));
+
+  llvm::json::Array weightNames;
   for (Attribute name : module->getAttrOfType<ArrayAttr>("qopt.weight_table"))
-    names << cast<StringAttr>(name).getValue() << "\n";
+    weightNames.push_back(cast<StringAttr>(name).getValue().str());
+  llvm::json::Object manifest{
+      {"format", kArtifactFormat},
+      {"library", "model.so"},
+      {"weights", "model.mlirbc"},
+      {"weight_table", std::move(weightNames)},
+      {"weight_bytes", static_cast<int64_t>(bytes)},
+      {"tokenizer_source", tokenizerSource},
+      {"target_triple", (*tm)->getTargetTriple().str()},
+      {"target_cpu", (*tm)->getTargetCPU().str()},
+  };
+  std::error_code ec;
+  llvm::raw_fd_ostream os(file(kManifest), ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return makeError("cannot write '" + file(kManifest) + "': " + ec.message());
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
   return llvm::Error::success();
+}
+
+llvm::Expected<std::unique_ptr<ModelRunner>>
+ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
+                          std::string &tokenizerSource) {
+  auto file = [&](llvm::StringRef name) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, name);
+    return std::string(path);
+  };
+  auto buffer = llvm::MemoryBuffer::getFile(file(kManifest), /*IsText=*/true);
+  if (!buffer)
+    return makeError("cannot read '" + file(kManifest) +
+                     "': " + buffer.getError().message());
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return makeError("'" + file(kManifest) +
+                     "' is not valid JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Object *obj = json->getAsObject();
+  std::optional<llvm::StringRef> format =
+      obj ? obj->getString("format") : std::nullopt;
+  if (!format || *format != kArtifactFormat)
+    return makeError("'" + file(kManifest) + "' is not a " + kArtifactFormat +
+                     " manifest");
+  const llvm::json::Array *names = obj->getArray("weight_table");
+  std::optional<llvm::StringRef> library = obj->getString("library");
+  std::optional<llvm::StringRef> weights = obj->getString("weights");
+  if (!names || !library || !weights)
+    return makeError("'" + file(kManifest) +
+                     "' lacks library, weights or weight_table");
+  if (std::optional<llvm::StringRef> tok = obj->getString("tokenizer_source"))
+    tokenizerSource = tok->str();
+
+  std::unique_ptr<ModelRunner> runner(new ModelRunner());
+  runner->weightsModule = parseSourceFile<ModuleOp>(file(*weights), &context);
+  if (!runner->weightsModule)
+    return makeError("cannot parse the artifact's weights '" + file(*weights) +
+                     "'");
+  llvm::Expected<model::ModelConfig> cfg =
+      readModelConfig(*runner->weightsModule);
+  if (!cfg)
+    return cfg.takeError();
+  runner->cfg = *cfg;
+  SmallVector<StringRef> keys;
+  for (const llvm::json::Value &name : *names) {
+    std::optional<llvm::StringRef> key = name.getAsString();
+    if (!key)
+      return makeError("weight_table entries must be strings");
+    keys.push_back(*key);
+  }
+  if (llvm::Error err = bindWeights(collectBlobs(*runner->weightsModule), keys,
+                                    runner->weightTable, runner->weightSpans,
+                                    runner->weightByteCount))
+    return std::move(err);
+
+  std::string libraryPath = file(*library);
+  runner->library = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!runner->library)
+    return makeError("cannot load '" + libraryPath + "': " + dlerror());
+  void *prefill = dlsym(runner->library, "_mlir_ciface_prefill");
+  void *decode = dlsym(runner->library, "_mlir_ciface_decode");
+  if (!prefill || !decode)
+    return makeError("'" + libraryPath +
+                     "' lacks _mlir_ciface_prefill/_mlir_ciface_decode");
+  if (llvm::Error err = runner->finishSetup(prefill, decode))
+    return std::move(err);
+  return std::move(runner);
 }
 
 llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,

@@ -14,6 +14,7 @@
 #include "qopt/Model/Checkpoint.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
@@ -44,12 +45,28 @@ public:
   static llvm::Expected<std::unique_ptr<ModelRunner>>
   compile(ModuleOp module, const CompileOptions &options);
 
-  /// Emits `module` (lowered in place) as a native object file at `path`
-  /// with the weight table names written to `path`.weights, for
-  /// ahead-of-time use.
-  static llvm::Error emitObjectFile(ModuleOp module,
-                                    const CompileOptions &options,
-                                    llvm::StringRef path);
+  /// Ahead-of-time compilation: writes the artifact directory `dir`:
+  ///   model.mlirbc   the module after the user pipeline (weights)
+  ///   model.o        position-independent object code for this CPU
+  ///   model.so       model.o linked as a shared library (needs `cc`)
+  ///   manifest.json  configuration, weight table order, tokenizer source
+  /// `module` is lowered in place. `tokenizerSource` is recorded so the
+  /// artifact can find its tokenizer later.
+  static llvm::Error compileToDirectory(ModuleOp module,
+                                        const CompileOptions &options,
+                                        llvm::StringRef dir,
+                                        llvm::StringRef tokenizerSource);
+
+  /// True if `path` is an artifact directory written by compileToDirectory.
+  static bool isArtifactDirectory(llvm::StringRef path);
+
+  /// Loads an artifact directory: dlopens model.so and binds its weight
+  /// table to the resources of model.mlirbc, parsed into `context` (which
+  /// must outlive the runner). Returns the tokenizer source recorded in the
+  /// manifest through `tokenizerSource`.
+  static llvm::Expected<std::unique_ptr<ModelRunner>>
+  loadArtifact(MLIRContext &context, llvm::StringRef dir,
+               std::string &tokenizerSource);
 
   const ::qopt::model::ModelConfig &config() const { return cfg; }
 
@@ -72,8 +89,15 @@ public:
 private:
   ModelRunner() = default;
 
+  /// Binds the entry points and allocates the KV cache.
+  llvm::Error finishSetup(void *prefill, void *decode);
+
   ::qopt::model::ModelConfig cfg;
   std::unique_ptr<ExecutionEngine> engine;
+  /// dlopen handle of an ahead-of-time compiled model.
+  void *library = nullptr;
+  /// Keeps the parsed weights of an artifact alive.
+  OwningOpRef<ModuleOp> weightsModule;
   using EntryFn = void (*)(void *, int64_t, void *, void *, void *, void *);
   EntryFn prefillFn = nullptr, decodeFn = nullptr;
   std::vector<int64_t> weightTable;

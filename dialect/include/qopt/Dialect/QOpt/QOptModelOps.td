@@ -157,6 +157,9 @@ def QOpt_SwiGLUOp : QOpt_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
   let arguments = (ins QOpt_F32Tensor2D:$gate, QOpt_F32Tensor2D:$up);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+  // SameOperandsAndResultType accepts compatible shapes (`?x64` with `4x64`),
+  // which the format above, printing one type, cannot round-trip.
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

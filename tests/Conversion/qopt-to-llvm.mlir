@@ -1,0 +1,71 @@
+// RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s
+// RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=ONLY
+// RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=ALLOC
+// RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
+
+// The qopt-to-llvm pipeline takes a model function on tensors all the way
+// to the LLVM dialect, which mlir-translate accepts.
+
+// Nothing but llvm.* ops is left (an op is printed at the start of a line,
+// after its results if any).
+// ONLY-NOT: {{^ *(%[^ ]+ = )?(builtin|func|scf|cf|memref|vector|arith|math|index|affine|ub|qopt)\.}}
+
+// The weight table survives as a module attribute. The two weights are
+// read from entries 0 and 1 of the table's aligned pointer: an address load
+// and an inttoptr each.
+// CHECK: module attributes {qopt.weight_table = ["emb", "wk"]}
+// CHECK-DAG: llvm.func @malloc(i64) -> !llvm.ptr
+// CHECK-DAG: llvm.func @free(!llvm.ptr)
+// CHECK-LABEL: llvm.func @decode(
+// CHECK-SAME: attributes {llvm.emit_c_interface}
+// CHECK: %[[A0:.*]] = llvm.load %[[TAB:arg[0-9]+]] : !llvm.ptr -> i64
+// CHECK-NEXT: %{{.*}} = llvm.inttoptr %[[A0]] : i64 to !llvm.ptr
+// CHECK-NEXT: %[[SLOT:.*]] = llvm.getelementptr %[[TAB]][1] : (!llvm.ptr) -> !llvm.ptr, i64
+// CHECK-NEXT: %[[A1:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> i64
+// CHECK-NEXT: %{{.*}} = llvm.inttoptr %[[A1]] : i64 to !llvm.ptr
+// The dot products stay vectorized.
+// CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.intr.vector.reduce.fadd
+// CHECK: llvm.return
+// CHECK-NEXT: }
+// One malloc per buffer (embedding, linear, rope, attention and its scores,
+// swiglu, addf), all freed before the return.
+// ALLOC-LABEL: llvm.func @decode(
+// ALLOC-COUNT-7: llvm.call @malloc
+// ALLOC-NOT: llvm.call @malloc
+// ALLOC-COUNT-7: llvm.call @free
+// ALLOC-NOT: llvm.call
+// ALLOC: llvm.return
+
+// The C interface wrapper takes memref descriptors by pointer.
+// CHECK-LABEL: llvm.func @_mlir_ciface_decode(
+// CHECK: llvm.call @decode(
+
+// LLVMIR-DAG: declare ptr @malloc(i64)
+// LLVMIR-DAG: declare void @free(ptr)
+// LLVMIR: define void @decode(
+// LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
+// LLVMIR: define void @_mlir_ciface_decode(
+// LLVMIR: call void @decode(
+
+func.func @decode(%tokens: tensor<?xi32>, %pos: index, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>) -> tensor<?x32xf32> {
+  %emb = arith.constant dense_resource<emb> : tensor<4x32xf32>
+  %wk = arith.constant dense_resource<wk> : tensor<16x32xf32>
+  %x = qopt.embedding %emb, %tokens : tensor<4x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  %k = qopt.linear %x, %wk : tensor<?x32xf32>, tensor<16x32xf32> -> tensor<?x16xf32>
+  %qr = qopt.rope %x, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>} : tensor<?x32xf32> -> tensor<?x32xf32>
+  %o = qopt.attention %qr, %k, %k, %kc, %vc, %pos {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32>, memref<2x8x16xf32>, memref<2x8x16xf32> -> tensor<?x32xf32>
+  %s = qopt.swiglu %o, %x : tensor<?x32xf32>
+  %r = arith.addf %s, %x : tensor<?x32xf32>
+  return %r : tensor<?x32xf32>
+}
+// The weights' data is never read by the compiler (the runtime passes their
+// addresses), so the blobs hold only their alignment.
+{-#
+  dialect_resources: {
+    builtin: {
+      emb: "0x04000000",
+      wk: "0x04000000"
+    }
+  }
+#-}

@@ -1,0 +1,130 @@
+// RUN: qopt-opt %s | qopt-opt | FileCheck %s
+// RUN: qopt-opt %s --mlir-print-op-generic | qopt-opt | FileCheck %s
+// RUN: qopt-opt %s -emit-bytecode | qopt-opt | FileCheck %s
+
+// Round trip of every model-level op (QOptModelOps.td), with static and
+// dynamic token dimensions, and of qopt.weight_ref.
+
+// CHECK-LABEL: func.func @embedding
+// CHECK-SAME: (%[[TAB:.*]]: tensor<512x64xf32>, %[[TOK:.*]]: tensor<?xi32>, %[[TOK1:.*]]: tensor<1xi32>)
+// CHECK: %[[D:.*]] = qopt.embedding %[[TAB]], %[[TOK]] : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+// CHECK: %[[S:.*]] = qopt.embedding %[[TAB]], %[[TOK1]] : tensor<512x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+// CHECK: return %[[D]], %[[S]]
+func.func @embedding(%table: tensor<512x64xf32>, %tokens: tensor<?xi32>,
+                     %one: tensor<1xi32>) -> (tensor<?x64xf32>, tensor<1x64xf32>) {
+  %x = qopt.embedding %table, %tokens : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %y = qopt.embedding %table, %one : tensor<512x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+  return %x, %y : tensor<?x64xf32>, tensor<1x64xf32>
+}
+
+// The epsilon prints in its shortest exact f32 form.
+// CHECK-LABEL: func.func @rms_norm
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[X1:.*]]: tensor<3x64xf32>, %[[W:.*]]: tensor<64xf32>)
+// CHECK: %[[D:.*]] = qopt.rms_norm %[[X]], %[[W]] {epsilon = 9.99999974E-6 : f32} : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+// CHECK: %[[S:.*]] = qopt.rms_norm %[[X1]], %[[W]] {epsilon = 0.000000e+00 : f32} : tensor<3x64xf32>, tensor<64xf32> -> tensor<3x64xf32>
+// CHECK: return %[[D]], %[[S]]
+func.func @rms_norm(%x: tensor<?x64xf32>, %x1: tensor<3x64xf32>, %w: tensor<64xf32>)
+    -> (tensor<?x64xf32>, tensor<3x64xf32>) {
+  %y = qopt.rms_norm %x, %w {epsilon = 1.0e-05 : f32} : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+  %z = qopt.rms_norm %x1, %w {epsilon = 0.0 : f32} : tensor<3x64xf32>, tensor<64xf32> -> tensor<3x64xf32>
+  return %y, %z : tensor<?x64xf32>, tensor<3x64xf32>
+}
+
+// CHECK-LABEL: func.func @linear
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[X1:.*]]: tensor<1x64xf32>, %[[W:.*]]: tensor<32x64xf32>)
+// CHECK: %[[D:.*]] = qopt.linear %[[X]], %[[W]] : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+// CHECK: %[[S:.*]] = qopt.linear %[[X1]], %[[W]] : tensor<1x64xf32>, tensor<32x64xf32> -> tensor<1x32xf32>
+// CHECK: return %[[D]], %[[S]]
+func.func @linear(%x: tensor<?x64xf32>, %x1: tensor<1x64xf32>, %w: tensor<32x64xf32>)
+    -> (tensor<?x32xf32>, tensor<1x32xf32>) {
+  %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+  %z = qopt.linear %x1, %w : tensor<1x64xf32>, tensor<32x64xf32> -> tensor<1x32xf32>
+  return %y, %z : tensor<?x32xf32>, tensor<1x32xf32>
+}
+
+// Attributes print sorted by name.
+// CHECK-LABEL: func.func @rope
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[X1:.*]]: tensor<2x32xf32>, %[[P:.*]]: index)
+// CHECK: %[[I:.*]] = qopt.rope %[[X]], %[[P]] {head_dim = 8 : i64, style = #qopt<rope_style interleaved>, theta = 1.000000e+04 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
+// CHECK: %[[H:.*]] = qopt.rope %[[X1]], %[[P]] {head_dim = 32 : i64, style = #qopt<rope_style rotate_half>, theta = 5.000000e+05 : f32} : tensor<2x32xf32> -> tensor<2x32xf32>
+// CHECK: return %[[I]], %[[H]]
+func.func @rope(%x: tensor<?x64xf32>, %x1: tensor<2x32xf32>, %pos: index)
+    -> (tensor<?x64xf32>, tensor<2x32xf32>) {
+  %a = qopt.rope %x, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style interleaved>} : tensor<?x64xf32> -> tensor<?x64xf32>
+  %b = qopt.rope %x1, %pos {style = #qopt<rope_style rotate_half>, theta = 5.0e+05 : f32, head_dim = 32 : i64} : tensor<2x32xf32> -> tensor<2x32xf32>
+  return %a, %b : tensor<?x64xf32>, tensor<2x32xf32>
+}
+
+// Grouped-query (8 heads over 4 KV heads) with dynamic tokens, and
+// multi-head (equal head counts) decode of one static token in the last
+// layer.
+// CHECK-LABEL: func.func @attention
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<?x64xf32>, %[[K:[^:]*]]: tensor<?x32xf32>, %[[V:[^:]*]]: tensor<?x32xf32>, %[[KC:[^:]*]]: memref<5x512x32xf32>, %[[VC:[^:]*]]: memref<5x512x32xf32>, %[[P:[^:]*]]: index, %[[Q1:[^:]*]]: tensor<1x32xf32>)
+// CHECK: %[[G:.*]] = qopt.attention %[[Q]], %[[K]], %[[V]], %[[KC]], %[[VC]], %[[P]] {head_dim = 8 : i64, layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<?x64xf32>
+// CHECK: %[[M:.*]] = qopt.attention %[[Q1]], %[[Q1]], %[[Q1]], %[[KC]], %[[VC]], %[[P]] {head_dim = 8 : i64, layer = 4 : i64, num_heads = 4 : i64, num_kv_heads = 4 : i64} : tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<1x32xf32>
+// CHECK: return %[[G]], %[[M]]
+func.func @attention(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>,
+                     %kc: memref<5x512x32xf32>, %vc: memref<5x512x32xf32>, %pos: index,
+                     %q1: tensor<1x32xf32>) -> (tensor<?x64xf32>, tensor<1x32xf32>) {
+  %o = qopt.attention %q, %k, %v, %kc, %vc, %pos
+      {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+        memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<?x64xf32>
+  %m = qopt.attention %q1, %q1, %q1, %kc, %vc, %pos
+      {layer = 4 : i64, num_heads = 4 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>,
+        memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<1x32xf32>
+  return %o, %m : tensor<?x64xf32>, tensor<1x32xf32>
+}
+
+// The type of swiglu's operands is elided: it is the result type.
+// CHECK-LABEL: func.func @swiglu
+// CHECK-SAME: (%[[G:.*]]: tensor<?x172xf32>, %[[U:.*]]: tensor<?x172xf32>, %[[G1:.*]]: tensor<4x8xf32>)
+// CHECK: %[[D:.*]] = qopt.swiglu %[[G]], %[[U]] : tensor<?x172xf32>
+// CHECK: %[[S:.*]] = qopt.swiglu %[[G1]], %[[G1]] : tensor<4x8xf32>
+// CHECK: return %[[D]], %[[S]]
+func.func @swiglu(%g: tensor<?x172xf32>, %u: tensor<?x172xf32>, %g1: tensor<4x8xf32>)
+    -> (tensor<?x172xf32>, tensor<4x8xf32>) {
+  %h = qopt.swiglu %g, %u : tensor<?x172xf32>
+  %s = qopt.swiglu %g1, %g1 : tensor<4x8xf32>
+  return %h, %s : tensor<?x172xf32>, tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @weight_ref
+// CHECK-SAME: (%[[T:.*]]: memref<?xi64>)
+// CHECK: %[[A:.*]] = qopt.weight_ref %[[T]][0] : memref<?xi64> -> memref<64x64xf32>
+// CHECK: %[[B:.*]] = qopt.weight_ref %[[T]][3] : memref<?xi64> -> memref<64xi8>
+// CHECK: %[[C:.*]] = qopt.weight_ref %[[T]][7] : memref<?xi64> -> memref<f32>
+// CHECK: return %[[A]], %[[B]], %[[C]]
+func.func @weight_ref(%table: memref<?xi64>) -> (memref<64x64xf32>, memref<64xi8>, memref<f32>) {
+  %a = qopt.weight_ref %table[0] : memref<?xi64> -> memref<64x64xf32>
+  %b = qopt.weight_ref %table[3] : memref<?xi64> -> memref<64xi8>
+  %c = qopt.weight_ref %table[7] : memref<?xi64> -> memref<f32>
+  return %a, %b, %c : memref<64x64xf32>, memref<64xi8>, memref<f32>
+}
+
+// A whole decoder layer, as an importer writes it.
+// CHECK-LABEL: func.func @layer
+// CHECK: %[[X:.*]] = qopt.embedding
+// CHECK: %[[H:.*]] = qopt.rms_norm %[[X]]
+// CHECK: %[[Q:.*]] = qopt.linear %[[H]]
+// CHECK: %[[K:.*]] = qopt.linear %[[H]]
+// CHECK: %[[QR:.*]] = qopt.rope %[[Q]]
+// CHECK: %[[KR:.*]] = qopt.rope %[[K]]
+// CHECK: %[[O:.*]] = qopt.attention %[[QR]], %[[KR]], %[[K]]
+// CHECK: %[[S:.*]] = qopt.swiglu %[[O]], %[[QR]]
+// CHECK: %[[R:.*]] = arith.addf %[[S]], %[[X]]
+// CHECK: return %[[R]]
+func.func @layer(%tokens: tensor<?xi32>, %pos: index, %kc: memref<5x512x32xf32>, %vc: memref<5x512x32xf32>,
+                 %emb: tensor<512x64xf32>, %nw: tensor<64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>) -> tensor<?x64xf32> {
+  %x = qopt.embedding %emb, %tokens : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %h = qopt.rms_norm %x, %nw {epsilon = 1.0e-05 : f32} : tensor<?x64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+  %q = qopt.linear %h, %wq : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
+  %k = qopt.linear %h, %wk : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+  %qr = qopt.rope %q, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style interleaved>} : tensor<?x64xf32> -> tensor<?x64xf32>
+  %kr = qopt.rope %k, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style interleaved>} : tensor<?x32xf32> -> tensor<?x32xf32>
+  %o = qopt.attention %qr, %kr, %k, %kc, %vc, %pos {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<?x64xf32>
+  %s = qopt.swiglu %o, %qr : tensor<?x64xf32>
+  %r = arith.addf %s, %x : tensor<?x64xf32>
+  return %r : tensor<?x64xf32>
+}

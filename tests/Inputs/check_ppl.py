@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Checks the JSON line of `qopt-run ppl --json` read from stdin.
+
+  check_ppl.py [--tokens N] [--nll X] [--tolerance T]
+
+Fails (exit 1, message on stderr) unless the result has `tokens` == N (if
+given), a finite NLL and perplexity with ppl == exp(nll), and |nll - X| <=
+T (if X is given; T defaults to 1e-3). Prints "ppl-ok tokens=N nll=X" on
+success, for FileCheck.
+"""
+
+import argparse
+import json
+import math
+import sys
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int)
+    parser.add_argument("--nll", type=float)
+    parser.add_argument("--tolerance", type=float, default=1e-3)
+    args = parser.parse_args()
+
+    text = sys.stdin.read()
+    lines = [l for l in text.splitlines() if l.strip()]
+    if len(lines) != 1:
+        sys.exit("expected one JSON line on stdin, got %d:\n%s" %
+                 (len(lines), text))
+    result = json.loads(lines[0])
+    for key in ("tokens", "sequences", "nll", "ppl"):
+        if key not in result:
+            sys.exit("missing key %r in %s" % (key, lines[0]))
+    nll, ppl = result["nll"], result["ppl"]
+    if not (math.isfinite(nll) and math.isfinite(ppl) and nll > 0):
+        sys.exit("NLL %r / perplexity %r is not finite and positive" %
+                 (nll, ppl))
+    if abs(math.log(ppl) - nll) > 1e-9 * max(1.0, nll):
+        sys.exit("perplexity %r is not exp(nll %r)" % (ppl, nll))
+    if args.tokens is not None and result["tokens"] != args.tokens:
+        sys.exit("tokens %r, expected %d" % (result["tokens"], args.tokens))
+    if args.nll is not None and abs(nll - args.nll) > args.tolerance:
+        sys.exit("NLL %.6f differs from %.6f by %.6f (> %g)" %
+                 (nll, args.nll, abs(nll - args.nll), args.tolerance))
+    print("ppl-ok tokens=%d nll=%.6f" % (result["tokens"], nll))
+
+
+if __name__ == "__main__":
+    main()
