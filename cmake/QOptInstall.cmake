@@ -23,18 +23,20 @@ foreach(component ${QOPT_COMPONENTS})
     FILES_MATCHING PATTERN "*.inc")
 endforeach()
 
-foreach(lib QOptDialect QOptTransforms)
+foreach(lib QOptDialect QOptTransforms QOptConversion QOptImport QOptRunner)
   target_include_directories(${lib} INTERFACE
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endforeach()
 
-install(TARGETS qopt_runtime QOptDialect QOptTransforms
+install(TARGETS qopt_runtime qopt_model QOptDialect QOptTransforms
+                QOptConversion QOptImport QOptRunner
   EXPORT QOptTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS qopt-opt RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS qopt-opt qopt-import qopt-run
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT QOptTargets
   NAMESPACE QOpt::

@@ -108,6 +108,21 @@ llvm::Error bindWeights(const BlobMap &blobs, ArrayRef<StringRef> keys,
   return llvm::Error::success();
 }
 
+/// Runs the passes of a textual pipeline (e.g. "canonicalize,cse") on
+/// `module`; an empty pipeline does nothing.
+llvm::Error runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
+  if (pipeline.empty())
+    return llvm::Error::success();
+  PassManager pm(module.getContext());
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (failed(parsePassPipeline(pipeline, pm, os)))
+    return makeError("invalid --pipeline '" + pipeline + "': " + errors);
+  if (failed(pm.run(module)))
+    return makeError("the --pipeline passes failed on the model");
+  return llvm::Error::success();
+}
+
 /// Runs the user pipeline, binds weight blobs and lowers to LLVM. Returns
 /// the weight table (addresses in qopt.weight_table order).
 llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
@@ -115,16 +130,8 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
                         std::vector<std::pair<const char *, size_t>> &spans,
                         uint64_t &weightBytes) {
   MLIRContext *ctx = module.getContext();
-  if (!options.pipeline.empty()) {
-    PassManager pm(ctx);
-    std::string errors;
-    llvm::raw_string_ostream os(errors);
-    if (failed(parsePassPipeline(options.pipeline, pm, os)))
-      return makeError("invalid --pipeline '" + options.pipeline +
-                       "': " + errors);
-    if (failed(pm.run(module)))
-      return makeError("the --pipeline passes failed on the model");
-  }
+  if (llvm::Error err = runUserPipeline(module, options.pipeline))
+    return err;
   // Addresses of every resource weight, before lowering removes the
   // constants (the blobs live in the context).
   BlobMap blobs = collectBlobs(module);
@@ -252,16 +259,8 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
 
   // The user pipeline first, so the saved weights are the ones the code
   // was compiled for.
-  if (!options.pipeline.empty()) {
-    PassManager pm(module.getContext());
-    std::string errors;
-    llvm::raw_string_ostream os(errors);
-    if (failed(parsePassPipeline(options.pipeline, pm, os)))
-      return makeError("invalid --pipeline '" + options.pipeline +
-                       "': " + errors);
-    if (failed(pm.run(module)))
-      return makeError("the --pipeline passes failed on the model");
-  }
+  if (llvm::Error err = runUserPipeline(module, options.pipeline))
+    return err;
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(file("model.mlirbc"), ec, llvm::sys::fs::OF_None);
