@@ -49,6 +49,8 @@ LogicalResult EmbeddingOp::verify() {
   RankedTensorType table = getTable().getType();
   if (!table.hasStaticShape())
     return emitOpError() << "embedding table must have a static shape";
+  if (table.getNumElements() == 0)
+    return emitOpError() << "embedding table must not be empty";
   if (failed(verifyFeatures(*this, "result", getType(), table.getDimSize(1),
                             "the embedding width")))
     return failure();
@@ -60,6 +62,8 @@ LogicalResult RMSNormOp::verify() {
   int64_t width = getWeight().getType().getDimSize(0);
   if (ShapedType::isDynamic(width))
     return emitOpError() << "weight must have a static size";
+  if (width == 0)
+    return emitOpError() << "cannot normalize an empty feature dimension";
   if (failed(verifyFeatures(*this, "input", getInput().getType(), width,
                             "the weight size")))
     return failure();
@@ -122,6 +126,8 @@ LogicalResult AttentionOp::verify() {
   if (!keyCache.hasStaticShape())
     return emitOpError() << "KV caches must have a static shape "
                             "[layers, max_seq, kv_dim]";
+  if (keyCache.getDimSize(1) == 0)
+    return emitOpError() << "KV caches must hold at least one position";
   if (static_cast<int64_t>(getLayer()) >= keyCache.getDimSize(0))
     return emitOpError() << "layer " << getLayer()
                          << " is out of range for a cache of "
@@ -150,5 +156,12 @@ LogicalResult SwiGLUOp::verify() {
   // single type, so the types must be identical.
   if (getGate().getType() != getType() || getUp().getType() != getType())
     return emitOpError() << "gate, up and result must have the same type";
+  return success();
+}
+
+LogicalResult WeightRefOp::verify() {
+  if (!getType().getLayout().isIdentity())
+    return emitOpError() << "result must have the identity layout (weights "
+                            "are contiguous row-major buffers)";
   return success();
 }

@@ -73,3 +73,11 @@ func.func @sparse_constant(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = arith.mulf %x, %c : tensor<4xf32>
   return %y : tensor<4xf32>
 }
+
+// -----
+
+// expected-error@+1 {{convert-qopt-to-loops: 'tensor<2x!qopt.qtensor<4xf32, bits = 8, per_tensor, sym>>' has no buffer form}}
+func.func @no_buffer_form(%x: tensor<2x!qopt.qtensor<4xf32, bits = 8, per_tensor, sym>>) -> tensor<4xf32> {
+  %c = arith.constant dense<1.0> : tensor<4xf32>
+  return %c : tensor<4xf32>
+}

@@ -399,3 +399,17 @@ func.func @layer(%tokens: tensor<?xi32>, %pos: index, %kc: memref<5x512x32xf32>,
   %r = arith.addf %s, %x : tensor<?x64xf32>
   return %r : tensor<?x64xf32>
 }
+
+// -----
+
+// Scalar arithmetic is kept as is (only tensor arith is lowered to loops),
+// and a dot product shorter than one vector is a plain scalar sum.
+// CHECK-LABEL: func.func @scalar_and_short
+// CHECK: arith.addf %{{.*}}, %{{.*}} : f32
+// CHECK-NOT: vector.
+// CHECK: return
+func.func @scalar_and_short(%x: tensor<1x4xf32>, %w: tensor<2x4xf32>, %s: f32) -> tensor<1x2xf32> {
+  %t = arith.addf %s, %s : f32
+  %y = qopt.linear %x, %w : tensor<1x4xf32>, tensor<2x4xf32> -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}

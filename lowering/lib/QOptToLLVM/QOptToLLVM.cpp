@@ -49,9 +49,10 @@ struct WeightRefLowering : public ConvertOpToLLVMPattern<WeightRefOp> {
     Value base = table.alignedPtr(rewriter, loc);
     auto i64 = rewriter.getI64Type();
     auto ptrType = LLVM::LLVMPointerType::get(rewriter.getContext());
-    Value slot = LLVM::GEPOp::create(
-        rewriter, loc, ptrType, i64, base,
-        ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(op.getIndex())});
+    Value index = LLVM::ConstantOp::create(
+        rewriter, loc, i64, rewriter.getI64IntegerAttr(op.getIndex()));
+    Value slot = LLVM::GEPOp::create(rewriter, loc, ptrType, i64, base,
+                                     ArrayRef<LLVM::GEPArg>{index});
     Value address = LLVM::LoadOp::create(rewriter, loc, i64, slot);
     Value pointer = LLVM::IntToPtrOp::create(rewriter, loc, ptrType, address);
     Value descriptor = MemRefDescriptor::fromStaticShape(

@@ -136,6 +136,16 @@ public:
       return vector::LoadOp::create(b, loc, vecType, m,
                                     indices(prefix, offset, k));
     };
+    if (length < kVectorWidth) {
+      // Too short for one vector: a plain scalar sum.
+      Value result = f32(0.0f);
+      for (int64_t k = 0; k < length; ++k) {
+        Value kk = index(k);
+        result = add(result, mul(load(a, indices(aPrefix, aOffset, kk)),
+                                 load(c, indices(cPrefix, cOffset, kk))));
+      }
+      return result;
+    }
     Value zero = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
     SmallVector<Value> accs(kUnroll, zero);
@@ -542,7 +552,8 @@ LogicalResult FunctionLowering::lowerOp(Emitter &e, Operation *op) {
     return lowerAttention(e, o), success();
   if (auto o = dyn_cast<SwiGLUOp>(op))
     return lowerSwiGLU(e, o), success();
-  if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp>(op))
+  if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp>(op) &&
+      isa<TensorType>(op->getResultTypes()[0]))
     return lowerElementwise(e, op);
   if (op->getNumResults() == 0 || llvm::none_of(op->getResultTypes(), [](Type t) {
         return isa<TensorType>(t);
@@ -571,6 +582,13 @@ LogicalResult FunctionLowering::run() {
   // The table is always present so that every model has the same ABI.
   bool needsTable = true;
   SmallVector<Type> inputs;
+  for (Type t : llvm::concat<const Type>(oldType.getInputs(), oldType.getResults()))
+    if (auto tensor = dyn_cast<RankedTensorType>(t))
+      if (!BaseMemRefType::isValidElementType(tensor.getElementType()))
+        return oldFunc.emitError()
+               << "convert-qopt-to-loops: " << t
+               << " has no buffer form (its element type cannot be a memref "
+                  "element)";
   for (Type t : oldType.getInputs()) {
     if (auto tensor = dyn_cast<RankedTensorType>(t))
       inputs.push_back(toMemRef(tensor));

@@ -497,3 +497,40 @@ func.func @weight_ref_table(%t: memref<?xi32>) -> memref<64xf32> {
   %w = qopt.weight_ref %t[0] : memref<?xi32> -> memref<64xf32>
   return %w : memref<64xf32>
 }
+
+// -----
+
+func.func @weight_ref_strided(%t: memref<?xi64>) -> memref<4x4xf32, strided<[8, 1]>> {
+  // expected-error@+1 {{'qopt.weight_ref' op result must have the identity layout}}
+  %w = qopt.weight_ref %t[0] : memref<?xi64> -> memref<4x4xf32, strided<[8, 1]>>
+  return %w : memref<4x4xf32, strided<[8, 1]>>
+}
+
+//===----------------------------------------------------------------------===//
+// Degenerate shapes the lowering could not execute safely
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @embedding_empty_table(%t: tensor<0x64xf32>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.embedding' op embedding table must not be empty}}
+  %x = qopt.embedding %t, %tok : tensor<0x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_empty(%x: tensor<?x0xf32>, %w: tensor<0xf32>) -> tensor<?x0xf32> {
+  // expected-error@+1 {{'qopt.rms_norm' op cannot normalize an empty feature dimension}}
+  %y = qopt.rms_norm %x, %w {epsilon = 1.0e-05 : f32} : tensor<?x0xf32>, tensor<0xf32> -> tensor<?x0xf32>
+  return %y : tensor<?x0xf32>
+}
+
+// -----
+
+func.func @attention_empty_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x0x32xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op KV caches must hold at least one position}}
+  %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x0x32xf32>, memref<5x0x32xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}

@@ -186,6 +186,7 @@ def QOpt_WeightRefOp : QOpt_Op<"weight_ref"> {
   let assemblyFormat = [{
     $table `[` $index `]` attr-dict `:` type($table) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 #endif // QOPT_DIALECT_QOPT_QOPTMODELOPS_TD
