@@ -413,3 +413,20 @@ func.func @scalar_and_short(%x: tensor<1x4xf32>, %w: tensor<2x4xf32>, %s: f32) -
   %y = qopt.linear %x, %w : tensor<1x4xf32>, tensor<2x4xf32> -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
+
+// -----
+
+// 16-bit weights are loaded as 16-bit vectors and widened to f32 in
+// registers; the arithmetic stays f32.
+// CHECK-LABEL: func.func @half_weights
+// CHECK-SAME: %{{.*}}: memref<1x32xf32>, %[[W:.*]]: memref<4x32xf16>, %[[E:.*]]: memref<16x32xbf16>
+// CHECK: %[[V:.*]] = vector.load %[[W]][{{.*}}] : memref<4x32xf16>, vector<8xf16>
+// CHECK: arith.extf %[[V]] : vector<8xf16> to vector<8xf32>
+// CHECK: %[[S:.*]] = memref.load %[[E]][{{.*}}] : memref<16x32xbf16>
+// CHECK: arith.extf %[[S]] : bf16 to f32
+func.func @half_weights(%x: tensor<1x32xf32>, %w: tensor<4x32xf16>, %e: tensor<16x32xbf16>,
+                        %tok: tensor<1xi32>) -> (tensor<1x4xf32>, tensor<1x32xf32>) {
+  %y = qopt.linear %x, %w : tensor<1x32xf32>, tensor<4x32xf16> -> tensor<1x4xf32>
+  %r = qopt.embedding %e, %tok : tensor<16x32xbf16>, tensor<1xi32> -> tensor<1x32xf32>
+  return %y, %r : tensor<1x4xf32>, tensor<1x32xf32>
+}

@@ -79,8 +79,26 @@ public:
   Value div(Value x, Value y) {
     return arith::DivFOp::create(b, loc, x, y, fast);
   }
+  /// Loads one element, widened to f32 if it is a 16-bit float.
   Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
+    return widen(memref::LoadOp::create(b, loc, memref, indices));
+  }
+  /// Loads `kVectorWidth` consecutive elements as a vector of f32.
+  Value vectorLoad(Value memref, ValueRange indices) {
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    Value v = vector::LoadOp::create(
+        b, loc, VectorType::get({kVectorWidth}, element), memref, indices);
+    return widen(v);
+  }
+  /// Extends an f16/bf16 scalar or vector to f32; other values unchanged.
+  Value widen(Value v) {
+    Type element = getElementTypeOrSelf(v.getType());
+    if (!element.isF16() && !element.isBF16())
+      return v;
+    Type target = b.getF32Type();
+    if (auto vec = dyn_cast<VectorType>(v.getType()))
+      target = vec.clone(target);
+    return arith::ExtFOp::create(b, loc, target, v);
   }
   void store(Value value, Value memref, ValueRange indices) {
     memref::StoreOp::create(b, loc, value, memref, indices);
@@ -133,8 +151,7 @@ public:
       return idx;
     };
     auto vload = [&](Value m, ValueRange prefix, Value offset, Value k) {
-      return vector::LoadOp::create(b, loc, vecType, m,
-                                    indices(prefix, offset, k));
+      return vectorLoad(m, indices(prefix, offset, k));
     };
     if (length < kVectorWidth) {
       // Too short for one vector: a plain scalar sum.

@@ -79,14 +79,30 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
   if (!tensor)
     return tensor.takeError();
   const model::TensorRef &t = **tensor;
-  auto type = RankedTensorType::get(t.shape, f32);
+  // Matrices stay in the checkpoint's 16-bit format (the lowering widens
+  // them as it reads them); everything else becomes f32.
+  Type element = f32;
+  size_t elementBytes = sizeof(float);
+  if (t.shape.size() == 2 && t.dtype == model::DType::F16) {
+    element = Float16Type::get(&ctx);
+    elementBytes = 2;
+  } else if (t.shape.size() == 2 && t.dtype == model::DType::BF16) {
+    element = BFloat16Type::get(&ctx);
+    elementBytes = 2;
+  }
+  auto type = RankedTensorType::get(t.shape, element);
   AsmResourceBlob blob;
-  bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
-  if (t.dtype == model::DType::F32 && aligned) {
+  bool native = element != f32 || t.dtype == model::DType::F32;
+  bool aligned = reinterpret_cast<uintptr_t>(t.data) % elementBytes == 0;
+  if (native && aligned) {
     // Zero copy: the blob points into the mapped checkpoint.
     blob = UnmanagedAsmResourceBlob::allocateWithAlign(
         ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
-        alignof(float));
+        elementBytes);
+  } else if (native) {
+    blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
+        elementBytes);
   } else {
     llvm::Expected<std::vector<float>> values = model::toF32(t);
     if (!values)

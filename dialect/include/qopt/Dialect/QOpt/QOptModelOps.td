@@ -18,19 +18,23 @@ include "qopt/Dialect/QOpt/QOptAttrs.td"
 
 def QOpt_F32Tensor2D : 2DTensorOf<[F32]>;
 def QOpt_F32Tensor1D : 1DTensorOf<[F32]>;
+// Weights may stay in the checkpoint's 16-bit format; the lowering widens
+// them to f32 as it loads them (half the memory traffic of f32).
+def QOpt_WeightTensor2D : 2DTensorOf<[F32, F16, BF16]>;
 
 def QOpt_EmbeddingOp : QOpt_Op<"embedding", [Pure]> {
   let summary = "token embedding lookup";
   let description = [{
-    `result[t, :] = table[tokens[t], :]`. Token ids outside `[0, vocab)` are
-    clamped by the lowering (the runtime rejects them before a call).
+    `result[t, :] = table[tokens[t], :]` (an f16/bf16 table is widened to
+    f32). Token ids outside `[0, vocab)` are clamped by the lowering (the
+    runtime rejects them before a call).
 
     ```mlir
     %x = qopt.embedding %table, %tokens
         : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     ```
   }];
-  let arguments = (ins QOpt_F32Tensor2D:$table, 1DTensorOf<[I32]>:$tokens);
+  let arguments = (ins QOpt_WeightTensor2D:$table, 1DTensorOf<[I32]>:$tokens);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = [{
     $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->`
@@ -64,14 +68,15 @@ def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
   let description = [{
     `result[t, n] = sum_k x[t, k] * weight[n, k]`: the PyTorch `nn.Linear`
     convention (no bias), weight `[out, in]` row-major. The weight is an
-    operand so that quantization passes can replace it.
+    operand so that quantization passes can replace it. It may be f32, f16 or
+    bf16 (widened to f32 as it is read; the arithmetic is f32).
 
     ```mlir
     %y = qopt.linear %x, %wq : tensor<?x64xf32>, tensor<64x64xf32>
         -> tensor<?x64xf32>
     ```
   }];
-  let arguments = (ins QOpt_F32Tensor2D:$input, QOpt_F32Tensor2D:$weight);
+  let arguments = (ins QOpt_F32Tensor2D:$input, QOpt_WeightTensor2D:$weight);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = [{
     $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
