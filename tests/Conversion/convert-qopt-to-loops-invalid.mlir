@@ -81,3 +81,11 @@ func.func @no_buffer_form(%x: tensor<2x!qopt.qtensor<4xf32, bits = 8, per_tensor
   %c = arith.constant dense<1.0> : tensor<4xf32>
   return %c : tensor<4xf32>
 }
+
+// -----
+
+func.func @dequantize_argument(%q: !qopt.qtensor<4xf32, bits = 8, per_tensor, sym>) -> tensor<4xf32> {
+  // expected-error@+1 {{convert-qopt-to-loops: 'qopt.dequantize' of a value not built by qopt.pack in this function}}
+  %w = qopt.dequantize %q : !qopt.qtensor<4xf32, bits = 8, per_tensor, sym> -> tensor<4xf32>
+  return %w : tensor<4xf32>
+}

@@ -430,3 +430,48 @@ func.func @half_weights(%x: tensor<1x32xf32>, %w: tensor<4x32xf16>, %e: tensor<1
   %r = qopt.embedding %e, %tok : tensor<16x32xbf16>, tensor<1xi32> -> tensor<1x32xf32>
   return %y, %r : tensor<1x4xf32>, tensor<1x32xf32>
 }
+
+// -----
+
+// linear(dequantize(pack(codes, scales))) is fused: the i8 codes are loaded
+// as vectors, converted and scaled per group of 32 inside the dot product;
+// no f32 weight buffer is allocated. The same packed table feeds the
+// embedding, which dequantizes only the row it reads.
+// CHECK-LABEL: func.func @fused_dequant_matmul
+// CHECK-SAME: (%[[X:.*]]: memref<1x64xf32>, %[[C:.*]]: memref<4x64xi8>, %[[S:.*]]: memref<4x2xf32>, %[[TOK:.*]]: memref<1xi32>
+// CHECK-NOT: memref.alloc() {{.*}} : memref<4x64xf32>
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK: %[[G:.*]] = arith.divui %[[K]], %{{.*}} : index
+// CHECK: %[[CV:.*]] = vector.load %[[C]][%{{.*}}, %{{.*}}] : memref<4x64xi8>, vector<8xi8>
+// CHECK: arith.uitofp %[[CV]] : vector<8xi8> to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: memref.load %[[S]][%{{.*}}, %[[G]]] : memref<4x2xf32>
+// CHECK-NOT: memref.alloc() {{.*}} : memref<4x64xf32>
+// CHECK: memref.load %[[C]]
+// CHECK: return
+func.func @fused_dequant_matmul(%x: tensor<1x64xf32>, %codes: tensor<4x64xi8>, %scales: tensor<4x2xf32>,
+                                %tok: tensor<1xi32>) -> (tensor<1x4xf32>, tensor<1x64xf32>) {
+  %q = qopt.pack %codes, %scales : tensor<4x64xi8>, tensor<4x2xf32> -> !qopt.qtensor<4x64xf32, bits = 8, group = 32, sym>
+  %w = qopt.dequantize %q : !qopt.qtensor<4x64xf32, bits = 8, group = 32, sym> -> tensor<4x64xf32>
+  %y = qopt.linear %x, %w : tensor<1x64xf32>, tensor<4x64xf32> -> tensor<1x4xf32>
+  %e = qopt.embedding %w, %tok : tensor<4x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+  return %y, %e : tensor<1x4xf32>, tensor<1x64xf32>
+}
+
+// -----
+
+// A dequantized value used by anything else is materialized once, where it
+// is first needed: scale * (code - zero) per element (asym, per channel).
+// CHECK-LABEL: func.func @materialized_dequantize
+// CHECK: %[[W:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x8xf32>
+// CHECK: arith.uitofp
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: memref.store %{{.*}}, %[[W]]
+// CHECK: memref.dealloc %[[W]]
+func.func @materialized_dequantize(%codes: tensor<2x8xi8>, %scales: tensor<2x1xf32>, %zeros: tensor<2x1xf32>) -> tensor<2x8xf32> {
+  %q = qopt.pack %codes, %scales, %zeros : tensor<2x8xi8>, tensor<2x1xf32>, tensor<2x1xf32> -> !qopt.qtensor<2x8xf32, bits = 4, per_channel, asym>
+  %w = qopt.dequantize %q : !qopt.qtensor<2x8xf32, bits = 4, per_channel, asym> -> tensor<2x8xf32>
+  %r = arith.addf %w, %w : tensor<2x8xf32>
+  return %r : tensor<2x8xf32>
+}

@@ -231,8 +231,49 @@ private:
   SmallVector<Value> allocations;
   Value weightTable;
 
+  /// The buffers of a quantized tensor built by qopt.pack.
+  struct QuantBuffers {
+    QTensorType type;
+    Value codes, scales, zeros; ///< zeros is null for `sym`
+  };
+  /// qopt.pack results, and qopt.dequantize results of such packs. A
+  /// dequantized weight is not materialized when its users can read the
+  /// codes directly (linear, embedding); `buffer` materializes it otherwise.
+  DenseMap<Value, QuantBuffers> packs, dequantized;
+  Emitter *current = nullptr;
+
   /// The buffer of tensor value `v`.
-  Value buffer(Value v) { return mapping.lookup(v); }
+  Value buffer(Value v) {
+    if (Value b = mapping.lookupOrNull(v))
+      return b;
+    auto it = dequantized.find(v);
+    if (it == dequantized.end())
+      return Value();
+    Value b = materializeDequantize(*current, it->second,
+                                    cast<RankedTensorType>(v.getType()));
+    mapping.map(v, b);
+    return b;
+  }
+
+  /// The dequantized value of element `indices` (last index `k`) of a packed
+  /// tensor, in f32: scale * (code * 2^(p-c) - zero).
+  Value dequantElement(Emitter &e, const QuantBuffers &q, ValueRange indices);
+  /// Index of the scale of element `indices` (groups along the last axis).
+  SmallVector<Value> scaleIndices(Emitter &e, const QuantBuffers &q,
+                                  ValueRange indices);
+  /// sum_k x[xPrefix..., k] * dequant(q)[row, k] for a 2-D packed weight.
+  Value quantizedDot(Emitter &e, const QuantBuffers &q, Value x,
+                     ValueRange xPrefix, Value row, int64_t length);
+  Value materializeDequantize(Emitter &e, const QuantBuffers &q,
+                              RankedTensorType type);
+  /// True if `q` can be read directly by the fused kernels.
+  static bool isFusable(const QuantBuffers &q) {
+    QTensorType t = q.type;
+    return t.getRank() == 2 && t.getAxis() == 1 &&
+           t.getGranularity() != Granularity::PerTensor &&
+           t.getExpressedType().isF32() &&
+           !ShapedType::isDynamic(t.getElementsPerGroup());
+  }
 
   /// Allocates a buffer for a result of `type`, taking dynamic sizes from
   /// `like` (same rank).
@@ -305,7 +346,9 @@ LogicalResult FunctionLowering::lowerConstant(Emitter &e,
 }
 
 void FunctionLowering::lowerEmbedding(Emitter &e, EmbeddingOp op) {
-  Value table = buffer(op.getTable());
+  auto quant = dequantized.find(op.getTable());
+  bool fused = quant != dequantized.end() && isFusable(quant->second);
+  Value table = fused ? Value() : buffer(op.getTable());
   Value tokens = buffer(op.getTokens());
   RankedTensorType tableType = op.getTable().getType();
   int64_t vocab = tableType.getDimSize(0), width = tableType.getDimSize(1);
@@ -319,7 +362,10 @@ void FunctionLowering::lowerEmbedding(Emitter &e, EmbeddingOp op) {
     row = arith::MaxSIOp::create(e.b, e.loc, row, e.index(0));
     row = arith::MinSIOp::create(e.b, e.loc, row, e.index(vocab - 1));
     e.forLoop(0, e.index(width), [&](Value d) {
-      e.store(e.load(table, {row, d}), out, {t, d});
+      // A quantized table is dequantized one row at a time.
+      Value v = fused ? dequantElement(e, quant->second, {row, d})
+                      : e.load(table, {row, d});
+      e.store(v, out, {t, d});
     });
   });
   mapping.map(op.getResult(), out);
@@ -347,9 +393,24 @@ void FunctionLowering::lowerRMSNorm(Emitter &e, RMSNormOp op) {
 
 void FunctionLowering::lowerLinear(Emitter &e, LinearOp op) {
   Value x = buffer(op.getInput());
-  Value w = buffer(op.getWeight());
   RankedTensorType wType = op.getWeight().getType();
   int64_t outFeatures = wType.getDimSize(0), inFeatures = wType.getDimSize(1);
+  auto quant = dequantized.find(op.getWeight());
+  if (quant != dequantized.end() && isFusable(quant->second)) {
+    // Fused dequantize-matmul: the codes are read directly, never expanded
+    // to f32 in memory.
+    Value out = allocate(e, op.getType(), x);
+    Value numTokens = e.dim(x, 0);
+    e.forLoop(0, e.index(outFeatures), [&](Value n) {
+      e.forLoop(0, numTokens, [&](Value t) {
+        e.store(quantizedDot(e, quant->second, x, {t}, n, inFeatures), out,
+                {t, n});
+      });
+    });
+    mapping.map(op.getResult(), out);
+    return;
+  }
+  Value w = buffer(op.getWeight());
   Value out = allocate(e, op.getType(), x);
   Value numTokens = e.dim(x, 0);
   // Weight rows outermost: each row is streamed from memory once and reused
@@ -554,9 +615,146 @@ LogicalResult FunctionLowering::lowerElementwise(Emitter &e, Operation *op) {
   return success();
 }
 
+SmallVector<Value> FunctionLowering::scaleIndices(Emitter &e,
+                                                  const QuantBuffers &q,
+                                                  ValueRange indices) {
+  QTensorType t = q.type;
+  if (t.getGranularity() == Granularity::PerTensor)
+    return {};
+  SmallVector<Value> idx(indices);
+  int64_t axis = t.getAxis();
+  if (t.getGranularity() == Granularity::PerChannel)
+    idx[axis] = e.index(0);
+  else
+    idx[axis] = arith::DivUIOp::create(e.b, e.loc, idx[axis],
+                                       e.index(t.getGroupSize()));
+  return idx;
+}
+
+/// The code of `q` as f32 in parent units (code * 2^(p - c)).
+static Value codeValue(Emitter &e, QTensorType type, Value code) {
+  Type f32 = e.b.getF32Type();
+  Type target = f32;
+  if (auto vec = dyn_cast<VectorType>(code.getType()))
+    target = vec.clone(f32);
+  Value v = arith::UIToFPOp::create(e.b, e.loc, target, code);
+  unsigned shift = type.getEffectiveParentBits() - type.getBits();
+  if (shift == 0)
+    return v;
+  Value factor = e.f32(static_cast<float>(1u << shift));
+  if (auto vec = dyn_cast<VectorType>(target))
+    factor = vector::BroadcastOp::create(e.b, e.loc, vec, factor);
+  return e.mul(v, factor);
+}
+
+/// The zero point of `q` for the group at `scaleIdx`, as f32.
+static Value zeroValue(Emitter &e, QTensorType type, Value zeros,
+                       ValueRange scaleIdx) {
+  if (!zeros)
+    return e.f32(static_cast<float>(1u << (type.getEffectiveParentBits() - 1)));
+  return e.load(zeros, scaleIdx);
+}
+
+Value FunctionLowering::dequantElement(Emitter &e, const QuantBuffers &q,
+                                       ValueRange indices) {
+  SmallVector<Value> sIdx = scaleIndices(e, q, indices);
+  Value code = codeValue(e, q.type, e.load(q.codes, indices));
+  Value zero = zeroValue(e, q.type, q.zeros, sIdx);
+  return e.mul(e.load(q.scales, sIdx), e.sub(code, zero));
+}
+
+Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
+                                     Value x, ValueRange xPrefix, Value row,
+                                     int64_t length) {
+  int64_t group = q.type.getElementsPerGroup();
+  auto codeElement = cast<MemRefType>(q.codes.getType()).getElementType();
+  auto codeVec = VectorType::get({kVectorWidth}, codeElement);
+  auto f32Vec = VectorType::get({kVectorWidth}, e.b.getF32Type());
+  bool vectorized = group % kVectorWidth == 0;
+  // sum over groups of scale_g * sum_{k in g} (code_k - zero_g) * x_k
+  return e.forLoopCarried(
+      e.index(0), e.index(length), group, {e.f32(0.0f)},
+      [&](Value k0, ValueRange acc) {
+        SmallVector<Value> sIdx = scaleIndices(e, q, {row, k0});
+        Value zero = zeroValue(e, q.type, q.zeros, sIdx);
+        Value groupSum;
+        if (vectorized) {
+          Value zeroVec = vector::BroadcastOp::create(e.b, e.loc, f32Vec, zero);
+          Value vacc = arith::ConstantOp::create(
+              e.b, e.loc, DenseElementsAttr::get(f32Vec, e.b.getF32FloatAttr(0)));
+          for (int64_t j = 0; j < group; j += kVectorWidth) {
+            Value k = e.add(k0, e.index(j));
+            Value codes = vector::LoadOp::create(e.b, e.loc, codeVec, q.codes,
+                                                 ValueRange{row, k});
+            Value w = e.sub(codeValue(e, q.type, codes), zeroVec);
+            SmallVector<Value> xIdx(xPrefix);
+            xIdx.push_back(k);
+            vacc = vector::FMAOp::create(e.b, e.loc, e.vectorLoad(x, xIdx), w,
+                                         vacc);
+          }
+          groupSum = vector::ReductionOp::create(
+              e.b, e.loc, vector::CombiningKind::ADD, vacc,
+              arith::FastMathFlags::fast);
+        } else {
+          groupSum = e.forLoopCarried(
+              e.index(0), e.index(group), 1, {e.f32(0.0f)},
+              [&](Value j, ValueRange inner) {
+                Value k = e.add(k0, j);
+                Value w = e.sub(codeValue(e, q.type, e.load(q.codes, {row, k})),
+                                zero);
+                SmallVector<Value> xIdx(xPrefix);
+                xIdx.push_back(k);
+                return SmallVector<Value>{
+                    e.add(inner[0], e.mul(e.load(x, xIdx), w))};
+              })[0];
+        }
+        Value scaled = e.mul(e.load(q.scales, sIdx), groupSum);
+        return SmallVector<Value>{e.add(acc[0], scaled)};
+      })[0];
+}
+
+Value FunctionLowering::materializeDequantize(Emitter &e,
+                                              const QuantBuffers &q,
+                                              RankedTensorType type) {
+  Value out = allocate(e, type, q.codes);
+  SmallVector<Value> ivs;
+  std::function<void(int64_t)> nest = [&](int64_t d) {
+    if (d == type.getRank()) {
+      e.store(dequantElement(e, q, ivs), out, ivs);
+      return;
+    }
+    e.forLoop(0, e.dim(q.codes, d), [&](Value iv) {
+      ivs.push_back(iv);
+      nest(d + 1);
+      ivs.pop_back();
+    });
+  };
+  nest(0);
+  return out;
+}
+
 LogicalResult FunctionLowering::lowerOp(Emitter &e, Operation *op) {
+  current = &e;
   if (auto c = dyn_cast<arith::ConstantOp>(op))
     return lowerConstant(e, c);
+  if (auto pack = dyn_cast<PackOp>(op)) {
+    QuantBuffers q{pack.getType(), buffer(pack.getCodes()),
+                   buffer(pack.getScales()),
+                   pack.getZeros() ? buffer(pack.getZeros()) : Value()};
+    if (!q.codes || !q.scales || (pack.getZeros() && !q.zeros))
+      return op->emitError("convert-qopt-to-loops: operand of 'qopt.pack' "
+                           "has no buffer");
+    packs[pack.getResult()] = q;
+    return success();
+  }
+  if (auto deq = dyn_cast<DequantizeOp>(op)) {
+    auto it = packs.find(deq.getInput());
+    if (it == packs.end())
+      return op->emitError("convert-qopt-to-loops: 'qopt.dequantize' of a "
+                           "value not built by qopt.pack in this function");
+    dequantized[deq.getResult()] = it->second;
+    return success();
+  }
   if (auto o = dyn_cast<EmbeddingOp>(op))
     return lowerEmbedding(e, o), success();
   if (auto o = dyn_cast<RMSNormOp>(op))

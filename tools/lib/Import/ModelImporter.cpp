@@ -44,6 +44,18 @@ private:
   OpBuilder b;
   Type f32;
   llvm::StringMap<DenseResourceElementsAttr> weights;
+  /// Block-quantized GGUF matrices: codes, scales and their qtensor type.
+  struct QuantizedWeight {
+    DenseResourceElementsAttr codes, scales;
+    QTensorType type;
+  };
+  llvm::StringMap<QuantizedWeight> quantized;
+
+  /// The weight `name` as a value at the builder's insertion point: a
+  /// constant, or for a Q8_0/Q4_0 matrix `qopt.dequantize(qopt.pack(codes,
+  /// scales))` (the lowering fuses it into the matmul; the codes are never
+  /// expanded to f32 in memory).
+  llvm::Expected<Value> weightValue(StringRef name);
 
   llvm::Error checkConfig();
   llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
@@ -115,6 +127,55 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
   return attr;
 }
 
+llvm::Expected<Value> Importer::weightValue(StringRef name) {
+  Location loc = NameLoc::get(b.getStringAttr(name));
+  llvm::Expected<const model::TensorRef *> tensor = ckpt.get(name);
+  if (!tensor)
+    return tensor.takeError();
+  const model::TensorRef &t = **tensor;
+  bool blockQuantized =
+      t.dtype == model::DType::Q8_0 || t.dtype == model::DType::Q4_0;
+  if (!blockQuantized || t.shape.size() != 2) {
+    llvm::Expected<DenseResourceElementsAttr> attr = weight(name);
+    if (!attr)
+      return attr.takeError();
+    return arith::ConstantOp::create(b, loc, *attr).getResult();
+  }
+  auto it = quantized.find(name);
+  if (it == quantized.end()) {
+    llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
+    if (!q)
+      return q.takeError();
+    int64_t rows = t.shape[0], cols = t.shape[1];
+    if (cols % q->groupSize != 0)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
+              llvm::Twine(cols) + " elements, not a multiple of its block size");
+    QuantizedWeight w;
+    w.type = QTensorType::get(&ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
+                              QuantScheme::Symmetric, Granularity::Group,
+                              q->groupSize, /*axis=*/1, Layout::Dense);
+    w.codes = DenseResourceElementsAttr::get(
+        RankedTensorType::get(t.shape, b.getI8Type()), (name + ".codes").str(),
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(
+            reinterpret_cast<const int8_t *>(q->codes.data()),
+            q->codes.size())));
+    w.scales = DenseResourceElementsAttr::get(
+        RankedTensorType::get({rows, cols / q->groupSize}, f32),
+        (name + ".scales").str(),
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<float>(q->scales)));
+    it = quantized.insert({name, w}).first;
+  }
+  const QuantizedWeight &w = it->second;
+  Value codes = arith::ConstantOp::create(b, loc, w.codes);
+  Value scales = arith::ConstantOp::create(b, loc, w.scales);
+  Value packed = PackOp::create(b, loc, w.type, codes, scales, Value());
+  return DequantizeOp::create(b, loc, w.type.getExpressedTensorType(), packed)
+      .getResult();
+}
+
 llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
                                     int64_t numTokens) {
   int64_t kvDim = cfg.kvDim(), headDim = cfg.headDim();
@@ -138,14 +199,7 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   Value tokens = entry->getArgument(0), pos = entry->getArgument(1);
   Value keyCache = entry->getArgument(2), valueCache = entry->getArgument(3);
 
-  auto constant = [&](StringRef wname) -> llvm::Expected<Value> {
-    llvm::Expected<DenseResourceElementsAttr> attr = weight(wname);
-    if (!attr)
-      return attr.takeError();
-    return arith::ConstantOp::create(b, NameLoc::get(b.getStringAttr(wname)),
-                                     *attr)
-        .getResult();
-  };
+  auto constant = [&](StringRef wname) { return weightValue(wname); };
   auto eps = b.getF32FloatAttr(cfg.normEps);
   auto rmsNorm = [&](Value x, StringRef wname) -> llvm::Expected<Value> {
     llvm::Expected<Value> w = constant(wname);
