@@ -14,13 +14,15 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
 void mlir::qopt::buildQOptToLLVMPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
-  (void)options;
-  pm.addPass(createConvertQOptToLoopsPass());
+  ConvertQOptToLoopsPassOptions loops;
+  loops.vectorWidth = options.vectorWidth;
+  pm.addPass(createConvertQOptToLoopsPass(loops));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createSCFToControlFlowPass());
@@ -29,6 +31,12 @@ void mlir::qopt::buildQOptToLLVMPipeline(
   pm.addPass(createConvertQOptToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
+}
+
+int64_t mlir::qopt::hostVectorWidth() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto it = features.find("avx512f");
+  return it != features.end() && it->second ? 16 : 8;
 }
 
 void mlir::qopt::registerQOptToLLVMPipeline() {

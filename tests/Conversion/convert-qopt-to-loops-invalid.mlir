@@ -89,3 +89,11 @@ func.func @dequantize_argument(%q: !qopt.qtensor<4xf32, bits = 8, per_tensor, sy
   %w = qopt.dequantize %q : !qopt.qtensor<4xf32, bits = 8, per_tensor, sym> -> tensor<4xf32>
   return %w : tensor<4xf32>
 }
+
+// -----
+
+// RUN: not qopt-opt %s --convert-qopt-to-loops=vector-width=6 2>&1 | FileCheck %s --check-prefix=WIDTH
+// WIDTH: error: convert-qopt-to-loops: vector-width must be a power of two, got 6
+func.func @any_function() {
+  return
+}

@@ -475,3 +475,17 @@ func.func @materialized_dequantize(%codes: tensor<2x8xi8>, %scales: tensor<2x1xf
   %r = arith.addf %w, %w : tensor<2x8xf32>
   return %r : tensor<2x8xf32>
 }
+
+// -----
+
+// RUN: qopt-opt %s -split-input-file --convert-qopt-to-loops=vector-width=16 | FileCheck %s --check-prefix=W16
+// With vector-width=16 (AVX-512) the four accumulators are vector<16xf32>
+// and one main-loop step covers 64 elements.
+// CHECK-LABEL: func.func @width16
+// W16-LABEL: func.func @width16
+// W16: scf.for {{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// W16: vector.load {{.*}} : memref<2x64xf32>, vector<16xf32>
+func.func @width16(%x: tensor<1x64xf32>, %w: tensor<2x64xf32>) -> tensor<1x2xf32> {
+  %y = qopt.linear %x, %w : tensor<1x64xf32>, tensor<2x64xf32> -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}

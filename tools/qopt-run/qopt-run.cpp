@@ -79,6 +79,12 @@ static cl::opt<bool> jsonOutput("json",
                                 cl::desc("Print one JSON object for scripts"),
                                 cl::sub(generateCmd), cl::sub(pplCmd),
                                 cl::sub(benchCmd));
+static cl::opt<int> vectorWidth(
+    "vector-width",
+    cl::desc("f32 lanes of the generated vector kernels (power of two; "
+             "default: 16 with AVX-512F, else 8)"),
+    cl::init(0), cl::sub(generateCmd), cl::sub(pplCmd), cl::sub(benchCmd),
+    cl::sub(compileCmd));
 static cl::opt<bool> noProgress("no-progress",
                                 cl::desc("Never draw a progress bar"),
                                 cl::sub(pplCmd), cl::sub(benchCmd));
@@ -317,6 +323,9 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
 
   mlir::qopt::CompileOptions options;
   options.pipeline = pipeline;
+  if (vectorWidth < 0 || (vectorWidth & (vectorWidth - 1)) != 0)
+    return error("--vector-width must be a power of two");
+  options.vectorWidth = vectorWidth;
   if (!compileTo.empty()) {
     // Recorded absolute, so the artifact finds its tokenizer from anywhere.
     llvm::SmallString<256> tokenizerSource(

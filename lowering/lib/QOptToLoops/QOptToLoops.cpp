@@ -37,9 +37,8 @@ using namespace mlir::qopt;
 
 namespace {
 
-/// Width of the vector registers the dot products use (f32 lanes) and the
-/// number of independent accumulators (to hide FMA latency).
-constexpr int64_t kVectorWidth = 8;
+/// Number of independent vector accumulators of the dot products (to hide
+/// FMA latency). Their width (f32 lanes) is the pass's `vector-width`.
 constexpr int64_t kUnroll = 4;
 
 //===----------------------------------------------------------------------===//
@@ -48,13 +47,15 @@ constexpr int64_t kUnroll = 4;
 
 class Emitter {
 public:
-  Emitter(OpBuilder &builder, Location loc)
-      : b(builder), loc(loc),
+  Emitter(OpBuilder &builder, Location loc, int64_t width)
+      : b(builder), loc(loc), width(width),
         fast(arith::FastMathFlagsAttr::get(builder.getContext(),
                                            arith::FastMathFlags::fast)) {}
 
   OpBuilder &b;
   Location loc;
+  /// f32 lanes of the vectors (8 for AVX2, 16 for AVX-512).
+  int64_t width;
   arith::FastMathFlagsAttr fast;
 
   Value index(int64_t v) {
@@ -83,11 +84,11 @@ public:
   Value load(Value memref, ValueRange indices) {
     return widen(memref::LoadOp::create(b, loc, memref, indices));
   }
-  /// Loads `kVectorWidth` consecutive elements as a vector of f32.
+  /// Loads `width` consecutive elements as a vector of f32.
   Value vectorLoad(Value memref, ValueRange indices) {
     Type element = cast<MemRefType>(memref.getType()).getElementType();
     Value v = vector::LoadOp::create(
-        b, loc, VectorType::get({kVectorWidth}, element), memref, indices);
+        b, loc, VectorType::get({width}, element), memref, indices);
     return widen(v);
   }
   /// Extends an f16/bf16 scalar or vector to f32; other values unchanged.
@@ -144,7 +145,7 @@ public:
   /// a scalar tail. `length` is static.
   Value dot(Value a, ValueRange aPrefix, Value aOffset, Value c,
             ValueRange cPrefix, Value cOffset, int64_t length) {
-    auto vecType = VectorType::get({kVectorWidth}, b.getF32Type());
+    auto vecType = VectorType::get({width}, b.getF32Type());
     auto indices = [&](ValueRange prefix, Value offset, Value k) {
       SmallVector<Value> idx(prefix);
       idx.push_back(add(offset, k));
@@ -153,7 +154,7 @@ public:
     auto vload = [&](Value m, ValueRange prefix, Value offset, Value k) {
       return vectorLoad(m, indices(prefix, offset, k));
     };
-    if (length < kVectorWidth) {
+    if (length < width) {
       // Too short for one vector: a plain scalar sum.
       Value result = f32(0.0f);
       for (int64_t k = 0; k < length; ++k) {
@@ -167,7 +168,7 @@ public:
         b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
     SmallVector<Value> accs(kUnroll, zero);
 
-    int64_t chunk = kVectorWidth * kUnroll;
+    int64_t chunk = width * kUnroll;
     int64_t mainEnd = length / chunk * chunk;
     if (mainEnd > 0) {
       accs = forLoopCarried(
@@ -175,7 +176,7 @@ public:
           [&](Value k, ValueRange carried) {
             SmallVector<Value> next;
             for (int64_t u = 0; u < kUnroll; ++u) {
-              Value ku = add(k, index(u * kVectorWidth));
+              Value ku = add(k, index(u * width));
               Value va = vload(a, aPrefix, aOffset, ku);
               Value vc = vload(c, cPrefix, cOffset, ku);
               next.push_back(vector::FMAOp::create(b, loc, va, vc, carried[u]));
@@ -184,7 +185,7 @@ public:
           });
     }
     int64_t k0 = mainEnd;
-    for (int64_t u = 0; k0 + kVectorWidth <= length; k0 += kVectorWidth, ++u) {
+    for (int64_t u = 0; k0 + width <= length; k0 += width, ++u) {
       Value kk = index(k0);
       accs[u % kUnroll] = vector::FMAOp::create(
           b, loc, vload(a, aPrefix, aOffset, kk), vload(c, cPrefix, cOffset, kk),
@@ -214,9 +215,11 @@ class FunctionLowering {
 public:
   FunctionLowering(func::FuncOp func, ModuleOp module,
                    llvm::StringMap<int64_t> &weightIndex,
-                   SmallVectorImpl<Attribute> &weightNames, int64_t &globals)
+                   SmallVectorImpl<Attribute> &weightNames, int64_t &globals,
+                   int64_t vectorWidth)
       : oldFunc(func), module(module), weightIndex(weightIndex),
-        weightNames(weightNames), globalCounter(globals) {}
+        weightNames(weightNames), globalCounter(globals),
+        vectorWidth(vectorWidth) {}
 
   LogicalResult run();
 
@@ -226,6 +229,7 @@ private:
   llvm::StringMap<int64_t> &weightIndex;
   SmallVectorImpl<Attribute> &weightNames;
   int64_t &globalCounter;
+  int64_t vectorWidth;
 
   IRMapping mapping;
   SmallVector<Value> allocations;
@@ -494,8 +498,8 @@ void FunctionLowering::lowerAttention(Emitter &e, AttentionOp op) {
   Value negInf = e.f32(-std::numeric_limits<float>::infinity());
   Value zero = e.f32(0.0f);
   Value one = e.f32(1.0f);
-  auto vecType = VectorType::get({kVectorWidth}, e.b.getF32Type());
-  bool vectorizeHead = headDim % kVectorWidth == 0;
+  auto vecType = VectorType::get({e.width}, e.b.getF32Type());
+  bool vectorizeHead = headDim % e.width == 0;
 
   e.forLoop(0, e.dim(q, 0), [&](Value t) {
     Value p = e.add(pos, t);
@@ -532,7 +536,7 @@ void FunctionLowering::lowerAttention(Emitter &e, AttentionOp op) {
       if (vectorizeHead) {
         Value vzero = arith::ConstantOp::create(
             e.b, e.loc, DenseElementsAttr::get(vecType, e.b.getF32FloatAttr(0)));
-        e.forLoop(e.index(0), e.index(headDim), kVectorWidth, [&](Value i) {
+        e.forLoop(e.index(0), e.index(headDim), e.width, [&](Value i) {
           Value acc = e.forLoopCarried(
               e.index(0), end, 1, {vzero}, [&](Value s, ValueRange carried) {
                 Value w = vector::BroadcastOp::create(
@@ -668,9 +672,9 @@ Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
                                      int64_t length) {
   int64_t group = q.type.getElementsPerGroup();
   auto codeElement = cast<MemRefType>(q.codes.getType()).getElementType();
-  auto codeVec = VectorType::get({kVectorWidth}, codeElement);
-  auto f32Vec = VectorType::get({kVectorWidth}, e.b.getF32Type());
-  bool vectorized = group % kVectorWidth == 0;
+  auto codeVec = VectorType::get({e.width}, codeElement);
+  auto f32Vec = VectorType::get({e.width}, e.b.getF32Type());
+  bool vectorized = group % e.width == 0;
   // sum over groups of scale_g * sum_{k in g} (code_k - zero_g) * x_k
   return e.forLoopCarried(
       e.index(0), e.index(length), group, {e.f32(0.0f)},
@@ -682,7 +686,7 @@ Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
           Value zeroVec = vector::BroadcastOp::create(e.b, e.loc, f32Vec, zero);
           Value vacc = arith::ConstantOp::create(
               e.b, e.loc, DenseElementsAttr::get(f32Vec, e.b.getF32FloatAttr(0)));
-          for (int64_t j = 0; j < group; j += kVectorWidth) {
+          for (int64_t j = 0; j < group; j += e.width) {
             Value k = e.add(k0, e.index(j));
             Value codes = vector::LoadOp::create(e.b, e.loc, codeVec, q.codes,
                                                  ValueRange{row, k});
@@ -832,7 +836,7 @@ LogicalResult FunctionLowering::run() {
   newFunc->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   Block *entry = newFunc.addEntryBlock();
   builder.setInsertionPointToStart(entry);
-  Emitter e(builder, oldFunc.getLoc());
+  Emitter e(builder, oldFunc.getLoc(), vectorWidth);
 
   unsigned numArgs = oldType.getNumInputs();
   for (unsigned i = 0; i < numArgs; ++i)
@@ -885,8 +889,15 @@ struct ConvertQOptToLoopsPass
     for (auto f : module.getOps<func::FuncOp>())
       if (!f.isExternal())
         funcs.push_back(f);
+    if (vectorWidth < 1 || (vectorWidth & (vectorWidth - 1)) != 0) {
+      module.emitError() << "convert-qopt-to-loops: vector-width must be a "
+                            "power of two, got "
+                         << static_cast<int64_t>(vectorWidth);
+      return signalPassFailure();
+    }
     for (func::FuncOp f : funcs) {
-      FunctionLowering lowering(f, module, weightIndex, weightNames, globals);
+      FunctionLowering lowering(f, module, weightIndex, weightNames, globals,
+                                vectorWidth);
       if (failed(lowering.run()))
         return signalPassFailure();
     }

@@ -136,7 +136,10 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
   // constants (the blobs live in the context).
   BlobMap blobs = collectBlobs(module);
   PassManager pm(ctx);
-  buildQOptToLLVMPipeline(pm, QOptToLLVMPipelineOptions());
+  QOptToLLVMPipelineOptions lowering;
+  lowering.vectorWidth =
+      options.vectorWidth > 0 ? options.vectorWidth : hostVectorWidth();
+  buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return makeError("lowering the model to LLVM failed");
   auto names = module->getAttrOfType<ArrayAttr>("qopt.weight_table");

@@ -36,7 +36,16 @@ void populateQOptToLLVMConversionPatterns(LLVMTypeConverter &converter,
 
 /// Options of the `qopt-to-llvm` pipeline.
 struct QOptToLLVMPipelineOptions
-    : public PassPipelineOptions<QOptToLLVMPipelineOptions> {};
+    : public PassPipelineOptions<QOptToLLVMPipelineOptions> {
+  Option<int64_t> vectorWidth{
+      *this, "vector-width",
+      llvm::cl::desc("f32 lanes of the vector kernels (8: AVX2, 16: AVX-512)"),
+      llvm::cl::init(8)};
+};
+
+/// The vector width (f32 lanes) qopt uses on this host: 16 with AVX-512F,
+/// otherwise 8.
+int64_t hostVectorWidth();
 
 /// Appends the full lowering from qopt model IR on tensors to the LLVM
 /// dialect: convert-qopt-to-loops, canonicalize, cse, scf-to-cf,

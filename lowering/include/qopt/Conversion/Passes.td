@@ -16,8 +16,7 @@ def ConvertQOptToLoopsPass : Pass<"convert-qopt-to-loops", "ModuleOp"> {
     Rewrites every function made of qopt model ops (embedding, rms_norm,
     linear, rope, attention, swiglu) and elementwise `arith` ops on tensors
     into `scf` loops over `memref` buffers, with `vector` dot products
-    (4 x vector<8xf32> accumulators, FMA, scalar tail) for linear and
-    attention. The function ABI becomes:
+    (4 vector accumulators, FMA, scalar tail) for linear and attention. The function ABI becomes:
 
     - tensor arguments become memref arguments of the same shape;
     - tensor results become trailing out-parameter memrefs;
@@ -30,6 +29,8 @@ def ConvertQOptToLoopsPass : Pass<"convert-qopt-to-loops", "ModuleOp"> {
 
     Intermediate buffers are allocated with `memref.alloc` and freed before
     the function returns. Ops it cannot lower are reported by name.
+    `vector-width` sets the f32 lanes of the vectors: 8 fills AVX2's 256-bit
+    registers, 16 AVX-512's (qopt-run picks it from the host CPU).
 
     Before:
     ```mlir
@@ -52,6 +53,10 @@ def ConvertQOptToLoopsPass : Pass<"convert-qopt-to-loops", "ModuleOp"> {
     }
     ```
   }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "f32 lanes of the vector dot products (8: AVX2, 16: AVX-512)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect",

@@ -34,6 +34,9 @@ struct CompileOptions {
   std::string pipeline;
   /// LLVM optimization level for the generated code.
   unsigned optLevel = 3;
+  /// f32 lanes of the vector kernels; 0 picks the host's (16 with AVX-512F,
+  /// else 8).
+  int64_t vectorWidth = 0;
 };
 
 /// A compiled model with its KV cache.
