@@ -23,6 +23,8 @@ run("configure consumer" ${CMAKE_COMMAND} -G "${GENERATOR}"
     -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build
     -DCMAKE_BUILD_TYPE=Release
     -DCMAKE_PREFIX_PATH=${prefix}
+    "-DCMAKE_CXX_FLAGS=${CONSUMER_FLAGS}"
+    "-DCMAKE_EXE_LINKER_FLAGS=${CONSUMER_FLAGS}"
     -DMLIR_DIR=${MLIR_DIR})
 run("build consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run("run consumer" ${WORK_DIR}/build/qopt-consumer)
