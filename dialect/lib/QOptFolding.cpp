@@ -252,6 +252,8 @@ struct FoldSliceOfConstant : public OpRewritePattern<SliceOp> {
     DenseElementsAttr codesAttr;
     if (!matchPattern(pack.getCodes(), m_Constant(&codesAttr)))
       return rewriter.notifyMatchFailure(op, "codes are not constant");
+    if (isPackedCodes(inType, pack.getCodes().getType()))
+      return rewriter.notifyMatchFailure(op, "codes are in packed form");
     if (llvm::any_of(inType.getShape(), ShapedType::isDynamic))
       return rewriter.notifyMatchFailure(op, "dynamic shape");
     FailureOr<SmallVector<uint32_t>> codes =
@@ -290,6 +292,8 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
         (pack.getZeros() &&
          !matchPattern(pack.getZeros(), m_Constant(&zerosAttr))))
       return rewriter.notifyMatchFailure(op, "operands are not constant");
+    if (isPackedCodes(type, pack.getCodes().getType()))
+      return rewriter.notifyMatchFailure(op, "codes are in packed form");
     FailureOr<SmallVector<uint32_t>> codes =
         readCodes(codesAttr, type.getBits());
     if (failed(codes))

@@ -18,6 +18,7 @@ using namespace mlir::qopt;
 // Shared verification helpers
 //===----------------------------------------------------------------------===//
 
+
 /// Checks that `actual` is a shape compatible with `expected` (a dynamic
 /// dimension on either side matches anything).
 static bool isCompatibleShape(ArrayRef<int64_t> actual,
@@ -28,6 +29,22 @@ static bool isCompatibleShape(ArrayRef<int64_t> actual,
     if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(e) && a != e)
       return false;
   return true;
+}
+
+bool mlir::qopt::isPackedCodes(QTensorType type, ShapedType codes) {
+  unsigned bits = type.getBits();
+  ArrayRef<int64_t> shape = type.getShape();
+  if (type.getLayout() != Layout::Dense || !(bits == 1 || bits == 2 ||
+                                             bits == 4) ||
+      shape.empty() || !codes.getElementType().isInteger(8) ||
+      codes.getRank() != type.getRank())
+    return false;
+  int64_t last = shape.back();
+  if (ShapedType::isDynamic(last) || (last * bits) % 8 != 0 ||
+      codes.getShape().back() != last * bits / 8 ||
+      codes.getShape().back() == last)
+    return false;
+  return isCompatibleShape(codes.getShape().drop_back(), shape.drop_back());
 }
 
 /// Prints a shape as `4x8` (or `scalar` for rank 0) in diagnostics.
@@ -92,9 +109,14 @@ static LogicalResult verifyScalesAndZeros(Operation *op, QTensorType type,
   return success();
 }
 
-/// Verifies the integer codes tensor of a quantized tensor of type `type`.
+/// Verifies the integer codes tensor of a quantized tensor of type `type`:
+/// either one code per element (the tensor's shape), or, for the dense
+/// layout at 1, 2 or 4 bits, the packed bytes of each row (see
+/// isPackedCodes).
 static LogicalResult verifyCodes(Operation *op, QTensorType type,
                                  RankedTensorType codes) {
+  if (isPackedCodes(type, codes))
+    return success();
   if (!isCompatibleShape(codes.getShape(), type.getShape()))
     return op->emitOpError()
            << "codes shape " << formatShape(codes.getShape())

@@ -489,3 +489,29 @@ func.func @width16(%x: tensor<1x64xf32>, %w: tensor<2x64xf32>) -> tensor<1x2xf32
   %y = qopt.linear %x, %w : tensor<1x64xf32>, tensor<2x64xf32> -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
+
+// -----
+
+// Packed 4-bit codes (two per byte): the fused dot product loads 4 bytes
+// for 8 codes and splits them into low (even) and high (odd) nibbles; the
+// embedding unpacks the nibble of each element it reads.
+// CHECK-LABEL: func.func @fused_packed_int4
+// CHECK-SAME: (%[[X:.*]]: memref<1x64xf32>, %[[C:.*]]: memref<4x32xi8>
+// CHECK-NOT: memref.alloc() {{.*}} : memref<4x64xf32>
+// CHECK: %[[B:.*]] = vector.load %[[C]][%{{.*}}, %{{.*}}] : memref<4x32xi8>, vector<4xi8>
+// CHECK-DAG: %[[LO:.*]] = arith.andi %[[B]], %{{.*}} : vector<4xi8>
+// CHECK-DAG: %[[HI:.*]] = arith.shrui %[[B]], %{{.*}} : vector<4xi8>
+// CHECK: %[[CODES:.*]] = vector.interleave %[[LO]], %[[HI]] : vector<4xi8> -> vector<8xi8>
+// CHECK: arith.uitofp %[[CODES]] : vector<8xi8> to vector<8xf32>
+// CHECK: arith.remui
+// CHECK: arith.shrui %{{.*}}, %{{.*}} : i8
+// CHECK: arith.andi %{{.*}}, %{{.*}} : i8
+// CHECK: return
+func.func @fused_packed_int4(%x: tensor<1x64xf32>, %codes: tensor<4x32xi8>, %scales: tensor<4x2xf32>,
+                             %tok: tensor<1xi32>) -> (tensor<1x4xf32>, tensor<1x64xf32>) {
+  %q = qopt.pack %codes, %scales : tensor<4x32xi8>, tensor<4x2xf32> -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
+  %w = qopt.dequantize %q : !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym> -> tensor<4x64xf32>
+  %y = qopt.linear %x, %w : tensor<1x64xf32>, tensor<4x64xf32> -> tensor<1x4xf32>
+  %e = qopt.embedding %w, %tok : tensor<4x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+  return %y, %e : tensor<1x4xf32>, tensor<1x64xf32>
+}

@@ -239,6 +239,8 @@ private:
   struct QuantBuffers {
     QTensorType type;
     Value codes, scales, zeros; ///< zeros is null for `sym`
+    /// The codes are packed bytes (isPackedCodes), not one per element.
+    bool packed = false;
   };
   /// qopt.pack results, and qopt.dequantize results of such packs. A
   /// dequantized weight is not materialized when its users can read the
@@ -259,6 +261,8 @@ private:
     return b;
   }
 
+  /// The integer code of element `indices` (unpacking packed bytes).
+  Value loadCode(Emitter &e, const QuantBuffers &q, ValueRange indices);
   /// The dequantized value of element `indices` (last index `k`) of a packed
   /// tensor, in f32: scale * (code * 2^(p-c) - zero).
   Value dequantElement(Emitter &e, const QuantBuffers &q, ValueRange indices);
@@ -659,10 +663,30 @@ static Value zeroValue(Emitter &e, QTensorType type, Value zeros,
   return e.load(zeros, scaleIdx);
 }
 
+Value FunctionLowering::loadCode(Emitter &e, const QuantBuffers &q,
+                                 ValueRange indices) {
+  if (!q.packed)
+    return e.load(q.codes, indices);
+  // Element k of a row is bits [k*c, (k+1)*c) of the row's bytes.
+  unsigned bits = q.type.getBits();
+  int64_t perByte = 8 / bits;
+  SmallVector<Value> idx(indices);
+  Value k = idx.back();
+  idx.back() = arith::DivUIOp::create(e.b, e.loc, k, e.index(perByte));
+  Value byte = e.load(q.codes, idx);
+  Value slot = arith::RemUIOp::create(e.b, e.loc, k, e.index(perByte));
+  Value shift = arith::IndexCastOp::create(
+      e.b, e.loc, e.b.getI8Type(), e.mul(slot, e.index(bits)));
+  Value shifted = arith::ShRUIOp::create(e.b, e.loc, byte, shift);
+  Value mask = arith::ConstantOp::create(
+      e.b, e.loc, e.b.getI8IntegerAttr((1 << bits) - 1));
+  return arith::AndIOp::create(e.b, e.loc, shifted, mask);
+}
+
 Value FunctionLowering::dequantElement(Emitter &e, const QuantBuffers &q,
                                        ValueRange indices) {
   SmallVector<Value> sIdx = scaleIndices(e, q, indices);
-  Value code = codeValue(e, q.type, e.load(q.codes, indices));
+  Value code = codeValue(e, q.type, loadCode(e, q, indices));
   Value zero = zeroValue(e, q.type, q.zeros, sIdx);
   return e.mul(e.load(q.scales, sIdx), e.sub(code, zero));
 }
@@ -673,8 +697,28 @@ Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
   int64_t group = q.type.getElementsPerGroup();
   auto codeElement = cast<MemRefType>(q.codes.getType()).getElementType();
   auto codeVec = VectorType::get({e.width}, codeElement);
+  auto halfVec = VectorType::get({e.width / 2}, codeElement);
   auto f32Vec = VectorType::get({e.width}, e.b.getF32Type());
-  bool vectorized = group % e.width == 0;
+  bool vectorized = group % e.width == 0 &&
+                    (!q.packed || q.type.getBits() == 4);
+  // e.width codes as a vector of bytes; packed 4-bit codes are split into
+  // their low (even element) and high (odd element) nibbles.
+  auto loadCodes = [&](Value k) -> Value {
+    if (!q.packed)
+      return vector::LoadOp::create(e.b, e.loc, codeVec, q.codes,
+                                    ValueRange{row, k});
+    Value byteIdx = arith::DivUIOp::create(e.b, e.loc, k, e.index(2));
+    Value bytes = vector::LoadOp::create(e.b, e.loc, halfVec, q.codes,
+                                         ValueRange{row, byteIdx});
+    auto splat = [&](int64_t v) {
+      return arith::ConstantOp::create(
+          e.b, e.loc,
+          DenseElementsAttr::get(halfVec, e.b.getI8IntegerAttr(v)));
+    };
+    Value low = arith::AndIOp::create(e.b, e.loc, bytes, splat(15));
+    Value high = arith::ShRUIOp::create(e.b, e.loc, bytes, splat(4));
+    return vector::InterleaveOp::create(e.b, e.loc, low, high);
+  };
   // sum over groups of scale_g * sum_{k in g} (code_k - zero_g) * x_k
   return e.forLoopCarried(
       e.index(0), e.index(length), group, {e.f32(0.0f)},
@@ -688,9 +732,7 @@ Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
               e.b, e.loc, DenseElementsAttr::get(f32Vec, e.b.getF32FloatAttr(0)));
           for (int64_t j = 0; j < group; j += e.width) {
             Value k = e.add(k0, e.index(j));
-            Value codes = vector::LoadOp::create(e.b, e.loc, codeVec, q.codes,
-                                                 ValueRange{row, k});
-            Value w = e.sub(codeValue(e, q.type, codes), zeroVec);
+            Value w = e.sub(codeValue(e, q.type, loadCodes(k)), zeroVec);
             SmallVector<Value> xIdx(xPrefix);
             xIdx.push_back(k);
             vacc = vector::FMAOp::create(e.b, e.loc, e.vectorLoad(x, xIdx), w,
@@ -704,8 +746,8 @@ Value FunctionLowering::quantizedDot(Emitter &e, const QuantBuffers &q,
               e.index(0), e.index(group), 1, {e.f32(0.0f)},
               [&](Value j, ValueRange inner) {
                 Value k = e.add(k0, j);
-                Value w = e.sub(codeValue(e, q.type, e.load(q.codes, {row, k})),
-                                zero);
+                Value w =
+                    e.sub(codeValue(e, q.type, loadCode(e, q, {row, k})), zero);
                 SmallVector<Value> xIdx(xPrefix);
                 xIdx.push_back(k);
                 return SmallVector<Value>{
@@ -727,7 +769,8 @@ Value FunctionLowering::materializeDequantize(Emitter &e,
       e.store(dequantElement(e, q, ivs), out, ivs);
       return;
     }
-    e.forLoop(0, e.dim(q.codes, d), [&](Value iv) {
+    // The output's (logical) extents: packed codes have fewer columns.
+    e.forLoop(0, e.dim(out, d), [&](Value iv) {
       ivs.push_back(iv);
       nest(d + 1);
       ivs.pop_back();
@@ -744,7 +787,8 @@ LogicalResult FunctionLowering::lowerOp(Emitter &e, Operation *op) {
   if (auto pack = dyn_cast<PackOp>(op)) {
     QuantBuffers q{pack.getType(), buffer(pack.getCodes()),
                    buffer(pack.getScales()),
-                   pack.getZeros() ? buffer(pack.getZeros()) : Value()};
+                   pack.getZeros() ? buffer(pack.getZeros()) : Value(),
+                   isPackedCodes(pack.getType(), pack.getCodes().getType())};
     if (!q.codes || !q.scales || (pack.getZeros() && !q.zeros))
       return op->emitError("convert-qopt-to-loops: operand of 'qopt.pack' "
                            "has no buffer");

@@ -216,3 +216,17 @@ func.func @f16_scales() -> !qopt.qtensor<1x3xf16, bits = 8, per_channel, asym> {
   %q = qopt.quantize %w : tensor<1x3xf16> -> !qopt.qtensor<1x3xf16, bits = 8, per_channel, asym>
   return %q : !qopt.qtensor<1x3xf16, bits = 8, per_channel, asym>
 }
+
+// -----
+
+// Codes in packed form (two 4-bit codes per byte) are left to the lowering:
+// the folders evaluate one-code-per-element tensors only.
+// CHECK-LABEL: func.func @packed_not_folded
+// CHECK: qopt.dequantize
+func.func @packed_not_folded() -> tensor<1x4xf32> {
+  %c = arith.constant dense<[[33, 18]]> : tensor<1x2xi8>
+  %s = arith.constant dense<1.0> : tensor<f32>
+  %q = qopt.pack %c, %s : tensor<1x2xi8>, tensor<f32> -> !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym>
+  %d = qopt.dequantize %q : !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym> -> tensor<1x4xf32>
+  return %d : tensor<1x4xf32>
+}

@@ -125,9 +125,28 @@ func.func private @missing_scheme(!qopt.qtensor<4x8xf32, bits = 4, group = 4>)
 // qopt.pack and accessors
 //===----------------------------------------------------------------------===//
 
-func.func @pack_codes_shape(%c: tensor<4x4xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+func.func @pack_codes_shape(%c: tensor<4x6xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{codes shape 4x6 does not match the quantized shape 4x8}}
+  %q = qopt.pack %c, %s, %z : tensor<4x6xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+// Packed codes (two 4-bit codes per byte) exist only for the dense layout.
+func.func @pack_packed_nested(%c: tensor<4x4xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
   // expected-error@+1 {{codes shape 4x4 does not match the quantized shape 4x8}}
-  %q = qopt.pack %c, %s, %z : tensor<4x4xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  %q = qopt.pack %c, %s, %z : tensor<4x4xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, layout = nested>
+  return
+}
+
+// -----
+
+// ... and only for widths that tile a byte (1, 2, 4): 3-bit rows of 8 codes
+// would be 3 bytes, which is not a packed form qopt reads.
+func.func @pack_packed_three_bits(%c: tensor<4x3xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{codes shape 4x3 does not match the quantized shape 4x8}}
+  %q = qopt.pack %c, %s, %z : tensor<4x3xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 3, group = 4, asym>
   return
 }
 

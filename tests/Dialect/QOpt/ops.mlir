@@ -94,3 +94,12 @@ func.func @quantize_with_params(%x: tensor<16xf32>, %s: tensor<f32>, %z: tensor<
       -> !qopt.qtensor<16xf32, bits = 4, per_tensor, asym>
   return
 }
+
+// 4-bit codes in packed form: two codes per byte along the last dimension.
+// CHECK-LABEL: func.func @pack_packed
+// CHECK: qopt.pack %{{.*}}, %{{.*}} : tensor<4x32xi8>, tensor<4x2xf32> -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
+func.func @pack_packed(%codes: tensor<4x32xi8>, %scales: tensor<4x2xf32>) {
+  %q = qopt.pack %codes, %scales : tensor<4x32xi8>, tensor<4x2xf32>
+      -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
+  return
+}

@@ -8,6 +8,7 @@
 #include "qopt/Tools/ModelImporter.h"
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Runtime/QOptRuntime.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -156,11 +157,28 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
     w.type = QTensorType::get(&ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
                               QuantScheme::Symmetric, Granularity::Group,
                               q->groupSize, /*axis=*/1, Layout::Dense);
+    // 4-bit codes are kept packed, two per byte (the dense layout's packed
+    // form), so a Q4_0 model takes about the memory of its file.
+    SmallVector<int64_t> codesShape(t.shape.begin(), t.shape.end());
+    std::vector<uint8_t> packed;
+    const std::vector<uint8_t> *codeBytes = &q->codes;
+    if (q->bits == 4) {
+      codesShape.back() = cols / 2;
+      packed.resize(q->codes.size() / 2);
+      if (qopt_pack_dense(q->codes.data(), q->codes.size(), 4,
+                          packed.data()) != QOPT_OK)
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            llvm::Twine(ckpt.path) + ": tensor '" + name +
+                "' has codes outside 4 bits");
+      codeBytes = &packed;
+    }
     w.codes = DenseResourceElementsAttr::get(
-        RankedTensorType::get(t.shape, b.getI8Type()), (name + ".codes").str(),
+        RankedTensorType::get(codesShape, b.getI8Type()),
+        (name + ".codes").str(),
         HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(
-            reinterpret_cast<const int8_t *>(q->codes.data()),
-            q->codes.size())));
+            reinterpret_cast<const int8_t *>(codeBytes->data()),
+            codeBytes->size())));
     w.scales = DenseResourceElementsAttr::get(
         RankedTensorType::get({rows, cols / q->groupSize}, f32),
         (name + ".scales").str(),

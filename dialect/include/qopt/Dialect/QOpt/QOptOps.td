@@ -30,7 +30,11 @@ def QOpt_PackOp : QOpt_Op<"pack", [Pure]> {
     Builds a `!qopt.qtensor` from its numbers. `codes` has the qtensor's shape
     and an integer element type at least `bits` wide (one code per element,
     unsigned, `0 <= code < 2^bits`; the storage `layout` is applied by the
-    lowering, not here). `scales` has the shape given by the type's
+    lowering). For the `dense` layout at 1, 2 or 4 bits, `codes` may instead
+    hold the packed bytes: `i8`, same shape except the last dimension, which
+    is `dim * bits / 8` (element `i` of a row at bits `[i*c, (i+1)*c)` of
+    the row's little-endian bit stream), so that 4-bit weights take half a
+    byte per element in memory as well as on disk. `scales` has the shape given by the type's
     granularity (see `!qopt.qtensor`) and its expressed element type.
     `zeros` has the same type as `scales`; it is required for `asym` and
     absent for `sym`.
