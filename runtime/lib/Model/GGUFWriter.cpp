@@ -178,40 +178,35 @@ void GGUFWriter::setAlignment(uint32_t newAlignment) {
   addUInt32("general.alignment", newAlignment);
 }
 
-void GGUFWriter::addUInt8(llvm::StringRef key, uint8_t value) {
-  putKey(kvBytes, key, GGUFValueType::UInt8);
-  putScalar(kvBytes, value);
+template <typename T>
+void GGUFWriter::addScalar(llvm::StringRef key, GGUFValueType type, T value) {
+  putKey(kvBytes, key, type);
+  putScalar<T>(kvBytes, value);
   ++numKVs;
+}
+
+void GGUFWriter::addUInt8(llvm::StringRef key, uint8_t value) {
+  addScalar(key, GGUFValueType::UInt8, value);
 }
 
 void GGUFWriter::addUInt32(llvm::StringRef key, uint32_t value) {
-  putKey(kvBytes, key, GGUFValueType::UInt32);
-  putScalar(kvBytes, value);
-  ++numKVs;
+  addScalar(key, GGUFValueType::UInt32, value);
 }
 
 void GGUFWriter::addInt32(llvm::StringRef key, int32_t value) {
-  putKey(kvBytes, key, GGUFValueType::Int32);
-  putScalar(kvBytes, value);
-  ++numKVs;
+  addScalar(key, GGUFValueType::Int32, value);
 }
 
 void GGUFWriter::addUInt64(llvm::StringRef key, uint64_t value) {
-  putKey(kvBytes, key, GGUFValueType::UInt64);
-  putScalar(kvBytes, value);
-  ++numKVs;
+  addScalar(key, GGUFValueType::UInt64, value);
 }
 
 void GGUFWriter::addFloat32(llvm::StringRef key, float value) {
-  putKey(kvBytes, key, GGUFValueType::Float32);
-  putScalar(kvBytes, value);
-  ++numKVs;
+  addScalar(key, GGUFValueType::Float32, value);
 }
 
 void GGUFWriter::addBool(llvm::StringRef key, bool value) {
-  putKey(kvBytes, key, GGUFValueType::Bool);
-  putScalar<uint8_t>(kvBytes, value ? 1 : 0);
-  ++numKVs;
+  addScalar<uint8_t>(key, GGUFValueType::Bool, value ? 1 : 0);
 }
 
 void GGUFWriter::addString(llvm::StringRef key, llvm::StringRef value) {

@@ -162,10 +162,10 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(data.data());
   size_t size = data.size(), pos = 0;
   auto truncated = [&](int64_t i, const llvm::Twine &what) {
-    return makeError("llama2.c tokenizer '" + path + "' is truncated: " +
-                     llvm::Twine(size) + " bytes end inside " + what +
-                     " of token " + llvm::Twine(i) + " (expected " +
-                     llvm::Twine(vocabSize) + " tokens)");
+    return makeError(
+        "llama2.c tokenizer '" + path + "' is truncated: " + llvm::Twine(size) +
+        " bytes end inside " + what + " of token " + llvm::Twine(i) +
+        " (expected " + llvm::Twine(vocabSize) + " tokens)");
   };
   if (size < 4)
     return makeError("llama2.c tokenizer '" + path +
@@ -446,6 +446,31 @@ specialTokenString(const llvm::json::Value *v) {
   return std::nullopt;
 }
 
+/// Walks one pipeline step of a tokenizer.json section (`normalizer`,
+/// `pre_tokenizer`, `decoder`): null is an empty step, `Sequence` recurses
+/// into its `listKey` array, and every other step is passed to `step` with
+/// its type. `what` names the section in the malformed-input error.
+static llvm::Error walkTokenizerSteps(
+    const llvm::json::Value *v, llvm::StringRef path, llvm::StringRef what,
+    llvm::StringRef listKey,
+    llvm::function_ref<llvm::Error(const llvm::json::Object &, llvm::StringRef)>
+        step) {
+  if (!v || v->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Object *o = v->getAsObject();
+  std::optional<llvm::StringRef> t = o ? o->getString("type") : std::nullopt;
+  if (!t)
+    return makeError("tokenizer '" + path + "': malformed " + what);
+  if (*t == "Sequence") {
+    if (const llvm::json::Array *a = o->getArray(listKey))
+      for (const llvm::json::Value &n : *a)
+        if (llvm::Error e = walkTokenizerSteps(&n, path, what, listKey, step))
+          return e;
+    return llvm::Error::success();
+  }
+  return step(*o, *t);
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
   auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
@@ -559,67 +584,43 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
     tok->unkId = tok->find(*unk);
 
   // Normalizer: null, Prepend, Replace (string pattern), or a Sequence.
-  std::function<llvm::Error(const llvm::json::Value *)> addNormalizer =
-      [&](const llvm::json::Value *v) -> llvm::Error {
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return llvm::Error::success();
-    const llvm::json::Object *o = v->getAsObject();
-    std::optional<llvm::StringRef> t = o ? o->getString("type") : std::nullopt;
-    if (!t)
-      return makeError("tokenizer '" + path + "': malformed normalizer");
-    if (*t == "Sequence") {
-      if (const llvm::json::Array *a = o->getArray("normalizers"))
-        for (const llvm::json::Value &n : *a)
-          if (llvm::Error e = addNormalizer(&n))
-            return e;
-      return llvm::Error::success();
-    }
-    if (*t == "Prepend") {
-      std::optional<llvm::StringRef> p = o->getString("prepend");
+  auto addNormalizer = [&](const llvm::json::Object &o,
+                           llvm::StringRef type) -> llvm::Error {
+    if (type == "Prepend") {
+      std::optional<llvm::StringRef> p = o.getString("prepend");
       if (!p)
         return makeError("tokenizer '" + path + "': Prepend needs \"prepend\"");
       tok->normalizer.push_back({NormalizeStep::Prepend, p->str(), ""});
       return llvm::Error::success();
     }
-    if (*t == "Replace") {
-      const llvm::json::Object *pat = o->getObject("pattern");
+    if (type == "Replace") {
+      const llvm::json::Object *pat = o.getObject("pattern");
       std::optional<llvm::StringRef> from =
           pat ? pat->getString("String") : std::nullopt;
-      std::optional<llvm::StringRef> to = o->getString("content");
+      std::optional<llvm::StringRef> to = o.getString("content");
       if (!from || !to)
         return unsupported("a Replace normalizer without a String pattern");
       tok->normalizer.push_back(
           {NormalizeStep::Replace, from->str(), to->str()});
       return llvm::Error::success();
     }
-    return unsupported("normalizer '" + *t + "'");
+    return unsupported("normalizer '" + type + "'");
   };
-  if (llvm::Error e = addNormalizer(root->get("normalizer")))
+  if (llvm::Error e =
+          walkTokenizerSteps(root->get("normalizer"), path, "normalizer",
+                             "normalizers", addNormalizer))
     return std::move(e);
 
   // Pre-tokenizer: null, Metaspace, or a Sequence holding one Metaspace.
-  std::function<llvm::Error(const llvm::json::Value *)> addPreTokenizer =
-      [&](const llvm::json::Value *v) -> llvm::Error {
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return llvm::Error::success();
-    const llvm::json::Object *o = v->getAsObject();
-    std::optional<llvm::StringRef> t = o ? o->getString("type") : std::nullopt;
-    if (!t)
-      return makeError("tokenizer '" + path + "': malformed pre_tokenizer");
-    if (*t == "Sequence") {
-      if (const llvm::json::Array *a = o->getArray("pretokenizers"))
-        for (const llvm::json::Value &n : *a)
-          if (llvm::Error e = addPreTokenizer(&n))
-            return e;
-      return llvm::Error::success();
-    }
-    if (*t == "Metaspace") {
+  auto addPreTokenizer = [&](const llvm::json::Object &o,
+                             llvm::StringRef type) -> llvm::Error {
+    if (type == "Metaspace") {
       if (tok->metaspace)
         return unsupported("more than one Metaspace pre-tokenizer");
       tok->metaspace = true;
-      if (std::optional<llvm::StringRef> r = o->getString("replacement"))
+      if (std::optional<llvm::StringRef> r = o.getString("replacement"))
         tok->metaspaceReplacement = r->str();
-      if (std::optional<llvm::StringRef> s = o->getString("prepend_scheme")) {
+      if (std::optional<llvm::StringRef> s = o.getString("prepend_scheme")) {
         if (*s == "always")
           tok->metaspacePrepend = HFBPETokenizer::Prepend::Always;
         else if (*s == "first")
@@ -628,42 +629,32 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
           tok->metaspacePrepend = HFBPETokenizer::Prepend::Never;
         else
           return unsupported("Metaspace prepend_scheme '" + *s + "'");
-      } else if (std::optional<bool> b = o->getBoolean("add_prefix_space")) {
+      } else if (std::optional<bool> b = o.getBoolean("add_prefix_space")) {
         tok->metaspacePrepend = *b ? HFBPETokenizer::Prepend::Always
                                    : HFBPETokenizer::Prepend::Never;
       }
-      tok->metaspaceSplit = o->getBoolean("split").value_or(true);
+      tok->metaspaceSplit = o.getBoolean("split").value_or(true);
       return llvm::Error::success();
     }
-    if (*t == "ByteLevel")
+    if (type == "ByteLevel")
       return unsupported("ByteLevel (GPT-2 style byte-level BPE)");
-    return unsupported("pre_tokenizer '" + *t + "'");
+    return unsupported("pre_tokenizer '" + type + "'");
   };
-  if (llvm::Error e = addPreTokenizer(root->get("pre_tokenizer")))
+  if (llvm::Error e =
+          walkTokenizerSteps(root->get("pre_tokenizer"), path, "pre_tokenizer",
+                             "pretokenizers", addPreTokenizer))
     return std::move(e);
 
   // Decoder: only the steps that Llama's decoding consists of.
-  std::function<llvm::Error(const llvm::json::Value *)> checkDecoder =
-      [&](const llvm::json::Value *v) -> llvm::Error {
-    if (!v || v->kind() == llvm::json::Value::Null)
+  auto checkDecoder = [&](const llvm::json::Object &o,
+                          llvm::StringRef type) -> llvm::Error {
+    if (type == "Replace" || type == "ByteFallback" || type == "Fuse" ||
+        type == "Strip" || type == "Metaspace")
       return llvm::Error::success();
-    const llvm::json::Object *o = v->getAsObject();
-    std::optional<llvm::StringRef> t = o ? o->getString("type") : std::nullopt;
-    if (!t)
-      return makeError("tokenizer '" + path + "': malformed decoder");
-    if (*t == "Sequence") {
-      if (const llvm::json::Array *a = o->getArray("decoders"))
-        for (const llvm::json::Value &n : *a)
-          if (llvm::Error e = checkDecoder(&n))
-            return e;
-      return llvm::Error::success();
-    }
-    if (*t == "Replace" || *t == "ByteFallback" || *t == "Fuse" ||
-        *t == "Strip" || *t == "Metaspace")
-      return llvm::Error::success();
-    return unsupported("decoder '" + *t + "'");
+    return unsupported("decoder '" + type + "'");
   };
-  if (llvm::Error e = checkDecoder(root->get("decoder")))
+  if (llvm::Error e = walkTokenizerSteps(root->get("decoder"), path, "decoder",
+                                         "decoders", checkDecoder))
     return std::move(e);
 
   // BOS/EOS: tokenizer_config.json beside the file, else the
@@ -689,8 +680,8 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
   }
   if (tok->bos < 0)
     if (const llvm::json::Object *pp = root->getObject("post_processor"))
-      if (pp->getString("type") == std::optional<llvm::StringRef>(
-                                       "TemplateProcessing"))
+      if (pp->getString("type") ==
+          std::optional<llvm::StringRef>("TemplateProcessing"))
         if (const llvm::json::Array *single = pp->getArray("single"))
           if (!single->empty())
             if (const llvm::json::Object *first = (*single)[0].getAsObject())
@@ -757,9 +748,8 @@ findTokenizer(llvm::StringRef checkpointPath, int64_t vocabSize) {
     return loadGGUFTokenizer(checkpointPath);
   llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);
   std::vector<std::string> tried;
-  for (const std::string &name :
-       {std::string("tokenizer.bin"),
-        "tok" + std::to_string(vocabSize) + ".bin"}) {
+  for (const std::string &name : {std::string("tokenizer.bin"),
+                                  "tok" + std::to_string(vocabSize) + ".bin"}) {
     llvm::SmallString<256> p(dir);
     llvm::sys::path::append(p, name);
     tried.push_back(std::string(p));

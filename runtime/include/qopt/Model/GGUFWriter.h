@@ -130,6 +130,10 @@ public:
   llvm::Error write(llvm::StringRef path) const;
 
 private:
+  /// Appends one key with a scalar value of `type`.
+  template <typename T>
+  void addScalar(llvm::StringRef key, GGUFValueType type, T value);
+
   struct TensorEntry {
     std::string name;
     GGMLType type;
