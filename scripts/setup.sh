@@ -42,6 +42,12 @@ fi
 mlir_dir=/usr/lib/llvm-22/lib/cmake/mlir
 [ -d "$mlir_dir" ] || { echo "qopt setup: $mlir_dir not found after installing libmlir-22-dev" >&2; exit 1; }
 
+# ccache, when installed, makes rebuilds in several build directories cheap.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 sanitize=OFF
 [ "${QOPT_SANITIZE:-0}" = "1" ] && sanitize=ON
 
@@ -50,5 +56,5 @@ cmake -G Ninja -S "$root" -B "$build_dir" \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
   -DMLIR_DIR="$mlir_dir" \
   -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-  -DQOPT_ENABLE_SANITIZERS="$sanitize" >/dev/null
+  -DQOPT_ENABLE_SANITIZERS="$sanitize" "${launcher[@]}" >/dev/null
 cmake --build "$build_dir" -j "$jobs"

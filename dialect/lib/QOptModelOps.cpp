@@ -46,7 +46,17 @@ static LogicalResult verifyFeatures(Operation *op, StringRef name,
 }
 
 LogicalResult EmbeddingOp::verify() {
-  RankedTensorType table = getTable().getType();
+  ShapedType table;
+  if (auto q = dyn_cast<QTensorType>(getTable().getType())) {
+    if (q.getRank() != 2)
+      return emitOpError() << "quantized embedding table must have rank 2";
+    if (q.getGranularity() != Granularity::PerTensor && q.getAxis() != 1)
+      return emitOpError() << "quantized embedding table must be grouped "
+                              "along its rows (axis = 1)";
+    table = q.getExpressedTensorType();
+  } else {
+    table = cast<RankedTensorType>(getTable().getType());
+  }
   if (!table.hasStaticShape())
     return emitOpError() << "embedding table must have a static shape";
   if (table.getNumElements() == 0)

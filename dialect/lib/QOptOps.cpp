@@ -32,19 +32,15 @@ static bool isCompatibleShape(ArrayRef<int64_t> actual,
 }
 
 bool mlir::qopt::isPackedCodes(QTensorType type, ShapedType codes) {
-  unsigned bits = type.getBits();
-  ArrayRef<int64_t> shape = type.getShape();
-  if (type.getLayout() != Layout::Dense || !(bits == 1 || bits == 2 ||
-                                             bits == 4) ||
-      shape.empty() || !codes.getElementType().isInteger(8) ||
-      codes.getRank() != type.getRank())
+  if (!codes.getElementType().isInteger(8))
     return false;
-  int64_t last = shape.back();
-  if (ShapedType::isDynamic(last) || (last * bits) % 8 != 0 ||
-      codes.getShape().back() != last * bits / 8 ||
-      codes.getShape().back() == last)
+  // Where the dense storage form has one byte per code (8 bits, or rows of
+  // one element) it holds the same numbers as unpacked codes.
+  if (type.getLayout() == Layout::Dense && type.getRank() > 0 &&
+      type.getStorageShape().back() == type.getShape().back())
     return false;
-  return isCompatibleShape(codes.getShape().drop_back(), shape.drop_back());
+  return isCompatibleShape(codes.getShape(), type.getStorageShape()) &&
+         codes.getRank() == static_cast<int64_t>(type.getStorageShape().size());
 }
 
 /// Prints a shape as `4x8` (or `scalar` for rank 0) in diagnostics.
@@ -110,9 +106,8 @@ static LogicalResult verifyScalesAndZeros(Operation *op, QTensorType type,
 }
 
 /// Verifies the integer codes tensor of a quantized tensor of type `type`:
-/// either one code per element (the tensor's shape), or, for the dense
-/// layout at 1, 2 or 4 bits, the packed bytes of each row (see
-/// isPackedCodes).
+/// either one code per element (the tensor's shape), or the storage form of
+/// the type's layout (see isPackedCodes).
 static LogicalResult verifyCodes(Operation *op, QTensorType type,
                                  RankedTensorType codes) {
   if (isPackedCodes(type, codes))
@@ -292,6 +287,36 @@ LogicalResult SliceOp::verify() {
   // The result type itself is checked against inferReturnTypes by the
   // InferTypeOpInterface verifier; only the width needs a diagnostic here.
   return inferSliceType(getLoc(), getInput().getType(), getBits());
+}
+
+//===----------------------------------------------------------------------===//
+// QMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QMatmulOp::verify() {
+  QTensorType w = getWeight().getType();
+  if (w.getRank() != 2)
+    return emitOpError() << "weight must be a rank-2 quantized tensor [N, K]";
+  if (w.getGranularity() != Granularity::PerTensor && w.getAxis() != 1)
+    return emitOpError() << "weight must be grouped along its input "
+                            "dimension (axis = 1), got axis = "
+                         << w.getAxis();
+  if (!w.getExpressedTensorType().hasStaticShape())
+    return emitOpError() << "weight must have a static shape";
+  int64_t n = w.getShape()[0], k = w.getShape()[1];
+  RankedTensorType x = getInput().getType(), y = getType();
+  if (!ShapedType::isDynamic(x.getDimSize(1)) && x.getDimSize(1) != k)
+    return emitOpError() << "input has " << x.getDimSize(1)
+                         << " features but the weight expects " << k;
+  if (!ShapedType::isDynamic(y.getDimSize(1)) && y.getDimSize(1) != n)
+    return emitOpError() << "result has " << y.getDimSize(1)
+                         << " features but the weight produces " << n;
+  if (!ShapedType::isDynamic(x.getDimSize(0)) &&
+      !ShapedType::isDynamic(y.getDimSize(0)) &&
+      x.getDimSize(0) != y.getDimSize(0))
+    return emitOpError() << "result has " << y.getDimSize(0)
+                         << " rows but the input has " << x.getDimSize(0);
+  return success();
 }
 
 #define GET_OP_CLASSES

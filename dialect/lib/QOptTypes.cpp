@@ -41,8 +41,28 @@ SmallVector<int64_t> QTensorType::getScalesShape() const {
   if (getGranularity() == Granularity::PerChannel)
     dim = 1;
   else if (!ShapedType::isDynamic(dim))
-    dim = dim / getGroupSize();
+    dim = llvm::divideCeil(dim, getGroupSize());
   return shape;
+}
+
+SmallVector<int64_t> QTensorType::getStorageShape() const {
+  SmallVector<int64_t> shape(getShape());
+  if (shape.empty())
+    shape.push_back(1);
+  int64_t &last = shape.back();
+  if (getLayout() == Layout::Nested) {
+    if (!ShapedType::isDynamic(last))
+      last = llvm::divideCeil(last, 8);
+    shape.insert(shape.begin(), getEffectiveParentBits());
+  } else if (!ShapedType::isDynamic(last)) {
+    last = llvm::divideCeil(last * getBits(), 8);
+  }
+  return shape;
+}
+
+RankedTensorType QTensorType::getStorageType() const {
+  return RankedTensorType::get(getStorageShape(),
+                               IntegerType::get(getContext(), 8));
 }
 
 RankedTensorType QTensorType::getScalesType() const {
@@ -97,11 +117,9 @@ QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
   }
   if (groupSize <= 0)
     return emitError() << "group size must be positive, got " << groupSize;
-  int64_t dim = shape[axis];
-  if (!ShapedType::isDynamic(dim) && dim % groupSize != 0)
-    return emitError() << "group size " << groupSize
-                       << " does not divide dimension " << axis << " of size "
-                       << dim;
+  // A group size that does not divide the grouped dimension leaves a
+  // shorter last group (e.g. 172 = 5 * 32 + 12): there are ceil(dim / G)
+  // groups.
   (void)scheme;
   (void)layout;
   return success();

@@ -358,7 +358,7 @@ void FunctionLowering::lowerEmbedding(Emitter &e, EmbeddingOp op) {
   bool fused = quant != dequantized.end() && isFusable(quant->second);
   Value table = fused ? Value() : buffer(op.getTable());
   Value tokens = buffer(op.getTokens());
-  RankedTensorType tableType = op.getTable().getType();
+  auto tableType = cast<RankedTensorType>(op.getTable().getType());
   int64_t vocab = tableType.getDimSize(0), width = tableType.getDimSize(1);
   Value out = allocate(e, op.getType(), tokens);
   Value numTokens = e.dim(tokens, 0);

@@ -51,13 +51,13 @@ func.func private @group_negative(!qopt.qtensor<4x8xf32, bits = 4, group = -4, a
 
 // -----
 
-// expected-error@+1 {{group size 3 does not divide dimension 1 of size 8}}
-func.func private @group_not_dividing(!qopt.qtensor<4x8xf32, bits = 4, group = 3, asym>)
-
-// -----
-
-// expected-error@+1 {{group size 3 does not divide dimension 0 of size 4}}
-func.func private @group_not_dividing_axis0(!qopt.qtensor<4x8xf32, bits = 4, group = 3, axis = 0, asym>)
+// A group size that does not divide the dimension leaves a shorter last group:
+// 8 = 3 + 3 + 2, so the scales have ceil(8 / 3) = 3 columns.
+func.func @group_not_dividing(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>) {
+  // expected-error@+1 {{scales shape 4x2 does not match 4x3}}
+  %q = qopt.pack %c, %s, %s : tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 3, asym>
+  return
+}
 
 // -----
 
@@ -142,11 +142,11 @@ func.func @pack_packed_nested(%c: tensor<4x4xi8>, %s: tensor<4x2xf32>, %z: tenso
 
 // -----
 
-// ... and only for widths that tile a byte (1, 2, 4): 3-bit rows of 8 codes
-// would be 3 bytes, which is not a packed form qopt reads.
-func.func @pack_packed_three_bits(%c: tensor<4x3xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
-  // expected-error@+1 {{codes shape 4x3 does not match the quantized shape 4x8}}
-  %q = qopt.pack %c, %s, %z : tensor<4x3xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 3, group = 4, asym>
+// The storage form packs a row at exactly `bits` per code: 8 codes of 3 bits
+// are 3 bytes, not 2.
+func.func @pack_packed_three_bits(%c: tensor<4x2xi8>, %s: tensor<4x2xf32>, %z: tensor<4x2xf32>) {
+  // expected-error@+1 {{codes shape 4x2 does not match the quantized shape 4x8}}
+  %q = qopt.pack %c, %s, %z : tensor<4x2xi8>, tensor<4x2xf32>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 3, group = 4, asym>
   return
 }
 

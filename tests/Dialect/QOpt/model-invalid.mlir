@@ -49,7 +49,7 @@ func.func @embedding_i64_tokens(%t: tensor<512x64xf32>, %tok: tensor<?xi64>) -> 
 
 // Tables may be f32, f16 or bf16, but not f64.
 func.func @embedding_f64_table(%t: tensor<512x64xf64>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
-  // expected-error@+1 {{'qopt.embedding' op operand #0 must be 2D tensor of 32-bit float or 16-bit float or bfloat16 type values, but got 'tensor<512x64xf64>'}}
+  // expected-error@+1 {{'qopt.embedding' op operand #0 must be 2D tensor of 32-bit float or 16-bit float or bfloat16 type values or a quantized tensor: codes, group scales and zero points, but got 'tensor<512x64xf64>'}}
   %x = qopt.embedding %t, %tok : tensor<512x64xf64>, tensor<?xi32> -> tensor<?x64xf32>
   return %x : tensor<?x64xf32>
 }

@@ -26,7 +26,8 @@ def QOpt_EmbeddingOp : QOpt_Op<"embedding", [Pure]> {
   let summary = "token embedding lookup";
   let description = [{
     `result[t, :] = table[tokens[t], :]` (an f16/bf16 table is widened to
-    f32). Token ids outside `[0, vocab)` are clamped by the lowering (the
+    f32; a quantized table, a rank-2 `!qopt.qtensor` grouped along its
+    second dimension, is dequantized one row at a time). Token ids outside `[0, vocab)` are clamped by the lowering (the
     runtime rejects them before a call).
 
     ```mlir
@@ -34,11 +35,12 @@ def QOpt_EmbeddingOp : QOpt_Op<"embedding", [Pure]> {
         : tensor<512x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     ```
   }];
-  let arguments = (ins QOpt_WeightTensor2D:$table, 1DTensorOf<[I32]>:$tokens);
+  let arguments = (ins AnyTypeOf<[QOpt_WeightTensor2D, QOpt_QTensorType]>:$table,
+                       1DTensorOf<[I32]>:$tokens);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = [{
-    $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->`
-    type($result)
+    $table `,` $tokens attr-dict `:` qualified(type($table)) `,` type($tokens)
+    `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -17,10 +17,10 @@
 
 namespace mlir {
 namespace qopt {
-/// True if `codes` is the packed form of the codes of `type`: dense layout,
-/// 1, 2 or 4 bits, i8 bytes, each row of the last dimension packed as
-/// `dim * bits / 8` bytes (element i at bits [i*c, (i+1)*c) of the row's
-/// little-endian bit stream, as the runtime's qopt_pack_dense writes it).
+/// True if `codes` holds the codes of `type` in its storage form
+/// (QTensorType::getStorageType: dense rows packed at `bits` per code, or
+/// the nested layout's bit planes) rather than one code per element. 8-bit
+/// dense codes are one per element either way and report false.
 bool isPackedCodes(QTensorType type, ShapedType codes);
 } // namespace qopt
 } // namespace mlir

@@ -201,6 +201,37 @@ def QOpt_SliceOp : QOpt_Op<"slice", [Pure,
   let hasCanonicalizer = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Quantized matmul
+//===----------------------------------------------------------------------===//
+
+def QOpt_QMatmulOp : QOpt_Op<"qmatmul", [Pure]> {
+  let summary = "x times the transpose of a quantized weight";
+  let description = [{
+    `result[t, n] = sum_k x[t, k] * dequantize(weight)[n, k]`: `qopt.linear`
+    with a quantized weight `[N, K]` (`nn.Linear` convention), computed
+    without materializing the dequantized weight. The weight may be any
+    `!qopt.qtensor` of rank 2 grouped along its input dimension (`axis = 1`
+    for `group = G` and `per_channel`; `per_tensor` too), at any width and
+    in either layout, sliced or not. `qopt-fuse-dequant-matmul` forms it from
+    `qopt.linear(qopt.dequantize(w))`; the lowering turns it into a kernel
+    that reads the codes in their storage form (docs/lowering.md).
+
+    ```mlir
+    %y = qopt.qmatmul %x, %w
+        : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>
+        -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins 2DTensorOf<[F32]>:$input, QOpt_QTensorType:$weight);
+  let results = (outs 2DTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` qualified(type($weight))
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 include "qopt/Dialect/QOpt/QOptModelOps.td"
 
 #endif // QOPT_DIALECT_QOPT_QOPTOPS_TD

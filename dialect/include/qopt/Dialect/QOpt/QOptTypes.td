@@ -51,13 +51,13 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     `parent` is given) the element at index `i` dequantizes to
     `scale[g(i)] * (code[i] * 2^(p-c) - zero[g(i)])`, `zero = 2^(p-1)` for
     `sym`. Groups run along dimension `axis`: `group = G` means G consecutive
-    elements along `axis` share a scale (G must divide that dimension when it
-    is static); `per_channel` means the whole extent of `axis` shares one
+    elements along `axis` share a scale (when G does not divide that
+    dimension the last group is shorter: there are `ceil(dim / G)` groups); `per_channel` means the whole extent of `axis` shares one
     (one scale per slice orthogonal to `axis`, i.e. per output channel of a
     `[N, K]` weight); `per_tensor` means one scale for everything.
 
     The scales tensor has the qtensor's shape with the `axis` extent replaced
-    by the number of groups (`dim / G`, or 1 for `per_channel`), and rank 0
+    by the number of groups (`ceil(dim / G)`, or 1 for `per_channel`), and rank 0
     for `per_tensor`. The zero-point tensor, present only for `asym`, has the
     same shape and element type as the scales.
 
@@ -102,6 +102,20 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     ::llvm::SmallVector<int64_t> getScalesShape() const;
     /// The tensor type of the scales (and of the zero points).
     ::mlir::RankedTensorType getScalesType() const;
+    /// The shape of the codes as the lowering stores them (the *storage
+    /// form*, docs/quantization.md), always bytes (`i8`):
+    /// - `dense`: each row of the last dimension packed at `c` bits per code,
+    ///   `ceil(last * c / 8)` bytes (little-endian bit stream, element i at
+    ///   bits [i*c, (i+1)*c));
+    /// - `nested`: `[P, dims..., ceil(last / 8)]`, P = the parent width
+    ///   (`getEffectiveParentBits()`); plane 0 holds the most significant
+    ///   bit of every parent code (element i of a row is bit i % 8 of byte
+    ///   i / 8), plane P-1 the least significant. A slice to r bits reads
+    ///   planes 0..min(r, P-1).
+    /// A rank-0 tensor is stored as one row of one element.
+    ::llvm::SmallVector<int64_t> getStorageShape() const;
+    /// `tensor<getStorageShape() x i8>`.
+    ::mlir::RankedTensorType getStorageType() const;
     /// The number of elements that share one scale along `axis`, or
     /// ShapedType::kDynamic when that is not static.
     int64_t getElementsPerGroup() const;
