@@ -1,16 +1,25 @@
 //===- Pipelines.cpp - The qopt-to-llvm pipeline ----------------*- C++ -*-===//
 //
 // The named end-to-end lowering, so tools, tests and benchmarks share one
-// spelling: `qopt-opt --qopt-to-llvm`.
+// spelling: `qopt-opt --qopt-to-llvm`. docs/lowering.md draws it.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -18,11 +27,46 @@
 
 using namespace mlir;
 
+void mlir::qopt::registerLoweringDialects(DialectRegistry &registry) {
+  registry.insert<arith::ArithDialect, bufferization::BufferizationDialect,
+                  cf::ControlFlowDialect, func::FuncDialect,
+                  linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
+                  memref::MemRefDialect, scf::SCFDialect,
+                  tensor::TensorDialect, vector::VectorDialect,
+                  qopt::QOptDialect>();
+  arith::registerBufferizableOpInterfaceExternalModels(registry);
+  bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
+      registry);
+  linalg::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  qopt::registerBufferizableOpInterfaceExternalModels(registry);
+}
+
 void mlir::qopt::buildQOptToLLVMPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
-  ConvertQOptToLoopsPassOptions loops;
-  loops.vectorWidth = options.vectorWidth;
-  pm.addPass(createConvertQOptToLoopsPass(loops));
+  // Tensors: model ops to linalg, quantized tensors to kernel ops, ABI.
+  pm.addNestedPass<func::FuncOp>(createConvertQOptModelToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createLowerQuantizedTypesPass());
+  pm.addPass(createPrepareABIPass());
+  pm.addPass(createCanonicalizerPass());
+  // Buffers: one-shot bufferization, then ownership-based deallocation
+  // frees every buffer after its last use.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufferize.unknownTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  // Kernels and linalg to loops, then everything to LLVM.
+  ConvertQOptKernelsToLoopsPassOptions kernels;
+  kernels.vectorWidth = options.vectorWidth;
+  pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createSCFToControlFlowPass());
@@ -42,7 +86,7 @@ int64_t mlir::qopt::hostVectorWidth() {
 void mlir::qopt::registerQOptToLLVMPipeline() {
   PassPipelineRegistration<QOptToLLVMPipelineOptions>(
       "qopt-to-llvm",
-      "Lower qopt model IR on tensors to the LLVM dialect (loops, vector "
-      "dot products, weight table ABI)",
+      "Lower qopt model IR on tensors to the LLVM dialect (linalg, kernels, "
+      "one-shot bufferization, deallocation, vector loops, weight table ABI)",
       buildQOptToLLVMPipeline);
 }

@@ -21,6 +21,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
@@ -33,6 +35,8 @@ int main(int argc, char **argv) {
                   mlir::scf::SCFDialect, mlir::tensor::TensorDialect,
                   mlir::vector::VectorDialect, mlir::math::MathDialect,
                   mlir::cf::ControlFlowDialect, mlir::LLVM::LLVMDialect>();
+  // The dialects and bufferization interfaces of the lowering.
+  mlir::qopt::registerLoweringDialects(registry);
 
   mlir::qopt::registerQOptPasses();
   mlir::qopt::registerQOptConversionPasses();
@@ -40,6 +44,8 @@ int main(int argc, char **argv) {
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();
+  mlir::bufferization::registerOneShotBufferizePass();
+  mlir::bufferization::registerBufferizationPipelines();
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "qopt optimizer driver\n", registry));

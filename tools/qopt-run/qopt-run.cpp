@@ -247,6 +247,7 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
   DialectRegistry registry;
   mlir::qopt::registerImportDialects(registry);
   registry.insert<func::FuncDialect>();
+  mlir::qopt::registerLoweringDialects(registry);
   m.context = std::make_unique<MLIRContext>(registry);
   // Passes given with --pipeline may use any dialect qopt-opt knows.
   m.context->loadAllAvailableDialects();

@@ -1,7 +1,7 @@
 //===- QOptToLLVM.cpp - Buffers, loops and vectors to LLVM ------*- C++ -*-===//
 //
 // The convert-qopt-to-llvm pass: a single full conversion to the LLVM
-// dialect of what convert-qopt-to-loops produces, with the pattern for
+// dialect of what the kernel lowering produces, with the pattern for
 // qopt.weight_ref (an address loaded from the runtime's weight table, viewed
 // as a static memref descriptor).
 //

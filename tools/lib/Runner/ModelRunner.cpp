@@ -130,6 +130,11 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
                         std::vector<std::pair<const char *, size_t>> &spans,
                         uint64_t &weightBytes) {
   MLIRContext *ctx = module.getContext();
+  {
+    DialectRegistry registry;
+    registerLoweringDialects(registry);
+    ctx->appendDialectRegistry(registry);
+  }
   if (llvm::Error err = runUserPipeline(module, options.pipeline))
     return err;
   // Addresses of every resource weight, before lowering removes the
@@ -440,8 +445,10 @@ llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,
   auto vc = describe<float, 3>(valueCache.data(), cacheShape);
   auto table = describe<int64_t, 1>(weightTable.data(),
                                     {static_cast<int64_t>(weightTable.size())});
+  auto widthsDesc = describe<int32_t, 1>(
+      servedWidths.data(), {static_cast<int64_t>(servedWidths.size())});
   auto out = describe<float, 2>(logits, {n, cfg.vocabSize});
   EntryFn fn = n == 1 ? decodeFn : prefillFn;
-  fn(&tokensDesc, position, &kc, &vc, &table, &out);
+  fn(&tokensDesc, position, &kc, &vc, &table, &widthsDesc, &out);
   return llvm::Error::success();
 }

@@ -9,7 +9,13 @@
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -30,6 +36,37 @@ namespace qopt {
 #define GEN_PASS_REGISTRATION
 #include "qopt/Conversion/Passes.h.inc"
 
+struct WidthSlots;
+
+/// Maps each !qopt.qtensor 1:N onto getQTensorPartTypes (codes in storage
+/// form, scales, zero points); every other type to itself.
+class QTensorTypeConverter : public TypeConverter {
+public:
+  QTensorTypeConverter();
+};
+
+/// Patterns of convert-qopt-model-to-linalg (rms_norm, rope, swiglu).
+void populateQOptModelToLinalgPatterns(RewritePatternSet &patterns);
+
+/// Patterns of qopt-lower-quantized-types: the qtensor ops, the compute ops
+/// to kernels, and function signatures, calls and returns. `slots` collects
+/// the run-time width slots of nested weights (null: widths are static).
+void populateLowerQuantizedTypesPatterns(const TypeConverter &converter,
+                                         RewritePatternSet &patterns,
+                                         WidthSlots *slots);
+
+/// Patterns of convert-qopt-kernels-to-loops.
+void populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
+                                        int64_t vectorWidth);
+
+/// Attaches the BufferizableOpInterface models of the qopt.kernel_* ops.
+void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
+
+/// Everything a context needs to run the qopt-to-llvm pipeline: the
+/// dialects it creates and the bufferization and LLVM-translation
+/// interfaces of upstream and qopt.
+void registerLoweringDialects(DialectRegistry &registry);
+
 /// Patterns lowering the lowering-level qopt ops (qopt.weight_ref) to LLVM.
 void populateQOptToLLVMConversionPatterns(LLVMTypeConverter &converter,
                                           RewritePatternSet &patterns);
@@ -48,9 +85,7 @@ struct QOptToLLVMPipelineOptions
 int64_t hostVectorWidth();
 
 /// Appends the full lowering from qopt model IR on tensors to the LLVM
-/// dialect: convert-qopt-to-loops, canonicalize, cse, scf-to-cf,
-/// expand-strided-metadata, lower-affine, convert-qopt-to-llvm,
-/// reconcile-unrealized-casts.
+/// dialect (docs/lowering.md lists the passes in order).
 void buildQOptToLLVMPipeline(OpPassManager &pm,
                              const QOptToLLVMPipelineOptions &options);
 

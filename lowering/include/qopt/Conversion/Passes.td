@@ -1,7 +1,8 @@
 //===- Passes.td - qopt conversion passes ------------------*- tablegen -*-===//
 //
-// Lowering of the qopt dialect: model ops to loops over buffers, then
-// everything to the LLVM dialect.
+// Lowering of the qopt dialect (docs/lowering.md): model ops to linalg, the
+// 1:N decomposition of quantized tensors into kernel ops, the runtime ABI,
+// kernels to vector loops after bufferization, then everything to LLVM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,67 +11,133 @@
 
 include "mlir/Pass/PassBase.td"
 
-def ConvertQOptToLoopsPass : Pass<"convert-qopt-to-loops", "ModuleOp"> {
-  let summary = "Lower qopt model ops on tensors to vectorized loops on buffers";
+def ConvertQOptModelToLinalgPass
+    : Pass<"convert-qopt-model-to-linalg", "func::FuncOp"> {
+  let summary = "Lower the model ops upstream can express to linalg on tensors";
   let description = [{
-    Rewrites every function made of qopt model ops (embedding, rms_norm,
-    linear, rope, attention, swiglu) and elementwise `arith` ops on tensors
-    into `scf` loops over `memref` buffers, with `vector` dot products
-    (4 vector accumulators, FMA, scalar tail) for linear and attention. The function ABI becomes:
-
-    - tensor arguments become memref arguments of the same shape;
-    - tensor results become trailing out-parameter memrefs;
-    - weights held in `dense_resource` constants become
-      `qopt.weight_ref %table[i]` reads of a trailing `memref<?xi64>`
-      address table, whose entries the module attribute
-      `qopt.weight_table` names in order (other constants become
-      `memref.global`s);
-    - every function gets `llvm.emit_c_interface`.
-
-    Intermediate buffers are allocated with `memref.alloc` and freed before
-    the function returns. Ops it cannot lower are reported by name.
-    `vector-width` sets the f32 lanes of the vectors: 8 fills AVX2's 256-bit
-    registers, 16 AVX-512's (qopt-run picks it from the host CPU).
+    `qopt.rms_norm`, `qopt.rope` and `qopt.swiglu` become `linalg.generic`
+    ops on tensors (a reduction and two elementwise generics for RMSNorm; one
+    generic reading the partner element of each rotated pair for RoPE, in
+    both conventions; one elementwise generic for SwiGLU). Matmuls, gathers
+    and attention are left for `qopt-lower-quantized-types`.
 
     Before:
     ```mlir
-    func.func @f(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
-      %w = arith.constant dense_resource<w> : tensor<32x64xf32>
-      %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
-      return %y : tensor<?x32xf32>
-    }
+    %y = qopt.swiglu %g, %u : tensor<?x172xf32>
     ```
-    After (sketch):
+    After:
     ```mlir
-    func.func @f(%x: memref<?x64xf32>, %table: memref<?xi64>,
-                 %out: memref<?x32xf32>) attributes {llvm.emit_c_interface} {
-      %w = qopt.weight_ref %table[0] : memref<?xi64> -> memref<32x64xf32>
-      %y = memref.alloc(%t) : memref<?x32xf32>
-      scf.for ... { vector.fma ... }
-      memref.copy %y, %out : memref<?x32xf32> to memref<?x32xf32>
-      memref.dealloc %y : memref<?x32xf32>
-      return
+    %e = tensor.empty(%t) : tensor<?x172xf32>
+    %y = linalg.generic {...} ins(%g, %u : ...) outs(%e : ...) {
+      // g / (1 + exp(-g)) * u
     }
     ```
   }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def LowerQuantizedTypesPass : Pass<"qopt-lower-quantized-types", "ModuleOp"> {
+  let summary = "Decompose !qopt.qtensor values into their parts and form "
+                "kernel ops";
+  let description = [{
+    A 1:N type conversion: each `!qopt.qtensor` value, block argument,
+    function argument and result becomes its parts, the codes in the storage
+    form of its layout (`QTensorType::getStorageType`), the scales and, for
+    `asym`, the zero points. `qopt.pack` becomes its operands (codes given
+    one per element are repacked by `qopt.kernel_repack`); `qopt.slice` of a
+    nested tensor keeps the planes (its consumers read only the top r + 1),
+    of a dense tensor repacks at r bits; `qopt.quantize`,
+    `qopt.dequantize`, `qopt.qmatmul`, `qopt.linear`, `qopt.embedding` and
+    `qopt.attention` become `qopt.kernel_*` ops in destination-passing style.
+    A kernel reading an unsliced `nested` weight gets its width from
+    `qopt.served_width`, a run-time parameter; the module attribute
+    `qopt.width_table` lists those slots (name of the codes resource, parent
+    width, and the `qopt.layer` / `qopt.role` of the reading op).
+
+    Before:
+    ```mlir
+    %q = qopt.pack %c, %s, %z : tensor<32x64xi8>, tensor<32x2xf32>, tensor<32x2xf32>
+        -> !qopt.qtensor<32x64xf32, bits = 8, group = 32, asym>
+    %y = qopt.qmatmul %x, %q : tensor<?x64xf32>, !qopt.qtensor<...> -> tensor<?x32xf32>
+    ```
+    After:
+    ```mlir
+    %e = tensor.empty(%t) : tensor<?x32xf32>
+    %y = qopt.kernel_matmul ins(%x : tensor<?x64xf32>)
+        weight(%c, %s, %z : tensor<32x64xi8>, tensor<32x2xf32>, tensor<32x2xf32>)
+        outs(%e : tensor<?x32xf32>) {weight_type = !qopt.qtensor<...>} -> tensor<?x32xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def PrepareABIPass : Pass<"qopt-prepare-abi", "ModuleOp"> {
+  let summary = "Give model functions the runtime's calling convention";
+  let description = [{
+    Before bufferization, on tensors: appends a `memref<?xi64>` weight table
+    and a `memref<?xi32>` width table to every function's arguments; turns
+    each `dense_resource` weight constant into a read-only
+    `bufferization.to_tensor` of `qopt.weight_ref %table[i]` (weights are
+    used in place; module attribute `qopt.weight_table` names the entries in
+    order) and each `qopt.served_width` into a load of its slot; turns
+    results into trailing out-parameter buffers written by
+    `bufferization.materialize_in_destination`; adds
+    `llvm.emit_c_interface`.
+
+    After:
+    ```mlir
+    func.func @decode(%tokens: tensor<1xi32>, ..., %table: memref<?xi64>,
+                      %widths: memref<?xi32>, %logits: memref<1x512xf32>)
+        attributes {llvm.emit_c_interface}
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
+def ConvertQOptKernelsToLoopsPass
+    : Pass<"convert-qopt-kernels-to-loops", "ModuleOp"> {
+  let summary = "Lower bufferized qopt kernel ops to vectorized loops";
+  let description = [{
+    Each `qopt.kernel_*` op on buffers becomes `scf` loops with `vector`
+    code, through one conversion pattern per kernel (Matmul.cpp, Gather.cpp,
+    Attention.cpp, Codecs.cpp in lowering/lib/Kernels): the matmul streams
+    weight rows once and reads quantized codes in their storage form (dense
+    rows at c bits, or the top r + 1 bit planes of a nested tensor,
+    unpacked in registers); attention uses the vector dot product and a
+    max-subtracted softmax. `vector-width` sets the f32 lanes: 8 fills
+    AVX2's 256-bit registers, 16 AVX-512's (qopt-run picks it from the host
+    CPU).
+  }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
-           "f32 lanes of the vector dot products (8: AVX2, 16: AVX-512)">
+           "f32 lanes of the vector kernels (8: AVX2, 16: AVX-512)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect",
-    "::mlir::qopt::QOptDialect"
+    "::mlir::vector::VectorDialect"
   ];
 }
 
 def ConvertQOptToLLVMPass : Pass<"convert-qopt-to-llvm", "ModuleOp"> {
   let summary = "Lower qopt buffers, loops and vectors to the LLVM dialect";
   let description = [{
-    One full conversion of everything `convert-qopt-to-loops` produces
+    One full conversion of everything the kernel lowering produces
     (after `scf` is lowered to `cf` and strided metadata is expanded) to the
     LLVM dialect: `qopt.weight_ref` becomes a load of an address from the
     table and a static memref descriptor, together with the upstream arith,

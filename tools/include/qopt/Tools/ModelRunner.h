@@ -101,9 +101,12 @@ private:
   void *library = nullptr;
   /// Keeps the parsed weights of an artifact alive.
   OwningOpRef<ModuleOp> weightsModule;
-  using EntryFn = void (*)(void *, int64_t, void *, void *, void *, void *);
+  using EntryFn = void (*)(void *, int64_t, void *, void *, void *, void *,
+                           void *);
   EntryFn prefillFn = nullptr, decodeFn = nullptr;
   std::vector<int64_t> weightTable;
+  /// The width table: the width each nested weight is served at.
+  std::vector<int32_t> servedWidths;
   std::vector<std::pair<const char *, size_t>> weightSpans;
   uint64_t weightByteCount = 0;
   std::vector<float> keyCache, valueCache;

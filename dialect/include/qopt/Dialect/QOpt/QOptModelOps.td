@@ -176,7 +176,7 @@ def QOpt_SwiGLUOp : QOpt_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
 def QOpt_WeightRefOp : QOpt_Op<"weight_ref"> {
   let summary = "a weight buffer supplied by the runtime through a table";
   let description = [{
-    Produced by `convert-qopt-to-loops` for weights that live in resources or
+    Produced by `qopt-prepare-abi` for weights that live in resources or
     an external weight file: the runtime passes a table of addresses (`i64`)
     and this op views entry `index` as a buffer of the result type. The
     module attribute `qopt.weight_table` names the entries in order. This is

@@ -9,6 +9,7 @@
 
 #include "qopt/Dialect/QOpt/QOptDialect.h"
 #include "qopt/Dialect/QOpt/QOptTypes.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -22,6 +23,11 @@ namespace qopt {
 /// the nested layout's bit planes) rather than one code per element. 8-bit
 /// dense codes are one per element either way and report false.
 bool isPackedCodes(QTensorType type, ShapedType codes);
+
+/// The types of the parts a value of `type` is made of after
+/// `qopt-lower-quantized-types`: codes in their storage form, scales, and
+/// zero points for `asym`.
+SmallVector<Type> getQTensorPartTypes(QTensorType type);
 } // namespace qopt
 } // namespace mlir
 

@@ -233,5 +233,6 @@ def QOpt_QMatmulOp : QOpt_Op<"qmatmul", [Pure]> {
 }
 
 include "qopt/Dialect/QOpt/QOptModelOps.td"
+include "qopt/Dialect/QOpt/QOptKernelOps.td"
 
 #endif // QOPT_DIALECT_QOPT_QOPTOPS_TD

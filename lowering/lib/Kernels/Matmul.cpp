@@ -1,0 +1,147 @@
+//===- Matmul.cpp - qopt.kernel_matmul to vector loops -----------*- C++ -*-===//
+//
+// y[t, n] = sum_k x[t, k] * W[n, k] on buffers. Weight rows are the outer
+// loop, so each row is streamed from memory once and reused from cache for
+// every token. A float weight (f32/f16/bf16, widened in registers) uses the
+// four-accumulator FMA dot product; a quantized weight is read in its
+// storage form, group by group: the codes of `width` lanes are unpacked in
+// registers (dense rows at c bits, or the top r + 1 bit planes of a nested
+// tensor), the group's zero point is subtracted, the products accumulate in
+// one vector, and the group sum is scaled once. A shorter last group, group
+// sizes that are not a multiple of the vector width and tails take a scalar
+// path with the same arithmetic.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+/// sum over k in [k0, k1) of x[t, k] * (code(n, k) - zero), the codes read
+/// `k.width` at a time where the storage allows it.
+/// `fullGroup` > 0 says every group has exactly that many elements, a
+/// multiple of the vector width: the vector loop is then unrolled.
+static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
+                      Value t, Value n, Value k0, Value k1, Value zero,
+                      bool vectorized, int64_t fullGroup) {
+  auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
+  auto reassoc = arith::FastMathFlags::reassoc;
+  Value sum = k.f32(0.0f);
+  Value tailStart = k0;
+  if (vectorized && fullGroup > 0) {
+    Value zeroVec = k.splat(f32Vec, zero);
+    Value acc = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+    for (int64_t j = 0; j < fullGroup; j += k.width) {
+      Value kk = k.addi(k0, k.index(j));
+      Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+      acc = vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w,
+                                  acc);
+    }
+    return vector::ReductionOp::create(k.b, k.loc, vector::CombiningKind::ADD,
+                                       acc, reassoc);
+  }
+  if (vectorized) {
+    // Full vectors: [k0, k0 + floor((k1 - k0) / w) * w).
+    Value len = k.subi(k1, k0);
+    Value full = k.muli(k.divui(len, k.index(k.width)), k.index(k.width));
+    Value vend = k.addi(k0, full);
+    Value zeroVec = k.splat(f32Vec, zero);
+    Value vzero = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+    Value acc = k.forLoopCarried(
+        k0, vend, k.width, {vzero},
+        [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+          Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+          Value xv = k.vectorLoad(x, {t, kk});
+          return {vector::FMAOp::create(k.b, k.loc, xv, w, carried[0])};
+        })[0];
+    sum = vector::ReductionOp::create(k.b, k.loc, vector::CombiningKind::ADD,
+                                      acc, reassoc);
+    tailStart = vend;
+  }
+  return k.forLoopCarried(
+      tailStart, k1, 1, {sum},
+      [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+        Value code = arith::UIToFPOp::create(
+            k.b, k.loc, k.b.getF32Type(), loadCodeValue(k, q, {n, kk}));
+        Value w = k.subf(code, zero);
+        return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
+      })[0];
+}
+
+struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
+  KernelMatmulLowering(MLIRContext *ctx, int64_t width)
+      : OpConversionPattern(ctx), width(width) {}
+
+  LogicalResult
+  matchAndRewrite(KernelMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op->getNumResults() != 0)
+      return rewriter.notifyMatchFailure(op, "not bufferized");
+    KernelBuilder k(rewriter, op.getLoc(), width);
+    Value x = adaptor.getInput(), out = adaptor.getInit();
+    Value numTokens = k.dim(x, 0);
+    if (auto q = dyn_cast<QTensorType>(op.getWeightType())) {
+      lowerQuantized(k, op, adaptor, q, x, out, numTokens);
+    } else {
+      auto wType = cast<RankedTensorType>(op.getWeightType());
+      Value w = adaptor.getWeight()[0];
+      int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
+      k.forLoop(0, k.index(rows), [&](Value n) {
+        k.forLoop(0, numTokens, [&](Value t) {
+          Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
+          k.store(acc, out, {t, n});
+        });
+      });
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  void lowerQuantized(KernelBuilder &k, KernelMatmulOp op, OpAdaptor adaptor,
+                      QTensorType type, Value x, Value out,
+                      Value numTokens) const {
+    ValueRange parts = adaptor.getWeight();
+    QuantBuffers q{type, parts[0], parts[1],
+                   type.isAsymmetric() ? parts[2] : Value(),
+                   adaptor.getWidth()};
+    int64_t rows = type.getShape()[0], cols = type.getShape()[1];
+    int64_t group = type.getGranularity() == Granularity::Group
+                        ? type.getGroupSize()
+                        : cols;
+    int64_t numGroups = llvm::divideCeil(cols, group);
+    bool vectorized = canVectorizeCodes(k, q, group);
+    int64_t fullGroup =
+        cols % group == 0 && group % k.width == 0 && group <= 256 ? group : 0;
+    k.forLoop(0, k.index(rows), [&](Value n) {
+      k.forLoop(0, numTokens, [&](Value t) {
+        Value acc = k.forLoopCarried(
+            k.index(0), k.index(numGroups), 1, {k.f32(0.0f)},
+            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+              Value k0 = k.muli(g, k.index(group));
+              Value k1 = k.minui(k.addi(k0, k.index(group)), k.index(cols));
+              SmallVector<Value> sIdx = scaleIndices(k, type, {n, k0});
+              Value zero = zeroValue(k, q, sIdx);
+              Value partial =
+                  groupDot(k, q, x, t, n, k0, k1, zero, vectorized, fullGroup);
+              Value scale = k.load(q.scales, sIdx);
+              return {k.addf(carried[0], k.mulf(scale, partial))};
+            })[0];
+        k.store(acc, out, {t, n});
+      });
+    });
+  }
+
+  int64_t width;
+};
+
+} // namespace
+
+void mlir::qopt::populateMatmulKernelPatterns(RewritePatternSet &patterns,
+                                              int64_t width) {
+  patterns.add<KernelMatmulLowering>(patterns.getContext(), width);
+}

@@ -1,0 +1,274 @@
+//===- ModelToLinalg.cpp - Model ops to linalg on tensors --------*- C++ -*-===//
+//
+// The convert-qopt-model-to-linalg pass: the model ops that upstream can
+// express become linalg.generic ops on tensors, so that upstream
+// bufferization, loop lowering and canonicalization handle them:
+//  - qopt.rms_norm: a sum-of-squares reduction, the inverse RMS per token,
+//    and the scaled product;
+//  - qopt.rope: one generic over the output with the partner element read by
+//    tensor.extract (both the interleaved and the rotate-half conventions);
+//  - qopt.swiglu: an elementwise generic.
+// Elementwise arith on tensors (the residual adds) is left to upstream's
+// convert-elementwise-to-linalg. Matmuls, gathers and attention stay qopt
+// ops: they become kernels (qopt-lower-quantized-types).
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Conversion/Passes.h"
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_CONVERTQOPTMODELTOLINALGPASS
+#include "qopt/Conversion/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+/// A tensor.empty shaped like `type`, dynamic sizes from `like`.
+static Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type,
+                       Value like) {
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0, r = type.getRank(); d < r; ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(tensor::DimOp::create(b, loc, like, d));
+  return tensor::EmptyOp::create(b, loc, type.getShape(),
+                                 type.getElementType(), dynamic);
+}
+
+static Value f32Constant(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// rms_norm
+//===----------------------------------------------------------------------===//
+
+struct RMSNormToLinalg : public OpConversionPattern<RMSNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RMSNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), w = adaptor.getWeight();
+    RankedTensorType type = op.getType();
+    int64_t width = op.getWeight().getType().getDimSize(0);
+    MLIRContext *ctx = rewriter.getContext();
+    AffineExpr t = getAffineDimExpr(0, ctx), d = getAffineDimExpr(1, ctx);
+    auto rowMap = AffineMap::get(2, 0, {t}, ctx);
+    auto fullMap = AffineMap::get(2, 0, {t, d}, ctx);
+    auto featureMap = AffineMap::get(2, 0, {d}, ctx);
+    auto par = utils::IteratorType::parallel;
+    auto red = utils::IteratorType::reduction;
+
+    // inv[t] = 1 / sqrt(sum_d x[t, d]^2 / width + eps)
+    auto rowType =
+        RankedTensorType::get({type.getDimSize(0)}, rewriter.getF32Type());
+    Value rowInit = emptyLike(rewriter, loc, rowType, x);
+    Value zero = f32Constant(rewriter, loc, 0.0f);
+    Value filled =
+        linalg::FillOp::create(rewriter, loc, zero, rowInit).getResult(0);
+    Value sumSq =
+        linalg::GenericOp::create(
+            rewriter, loc, rowType, ValueRange{x}, ValueRange{filled},
+            ArrayRef<AffineMap>{fullMap, rowMap}, ArrayRef{par, red},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value sq = arith::MulFOp::create(b, l, args[0], args[0]);
+              linalg::YieldOp::create(
+                  b, l, ValueRange{arith::AddFOp::create(b, l, args[1], sq)});
+            })
+            .getResult(0);
+    float eps = op.getEpsilon().convertToFloat();
+    auto idMap1 = AffineMap::getMultiDimIdentityMap(1, ctx);
+    Value inv =
+        linalg::GenericOp::create(
+            rewriter, loc, rowType, ValueRange{sumSq},
+            ValueRange{emptyLike(rewriter, loc, rowType, x)},
+            ArrayRef<AffineMap>{idMap1, idMap1}, ArrayRef{par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value mean = arith::MulFOp::create(
+                  b, l, args[0],
+                  f32Constant(b, l, 1.0f / static_cast<float>(width)));
+              Value ms = arith::AddFOp::create(b, l, mean,
+                                               f32Constant(b, l, eps));
+              Value r = arith::DivFOp::create(b, l, f32Constant(b, l, 1.0f),
+                                              math::SqrtOp::create(b, l, ms));
+              linalg::YieldOp::create(b, l, ValueRange{r});
+            })
+            .getResult(0);
+    // y[t, d] = w[d] * (inv[t] * x[t, d])
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{x, inv, w},
+            ValueRange{emptyLike(rewriter, loc, type, x)},
+            ArrayRef<AffineMap>{fullMap, rowMap, featureMap, fullMap},
+            ArrayRef{par, par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value scaled = arith::MulFOp::create(b, l, args[1], args[0]);
+              linalg::YieldOp::create(
+                  b, l,
+                  ValueRange{arith::MulFOp::create(b, l, args[2], scaled)});
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// rope
+//===----------------------------------------------------------------------===//
+
+struct RopeToLinalg : public OpConversionPattern<RopeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RopeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), pos = adaptor.getPosition();
+    RankedTensorType type = op.getType();
+    int64_t headDim = op.getHeadDim();
+    bool interleaved = op.getStyle() == RopeStyle::Interleaved;
+    float theta = op.getTheta().convertToFloat();
+    MLIRContext *ctx = rewriter.getContext();
+    auto idMap = AffineMap::getMultiDimIdentityMap(2, ctx);
+    auto par = utils::IteratorType::parallel;
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{x},
+            ValueRange{emptyLike(rewriter, loc, type, x)},
+            ArrayRef<AffineMap>{idMap, idMap}, ArrayRef{par, par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              auto idx = [&](int64_t v) {
+                return arith::ConstantIndexOp::create(b, l, v).getResult();
+              };
+              Value t = linalg::IndexOp::create(b, l, 0);
+              Value i = linalg::IndexOp::create(b, l, 1);
+              Value r = arith::RemUIOp::create(b, l, i, idx(headDim));
+              // j: the frequency index; first: whether i is the first of its
+              // pair; partner: the other element of the pair.
+              Value j, first, partner;
+              if (interleaved) {
+                j = arith::DivUIOp::create(b, l, r, idx(2));
+                Value odd = arith::RemUIOp::create(b, l, r, idx(2));
+                first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                              odd, idx(0));
+                partner = arith::SelectOp::create(
+                    b, l, first, arith::AddIOp::create(b, l, i, idx(1)),
+                    arith::SubIOp::create(b, l, i, idx(1)));
+              } else {
+                int64_t half = headDim / 2;
+                first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
+                                              r, idx(half));
+                j = arith::SelectOp::create(
+                    b, l, first, r, arith::SubIOp::create(b, l, r, idx(half)));
+                partner = arith::SelectOp::create(
+                    b, l, first, arith::AddIOp::create(b, l, i, idx(half)),
+                    arith::SubIOp::create(b, l, i, idx(half)));
+              }
+              auto toF32 = [&](Value index) {
+                Value i64 = arith::IndexCastUIOp::create(b, l, b.getI64Type(),
+                                                         index);
+                return arith::UIToFPOp::create(b, l, b.getF32Type(), i64)
+                    .getResult();
+              };
+              // freq = 1 / theta^(2j / head_dim), as llama2.c computes it.
+              Value twoJ = toF32(arith::MulIOp::create(b, l, j, idx(2)));
+              Value exponent = arith::DivFOp::create(
+                  b, l, twoJ, f32Constant(b, l, static_cast<float>(headDim)));
+              Value freq = arith::DivFOp::create(
+                  b, l, f32Constant(b, l, 1.0f),
+                  math::PowFOp::create(b, l, f32Constant(b, l, theta),
+                                       exponent));
+              Value p = toF32(arith::AddIOp::create(b, l, pos, t));
+              Value angle = arith::MulFOp::create(b, l, p, freq);
+              Value cos = math::CosOp::create(b, l, angle);
+              Value sin = math::SinOp::create(b, l, angle);
+              Value self = args[0];
+              Value other =
+                  tensor::ExtractOp::create(b, l, x, ValueRange{t, partner});
+              // first:  self * cos - other * sin
+              // second: other * sin + self * cos
+              Value selfCos = arith::MulFOp::create(b, l, self, cos);
+              Value otherSin = arith::MulFOp::create(b, l, other, sin);
+              Value a = arith::SubFOp::create(b, l, selfCos, otherSin);
+              Value c = arith::AddFOp::create(b, l, otherSin, selfCos);
+              linalg::YieldOp::create(
+                  b, l, ValueRange{arith::SelectOp::create(b, l, first, a, c)});
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// swiglu
+//===----------------------------------------------------------------------===//
+
+struct SwiGLUToLinalg : public OpConversionPattern<SwiGLUOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(SwiGLUOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    auto idMap = AffineMap::getMultiDimIdentityMap(2, rewriter.getContext());
+    auto par = utils::IteratorType::parallel;
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{adaptor.getGate(), adaptor.getUp()},
+            ValueRange{emptyLike(rewriter, loc, type, adaptor.getGate())},
+            ArrayRef<AffineMap>{idMap, idMap, idMap}, ArrayRef{par, par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              // silu(g) = g / (1 + exp(-g))
+              Value neg = arith::NegFOp::create(b, l, args[0]);
+              Value den = arith::AddFOp::create(
+                  b, l, f32Constant(b, l, 1.0f), math::ExpOp::create(b, l, neg));
+              Value silu = arith::DivFOp::create(b, l, args[0], den);
+              linalg::YieldOp::create(
+                  b, l, ValueRange{arith::MulFOp::create(b, l, silu, args[1])});
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct ConvertQOptModelToLinalgPass
+    : public qopt::impl::ConvertQOptModelToLinalgPassBase<
+          ConvertQOptModelToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    populateQOptModelToLinalgPatterns(patterns);
+    ConversionTarget target(*ctx);
+    target.addIllegalOp<RMSNormOp, RopeOp, SwiGLUOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::qopt::populateQOptModelToLinalgPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<RMSNormToLinalg, RopeToLinalg, SwiGLUToLinalg>(
+      patterns.getContext());
+}
