@@ -45,7 +45,7 @@ void SliceWeightsPass::runOnOperation() {
   ModuleOp module = getOperation();
   if (!::qopt::runtime::isValidBits(bits)) {
     module.emitError() << "qopt-slice-weights: bits must be in 1..8, got "
-                       << bits;
+                       << static_cast<unsigned>(bits);
     return signalPassFailure();
   }
   RoleSelection roles;
