@@ -14,7 +14,8 @@ line of the text (split at '\\n' only, a '\\r' stays in its line; empty
 lines skipped; truncated at seq_len tokens) with llama2.c's BPE, runs the
 Llama forward in float64 (interleaved RoPE with theta 1e4, GQA, SwiGLU,
 RMSNorm eps 1e-5) and prints {"nll": mean next-token NLL, "tokens": count,
-"ppl": exp(nll)} as JSON.
+"sequences": lines used, "ppl": exp(nll)} as JSON (the keys of
+`qopt-run ppl --json`, so check_ppl.py reads either).
 
 With --bits, wq wk wv wo w1 w2 w3 are first replaced by their RTN
 quantization (docs/quantization.md), computed in float32 like QuantMath.h:
@@ -270,7 +271,7 @@ def main():
     with open(args.text, "rb") as f:
         lines = [l for l in f.read().split(b"\n") if l]
 
-    total, count = 0.0, 0
+    total, count, sequences = 0.0, 0, 0
     for line in lines:
         tokens = encode(line, pieces, scores, lookup)[:cfg["seq_len"]]
         if len(tokens) < 2:
@@ -281,8 +282,10 @@ def main():
         target = np.array(tokens[1:])
         total += float(np.sum(logz - logits[np.arange(len(target)), target]))
         count += len(target)
+        sequences += 1
     nll = total / count
-    print(json.dumps({"nll": nll, "tokens": count, "ppl": math.exp(nll)}))
+    print(json.dumps({"nll": nll, "tokens": count, "sequences": sequences,
+                      "ppl": math.exp(nll)}))
 
 
 if __name__ == "__main__":
