@@ -13,6 +13,7 @@
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
 #include "qopt/Runtime/QuantMath.h"
+#include "qopt/Runtime/Storage.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Matchers.h"
@@ -27,50 +28,23 @@ namespace rt = ::qopt::runtime;
 // Helpers
 //===----------------------------------------------------------------------===//
 
-/// Maps a linear element index of a quantized tensor to the linear index of
-/// its scale, following the granularity rules of !qopt.qtensor.
+/// The group indexer (QuantMath.h) of a static-shaped quantized tensor,
+/// following the granularity rules of !qopt.qtensor, shorter last group
+/// included.
 namespace {
-class GroupIndexer {
+class GroupIndexer : public rt::GroupIndexer {
 public:
-  explicit GroupIndexer(QTensorType type) {
-    ArrayRef<int64_t> shape = type.getShape();
-    perTensor = type.getGranularity() == Granularity::PerTensor;
-    if (perTensor)
-      return;
-    int64_t axis = type.getAxis();
-    axisDim = shape[axis];
-    perGroup = type.getElementsPerGroup();
-    inner = 1;
-    for (int64_t d : shape.drop_front(axis + 1))
-      inner *= d;
-  }
-
-  /// Linear index of the scale of element `i`.
-  int64_t scaleIndex(int64_t i) const {
-    if (perTensor)
-      return 0;
-    int64_t outer = i / (axisDim * inner);
-    int64_t along = (i / inner) % axisDim;
-    int64_t in = i % inner;
-    return (outer * (axisDim / perGroup) + along / perGroup) * inner + in;
-  }
-
-  /// Elements of group `g` are `first(g) + k * stride()` for k < count().
-  int64_t first(int64_t g) const {
-    if (perTensor)
-      return 0;
-    int64_t groupsAlong = axisDim / perGroup;
-    int64_t in = g % inner;
-    int64_t rest = g / inner;
-    int64_t along = rest % groupsAlong;
-    int64_t outer = rest / groupsAlong;
-    return (outer * axisDim + along * perGroup) * inner + in;
-  }
-  int64_t stride() const { return perTensor ? 1 : inner; }
+  explicit GroupIndexer(QTensorType type) : rt::GroupIndexer(make(type)) {}
 
 private:
-  bool perTensor = false;
-  int64_t axisDim = 1, perGroup = 1, inner = 1;
+  static rt::GroupIndexer make(QTensorType type) {
+    ArrayRef<int64_t> shape = type.getShape();
+    if (type.getGranularity() == Granularity::PerTensor)
+      return rt::GroupIndexer::perTensor(type.getExpressedTensorType()
+                                             .getNumElements());
+    return rt::GroupIndexer(shape.data(), shape.size(), type.getAxis(),
+                            type.getElementsPerGroup());
+  }
 };
 } // namespace
 
@@ -146,6 +120,62 @@ static FailureOr<SmallVector<uint32_t>> readCodes(DenseElementsAttr attr,
   return out;
 }
 
+/// Rows and columns of the storage form of `type` (see Storage.h): the last
+/// dimension is a row; a rank-0 tensor is one row of one element.
+static std::pair<size_t, size_t> storageRowsCols(QTensorType type) {
+  ArrayRef<int64_t> shape = type.getShape();
+  if (shape.empty())
+    return {1, 1};
+  size_t rows = 1;
+  for (int64_t d : shape.drop_back())
+    rows *= d;
+  return {rows, static_cast<size_t>(shape.back())};
+}
+
+/// Reads the constant codes of a `type` tensor, one per element, from
+/// either form qopt.pack accepts: one code per element (failing if one does
+/// not fit in `type`'s width), or the storage form of its layout (dense rows
+/// at `bits` per code, or all the nested planes of the parent codes).
+static FailureOr<SmallVector<uint32_t>> readCodesOf(QTensorType type,
+                                                    DenseElementsAttr attr) {
+  if (!isPackedCodes(type, cast<ShapedType>(attr.getType())))
+    return readCodes(attr, type.getBits());
+  if (llvm::any_of(type.getShape(), ShapedType::isDynamic))
+    return failure();
+  SmallVector<uint8_t> bytes;
+  bytes.reserve(attr.getNumElements());
+  for (APInt v : attr.getValues<APInt>())
+    bytes.push_back(static_cast<uint8_t>(v.getZExtValue()));
+  auto [rows, cols] = storageRowsCols(type);
+  SmallVector<uint8_t> unpacked(rows * cols);
+  if (type.getLayout() == Layout::Nested) {
+    unsigned planes = type.getEffectiveParentBits();
+    rt::unpackNestedPlanes(bytes.data(), rows, cols, planes, planes,
+                           unpacked.data());
+  } else {
+    rt::unpackDenseRows(bytes.data(), rows, cols, type.getBits(),
+                        unpacked.data());
+  }
+  return SmallVector<uint32_t>(unpacked.begin(), unpacked.end());
+}
+
+/// Builds a constant holding `codes` (one per element of `type`) in the
+/// storage form of `type`.
+static Value makeStorageConstant(PatternRewriter &rewriter, Location loc,
+                                 QTensorType type, ArrayRef<uint32_t> codes) {
+  auto [rows, cols] = storageRowsCols(type);
+  SmallVector<uint8_t> in(codes.begin(), codes.end());
+  RankedTensorType storage = type.getStorageType();
+  SmallVector<uint8_t> out(storage.getNumElements());
+  if (type.getLayout() == Layout::Nested)
+    rt::packNestedPlanes(in.data(), rows, cols, type.getEffectiveParentBits(),
+                         out.data());
+  else
+    rt::packDenseRows(in.data(), rows, cols, type.getBits(), out.data());
+  return makeCodesConstant(rewriter, loc, storage.getShape(),
+                           SmallVector<uint32_t>(out.begin(), out.end()));
+}
+
 /// True if `type` has a fully static shape the folders can evaluate.
 static bool isFoldableType(QTensorType type) {
   return llvm::none_of(type.getShape(), ShapedType::isDynamic) &&
@@ -183,8 +213,6 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
     unsigned bits = type.getBits();
     rt::Scheme scheme =
         type.isAsymmetric() ? rt::Scheme::Asymmetric : rt::Scheme::Symmetric;
-    int64_t perGroup =
-        x.empty() ? 0 : static_cast<int64_t>(x.size()) / numGroups;
 
     SmallVector<float> scales(numGroups), zeros(numGroups);
     if (givenScales) {
@@ -200,7 +228,8 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
     } else {
       for (int64_t g = 0; g < numGroups; ++g) {
         rt::GroupParams p =
-            rt::computeGroupParams(x.data() + indexer.first(g), perGroup,
+            rt::computeGroupParams(x.data() + indexer.first(g),
+                                   x.empty() ? 0 : indexer.count(g),
                                    indexer.stride(), bits, scheme);
         // The scale is stored in the expressed type: quantize with the value
         // that will actually be stored.
@@ -252,18 +281,19 @@ struct FoldSliceOfConstant : public OpRewritePattern<SliceOp> {
     DenseElementsAttr codesAttr;
     if (!matchPattern(pack.getCodes(), m_Constant(&codesAttr)))
       return rewriter.notifyMatchFailure(op, "codes are not constant");
-    if (isPackedCodes(inType, pack.getCodes().getType()))
-      return rewriter.notifyMatchFailure(op, "codes are in packed form");
     if (llvm::any_of(inType.getShape(), ShapedType::isDynamic))
       return rewriter.notifyMatchFailure(op, "dynamic shape");
-    FailureOr<SmallVector<uint32_t>> codes =
-        readCodes(codesAttr, inType.getBits());
+    FailureOr<SmallVector<uint32_t>> codes = readCodesOf(inType, codesAttr);
     if (failed(codes))
       return rewriter.notifyMatchFailure(op, "a constant code is out of range");
     for (uint32_t &q : *codes)
       q = rt::sliceCode(q, inType.getBits(), outType.getBits());
+    // Codes given in the storage form stay in it (now at the slice's width).
     Value sliced =
-        makeCodesConstant(rewriter, op.getLoc(), inType.getShape(), *codes);
+        isPackedCodes(inType, pack.getCodes().getType())
+            ? makeStorageConstant(rewriter, op.getLoc(), outType, *codes)
+            : makeCodesConstant(rewriter, op.getLoc(), inType.getShape(),
+                                *codes);
     rewriter.replaceOpWithNewOp<PackOp>(op, outType, sliced, pack.getScales(),
                                         pack.getZeros());
     return success();
@@ -292,10 +322,7 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
         (pack.getZeros() &&
          !matchPattern(pack.getZeros(), m_Constant(&zerosAttr))))
       return rewriter.notifyMatchFailure(op, "operands are not constant");
-    if (isPackedCodes(type, pack.getCodes().getType()))
-      return rewriter.notifyMatchFailure(op, "codes are in packed form");
-    FailureOr<SmallVector<uint32_t>> codes =
-        readCodes(codesAttr, type.getBits());
+    FailureOr<SmallVector<uint32_t>> codes = readCodesOf(type, codesAttr);
     if (failed(codes))
       return rewriter.notifyMatchFailure(op, "a constant code is out of range");
     SmallVector<float> scales = readFloats(scalesAttr);

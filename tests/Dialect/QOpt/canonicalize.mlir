@@ -219,14 +219,89 @@ func.func @f16_scales() -> !qopt.qtensor<1x3xf16, bits = 8, per_channel, asym> {
 
 // -----
 
-// Codes in packed form (two 4-bit codes per byte) are left to the lowering:
-// the folders evaluate one-code-per-element tensors only.
-// CHECK-LABEL: func.func @packed_not_folded
-// CHECK: qopt.dequantize
-func.func @packed_not_folded() -> tensor<1x4xf32> {
+// Codes in their storage form (two 4-bit codes per byte, low nibble first)
+// fold too: bytes 0x21, 0x12 are codes [1, 2, 2, 1], sym z = 8.
+// CHECK-LABEL: func.func @packed_folded
+// CHECK: arith.constant dense<{{\[}}[-7.000000e+00, -6.000000e+00, -6.000000e+00, -7.000000e+00]]> : tensor<1x4xf32>
+// CHECK-NOT: qopt.dequantize
+func.func @packed_folded() -> tensor<1x4xf32> {
   %c = arith.constant dense<[[33, 18]]> : tensor<1x2xi8>
   %s = arith.constant dense<1.0> : tensor<f32>
   %q = qopt.pack %c, %s : tensor<1x2xi8>, tensor<f32> -> !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym>
   %d = qopt.dequantize %q : !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym> -> tensor<1x4xf32>
   return %d : tensor<1x4xf32>
+}
+
+// -----
+
+// 3-bit storage form, codes straddling bytes: codes 0..7 are the bit stream
+// 0xFAC688 = bytes 0x88, 0xC6, 0xFA (-120, -58, -6); sym z = 4.
+// CHECK-LABEL: func.func @packed_3bit_folded
+// CHECK: arith.constant dense<{{\[}}[-4.000000e+00, -3.000000e+00, -2.000000e+00, -1.000000e+00, 0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00]]> : tensor<1x8xf32>
+func.func @packed_3bit_folded() -> tensor<1x8xf32> {
+  %c = arith.constant dense<[[-120, -58, -6]]> : tensor<1x3xi8>
+  %s = arith.constant dense<1.0> : tensor<f32>
+  %q = qopt.pack %c, %s : tensor<1x3xi8>, tensor<f32> -> !qopt.qtensor<1x8xf32, bits = 3, per_tensor, sym>
+  %d = qopt.dequantize %q : !qopt.qtensor<1x8xf32, bits = 3, per_tensor, sym> -> tensor<1x8xf32>
+  return %d : tensor<1x8xf32>
+}
+
+// -----
+
+// Nested bit planes: codes [2, 1, 3] at 2 bits are plane 0 (high bits)
+// 0b101 and plane 1 (low bits) 0b110; sym z = 2.
+// CHECK-LABEL: func.func @nested_folded
+// CHECK: arith.constant dense<{{\[}}[0.000000e+00, -1.000000e+00, 1.000000e+00]]> : tensor<1x3xf32>
+func.func @nested_folded() -> tensor<1x3xf32> {
+  %c = arith.constant dense<[[[5]], [[6]]]> : tensor<2x1x1xi8>
+  %s = arith.constant dense<1.0> : tensor<f32>
+  %q = qopt.pack %c, %s : tensor<2x1x1xi8>, tensor<f32> -> !qopt.qtensor<1x3xf32, bits = 2, per_tensor, sym, layout = nested>
+  %d = qopt.dequantize %q : !qopt.qtensor<1x3xf32, bits = 2, per_tensor, sym, layout = nested> -> tensor<1x3xf32>
+  return %d : tensor<1x3xf32>
+}
+
+// -----
+
+// A dense slice of codes in storage form stays in storage form, repacked at
+// the slice's width: 4-bit [1, 2, 2, 1] slice to 2 bits = [0, 1, 1, 0]
+// = 0b00010100 = 20.
+// CHECK-LABEL: func.func @packed_slice_folded
+// CHECK: %[[C:.*]] = arith.constant dense<20> : tensor<1x1xi8>
+// CHECK: qopt.pack %[[C]], %{{.*}} : tensor<1x1xi8>, tensor<f32> -> !qopt.qtensor<1x4xf32, bits = 2, parent = 4, per_tensor, sym>
+func.func @packed_slice_folded() -> !qopt.qtensor<1x4xf32, bits = 2, parent = 4, per_tensor, sym> {
+  %c = arith.constant dense<[[33, 18]]> : tensor<1x2xi8>
+  %s = arith.constant dense<1.0> : tensor<f32>
+  %q = qopt.pack %c, %s : tensor<1x2xi8>, tensor<f32> -> !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym>
+  %r = qopt.slice %q to 2 : !qopt.qtensor<1x4xf32, bits = 4, per_tensor, sym>
+  return %r : !qopt.qtensor<1x4xf32, bits = 2, parent = 4, per_tensor, sym>
+}
+
+// -----
+
+// A group size that does not divide the row: groups of 2 over 5 elements,
+// the last group is [-6] alone: lo = -6, scale 2, zero 3, code 0. The
+// others: [-1.5, 1.5] -> scale 1, zero 2, codes [0, 3]; [3, 0.75] -> scale
+// 1, zero 0, codes [3, 1].
+// CHECK-LABEL: func.func @shorter_last_group
+// CHECK-DAG: arith.constant dense<{{\[}}[0, 3, 3, 1, 0]]> : tensor<1x5xi8>
+// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 1.000000e+00, 2.000000e+00]]> : tensor<1x3xf32>
+// CHECK-DAG: arith.constant dense<{{\[}}[2.000000e+00, 0.000000e+00, 3.000000e+00]]> : tensor<1x3xf32>
+func.func @shorter_last_group() -> !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym> {
+  %w = arith.constant dense<[[-1.5, 1.5, 3.0, 0.75, -6.0]]> : tensor<1x5xf32>
+  %q = qopt.quantize %w : tensor<1x5xf32> -> !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym>
+  return %q : !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym>
+}
+
+// -----
+
+// Dequantizing with the shorter last group: [-2, 1, 3, 1, -6].
+// CHECK-LABEL: func.func @shorter_last_group_dequantize
+// CHECK: arith.constant dense<{{\[}}[-2.000000e+00, 1.000000e+00, 3.000000e+00, 1.000000e+00, -6.000000e+00]]> : tensor<1x5xf32>
+func.func @shorter_last_group_dequantize() -> tensor<1x5xf32> {
+  %c = arith.constant dense<[[0, 3, 3, 1, 0]]> : tensor<1x5xi8>
+  %s = arith.constant dense<[[1.0, 1.0, 2.0]]> : tensor<1x3xf32>
+  %z = arith.constant dense<[[2.0, 0.0, 3.0]]> : tensor<1x3xf32>
+  %q = qopt.pack %c, %s, %z : tensor<1x5xi8>, tensor<1x3xf32>, tensor<1x3xf32> -> !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym>
+  %d = qopt.dequantize %q : !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym> -> tensor<1x5xf32>
+  return %d : tensor<1x5xf32>
 }

@@ -225,12 +225,24 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
       return w.takeError();
     return RMSNormOp::create(b, loc, x.getType(), x, *w, eps).getResult();
   };
-  auto linear = [&](Value x, StringRef wname) -> llvm::Expected<Value> {
+  // Every linear and embedding carries its role (and the layer index of
+  // the layers' linears) as discardable attributes, so passes such as
+  // qopt-quantize-weights select weights by role whatever the checkpoint
+  // format named them.
+  auto tag = [&](Operation *op, StringRef role, int64_t layer) {
+    op->setAttr("qopt.role", b.getStringAttr(role));
+    if (layer >= 0)
+      op->setAttr("qopt.layer", b.getI64IntegerAttr(layer));
+  };
+  auto linear = [&](Value x, StringRef wname, StringRef role,
+                    int64_t layer) -> llvm::Expected<Value> {
     llvm::Expected<Value> w = constant(wname);
     if (!w)
       return w.takeError();
     int64_t out = cast<RankedTensorType>(w->getType()).getDimSize(0);
-    return LinearOp::create(b, loc, act(out), x, *w).getResult();
+    auto op = LinearOp::create(b, loc, act(out), x, *w);
+    tag(op, role, layer);
+    return op.getResult();
   };
   auto style = RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
                                             ? RopeStyle::Interleaved
@@ -245,41 +257,43 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   llvm::Expected<Value> table = constant("tok_embeddings");
   if (!table)
     return table.takeError();
-  Value x = EmbeddingOp::create(b, loc, act(cfg.dim), *table, tokens);
+  auto embedding = EmbeddingOp::create(b, loc, act(cfg.dim), *table, tokens);
+  tag(embedding, "embedding", /*layer=*/-1);
+  Value x = embedding;
   for (int64_t l = 0; l < cfg.numLayers; ++l) {
     std::string p = llvm::formatv("layers.{0}.", l).str();
     loc = NameLoc::get(b.getStringAttr(llvm::formatv("layer{0}", l).str()));
     llvm::Expected<Value> h = rmsNorm(x, p + "attention_norm");
     if (!h)
       return h.takeError();
-    llvm::Expected<Value> q = linear(*h, p + "wq");
+    llvm::Expected<Value> q = linear(*h, p + "wq", "q", l);
     if (!q)
       return q.takeError();
-    llvm::Expected<Value> k = linear(*h, p + "wk");
+    llvm::Expected<Value> k = linear(*h, p + "wk", "k", l);
     if (!k)
       return k.takeError();
-    llvm::Expected<Value> v = linear(*h, p + "wv");
+    llvm::Expected<Value> v = linear(*h, p + "wv", "v", l);
     if (!v)
       return v.takeError();
     Value attn = AttentionOp::create(
         b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache,
         pos, b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
         b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim));
-    llvm::Expected<Value> o = linear(attn, p + "wo");
+    llvm::Expected<Value> o = linear(attn, p + "wo", "o", l);
     if (!o)
       return o.takeError();
     x = arith::AddFOp::create(b, loc, x, *o);
     llvm::Expected<Value> h2 = rmsNorm(x, p + "ffn_norm");
     if (!h2)
       return h2.takeError();
-    llvm::Expected<Value> gate = linear(*h2, p + "w1");
+    llvm::Expected<Value> gate = linear(*h2, p + "w1", "gate", l);
     if (!gate)
       return gate.takeError();
-    llvm::Expected<Value> up = linear(*h2, p + "w3");
+    llvm::Expected<Value> up = linear(*h2, p + "w3", "up", l);
     if (!up)
       return up.takeError();
     Value hidden = SwiGLUOp::create(b, loc, *gate, *up);
-    llvm::Expected<Value> down = linear(hidden, p + "w2");
+    llvm::Expected<Value> down = linear(hidden, p + "w2", "down", l);
     if (!down)
       return down.takeError();
     x = arith::AddFOp::create(b, loc, x, *down);
@@ -289,7 +303,8 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   if (!normed)
     return normed.takeError();
   llvm::Expected<Value> logits =
-      linear(*normed, cfg.tiedEmbeddings ? "tok_embeddings" : "output");
+      linear(*normed, cfg.tiedEmbeddings ? "tok_embeddings" : "output",
+             "classifier", /*layer=*/-1);
   if (!logits)
     return logits.takeError();
   func::ReturnOp::create(b, loc, *logits);

@@ -60,4 +60,96 @@ def ImportQuantPass : Pass<"qopt-import-quant", "ModuleOp"> {
   ];
 }
 
+def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
+  let summary = "RTN min-max quantization of constant linear weights";
+  let description = [{
+    Quantizes the float constant weights of the selected `qopt.linear` (and,
+    on request, `qopt.embedding`) ops with round-to-nearest min-max
+    quantization (QuantMath's `computeGroupParams` / `quantizeValue`, the
+    formulas of docs/quantization.md), groups along the input dimension
+    (`axis = 1` of an `[N, K]` weight; a shorter last group when `group`
+    does not divide K). The codes are stored in the storage form of the
+    result type (dense rows at `bits` per code, or the nested bit planes),
+    the scales and zero points in the weight's float type, all as
+    `dense_resource` blobs named after the weight's resource key
+    (`layers.0.wq` -> `layers.0.wq.codes`, `.scales`, `.zeros`); a weight
+    given as dense elements is named after its op's `qopt.layer` and
+    `qopt.role` attributes.
+
+    Ops are selected by their `qopt.role` attribute (set by qopt-import):
+    `layers` is a comma list of `q k v o gate up down embedding classifier`
+    (default: the seven linear roles of the transformer layers) or `all`
+    (every linear and embedding, tagged or not). A weight shared by several
+    ops (tied embedding and classifier) is quantized once; each selected use
+    reads it through its own `qopt.dequantize` and unselected uses keep the
+    float constant. Weights that are already quantized (a `qopt.dequantize`)
+    or not constant are left alone.
+
+    Before:
+    ```mlir
+    %w = arith.constant dense_resource<layers.0.wq> : tensor<64x64xf32>
+    %y = qopt.linear %x, %w {qopt.layer = 0 : i64, qopt.role = "q"}
+        : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
+    ```
+    After `qopt-quantize-weights{bits=8 group=32 layout=nested}`:
+    ```mlir
+    %c = arith.constant dense_resource<layers.0.wq.codes> : tensor<8x64x8xi8>
+    %s = arith.constant dense_resource<layers.0.wq.scales> : tensor<64x2xf32>
+    %z = arith.constant dense_resource<layers.0.wq.zeros> : tensor<64x2xf32>
+    %q = qopt.pack %c, %s, %z : ...
+        -> !qopt.qtensor<64x64xf32, bits = 8, group = 32, asym, layout = nested>
+    %w = qopt.dequantize %q : ... -> tensor<64x64xf32>
+    %y = qopt.linear %x, %w {qopt.layer = 0 : i64, qopt.role = "q"} : ...
+    ```
+  }];
+  let options = [
+    Option<"bits", "bits", "unsigned", /*default=*/"8",
+           "code width, 1..8">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "elements per group along the input dimension; 0 = per channel">,
+    Option<"scheme", "scheme", "std::string", /*default=*/"\"asym\"",
+           "zero-point scheme: asym or sym (needs bits >= 2)">,
+    Option<"layout", "layout", "std::string", /*default=*/"\"static\"",
+           "storage layout: static (alias dense) or nested">,
+    Option<"layers", "layers", "std::string",
+           /*default=*/"\"q,k,v,o,gate,up,down\"",
+           "comma list of roles to quantize (q, k, v, o, gate, up, down, "
+           "embedding, classifier) or all">
+  ];
+  let dependentDialects = [
+    "::mlir::qopt::QOptDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
+def SliceWeightsPass : Pass<"qopt-slice-weights", "ModuleOp"> {
+  let summary = "Serve quantized weights at fewer bits (Matryoshka slice)";
+  let description = [{
+    Inserts `qopt.slice %q to R` between a quantized weight (the
+    `!qopt.qtensor` that a `qopt.dequantize` feeding a selected
+    `qopt.linear` reads, or a quantized `qopt.embedding` table) and its
+    user, so the op computes with the top R bits of the codes
+    (docs/quantization.md, "Matryoshka slice"). Weights already at R bits
+    or fewer are left alone. `layers` selects ops by `qopt.role` as in
+    `qopt-quantize-weights`. A dequantize with other users is duplicated, so
+    only the selected uses see the slice.
+
+    ```mlir
+    %w = qopt.dequantize %q : !qopt.qtensor<64x64xf32, bits = 8, group = 32, asym, layout = nested> -> tensor<64x64xf32>
+    // qopt-slice-weights{bits=4}:
+    %s = qopt.slice %q to 4 : !qopt.qtensor<64x64xf32, bits = 8, group = 32, asym, layout = nested>
+    %w = qopt.dequantize %s : !qopt.qtensor<64x64xf32, bits = 4, parent = 8, group = 32, asym, layout = nested> -> tensor<64x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"bits", "bits", "unsigned", /*default=*/"8",
+           "width to serve, 1..8">,
+    Option<"layers", "layers", "std::string",
+           /*default=*/"\"q,k,v,o,gate,up,down\"",
+           "comma list of roles to slice (q, k, v, o, gate, up, down, "
+           "embedding, classifier) or all">
+  ];
+  let dependentDialects = ["::mlir::qopt::QOptDialect"];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD

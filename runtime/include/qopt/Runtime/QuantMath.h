@@ -133,6 +133,72 @@ inline uint32_t quantizeValue(float x, float scale, float zero,
   return static_cast<uint32_t>(roundHalfEven(v));
 }
 
+/// Maps the elements of a row-major tensor to its quantization groups, for
+/// groups of `groupSize` consecutive elements along dimension `axis`. When
+/// `groupSize` does not divide the extent of `axis` there are
+/// ceil(dim / groupSize) groups along it and the last one is shorter (172
+/// with groups of 32: five of 32 and one of 12). Per-channel quantization is
+/// groupSize = the extent of `axis`; per-tensor is one group of everything.
+/// Groups are numbered like the scales tensor (the tensor's shape with the
+/// `axis` extent replaced by the number of groups along it), row-major.
+class GroupIndexer {
+public:
+  /// One group covering all `numElements` elements (per-tensor).
+  static GroupIndexer perTensor(int64_t numElements) {
+    GroupIndexer g;
+    g.axisDim = g.groupSize = numElements > 0 ? numElements : 1;
+    g.groupsAlong = 1;
+    return g;
+  }
+
+  /// Groups of `groupSize` (> 0) along dimension `axis` of `shape`.
+  GroupIndexer(const int64_t *shape, size_t rank, size_t axis,
+               int64_t groupSize) {
+    axisDim = shape[axis];
+    this->groupSize = groupSize;
+    groupsAlong = axisDim == 0 ? 0 : (axisDim + groupSize - 1) / groupSize;
+    inner = 1;
+    for (size_t d = axis + 1; d < rank; ++d)
+      inner *= shape[d];
+    outerCount = 1;
+    for (size_t d = 0; d < axis; ++d)
+      outerCount *= shape[d];
+  }
+
+  /// Number of groups (= number of scales).
+  int64_t numGroups() const { return outerCount * groupsAlong * inner; }
+
+  /// Linear index of the group (scale) of element `i`.
+  int64_t scaleIndex(int64_t i) const {
+    int64_t outer = i / (axisDim * inner);
+    int64_t along = (i / inner) % axisDim;
+    int64_t in = i % inner;
+    return (outer * groupsAlong + along / groupSize) * inner + in;
+  }
+
+  /// Elements of group `g` are `first(g) + k * stride()` for k < count(g).
+  int64_t first(int64_t g) const {
+    int64_t in = g % inner;
+    int64_t rest = g / inner;
+    int64_t along = rest % groupsAlong;
+    int64_t outer = rest / groupsAlong;
+    return (outer * axisDim + along * groupSize) * inner + in;
+  }
+  /// Number of elements of group `g`: groupSize, less for the last group
+  /// along the axis when groupSize does not divide it.
+  int64_t count(int64_t g) const {
+    int64_t along = (g / inner) % groupsAlong;
+    int64_t left = axisDim - along * groupSize;
+    return left < groupSize ? left : groupSize;
+  }
+  int64_t stride() const { return inner; }
+
+private:
+  GroupIndexer() = default;
+  int64_t axisDim = 1, groupSize = 1, groupsAlong = 1, inner = 1,
+          outerCount = 1;
+};
+
 /// Dequantized value of a code already expressed in parent units
 /// (see sliceValue): w = scale * (q - zero).
 inline float dequantizeValue(uint32_t q, float scale, float zero) {

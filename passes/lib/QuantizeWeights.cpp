@@ -1,0 +1,357 @@
+//===- QuantizeWeights.cpp - RTN quantization of constant weights -*- C++ -*-===//
+//
+// qopt-quantize-weights: replaces the float constant weight of each selected
+// qopt.linear / qopt.embedding by qopt.dequantize(qopt.pack(codes, scales
+// [, zeros])) whose constants are computed here with QuantMath's
+// round-to-nearest min-max formulas, groups along the input dimension. The
+// codes are written in the storage form of the quantized type (Storage.h)
+// and every new constant is a dense_resource blob, so bytecode stores it as
+// a resource and qopt-run binds it by address like the imported weights.
+//
+//===----------------------------------------------------------------------===//
+
+#include "WeightRoles.h"
+
+#include "qopt/Runtime/QuantMath.h"
+#include "qopt/Runtime/Storage.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/Debug.h"
+
+#include <cstring>
+
+#define DEBUG_TYPE "qopt-quantize-weights"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_QUANTIZEWEIGHTSPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace rt = ::qopt::runtime;
+
+//===----------------------------------------------------------------------===//
+// Reading and writing constants
+//===----------------------------------------------------------------------===//
+
+/// True for the float element types the pass quantizes.
+static bool isWeightFloat(Type type) {
+  return type.isF32() || type.isF16() || type.isBF16();
+}
+
+/// Reads a float constant (dense elements or a dense_resource blob of f32,
+/// f16 or bf16) as f32 values; fails for an elided or malformed blob.
+static FailureOr<SmallVector<float>> readWeight(ElementsAttr attr) {
+  auto type = cast<ShapedType>(attr.getType());
+  auto floatType = cast<FloatType>(type.getElementType());
+  int64_t n = type.getNumElements();
+  SmallVector<float> out;
+  out.reserve(n);
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    for (APFloat v : dense.getValues<APFloat>()) {
+      bool losesInfo;
+      v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven,
+                &losesInfo);
+      out.push_back(v.convertToFloat());
+    }
+    return out;
+  }
+  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  if (!resource)
+    return failure();
+  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+  if (!blob)
+    return failure();
+  ArrayRef<char> data = blob->getData();
+  unsigned width = floatType.getWidth() / 8;
+  if (static_cast<int64_t>(data.size()) != n * width)
+    return failure();
+  for (int64_t i = 0; i < n; ++i) {
+    if (width == 4) {
+      float v;
+      std::memcpy(&v, data.data() + 4 * i, 4);
+      out.push_back(v);
+      continue;
+    }
+    uint16_t bitsValue;
+    std::memcpy(&bitsValue, data.data() + 2 * i, 2);
+    APFloat v(floatType.getFloatSemantics(), APInt(16, bitsValue));
+    bool losesInfo;
+    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
+    out.push_back(v.convertToFloat());
+  }
+  return out;
+}
+
+/// Rounds `value` to `type` (f32, f16 or bf16) and returns its bit pattern
+/// in the low `type.getWidth()` bits.
+static uint64_t floatBits(float value, FloatType type) {
+  APFloat v(value);
+  bool losesInfo;
+  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+            &losesInfo);
+  return v.bitcastToAPInt().getZExtValue();
+}
+
+/// The f32 value of `value` rounded to `type`.
+static float roundTo(float value, FloatType type) {
+  APFloat v(value);
+  bool losesInfo;
+  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+            &losesInfo);
+  v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
+  return v.convertToFloat();
+}
+
+/// A dense_resource blob of `type` named `name` (made unique by the
+/// resource manager) holding the float `values` in `type`'s element type.
+static DenseResourceElementsAttr makeFloatBlob(RankedTensorType type,
+                                               StringRef name,
+                                               ArrayRef<float> values) {
+  auto floatType = cast<FloatType>(type.getElementType());
+  if (floatType.isF32())
+    return DenseResourceElementsAttr::get(
+        type, name, HeapAsmResourceBlob::allocateAndCopyInferAlign(values));
+  SmallVector<uint16_t> halves;
+  halves.reserve(values.size());
+  for (float v : values)
+    halves.push_back(static_cast<uint16_t>(floatBits(v, floatType)));
+  return DenseResourceElementsAttr::get(
+      type, name,
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<uint16_t>(halves)));
+}
+
+//===----------------------------------------------------------------------===//
+// Quantization
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The quantized form of one weight: its type and constant parts.
+struct QuantizedWeight {
+  QTensorType type;
+  DenseResourceElementsAttr codes, scales, zeros;
+};
+
+/// The validated options.
+struct QuantizeConfig {
+  unsigned bits;
+  int64_t group; // 0: per channel
+  rt::Scheme scheme;
+  Layout layout;
+};
+} // namespace
+
+/// Quantizes the [N, K] float weight `values` of type `weightType`, groups
+/// along K, into resource blobs named `base`.codes / .scales / .zeros.
+static QuantizedWeight quantizeWeight(RankedTensorType weightType,
+                                      ArrayRef<float> values,
+                                      const QuantizeConfig &cfg,
+                                      StringRef base) {
+  MLIRContext *ctx = weightType.getContext();
+  auto expressed = cast<FloatType>(weightType.getElementType());
+  ArrayRef<int64_t> shape = weightType.getShape();
+  int64_t rows = shape[0], cols = shape[1];
+  bool perChannel = cfg.group == 0;
+  QuantizedWeight q;
+  q.type = QTensorType::get(
+      ctx, shape, expressed, cfg.bits, /*parentBits=*/0u,
+      cfg.scheme == rt::Scheme::Asymmetric ? QuantScheme::Asymmetric
+                                           : QuantScheme::Symmetric,
+      perChannel ? Granularity::PerChannel : Granularity::Group,
+      perChannel ? 0 : cfg.group, /*axis=*/1, cfg.layout);
+
+  rt::GroupIndexer indexer(shape.data(), shape.size(), /*axis=*/1,
+                           perChannel ? std::max<int64_t>(cols, 1)
+                                      : cfg.group);
+  int64_t numGroups = indexer.numGroups();
+  SmallVector<float> scales(numGroups), zeros(numGroups);
+  for (int64_t g = 0; g < numGroups; ++g) {
+    rt::GroupParams p =
+        rt::computeGroupParams(values.data() + indexer.first(g),
+                               indexer.count(g), indexer.stride(), cfg.bits,
+                               cfg.scheme);
+    // Codes are computed with the scale as it will be stored.
+    scales[g] = roundTo(p.scale, expressed);
+    zeros[g] = p.zero;
+  }
+  SmallVector<uint8_t> codes(values.size());
+  for (int64_t i = 0, e = values.size(); i < e; ++i) {
+    int64_t g = indexer.scaleIndex(i);
+    codes[i] = static_cast<uint8_t>(
+        rt::quantizeValue(values[i], scales[g], zeros[g], cfg.bits));
+  }
+
+  RankedTensorType storageType = q.type.getStorageType();
+  SmallVector<uint8_t> storage(storageType.getNumElements());
+  if (cfg.layout == Layout::Nested)
+    rt::packNestedPlanes(codes.data(), rows, cols, cfg.bits, storage.data());
+  else
+    rt::packDenseRows(codes.data(), rows, cols, cfg.bits, storage.data());
+  q.codes = DenseResourceElementsAttr::get(
+      storageType, (base + ".codes").str(),
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          ArrayRef<uint8_t>(storage)));
+  RankedTensorType scalesType = q.type.getScalesType();
+  q.scales = makeFloatBlob(scalesType, (base + ".scales").str(), scales);
+  if (cfg.scheme == rt::Scheme::Asymmetric)
+    q.zeros = makeFloatBlob(scalesType, (base + ".zeros").str(), zeros);
+  return q;
+}
+
+/// The resource key the new blobs are named after: the weight's own key, or
+/// for dense elements `layers.<layer>.<role>` / `<role>` from `user`'s tags.
+static std::string blobBaseName(ElementsAttr weight, Operation *user) {
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(weight))
+    return resource.getRawHandle().getKey().str();
+  auto role = user->getAttrOfType<StringAttr>("qopt.role");
+  auto layer = user->getAttrOfType<IntegerAttr>("qopt.layer");
+  std::string name = role ? role.getValue().str() : std::string("weight");
+  if (layer)
+    name = "layers." + std::to_string(layer.getInt()) + "." + name;
+  return name;
+}
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct QuantizeWeightsPass
+    : public mlir::qopt::impl::QuantizeWeightsPassBase<QuantizeWeightsPass> {
+  using Base::Base;
+
+  void runOnOperation() override;
+
+private:
+  /// Checks the options; emits an error on the module and fails if one is
+  /// invalid.
+  LogicalResult parseOptions(QuantizeConfig &cfg, RoleSelection &roles);
+};
+} // namespace
+
+LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
+                                                RoleSelection &roles) {
+  ModuleOp module = getOperation();
+  auto fail = [&](const Twine &message) {
+    module.emitError() << "qopt-quantize-weights: " << message;
+    return failure();
+  };
+  if (!rt::isValidBits(bits))
+    return fail("bits must be in 1..8, got " + Twine(bits));
+  cfg.bits = bits;
+  if (group < 0)
+    return fail("group must be positive, or 0 for per-channel scales, got " +
+                Twine(group));
+  cfg.group = group;
+  if (scheme == "asym")
+    cfg.scheme = rt::Scheme::Asymmetric;
+  else if (scheme == "sym")
+    cfg.scheme = rt::Scheme::Symmetric;
+  else
+    return fail("unknown scheme '" + scheme + "' (expected asym or sym)");
+  if (cfg.scheme == rt::Scheme::Symmetric && bits < 2)
+    return fail("the symmetric scheme needs at least 2 bits, got " +
+                Twine(bits));
+  if (layout == "static" || layout == "dense")
+    cfg.layout = Layout::Dense;
+  else if (layout == "nested")
+    cfg.layout = Layout::Nested;
+  else
+    return fail("unknown layout '" + layout +
+                "' (expected static, dense or nested)");
+  std::string error;
+  if (!parseRoleSelection(layers, roles, error))
+    return fail(error);
+  return success();
+}
+
+void QuantizeWeightsPass::runOnOperation() {
+  QuantizeConfig cfg;
+  RoleSelection roles;
+  if (failed(parseOptions(cfg, roles)))
+    return signalPassFailure();
+
+  // The weight operand of every selected op.
+  SmallVector<OpOperand *> uses;
+  getOperation().walk([&](Operation *op) {
+    if (!roles.selects(op))
+      return;
+    if (auto linear = dyn_cast<LinearOp>(op))
+      uses.push_back(&linear.getWeightMutable());
+    else if (auto embedding = dyn_cast<EmbeddingOp>(op))
+      uses.push_back(&embedding.getTableMutable());
+  });
+
+  // One quantization per weight value (the same resource in @prefill and
+  // @decode is quantized once), one pack per constant op, one dequantize
+  // per use.
+  llvm::DenseMap<Attribute, QuantizedWeight> quantized;
+  llvm::DenseMap<Operation *, Value> packs;
+  SmallVector<Operation *> replacedConstants;
+  for (OpOperand *use : uses) {
+    Operation *user = use->getOwner();
+    Value weight = use->get();
+    if (isa<QTensorType>(weight.getType()) ||
+        weight.getDefiningOp<DequantizeOp>()) {
+      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
+                              << user->getLoc()
+                              << ": weight is already quantized, left "
+                                 "alone\n");
+      continue;
+    }
+    auto cst = weight.getDefiningOp<arith::ConstantOp>();
+    auto attr = cst ? dyn_cast<ElementsAttr>(cst.getValue()) : ElementsAttr();
+    auto type = dyn_cast<RankedTensorType>(weight.getType());
+    if (!attr || !type || type.getRank() != 2 || !type.hasStaticShape() ||
+        !isWeightFloat(type.getElementType())) {
+      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
+                              << user->getLoc()
+                              << ": weight is not a static 2-D f32/f16/bf16 "
+                                 "constant, left alone\n");
+      continue;
+    }
+
+    auto it = quantized.find(attr);
+    if (it == quantized.end()) {
+      FailureOr<SmallVector<float>> values = readWeight(attr);
+      if (failed(values)) {
+        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
+                                << ": weight data is elided or malformed, "
+                                   "left alone\n");
+        continue;
+      }
+      it = quantized
+               .insert({attr, quantizeWeight(type, *values, cfg,
+                                             blobBaseName(attr, user))})
+               .first;
+    }
+    const QuantizedWeight &q = it->second;
+
+    Value &pack = packs[cst];
+    if (!pack) {
+      OpBuilder b(cst);
+      b.setInsertionPointAfter(cst);
+      Location loc = cst.getLoc();
+      Value codes = arith::ConstantOp::create(b, loc, q.codes);
+      Value scales = arith::ConstantOp::create(b, loc, q.scales);
+      Value zeros =
+          q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros)) : Value();
+      pack = PackOp::create(b, loc, q.type, codes, scales, zeros);
+      replacedConstants.push_back(cst);
+    }
+    OpBuilder b(user);
+    Value dequantized =
+        DequantizeOp::create(b, user->getLoc(), type, pack).getResult();
+    use->set(dequantized);
+  }
+  for (Operation *cst : replacedConstants)
+    if (cst->use_empty())
+      cst->erase();
+}
