@@ -150,6 +150,31 @@ func.func @matmul_shared_transpose(%x: tensor<4x64xf32>, %x2: tensor<4x64xf32>,
   return %y, %y2 : tensor<4x32xf32>, tensor<4x32xf32>
 }
 
+// -----
+
+// Decode: a 1-D activation given a unit token dimension by a
+// tensor.expand_shape, and the unit dimension dropped from the result. The
+// reshapes stay (they only add/remove unit dimensions); the product fuses.
+// CHECK-LABEL: func.func @matmul_unit_activation
+// CHECK-SAME: (%[[X:.*]]: tensor<64xf32>, %[[Q:.*]]: !qopt.qtensor
+// CHECK: %[[X2:.*]] = tensor.expand_shape %[[X]] {{\[}}[0, 1]] output_shape [1, 64] : tensor<64xf32> into tensor<1x64xf32>
+// CHECK: %[[Y:.*]] = qopt.qmatmul %[[X2]], %[[Q]] : tensor<1x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<1x32xf32>
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[Y]] {{\[}}[0, 1]] : tensor<1x32xf32> into tensor<32xf32>
+// CHECK: return %[[R]]
+func.func @matmul_unit_activation(%x: tensor<64xf32>,
+                                  %q: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>) -> tensor<32xf32> {
+  %w = qopt.dequantize %q : !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<32x64xf32>
+  %x2 = tensor.expand_shape %x [[0, 1]] output_shape [1, 64] : tensor<64xf32> into tensor<1x64xf32>
+  %zero = arith.constant dense<0.0> : tensor<1x32xf32>
+  %y = linalg.matmul
+      indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                       affine_map<(m, n, k) -> (n, k)>,
+                       affine_map<(m, n, k) -> (m, n)>]
+      ins(%x2, %w : tensor<1x64xf32>, tensor<32x64xf32>) outs(%zero : tensor<1x32xf32>) -> tensor<1x32xf32>
+  %r = tensor.collapse_shape %y [[0, 1]] : tensor<1x32xf32> into tensor<32xf32>
+  return %r : tensor<32xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // Fused: linalg.batch_matmul with one weight shared by every batch
 //===----------------------------------------------------------------------===//
@@ -182,17 +207,18 @@ func.func @batch_matmul_broadcast(%x: tensor<2x4x64xf32>,
 // -----
 
 // The transposed weight broadcast by the indexing map ((b, m, n, k) -> (k,
-// n); linalg accepts no other 2-D map for B), and an activation that only
-// gained a unit batch dimension: the collapse of the expand folds, leaving
-// the 2-D activation itself.
+// n); linalg accepts no other 2-D map for B), on an activation that only
+// gained a unit batch dimension, with the unit dimension removed again from
+// the result: the collapse of the activation's expand and the collapse of
+// the result's expand fold, leaving one qmatmul on the 2-D tensors.
 // CHECK-LABEL: func.func @batch_matmul_map_unit_batch
 // CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[Q:.*]]: !qopt.qtensor
-// CHECK-NOT: tensor.collapse_shape
+// CHECK-NOT: tensor.
 // CHECK: %[[Y:.*]] = qopt.qmatmul %[[X]], %[[Q]] : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 8, group = 64, asym> -> tensor<?x32xf32>
-// CHECK: %[[R:.*]] = tensor.expand_shape %[[Y]] {{\[}}[0, 1], [2]] output_shape [1, %{{.*}}, 32] : tensor<?x32xf32> into tensor<1x?x32xf32>
-// CHECK: return %[[R]]
+// CHECK-NOT: tensor.
+// CHECK: return %[[Y]]
 func.func @batch_matmul_map_unit_batch(%x: tensor<?x64xf32>,
-                                       %q: !qopt.qtensor<32x64xf32, bits = 8, group = 64, asym>) -> tensor<1x?x32xf32> {
+                                       %q: !qopt.qtensor<32x64xf32, bits = 8, group = 64, asym>) -> tensor<?x32xf32> {
   %w = qopt.dequantize %q : !qopt.qtensor<32x64xf32, bits = 8, group = 64, asym> -> tensor<32x64xf32>
   %e = tensor.empty() : tensor<64x32xf32>
   %wt = linalg.transpose ins(%w : tensor<32x64xf32>) outs(%e : tensor<64x32xf32>) permutation = [1, 0]
@@ -207,7 +233,8 @@ func.func @batch_matmul_map_unit_batch(%x: tensor<?x64xf32>,
                        affine_map<(b, m, n, k) -> (k, n)>,
                        affine_map<(b, m, n, k) -> (b, m, n)>]
       ins(%x3, %wt : tensor<1x?x64xf32>, tensor<64x32xf32>) outs(%f : tensor<1x?x32xf32>) -> tensor<1x?x32xf32>
-  return %y : tensor<1x?x32xf32>
+  %y2 = tensor.collapse_shape %y [[0, 1], [2]] : tensor<1x?x32xf32> into tensor<?x32xf32>
+  return %y2 : tensor<?x32xf32>
 }
 
 // -----
