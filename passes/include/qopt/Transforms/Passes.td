@@ -84,6 +84,10 @@ def FuseDequantMatmulPass : Pass<"qopt-fuse-dequant-matmul"> {
       is itself a unit-batch `tensor.expand_shape` of a 2-D activation, the
       reshapes fold away.
 
+    The activation may be any f32 value, e.g. a reshape that adds or removes
+    unit dimensions. Not covered: `linalg.matvec`/`vecmat`, `linalg.generic`
+    and `linalg.contract` contractions.
+
     The linalg forms are fused only on tensors, with f32 activations and
     results, the activation indexed `[M, K]` (`[B, M, K]`) and a zero init
     (a `linalg.fill` of 0.0 or a zero constant): a linalg contraction adds
