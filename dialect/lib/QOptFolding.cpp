@@ -301,8 +301,12 @@ struct FoldSliceOfConstant : public OpRewritePattern<SliceOp> {
 };
 
 //===----------------------------------------------------------------------===//
-// dequantize(pack(constants)) -> constant
+// dequantize(pack(constants)) -> constant, tiny tensors only
 //===----------------------------------------------------------------------===//
+
+// The only folder that expands quantized data to floats. It is limited to
+// kMaxFoldedDequantizeElements so that canonicalization keeps weights
+// quantized (issue 7, item 5).
 
 struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -313,6 +317,11 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
     if (!isFoldableType(type))
       return rewriter.notifyMatchFailure(
           op, "needs a static shape and an f32/f16/bf16 expressed type");
+    if (type.getExpressedTensorType().getNumElements() >
+        kMaxFoldedDequantizeElements)
+      return rewriter.notifyMatchFailure(
+          op, "more than kMaxFoldedDequantizeElements elements: the tensor "
+              "stays quantized");
     auto pack = op.getInput().getDefiningOp<PackOp>();
     if (!pack)
       return rewriter.notifyMatchFailure(op, "input is not a qopt.pack");

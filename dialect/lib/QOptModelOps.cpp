@@ -48,11 +48,8 @@ static LogicalResult verifyFeatures(Operation *op, StringRef name,
 LogicalResult EmbeddingOp::verify() {
   ShapedType table;
   if (auto q = dyn_cast<QTensorType>(getTable().getType())) {
-    if (q.getRank() != 2)
-      return emitOpError() << "quantized embedding table must have rank 2";
-    if (q.getGranularity() != Granularity::PerTensor && q.getAxis() != 1)
-      return emitOpError() << "quantized embedding table must be grouped "
-                              "along its rows (axis = 1)";
+    if (failed(verifyRowGroupedMatrix(*this, q, "quantized embedding table")))
+      return failure();
     table = q.getExpressedTensorType();
   } else {
     table = cast<RankedTensorType>(getTable().getType());

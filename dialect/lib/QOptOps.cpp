@@ -293,16 +293,30 @@ LogicalResult SliceOp::verify() {
 // QMatmulOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult mlir::qopt::verifyRowGroupedMatrix(Operation *op,
+                                                 QTensorType type,
+                                                 StringRef what) {
+  if (type.getRank() != 2)
+    return op->emitOpError() << what << " must be a rank-2 quantized tensor, "
+                             << "got rank " << type.getRank();
+  if (type.getGranularity() != Granularity::PerTensor && type.getAxis() != 1)
+    return op->emitOpError()
+           << what << " must be grouped along its second dimension "
+           << "(axis = 1), got axis = " << type.getAxis();
+  if (!type.getExpressedTensorType().hasStaticShape())
+    return op->emitOpError() << what << " must have a static shape, got "
+                             << formatShape(type.getShape());
+  Type expressed = type.getExpressedType();
+  if (!expressed.isF32() && !expressed.isF16() && !expressed.isBF16())
+    return op->emitOpError() << what << " expressed type must be f32, f16 "
+                             << "or bf16, got " << expressed;
+  return success();
+}
+
 LogicalResult QMatmulOp::verify() {
   QTensorType w = getWeight().getType();
-  if (w.getRank() != 2)
-    return emitOpError() << "weight must be a rank-2 quantized tensor [N, K]";
-  if (w.getGranularity() != Granularity::PerTensor && w.getAxis() != 1)
-    return emitOpError() << "weight must be grouped along its input "
-                            "dimension (axis = 1), got axis = "
-                         << w.getAxis();
-  if (!w.getExpressedTensorType().hasStaticShape())
-    return emitOpError() << "weight must have a static shape";
+  if (failed(verifyRowGroupedMatrix(*this, w, "weight")))
+    return failure();
   int64_t n = w.getShape()[0], k = w.getShape()[1];
   RankedTensorType x = getInput().getType(), y = getType();
   if (!ShapedType::isDynamic(x.getDimSize(1)) && x.getDimSize(1) != k)

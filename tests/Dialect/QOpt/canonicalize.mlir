@@ -248,6 +248,31 @@ func.func @packed_3bit_folded() -> tensor<1x8xf32> {
 
 // -----
 
+// Canonicalization keeps weights quantized: a 64x64 weight (4096 elements,
+// more than kMaxFoldedDequantizeElements = 256) built from constants is not
+// expanded into an f32 constant; the linear still reads the dequantized
+// qtensor, ready for qopt-fuse-dequant-matmul.
+// CHECK-LABEL: func.func @weight_stays_quantized
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<3> : tensor<64x64xi8>
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<5.000000e-01> : tensor<64x2xf32>
+// CHECK-DAG: %[[Z:.*]] = arith.constant dense<8.000000e+00> : tensor<64x2xf32>
+// CHECK: %[[Q:.*]] = qopt.pack %[[C]], %[[S]], %[[Z]]
+// CHECK: %[[W:.*]] = qopt.dequantize %[[Q]]
+// CHECK: qopt.linear %{{.*}}, %[[W]]
+// CHECK-NOT: arith.constant {{.*}} : tensor<64x64xf32>
+func.func @weight_stays_quantized(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %c = arith.constant dense<3> : tensor<64x64xi8>
+  %s = arith.constant dense<0.5> : tensor<64x2xf32>
+  %z = arith.constant dense<8.0> : tensor<64x2xf32>
+  %q = qopt.pack %c, %s, %z : tensor<64x64xi8>, tensor<64x2xf32>, tensor<64x2xf32>
+      -> !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym>
+  %w = qopt.dequantize %q : !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym> -> tensor<64x64xf32>
+  %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
 // Nested bit planes: codes [2, 1, 3] at 2 bits are plane 0 (high bits)
 // 0b101 and plane 1 (low bits) 0b110; sym z = 2.
 // CHECK-LABEL: func.func @nested_folded
@@ -304,4 +329,27 @@ func.func @shorter_last_group_dequantize() -> tensor<1x5xf32> {
   %q = qopt.pack %c, %s, %z : tensor<1x5xi8>, tensor<1x3xf32>, tensor<1x3xf32> -> !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym>
   %d = qopt.dequantize %q : !qopt.qtensor<1x5xf32, bits = 2, group = 2, asym> -> tensor<1x5xf32>
   return %d : tensor<1x5xf32>
+}
+
+// -----
+
+// At the limit (16x16 = 256 elements) the tiny tensor still folds:
+// 0.5 * (3 - 8) = -2.5. One element more (16x17 = 272) stays quantized.
+// CHECK-LABEL: func.func @fold_size_limit
+// CHECK-DAG: %[[F:.*]] = arith.constant dense<-2.500000e+00> : tensor<16x16xf32>
+// CHECK-DAG: %[[Q:.*]] = qopt.pack {{.*}} -> !qopt.qtensor<16x17xf32, bits = 4, per_tensor, asym>
+// CHECK: %[[D:.*]] = qopt.dequantize %[[Q]]
+// CHECK: return %[[F]], %[[D]]
+func.func @fold_size_limit() -> (tensor<16x16xf32>, tensor<16x17xf32>) {
+  %c = arith.constant dense<3> : tensor<16x16xi8>
+  %c2 = arith.constant dense<3> : tensor<16x17xi8>
+  %s = arith.constant dense<0.5> : tensor<f32>
+  %z = arith.constant dense<8.0> : tensor<f32>
+  %q = qopt.pack %c, %s, %z : tensor<16x16xi8>, tensor<f32>, tensor<f32>
+      -> !qopt.qtensor<16x16xf32, bits = 4, per_tensor, asym>
+  %q2 = qopt.pack %c2, %s, %z : tensor<16x17xi8>, tensor<f32>, tensor<f32>
+      -> !qopt.qtensor<16x17xf32, bits = 4, per_tensor, asym>
+  %d = qopt.dequantize %q : !qopt.qtensor<16x16xf32, bits = 4, per_tensor, asym> -> tensor<16x16xf32>
+  %d2 = qopt.dequantize %q2 : !qopt.qtensor<16x17xf32, bits = 4, per_tensor, asym> -> tensor<16x17xf32>
+  return %d, %d2 : tensor<16x16xf32>, tensor<16x17xf32>
 }

@@ -369,3 +369,91 @@ func.func @slice_wrong_parent(%q: !qopt.qtensor<4x8xf32, bits = 4, parent = 8, g
   %s = "qopt.slice"(%q) <{bits = 2 : i32}> : (!qopt.qtensor<4x8xf32, bits = 4, parent = 8, group = 4, asym>) -> !qopt.qtensor<4x8xf32, bits = 2, parent = 4, group = 4, asym>
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// qopt.qmatmul
+//===----------------------------------------------------------------------===//
+
+func.func @qmatmul_rank(%x: tensor<4x64xf32>, %w: !qopt.qtensor<2x32x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op weight must be a rank-2 quantized tensor, got rank 3}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<2x32x64xf32, bits = 4, group = 32, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Grouped along the output dimension: the scale would change along a row of
+// the dot product.
+func.func @qmatmul_axis(%x: tensor<4x64xf32>, %w: !qopt.qtensor<32x64xf32, bits = 4, group = 16, axis = 0, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op weight must be grouped along its second dimension (axis = 1), got axis = 0}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 16, axis = 0, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_per_channel_axis(%x: tensor<4x64xf32>, %w: !qopt.qtensor<32x64xf32, bits = 8, per_channel, axis = 0, sym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op weight must be grouped along its second dimension (axis = 1), got axis = 0}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<32x64xf32, bits = 8, per_channel, axis = 0, sym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_dynamic_weight(%x: tensor<4x64xf32>, %w: !qopt.qtensor<?x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op weight must have a static shape, got ?x64}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<?x64xf32, bits = 4, group = 32, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Scales may be f32, f16 or bf16.
+func.func @qmatmul_f64_scales(%x: tensor<4x64xf32>, %w: !qopt.qtensor<32x64xf64, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op weight expressed type must be f32, f16 or bf16, got 'f64'}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<32x64xf64, bits = 4, group = 32, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Activations are f32 (the weight's expressed type only sets the scales').
+func.func @qmatmul_f16_input(%x: tensor<4x64xf16>, %w: !qopt.qtensor<32x64xf16, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op operand #0 must be 2D tensor of 32-bit float values, but got 'tensor<4x64xf16>'}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf16>, !qopt.qtensor<32x64xf16, bits = 4, group = 32, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_input_rank(%x: tensor<64xf32>, %w: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op operand #0 must be 2D tensor of 32-bit float values, but got 'tensor<64xf32>'}}
+  %y = qopt.qmatmul %x, %w : tensor<64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<1x32xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_reduction(%x: tensor<4x32xf32>, %w: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op input has 32 features but the weight expects 64}}
+  %y = qopt.qmatmul %x, %w : tensor<4x32xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_output(%x: tensor<4x64xf32>, %w: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op result has 64 features but the weight produces 32}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+func.func @qmatmul_rows(%x: tensor<4x64xf32>, %w: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>) {
+  // expected-error@+1 {{'qopt.qmatmul' op result has 3 rows but the input has 4}}
+  %y = qopt.qmatmul %x, %w : tensor<4x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<3x32xf32>
+  return
+}

@@ -54,6 +54,47 @@ func.func @embedding_f64_table(%t: tensor<512x64xf64>, %tok: tensor<?xi32>) -> t
   return %x : tensor<?x64xf32>
 }
 
+// -----
+
+// Quantized tables: rank 2, grouped along the rows, static, f32/f16/bf16.
+func.func @embedding_quantized_rank(%t: !qopt.qtensor<512xf32, bits = 4, group = 32, asym>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.embedding' op quantized embedding table must be a rank-2 quantized tensor, got rank 1}}
+  %x = qopt.embedding %t, %tok : !qopt.qtensor<512xf32, bits = 4, group = 32, asym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @embedding_quantized_axis(%t: !qopt.qtensor<512x64xf32, bits = 4, group = 32, axis = 0, asym>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.embedding' op quantized embedding table must be grouped along its second dimension (axis = 1), got axis = 0}}
+  %x = qopt.embedding %t, %tok : !qopt.qtensor<512x64xf32, bits = 4, group = 32, axis = 0, asym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @embedding_quantized_dynamic(%t: !qopt.qtensor<?x64xf32, bits = 4, group = 32, asym>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.embedding' op quantized embedding table must have a static shape, got ?x64}}
+  %x = qopt.embedding %t, %tok : !qopt.qtensor<?x64xf32, bits = 4, group = 32, asym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @embedding_quantized_f64(%t: !qopt.qtensor<512x64xf64, bits = 4, group = 32, asym>, %tok: tensor<?xi32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.embedding' op quantized embedding table expressed type must be f32, f16 or bf16, got 'f64'}}
+  %x = qopt.embedding %t, %tok : !qopt.qtensor<512x64xf64, bits = 4, group = 32, asym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %x : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @embedding_quantized_width(%t: !qopt.qtensor<512x64xf32, bits = 4, group = 32, asym>, %tok: tensor<?xi32>) -> tensor<?x32xf32> {
+  // expected-error@+1 {{'qopt.embedding' op result has 32 features but the embedding width is 64}}
+  %x = qopt.embedding %t, %tok : !qopt.qtensor<512x64xf32, bits = 4, group = 32, asym>, tensor<?xi32> -> tensor<?x32xf32>
+  return %x : tensor<?x32xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // qopt.rms_norm
 //===----------------------------------------------------------------------===//

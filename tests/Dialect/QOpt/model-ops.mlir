@@ -17,6 +17,23 @@ func.func @embedding(%table: tensor<512x64xf32>, %tokens: tensor<?xi32>,
   return %x, %y : tensor<?x64xf32>, tensor<1x64xf32>
 }
 
+// A quantized table (rank 2, grouped along its rows), e.g. a sliced nested
+// int8 table with f16 scales, or per-channel.
+// CHECK-LABEL: func.func @embedding_quantized
+// CHECK-SAME: (%[[Q:.*]]: !qopt.qtensor<512x64xf16, bits = 8, group = 32, asym, layout = nested>, %[[P:.*]]: !qopt.qtensor<512x64xf32, bits = 4, per_channel, sym>, %[[TOK:.*]]: tensor<?xi32>)
+// CHECK: %[[S:.*]] = qopt.slice %[[Q]] to 4
+// CHECK: %[[A:.*]] = qopt.embedding %[[S]], %[[TOK]] : !qopt.qtensor<512x64xf16, bits = 4, parent = 8, group = 32, asym, layout = nested>, tensor<?xi32> -> tensor<?x64xf32>
+// CHECK: %[[B:.*]] = qopt.embedding %[[P]], %[[TOK]] : !qopt.qtensor<512x64xf32, bits = 4, per_channel, sym>, tensor<?xi32> -> tensor<?x64xf32>
+// CHECK: return %[[A]], %[[B]]
+func.func @embedding_quantized(%q: !qopt.qtensor<512x64xf16, bits = 8, group = 32, asym, layout = nested>,
+                               %p: !qopt.qtensor<512x64xf32, bits = 4, per_channel, sym>,
+                               %tokens: tensor<?xi32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %s = qopt.slice %q to 4 : !qopt.qtensor<512x64xf16, bits = 8, group = 32, asym, layout = nested>
+  %a = qopt.embedding %s, %tokens : !qopt.qtensor<512x64xf16, bits = 4, parent = 8, group = 32, asym, layout = nested>, tensor<?xi32> -> tensor<?x64xf32>
+  %b = qopt.embedding %p, %tokens : !qopt.qtensor<512x64xf32, bits = 4, per_channel, sym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %a, %b : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
 // The epsilon prints in its shortest exact f32 form.
 // CHECK-LABEL: func.func @rms_norm
 // CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[X1:.*]]: tensor<3x64xf32>, %[[W:.*]]: tensor<64xf32>)

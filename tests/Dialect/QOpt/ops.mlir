@@ -103,3 +103,31 @@ func.func @pack_packed(%codes: tensor<4x32xi8>, %scales: tensor<4x2xf32>) {
       -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
   return
 }
+
+// qopt.qmatmul: any width, layout and granularity grouped along K, sliced or
+// not, f32/f16/bf16 scales, static or dynamic token dimension.
+// CHECK-LABEL: func.func @qmatmul
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[X1:.*]]: tensor<1x172xf32>, %[[A:.*]]: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>, %[[B:.*]]: !qopt.qtensor<16x172xf16, bits = 8, group = 32, asym, layout = nested>, %[[C:.*]]: !qopt.qtensor<32x64xbf16, bits = 3, per_channel, sym>, %[[D:.*]]: !qopt.qtensor<32x64xf32, bits = 2, per_tensor, sym>)
+// CHECK: %[[YA:.*]] = qopt.qmatmul %[[X]], %[[A]] : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym> -> tensor<?x32xf32>
+// CHECK: %[[S:.*]] = qopt.slice %[[B]] to 4
+// CHECK: %[[YB:.*]] = qopt.qmatmul %[[X1]], %[[S]] : tensor<1x172xf32>, !qopt.qtensor<16x172xf16, bits = 4, parent = 8, group = 32, asym, layout = nested> -> tensor<1x16xf32>
+// CHECK: %[[YC:.*]] = qopt.qmatmul %[[X]], %[[C]] : tensor<?x64xf32>, !qopt.qtensor<32x64xbf16, bits = 3, per_channel, sym> -> tensor<?x32xf32>
+// CHECK: %[[YD:.*]] = qopt.qmatmul %[[X]], %[[D]] : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 2, per_tensor, sym> -> tensor<?x32xf32>
+// CHECK: return %[[YA]], %[[YB]], %[[YC]], %[[YD]]
+func.func @qmatmul(%x: tensor<?x64xf32>, %x1: tensor<1x172xf32>,
+                   %a: !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>,
+                   %b: !qopt.qtensor<16x172xf16, bits = 8, group = 32, asym, layout = nested>,
+                   %c: !qopt.qtensor<32x64xbf16, bits = 3, per_channel, sym>,
+                   %d: !qopt.qtensor<32x64xf32, bits = 2, per_tensor, sym>)
+    -> (tensor<?x32xf32>, tensor<1x16xf32>, tensor<?x32xf32>, tensor<?x32xf32>) {
+  %ya = qopt.qmatmul %x, %a : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 4, group = 32, asym>
+      -> tensor<?x32xf32>
+  %s = qopt.slice %b to 4 : !qopt.qtensor<16x172xf16, bits = 8, group = 32, asym, layout = nested>
+  %yb = qopt.qmatmul %x1, %s : tensor<1x172xf32>, !qopt.qtensor<16x172xf16, bits = 4, parent = 8, group = 32, asym, layout = nested>
+      -> tensor<1x16xf32>
+  %yc = qopt.qmatmul %x, %c : tensor<?x64xf32>, !qopt.qtensor<32x64xbf16, bits = 3, per_channel, sym>
+      -> tensor<?x32xf32>
+  %yd = qopt.qmatmul %x, %d : tensor<?x64xf32>, !qopt.qtensor<32x64xf32, bits = 2, per_tensor, sym>
+      -> tensor<?x32xf32>
+  return %ya, %yb, %yc, %yd : tensor<?x32xf32>, tensor<1x16xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+}

@@ -152,4 +152,84 @@ def SliceWeightsPass : Pass<"qopt-slice-weights", "ModuleOp"> {
   let dependentDialects = ["::mlir::qopt::QOptDialect"];
 }
 
+def FuseDequantMatmulPass : Pass<"qopt-fuse-dequant-matmul"> {
+  let summary = "Fuse qopt.dequantize into the matmuls and embeddings that "
+                "read it";
+  let description = [{
+    Rewrites a product whose weight is a `qopt.dequantize` of a quantized
+    tensor `q` (a `qopt.pack`, a `qopt.slice`, a function argument, any
+    `!qopt.qtensor` value) into one `qopt.qmatmul` on `q`, so that no
+    full-precision copy of the weight is ever materialized. Covered forms:
+
+    - `qopt.linear(x, dequantize(q))` -> `qopt.qmatmul(x, q)`;
+    - `qopt.embedding(dequantize(q), tokens)` -> `qopt.embedding(q, tokens)`;
+    - `linalg.matmul ins(x, transpose(dequantize(q)) [permutation 1, 0])`
+      with the default indexing maps, and `linalg.matmul ins(x,
+      dequantize(q))` with the transposed-B indexing map `(m, n, k) -> (n,
+      k)` -> `qopt.qmatmul(x, q)`;
+    - `linalg.batch_matmul ins(X, W)` whose weight is one 2-D matrix shared
+      by every batch: W a `linalg.broadcast` (dimensions = [0]) or a
+      unit-batch `tensor.expand_shape` of one of the two matmul forms above,
+      or a 2-D weight broadcast by the indexing map (`(b, m, n, k) -> (k,
+      n)` or `(n, k)`) -> `tensor.expand_shape(qopt.qmatmul(
+      tensor.collapse_shape(X), q))`, batches flattened into tokens. When X
+      is itself a unit-batch `tensor.expand_shape` of a 2-D activation, the
+      reshapes fold away.
+
+    The activation may be any f32 value, e.g. a reshape that adds or removes
+    unit dimensions. Not covered: `linalg.matvec`/`vecmat`, `linalg.generic`
+    and `linalg.contract` contractions.
+
+    The linalg forms are fused only on tensors, with f32 activations and
+    results, the activation indexed `[M, K]` (`[B, M, K]`) and a zero init
+    (a `linalg.fill` of 0.0 or a zero constant): a linalg contraction adds
+    its init, `qopt.qmatmul` does not.
+
+    The pass refuses, leaving the IR unchanged, when:
+    - the dequantized weight (or its transpose / broadcast / reshape) has a
+      user that is not fused, which would keep a second, full-precision
+      dequantization alive;
+    - the quantized weight does not fit `qopt.qmatmul`: grouped along the
+      output dimension (`axis = 0`), a dynamic shape, an expressed type
+      other than f32/f16/bf16;
+    - the linalg form is not one of the above (a `[K, N]` weight that is not
+      a transpose of the dequantized `[N, K]` one, per-batch weights, other
+      indexing maps, a non-zero init, non-f32 activations).
+    Each refusal is explained under `-debug-only=qopt-fuse-dequant-matmul`
+    in an LLVM built with assertions, and, since Debian's LLVM is a release
+    build without `-debug-only`, as a remark on the consumer with
+    `remarks=true`. The `qopt.dequantize`, `qopt.pack`, transposes and
+    broadcasts left without users are erased.
+
+    Before:
+    ```mlir
+    %q = qopt.pack %codes, %scales, %zeros
+        : tensor<64x64xi8>, tensor<64x2xf32>, tensor<64x2xf32>
+        -> !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym>
+    %w = qopt.dequantize %q : !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym>
+        -> tensor<64x64xf32>
+    %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<64x64xf32>
+        -> tensor<?x64xf32>
+    ```
+    After:
+    ```mlir
+    %q = qopt.pack %codes, %scales, %zeros
+        : tensor<64x64xi8>, tensor<64x2xf32>, tensor<64x2xf32>
+        -> !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym>
+    %y = qopt.qmatmul %x, %q
+        : tensor<?x64xf32>, !qopt.qtensor<64x64xf32, bits = 4, group = 32, asym>
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"remarks", "remarks", "bool", /*default=*/"false",
+           "Emit a remark on every consumer of a dequantized weight that is "
+           "not fused, saying why">
+  ];
+  let dependentDialects = [
+    "::mlir::qopt::QOptDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD

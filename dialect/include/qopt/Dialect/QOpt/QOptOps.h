@@ -18,6 +18,14 @@
 
 namespace mlir {
 namespace qopt {
+/// The largest qopt.dequantize, in elements, that canonicalization folds
+/// into an f32/f16/bf16 constant (dequantize(pack(constants))). Larger
+/// quantized tensors stay quantized: expanding a weight to floats would undo
+/// the quantization (4x to 32x the bytes) and hide it from
+/// qopt-fuse-dequant-matmul. Documented in the op description and
+/// docs/dialect.md.
+constexpr int64_t kMaxFoldedDequantizeElements = 256;
+
 /// True if `codes` holds the codes of `type` in its storage form
 /// (QTensorType::getStorageType: dense rows packed at `bits` per code, or
 /// the nested layout's bit planes) rather than one code per element. 8-bit
@@ -28,6 +36,14 @@ bool isPackedCodes(QTensorType type, ShapedType codes);
 /// `qopt-lower-quantized-types`: codes in their storage form, scales, and
 /// zero points for `asym`.
 SmallVector<Type> getQTensorPartTypes(QTensorType type);
+
+/// Verifies that `type` is a quantized matrix read one row at a time: rank
+/// 2, a static shape, grouped along its second dimension (`axis = 1` for
+/// `group = G` and `per_channel`, or `per_tensor`) and an f32, f16 or bf16
+/// expressed type. `what` names the operand in diagnostics ("weight",
+/// "quantized embedding table"). Shared by qopt.qmatmul and qopt.embedding.
+LogicalResult verifyRowGroupedMatrix(Operation *op, QTensorType type,
+                                     StringRef what);
 } // namespace qopt
 } // namespace mlir
 

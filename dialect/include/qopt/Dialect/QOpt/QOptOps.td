@@ -141,8 +141,15 @@ def QOpt_DequantizeOp : QOpt_Op<"dequantize", [Pure]> {
     `w = scale * (code * 2^(p - c) - zero)` elementwise, with the group's
     scale and zero point, `p` the parent width (`p = c` when unsliced) and
     `zero = 2^(p-1)` for `sym`. The result has the qtensor's shape and
-    expressed element type. Folds under `-canonicalize` when the codes,
-    scales and zero points are all constants.
+    expressed element type.
+
+    Folds under `-canonicalize` into a float constant only when the codes,
+    scales and zero points are all constants (codes one per element) and the
+    tensor is tiny: at most `kMaxFoldedDequantizeElements` = 256 elements
+    (QOptOps.h). A larger quantized weight stays quantized, so that it is
+    never expanded to floats in the IR (4 to 32 times its bytes) and
+    `qopt-fuse-dequant-matmul` can still turn its consumer into a
+    `qopt.qmatmul`.
 
     ```mlir
     %w = qopt.dequantize %q : !qopt.qtensor<64x128xf32, bits = 4, group = 32, asym>
@@ -211,11 +218,27 @@ def QOpt_QMatmulOp : QOpt_Op<"qmatmul", [Pure]> {
     `result[t, n] = sum_k x[t, k] * dequantize(weight)[n, k]`: `qopt.linear`
     with a quantized weight `[N, K]` (`nn.Linear` convention), computed
     without materializing the dequantized weight. The weight may be any
-    `!qopt.qtensor` of rank 2 grouped along its input dimension (`axis = 1`
-    for `group = G` and `per_channel`; `per_tensor` too), at any width and
-    in either layout, sliced or not. `qopt-fuse-dequant-matmul` forms it from
-    `qopt.linear(qopt.dequantize(w))`; the lowering turns it into a kernel
-    that reads the codes in their storage form (docs/lowering.md).
+    `!qopt.qtensor` at any width and in either layout, sliced or not, as
+    long as the verifier's rules hold:
+
+    - the weight has rank 2 and a static shape `[N, K]`;
+    - it is grouped along its input dimension K: `axis = 1` for `group = G`
+      (a shorter last group when G does not divide K) and `per_channel`
+      (one scale per output row), or `per_tensor`. A weight grouped along
+      the output dimension (`axis = 0`) is rejected: its scales would
+      change along a row of the dot product;
+    - its expressed type (that of the scales and zero points) is f32, f16
+      or bf16. Activations and results are f32; `dequantize(weight)[n, k]`
+      is the value `qopt.dequantize` defines, in the expressed type, widened
+      to f32 for the product, so that
+      `qopt.linear(x, qopt.dequantize(w))` and `qopt.qmatmul(x, w)` compute
+      the same numbers;
+    - `x` is `[T, K]` and the result `[T, N]` (T may be dynamic).
+
+    `qopt-fuse-dequant-matmul` forms it from `qopt.linear(qopt.dequantize(w))`
+    and the upstream linalg forms of the same product; the lowering turns
+    it into a kernel that reads the codes in their storage form
+    (docs/lowering.md).
 
     ```mlir
     %y = qopt.qmatmul %x, %w
