@@ -89,6 +89,21 @@ static cl::opt<bool> noProgress("no-progress",
                                 cl::desc("Never draw a progress bar"),
                                 cl::sub(pplCmd), cl::sub(benchCmd));
 
+static cl::opt<unsigned> servedBits(
+    "bits",
+    cl::desc("Serve every nested-layout (Matryoshka) weight at this many "
+             "bits, 1..8 (default: each weight's parent width); a run-time "
+             "choice, no recompilation"),
+    cl::init(0), cl::sub(generateCmd), cl::sub(pplCmd), cl::sub(benchCmd));
+static cl::opt<std::string> layerBits(
+    "layer-bits",
+    cl::desc("Per-layer widths after --bits: comma list of SELECTOR:BITS, "
+             "SELECTOR a layer N, a range N-M, a role (q k v o gate up down "
+             "embedding classifier attn mlp *) or LAYERS.ROLE, e.g. "
+             "\"0-1:8,down:6\"; later rules win"),
+    cl::value_desc("rules"), cl::init(""), cl::sub(generateCmd),
+    cl::sub(pplCmd), cl::sub(benchCmd));
+
 static cl::opt<std::string> prompt("prompt", cl::desc("Prompt text"),
                                    cl::init(""), cl::sub(generateCmd));
 static cl::opt<int> numTokens("n", cl::desc("Number of tokens to generate"),
@@ -271,6 +286,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
       return runner.takeError();
     m.runner = std::move(*runner);
     m.compileSeconds = now() - start;
+    if (llvm::Error err = m.runner->setServedWidths(servedBits, layerBits))
+      return std::move(err);
   } else if (path == "synthetic:llama-7b-layer") {
     m.checkpoint = makeSynthetic7BLayer();
   } else if (path.ends_with(".mlir") || path.ends_with(".mlirbc")) {
@@ -345,6 +362,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     return runner.takeError();
   m.runner = std::move(*runner);
   m.compileSeconds = now() - start;
+  if (llvm::Error err = m.runner->setServedWidths(servedBits, layerBits))
+    return std::move(err);
   return std::move(m);
 }
 
@@ -538,6 +557,20 @@ static double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+/// The served widths for JSON: null without nested weights, the common
+/// width if they all agree, else the list in width-table order.
+static llvm::json::Value servedBitsJson(const mlir::qopt::ModelRunner &r) {
+  llvm::ArrayRef<int32_t> widths = r.servedWidths();
+  if (widths.empty())
+    return nullptr;
+  if (llvm::all_equal(widths))
+    return widths.front();
+  llvm::json::Array list;
+  for (int32_t w : widths)
+    list.push_back(w);
+  return list;
+}
+
 static int runBench() {
   if (benchPrompt < 1 || benchDecode < 1)
     return fail("--prompt-tokens and --decode-tokens must be positive");
@@ -596,6 +629,9 @@ static int runBench() {
         {"decode_tokens_per_second", 1.0 / medianStep},
         {"decode_median_seconds", medianStep},
         {"weight_bytes", static_cast<int64_t>(weightBytes)},
+        {"weight_bytes_read_per_token",
+         static_cast<int64_t>(m->runner->weightBytesRead())},
+        {"served_bits", servedBitsJson(*m->runner)},
         {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
         {"peak_rss_bytes", static_cast<int64_t>(peak)},
         {"read_bandwidth_bytes_per_second", bandwidth},
@@ -609,13 +645,15 @@ static int runBench() {
         "compile/load     %.2f s\n"
         "prefill          %lld tokens, %.1f tok/s\n"
         "decode           %lld tokens, %.1f tok/s (median %.3f ms/token)\n"
-        "weights          %.1f MiB   KV cache %.1f MiB   peak RSS %.1f MiB\n"
+        "weights          %.1f MiB (%.1f MiB read per token)   KV cache %.1f "
+        "MiB   peak RSS %.1f MiB\n"
         "read bandwidth   %.2f GB/s (1 thread, vector loads over the weights)\n"
         "weight stream    %.3f ms (median); decode/stream = %.2fx\n",
         modelPath.c_str(), m->compileSeconds,
         static_cast<long long>(promptLen), promptLen / prefillSeconds,
         static_cast<long long>(decodeLen), 1.0 / medianStep,
         medianStep * 1e3, weightBytes / 1048576.0,
+        m->runner->weightBytesRead() / 1048576.0,
         m->runner->cacheBytes() / 1048576.0, peak / 1048576.0,
         bandwidth / 1e9, streamTime * 1e3, ratio);
     if (weightBytes < (uint64_t(64) << 20))

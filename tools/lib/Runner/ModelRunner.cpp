@@ -125,10 +125,36 @@ llvm::Error runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
 
 /// Runs the user pipeline, binds weight blobs and lowers to LLVM. Returns
 /// the weight table (addresses in qopt.weight_table order).
+/// The run-time width slots of a lowered module (`qopt.width_table`).
+llvm::Expected<std::vector<WidthSlot>> readWidthSlots(ModuleOp module) {
+  std::vector<WidthSlot> slots;
+  auto table = module->getAttrOfType<ArrayAttr>("qopt.width_table");
+  if (!table)
+    return slots;
+  for (Attribute entry : table) {
+    auto dict = dyn_cast<DictionaryAttr>(entry);
+    auto name = dict ? dict.getAs<StringAttr>("name") : StringAttr();
+    auto parent = dict ? dict.getAs<IntegerAttr>("parent_bits") : IntegerAttr();
+    if (!name || !parent || parent.getInt() < 1 || parent.getInt() > 8)
+      return makeError("malformed qopt.width_table entry");
+    WidthSlot slot;
+    slot.name = name.getValue().str();
+    slot.parentBits = parent.getInt();
+    if (auto layer = dict.getAs<IntegerAttr>("layer"))
+      slot.layer = layer.getInt();
+    if (auto role = dict.getAs<StringAttr>("role"))
+      slot.role = role.getValue().str();
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
 llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
                         std::vector<int64_t> &table,
                         std::vector<std::pair<const char *, size_t>> &spans,
-                        uint64_t &weightBytes) {
+                        uint64_t &weightBytes,
+                        std::vector<std::string> &weightNames,
+                        std::vector<WidthSlot> &slots) {
   MLIRContext *ctx = module.getContext();
   {
     DialectRegistry registry;
@@ -151,8 +177,15 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
   if (!names)
     return makeError("lowered module has no qopt.weight_table");
   SmallVector<StringRef> keys;
-  for (Attribute name : names)
+  weightNames.clear();
+  for (Attribute name : names) {
     keys.push_back(cast<StringAttr>(name).getValue());
+    weightNames.push_back(keys.back().str());
+  }
+  llvm::Expected<std::vector<WidthSlot>> widthSlots = readWidthSlots(module);
+  if (!widthSlots)
+    return widthSlots.takeError();
+  slots = std::move(*widthSlots);
   return bindWeights(blobs, keys, table, spans, weightBytes);
 }
 
@@ -188,9 +221,9 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   if (!cfg)
     return cfg.takeError();
   runner->cfg = *cfg;
-  if (llvm::Error err =
-          lowerModule(module, options, runner->weightTable,
-                      runner->weightSpans, runner->weightByteCount))
+  if (llvm::Error err = lowerModule(
+          module, options, runner->weightTable, runner->weightSpans,
+          runner->weightByteCount, runner->weightNames, runner->slots))
     return std::move(err);
 
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> tm =
@@ -224,6 +257,9 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
 llvm::Error ModelRunner::finishSetup(void *prefill, void *decode) {
   prefillFn = reinterpret_cast<EntryFn>(prefill);
   decodeFn = reinterpret_cast<EntryFn>(decode);
+  widths.clear();
+  for (const WidthSlot &slot : slots)
+    widths.push_back(slot.parentBits);
   if (cfg.numLayers <= 0 || cfg.maxSeqLen <= 0 || cfg.kvDim() <= 0)
     return makeError("invalid model configuration");
   size_t cacheSize =
@@ -284,7 +320,10 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   std::vector<int64_t> table;
   std::vector<std::pair<const char *, size_t>> spans;
   uint64_t bytes = 0;
-  if (llvm::Error err = lowerModule(module, lowerOptions, table, spans, bytes))
+  std::vector<std::string> names;
+  std::vector<WidthSlot> slots;
+  if (llvm::Error err = lowerModule(module, lowerOptions, table, spans, bytes,
+                                    names, slots))
     return err;
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> tm =
       hostTargetMachine(options.optLevel, /*pic=*/true);
@@ -336,11 +375,22 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   llvm::json::Array weightNames;
   for (Attribute name : module->getAttrOfType<ArrayAttr>("qopt.weight_table"))
     weightNames.push_back(cast<StringAttr>(name).getValue().str());
+  llvm::json::Array widthTable;
+  for (const WidthSlot &slot : slots) {
+    llvm::json::Object entry{{"name", slot.name},
+                             {"parent_bits", slot.parentBits}};
+    if (slot.layer >= 0)
+      entry["layer"] = slot.layer;
+    if (!slot.role.empty())
+      entry["role"] = slot.role;
+    widthTable.push_back(std::move(entry));
+  }
   llvm::json::Object manifest{
       {"format", kArtifactFormat},
       {"library", "model.so"},
       {"weights", "model.mlirbc"},
       {"weight_table", std::move(weightNames)},
+      {"width_table", std::move(widthTable)},
       {"weight_bytes", static_cast<int64_t>(bytes)},
       {"tokenizer_source", tokenizerSource},
       {"target_triple", (*tm)->getTargetTriple().str()},
@@ -402,6 +452,25 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
     if (!key)
       return makeError("weight_table entries must be strings");
     keys.push_back(*key);
+    runner->weightNames.push_back(key->str());
+  }
+  if (const llvm::json::Array *widthTable = obj->getArray("width_table")) {
+    for (const llvm::json::Value &value : *widthTable) {
+      const llvm::json::Object *entry = value.getAsObject();
+      std::optional<llvm::StringRef> name =
+          entry ? entry->getString("name") : std::nullopt;
+      std::optional<int64_t> parent =
+          entry ? entry->getInteger("parent_bits") : std::nullopt;
+      if (!name || !parent || *parent < 1 || *parent > 8)
+        return makeError("'" + file(kManifest) +
+                         "' has a malformed width_table entry");
+      WidthSlot slot;
+      slot.name = name->str();
+      slot.parentBits = *parent;
+      slot.layer = entry->getInteger("layer").value_or(-1);
+      slot.role = entry->getString("role").value_or("").str();
+      runner->slots.push_back(std::move(slot));
+    }
   }
   if (llvm::Error err = bindWeights(collectBlobs(*runner->weightsModule), keys,
                                     runner->weightTable, runner->weightSpans,
@@ -445,10 +514,118 @@ llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,
   auto vc = describe<float, 3>(valueCache.data(), cacheShape);
   auto table = describe<int64_t, 1>(weightTable.data(),
                                     {static_cast<int64_t>(weightTable.size())});
+  // A model without nested weights still takes a (one-entry) width table.
+  int32_t noWidths = 0;
   auto widthsDesc = describe<int32_t, 1>(
-      servedWidths.data(), {static_cast<int64_t>(servedWidths.size())});
+      widths.empty() ? &noWidths : widths.data(),
+      {static_cast<int64_t>(std::max<size_t>(widths.size(), 1))});
   auto out = describe<float, 2>(logits, {n, cfg.vocabSize});
   EntryFn fn = n == 1 ? decodeFn : prefillFn;
   fn(&tokensDesc, position, &kc, &vc, &table, &widthsDesc, &out);
+  return llvm::Error::success();
+}
+
+uint64_t ModelRunner::weightBytesRead() const {
+  llvm::StringMap<size_t> slotOf;
+  for (auto [i, slot] : llvm::enumerate(slots))
+    slotOf[slot.name] = i;
+  uint64_t total = 0;
+  for (auto [i, span] : llvm::enumerate(weightSpans)) {
+    uint64_t bytes = span.second;
+    auto it = i < weightNames.size() ? slotOf.find(weightNames[i])
+                                     : slotOf.end();
+    if (it != slotOf.end()) {
+      uint64_t parent = slots[it->second].parentBits;
+      uint64_t planes = std::min<uint64_t>(widths[it->second] + 1, parent);
+      bytes = bytes / parent * planes;
+    }
+    total += bytes;
+  }
+  return total;
+}
+
+/// Parses `N` or `N-M` into a layer range.
+static bool parseLayers(llvm::StringRef text, int64_t &lo, int64_t &hi) {
+  auto [a, b] = text.split('-');
+  if (a.getAsInteger(10, lo) || lo < 0)
+    return false;
+  hi = lo;
+  if (text.contains('-') && (b.getAsInteger(10, hi) || hi < lo))
+    return false;
+  return true;
+}
+
+/// True if `role` is selected by the role selector `sel`.
+static bool roleMatches(llvm::StringRef sel, llvm::StringRef role) {
+  if (sel == "*")
+    return true;
+  if (sel == "attn")
+    return role == "q" || role == "k" || role == "v" || role == "o";
+  if (sel == "mlp")
+    return role == "gate" || role == "up" || role == "down";
+  return sel == role;
+}
+
+static bool isRoleSelector(llvm::StringRef sel) {
+  return llvm::is_contained(
+      {"*", "attn", "mlp", "q", "k", "v", "o", "gate", "up", "down",
+       "embedding", "classifier"},
+      sel);
+}
+
+llvm::Error ModelRunner::setServedWidths(unsigned bits,
+                                         llvm::StringRef layerBits) {
+  if (bits > 8)
+    return makeError("--bits must be in 1..8, got " + llvm::Twine(bits));
+  if (slots.empty() && (bits != 0 || !layerBits.empty()))
+    return makeError(
+        "--bits/--layer-bits serve nested-layout weights at run time, and "
+        "this model has none; quantize with "
+        "--pipeline \"qopt-quantize-weights{bits=8 layout=nested}\", or slice "
+        "at compile time with qopt-slice-weights{bits=R}");
+  std::vector<int32_t> next;
+  for (const WidthSlot &slot : slots)
+    next.push_back(bits == 0 ? slot.parentBits
+                             : std::min<unsigned>(bits, slot.parentBits));
+  llvm::SmallVector<llvm::StringRef> rules;
+  layerBits.split(rules, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef rule : rules) {
+    rule = rule.trim();
+    auto [selector, value] = rule.rsplit(':');
+    unsigned width = 0;
+    if (!rule.contains(':') || value.trim().getAsInteger(10, width) ||
+        width < 1 || width > 8)
+      return makeError("--layer-bits rule '" + rule +
+                       "' must be SELECTOR:BITS with BITS in 1..8");
+    selector = selector.trim();
+    int64_t lo = -1, hi = -1;
+    llvm::StringRef role = "*";
+    auto [layers, roleText] = selector.split('.');
+    if (selector.contains('.')) {
+      if (!parseLayers(layers, lo, hi) || !isRoleSelector(roleText))
+        return makeError("--layer-bits selector '" + selector +
+                         "' must be LAYERS.ROLE (e.g. 0-1.down)");
+      role = roleText;
+    } else if (isRoleSelector(selector)) {
+      role = selector;
+    } else if (!parseLayers(selector, lo, hi)) {
+      return makeError("--layer-bits selector '" + selector +
+                       "' is not a layer, a layer range, or a role (q k v o "
+                       "gate up down embedding classifier attn mlp *)");
+    }
+    bool any = false;
+    for (auto [i, slot] : llvm::enumerate(slots)) {
+      if (lo >= 0 && (slot.layer < lo || slot.layer > hi))
+        continue;
+      if (!roleMatches(role, slot.role))
+        continue;
+      next[i] = std::min<unsigned>(width, slot.parentBits);
+      any = true;
+    }
+    if (!any)
+      return makeError("--layer-bits rule '" + rule +
+                       "' selects no nested weight of this model");
+  }
+  widths = std::move(next);
   return llvm::Error::success();
 }

@@ -39,6 +39,20 @@ struct CompileOptions {
   int64_t vectorWidth = 0;
 };
 
+/// A weight stored in the nested (Matryoshka bit-plane) layout whose served
+/// width is a run-time parameter of the compiled code: one entry of the
+/// module's `qopt.width_table`.
+struct WidthSlot {
+  /// The resource name of its codes (e.g. `layers.0.wq.codes`).
+  std::string name;
+  /// The parent width P: serving P bits (the default) is the full model.
+  unsigned parentBits = 8;
+  /// The decoder layer, or -1 (embedding, classifier, untagged).
+  int64_t layer = -1;
+  /// q, k, v, o, gate, up, down, embedding, classifier, or empty.
+  std::string role;
+};
+
 /// A compiled model with its KV cache.
 class ModelRunner {
 public:
@@ -82,6 +96,23 @@ public:
 
   /// Total bytes of the weights the compiled code reads.
   uint64_t weightBytes() const { return weightByteCount; }
+  /// Bytes of weights one forward call reads at the current served widths:
+  /// a nested weight served at r of its P bits reads min(r + 1, P) of its P
+  /// bit planes.
+  uint64_t weightBytesRead() const;
+  /// The nested weights whose width is chosen at run time.
+  llvm::ArrayRef<WidthSlot> widthSlots() const { return slots; }
+  /// Their current served widths (slot order).
+  llvm::ArrayRef<int32_t> servedWidths() const { return widths; }
+  /// Serves every nested weight at `bits` (0: its parent width), then
+  /// applies `layerBits`, a comma list of `SELECTOR:BITS` rules applied in
+  /// order (later rules win). SELECTOR is a layer `N`, a layer range `N-M`,
+  /// a role (`q k v o gate up down embedding classifier`, also `attn` for
+  /// q,k,v,o and `mlp` for gate,up,down), `*`, or `LAYERS.ROLE` (e.g.
+  /// `0-1.down`). BITS in 1..8; a width at or above a weight's parent width
+  /// serves the parent. Fails, changing nothing, on a malformed rule or one
+  /// that selects no weight.
+  llvm::Error setServedWidths(unsigned bits, llvm::StringRef layerBits);
   /// The weight buffers, in weight-table order.
   llvm::ArrayRef<std::pair<const char *, size_t>> weightBuffers() const {
     return weightSpans;
@@ -105,8 +136,11 @@ private:
                            void *);
   EntryFn prefillFn = nullptr, decodeFn = nullptr;
   std::vector<int64_t> weightTable;
+  /// Resource names of the weight table entries.
+  std::vector<std::string> weightNames;
   /// The width table: the width each nested weight is served at.
-  std::vector<int32_t> servedWidths;
+  std::vector<WidthSlot> slots;
+  std::vector<int32_t> widths;
   std::vector<std::pair<const char *, size_t>> weightSpans;
   uint64_t weightByteCount = 0;
   std::vector<float> keyCache, valueCache;
