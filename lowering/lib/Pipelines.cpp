@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
@@ -42,9 +43,11 @@ void mlir::qopt::registerLoweringDialects(DialectRegistry &registry) {
   qopt::registerBufferizableOpInterfaceExternalModels(registry);
 }
 
-void mlir::qopt::buildQOptToLLVMPipeline(
+void mlir::qopt::buildQOptToLoopsPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
-  // Tensors: model ops to linalg, quantized tensors to kernel ops, ABI.
+  // Tensors: dequantize-matmul fusion, model ops to linalg, quantized
+  // tensors to kernel ops, the runtime ABI.
+  pm.addPass(createFuseDequantMatmulPass());
   pm.addNestedPass<func::FuncOp>(createConvertQOptModelToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createLowerQuantizedTypesPass());
@@ -69,6 +72,11 @@ void mlir::qopt::buildQOptToLLVMPipeline(
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+}
+
+void mlir::qopt::buildQOptToLLVMPipeline(
+    OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
+  buildQOptToLoopsPipeline(pm, options);
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -84,6 +92,12 @@ int64_t mlir::qopt::hostVectorWidth() {
 }
 
 void mlir::qopt::registerQOptToLLVMPipeline() {
+  PassPipelineRegistration<QOptToLLVMPipelineOptions>(
+      "qopt-to-loops",
+      "The first half of qopt-to-llvm: qopt model IR on tensors to scf/vector "
+      "loops on buffers (fusion, linalg, kernel ops, one-shot bufferization, "
+      "deallocation, kernels to loops), before the conversion to LLVM",
+      buildQOptToLoopsPipeline);
   PassPipelineRegistration<QOptToLLVMPipelineOptions>(
       "qopt-to-llvm",
       "Lower qopt model IR on tensors to the LLVM dialect (linalg, kernels, "

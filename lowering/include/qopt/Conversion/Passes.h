@@ -84,12 +84,17 @@ struct QOptToLLVMPipelineOptions
 /// otherwise 8.
 int64_t hostVectorWidth();
 
+/// Appends the lowering from qopt model IR on tensors to loops on buffers
+/// (the `qopt-to-loops` pipeline: everything before the LLVM conversion).
+void buildQOptToLoopsPipeline(OpPassManager &pm,
+                              const QOptToLLVMPipelineOptions &options);
+
 /// Appends the full lowering from qopt model IR on tensors to the LLVM
 /// dialect (docs/lowering.md lists the passes in order).
 void buildQOptToLLVMPipeline(OpPassManager &pm,
                              const QOptToLLVMPipelineOptions &options);
 
-/// Registers `qopt-to-llvm` with the pass registry.
+/// Registers `qopt-to-loops` and `qopt-to-llvm` with the pass registry.
 void registerQOptToLLVMPipeline();
 
 } // namespace qopt
