@@ -53,6 +53,8 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   pm.addPass(createLowerQuantizedTypesPass());
   pm.addPass(createPrepareABIPass());
   pm.addPass(createCanonicalizerPass());
+  // The last kernel writes straight into the out-parameter buffer.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   // Buffers: one-shot bufferization, then ownership-based deallocation
   // frees every buffer after its last use.
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -72,6 +74,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createDeallocAfterLastUsePass());
 }
 
 void mlir::qopt::buildQOptToLLVMPipeline(

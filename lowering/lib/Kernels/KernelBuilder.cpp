@@ -413,6 +413,38 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
     if (bits == 8) {
       codes = vector::LoadOp::create(k.b, k.loc, VectorType::get({w}, i8),
                                      q.codes, ValueRange{row, col});
+    } else if (8 % bits == 0) {
+      // 1, 2 and 4 bits tile a byte: code s of each byte is
+      // (byte >> (s * c)) & mask; interleaving those vectors (recursively,
+      // evens then odds) restores element order.
+      int64_t per = 8 / bits, nbytes = w / per;
+      auto byteVec = VectorType::get({nbytes}, i8);
+      Value byteCol = k.divui(col, k.index(per));
+      Value bytes = vector::LoadOp::create(k.b, k.loc, byteVec, q.codes,
+                                           ValueRange{row, byteCol});
+      auto splat8 = [&](int64_t v) {
+        return k.splat(byteVec, arith::ConstantIntOp::create(k.b, k.loc, v, 8));
+      };
+      SmallVector<Value> parts;
+      for (int64_t s = 0; s < per; ++s) {
+        Value shifted = s == 0 ? bytes
+                               : arith::ShRUIOp::create(k.b, k.loc, bytes,
+                                                        splat8(s * bits))
+                                     .getResult();
+        parts.push_back(arith::AndIOp::create(k.b, k.loc, shifted,
+                                              splat8((1 << bits) - 1)));
+      }
+      std::function<Value(ArrayRef<Value>)> combine =
+          [&](ArrayRef<Value> vs) -> Value {
+        if (vs.size() == 1)
+          return vs.front();
+        SmallVector<Value> evens, odds;
+        for (auto [i, v] : llvm::enumerate(vs))
+          (i % 2 ? odds : evens).push_back(v);
+        return vector::InterleaveOp::create(k.b, k.loc, combine(evens),
+                                            combine(odds));
+      };
+      codes = combine(parts);
     } else {
       // w codes of c bits are w*c/8 bytes starting at col*c/8 (col is a
       // multiple of 8). Lane i takes its low byte and the next one, joins

@@ -106,6 +106,39 @@ def PrepareABIPass : Pass<"qopt-prepare-abi", "ModuleOp"> {
   ];
 }
 
+def DeallocAfterLastUsePass : Pass<"qopt-dealloc-after-last-use"> {
+  let summary = "Move each buffer's free to just after its last use";
+  let description = [{
+    Ownership-based deallocation frees owned buffers at the end of their
+    block; in a model function that is the end of the whole forward pass,
+    so activation memory would grow with the number of layers. This pass
+    moves every unconditional `memref.dealloc` to just after the last
+    operation of its block that uses the buffer or a view of it (aliases
+    from `BufferViewFlowAnalysis`; a use nested in a loop is a use by the
+    loop). Run it after `convert-bufferization-to-memref`.
+
+    Before:
+    ```mlir
+    %a = memref.alloc() : memref<4xf32>
+    "use"(%a) : (memref<4xf32>) -> ()
+    %b = memref.alloc() : memref<4xf32>
+    "use"(%b) : (memref<4xf32>) -> ()
+    memref.dealloc %a : memref<4xf32>
+    memref.dealloc %b : memref<4xf32>
+    ```
+    After:
+    ```mlir
+    %a = memref.alloc() : memref<4xf32>
+    "use"(%a) : (memref<4xf32>) -> ()
+    memref.dealloc %a : memref<4xf32>
+    %b = memref.alloc() : memref<4xf32>
+    "use"(%b) : (memref<4xf32>) -> ()
+    memref.dealloc %b : memref<4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def ConvertQOptKernelsToLoopsPass
     : Pass<"convert-qopt-kernels-to-loops", "ModuleOp"> {
   let summary = "Lower bufferized qopt kernel ops to vectorized loops";
