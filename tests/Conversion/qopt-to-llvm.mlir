@@ -13,7 +13,7 @@
 // The weight table survives as a module attribute. The two weights are
 // read from entries 0 and 1 of the table's aligned pointer: an address load
 // and an inttoptr each.
-// CHECK: module attributes {qopt.weight_table = ["emb", "wk"]}
+// CHECK: module attributes {qopt.weight_table = ["emb", "wk"], qopt.width_table = []}
 // CHECK-DAG: llvm.func @malloc(i64) -> !llvm.ptr
 // CHECK-DAG: llvm.func @free(!llvm.ptr)
 // CHECK-LABEL: llvm.func @decode(
@@ -28,14 +28,21 @@
 // CHECK: llvm.intr.vector.reduce.fadd
 // CHECK: llvm.return
 // CHECK-NEXT: }
-// One malloc per buffer (embedding, linear, rope, attention and its scores,
-// swiglu, addf), all freed before the return.
+// One malloc per intermediate buffer (embedding, linear, rope, attention
+// and its scores): one-shot bufferization lets swiglu overwrite the
+// attention output in place, and the final add writes straight into the
+// result out-parameter. Each buffer is freed after its last use, not at the
+// return: the linear's, rope's and the scores after attention, the
+// attention output after swiglu, the embedding after the final add.
 // ALLOC-LABEL: llvm.func @decode(
-// ALLOC-COUNT-7: llvm.call @malloc
+// ALLOC-COUNT-4: llvm.call @malloc
+// ALLOC-NOT: llvm.call @free
+// ALLOC: llvm.call @malloc
+// ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NOT: llvm.call @malloc
-// ALLOC-COUNT-7: llvm.call @free
-// ALLOC-NOT: llvm.call
-// ALLOC: llvm.return
+// ALLOC: llvm.call @free
+// ALLOC: llvm.call @free
+// ALLOC-NEXT: llvm.return
 
 // The C interface wrapper takes memref descriptors by pointer.
 // CHECK-LABEL: llvm.func @_mlir_ciface_decode(

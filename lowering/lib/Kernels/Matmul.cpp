@@ -20,57 +20,57 @@ using namespace mlir::qopt;
 
 namespace {
 
+/// The products of one group, kept apart until the group is scaled:
+/// `vec` (lane sums of x * (code - zero) over the vector chunks) and
+/// `scalar` (the same over the elements left to the scalar tail).
+struct GroupSums {
+  Value vec, scalar;
+};
+
 /// sum over k in [k0, k1) of x[t, k] * (code(n, k) - zero), the codes read
-/// `k.width` at a time where the storage allows it.
-/// `fullGroup` > 0 says every group has exactly that many elements, a
-/// multiple of the vector width: the vector loop is then unrolled.
-static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
-                      Value t, Value n, Value k0, Value k1, Value zero,
-                      bool vectorized, int64_t fullGroup) {
+/// `k.width` at a time where the storage allows it. `fullGroup` > 0 says
+/// every group has exactly that many elements, a multiple of the vector
+/// width: the vector loop is then unrolled and there is no scalar tail.
+static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
+                          Value t, Value n, Value k0, Value k1, Value zero,
+                          bool vectorized, int64_t fullGroup) {
   auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
-  auto reassoc = arith::FastMathFlags::reassoc;
-  Value sum = k.f32(0.0f);
-  Value tailStart = k0;
+  Value vzero = arith::ConstantOp::create(
+      k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+  Value zeroVec = k.splat(f32Vec, zero);
+  auto chunk = [&](Value kk, Value acc) -> Value {
+    Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+    return vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w, acc);
+  };
   if (vectorized && fullGroup > 0) {
-    Value zeroVec = k.splat(f32Vec, zero);
-    Value acc = arith::ConstantOp::create(
-        k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
-    for (int64_t j = 0; j < fullGroup; j += k.width) {
-      Value kk = k.addi(k0, k.index(j));
-      Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
-      acc = vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w,
-                                  acc);
-    }
-    return vector::ReductionOp::create(k.b, k.loc, vector::CombiningKind::ADD,
-                                       acc, reassoc);
+    Value acc = vzero;
+    for (int64_t j = 0; j < fullGroup; j += k.width)
+      acc = chunk(k.addi(k0, k.index(j)), acc);
+    return {acc, Value()};
   }
+  Value acc = vzero;
+  Value tailStart = k0;
   if (vectorized) {
     // Full vectors: [k0, k0 + floor((k1 - k0) / w) * w).
     Value len = k.subi(k1, k0);
     Value full = k.muli(k.divui(len, k.index(k.width)), k.index(k.width));
     Value vend = k.addi(k0, full);
-    Value zeroVec = k.splat(f32Vec, zero);
-    Value vzero = arith::ConstantOp::create(
-        k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
-    Value acc = k.forLoopCarried(
-        k0, vend, k.width, {vzero},
-        [&](Value kk, ValueRange carried) -> SmallVector<Value> {
-          Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
-          Value xv = k.vectorLoad(x, {t, kk});
-          return {vector::FMAOp::create(k.b, k.loc, xv, w, carried[0])};
-        })[0];
-    sum = vector::ReductionOp::create(k.b, k.loc, vector::CombiningKind::ADD,
-                                      acc, reassoc);
+    acc = k.forLoopCarried(k0, vend, k.width, {vzero},
+                           [&](Value kk, ValueRange carried)
+                               -> SmallVector<Value> {
+                             return {chunk(kk, carried[0])};
+                           })[0];
     tailStart = vend;
   }
-  return k.forLoopCarried(
-      tailStart, k1, 1, {sum},
+  Value tail = k.forLoopCarried(
+      tailStart, k1, 1, {k.f32(0.0f)},
       [&](Value kk, ValueRange carried) -> SmallVector<Value> {
         Value code = arith::UIToFPOp::create(
             k.b, k.loc, k.b.getF32Type(), loadCodeValue(k, q, {n, kk}));
         Value w = k.subf(code, zero);
         return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
       })[0];
+  return {acc, tail};
 }
 
 struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
@@ -117,21 +117,35 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     bool vectorized = canVectorizeCodes(k, q, group);
     int64_t fullGroup =
         cols % group == 0 && group % k.width == 0 && group <= 256 ? group : 0;
+    // Each group's lane sums are scaled into one vector accumulator (a
+    // reassociation of the group sums: one horizontal reduction per output
+    // instead of one per group); scalar tails accumulate beside it.
+    auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
     k.forLoop(0, k.index(rows), [&](Value n) {
       k.forLoop(0, numTokens, [&](Value t) {
-        Value acc = k.forLoopCarried(
-            k.index(0), k.index(numGroups), 1, {k.f32(0.0f)},
+        Value vzero = arith::ConstantOp::create(
+            k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+        SmallVector<Value> acc = k.forLoopCarried(
+            k.index(0), k.index(numGroups), 1, {vzero, k.f32(0.0f)},
             [&](Value g, ValueRange carried) -> SmallVector<Value> {
               Value k0 = k.muli(g, k.index(group));
               Value k1 = k.minui(k.addi(k0, k.index(group)), k.index(cols));
               SmallVector<Value> sIdx = scaleIndices(k, type, {n, k0});
               Value zero = zeroValue(k, q, sIdx);
-              Value partial =
+              GroupSums sums =
                   groupDot(k, q, x, t, n, k0, k1, zero, vectorized, fullGroup);
               Value scale = k.load(q.scales, sIdx);
-              return {k.addf(carried[0], k.mulf(scale, partial))};
-            })[0];
-        k.store(acc, out, {t, n});
+              Value vec = vector::FMAOp::create(
+                  k.b, k.loc, k.splat(f32Vec, scale), sums.vec, carried[0]);
+              Value scalar = carried[1];
+              if (sums.scalar)
+                scalar = k.addf(scalar, k.mulf(scale, sums.scalar));
+              return {vec, scalar};
+            });
+        Value total = vector::ReductionOp::create(
+            k.b, k.loc, vector::CombiningKind::ADD, acc[0], acc[1],
+            arith::FastMathFlags::reassoc);
+        k.store(total, out, {t, n});
       });
     });
   }

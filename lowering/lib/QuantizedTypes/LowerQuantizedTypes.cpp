@@ -50,9 +50,47 @@ struct LowerQuantizedTypesPass
     : public qopt::impl::LowerQuantizedTypesPassBase<LowerQuantizedTypesPass> {
   using Base::Base;
 
+  /// Diagnoses what the kernels cannot do before converting anything, so
+  /// the user sees one precise error rather than a failed legalization.
+  static LogicalResult checkSupported(ModuleOp module) {
+    WalkResult result = module.walk([](Operation *op) -> WalkResult {
+      auto lastDynamic = [](QTensorType t) {
+        return t.getRank() > 0 && ShapedType::isDynamic(t.getShape().back());
+      };
+      if (auto slice = dyn_cast<SliceOp>(op)) {
+        QTensorType in = slice.getInput().getType();
+        if (in.getLayout() == Layout::Nested && in.isSliced())
+          return slice.emitOpError()
+                 << "slicing a nested slice again is not supported (it "
+                    "rounds twice, which reading fewer planes cannot "
+                    "express); slice the parent to "
+                 << slice.getBits() << " bits directly";
+        if (in.getLayout() == Layout::Dense && lastDynamic(in))
+          return slice.emitOpError() << "cannot repack a dense slice whose "
+                                        "last dimension is dynamic";
+      }
+      if (auto quantize = dyn_cast<QuantizeOp>(op))
+        if (lastDynamic(quantize.getType()))
+          return quantize.emitOpError()
+                 << "run-time quantization needs a static last dimension";
+      if (auto pack = dyn_cast<PackOp>(op))
+        if (lastDynamic(pack.getType()) &&
+            (pack.getType().getLayout() == Layout::Nested ||
+             pack.getType().getBits() != 8))
+          return pack.emitOpError()
+                 << "codes of " << pack.getType().getBits()
+                 << " bits in rows of dynamic length have no storage form "
+                    "(only 8-bit dense rows may be dynamic)";
+      return WalkResult::advance();
+    });
+    return failure(result.wasInterrupted());
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
+    if (failed(checkSupported(module)))
+      return signalPassFailure();
     QTensorTypeConverter converter;
     WidthSlots slots;
     RewritePatternSet patterns(ctx);
