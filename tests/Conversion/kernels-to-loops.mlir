@@ -1,0 +1,137 @@
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops | FileCheck %s
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops=vector-width=16 | FileCheck %s --check-prefix=W16
+// RUN: not qopt-opt %s --convert-qopt-kernels-to-loops=vector-width=12 2>&1 | FileCheck %s --check-prefix=BADWIDTH
+
+// BADWIDTH: vector-width must be 8, 16, 32 or 64, got 12
+
+// Dense 3-bit codes: 8 codes are 3 bytes; each lane joins its byte and the
+// next into 16 bits, shifts by its bit offset and masks. Each group's lane
+// sums are scaled into one vector accumulator, reduced once per output.
+// CHECK-LABEL: func.func @matmul_dense3
+// CHECK: scf.for %[[N:.*]] = {{.*}} to %c32
+// CHECK: scf.for %[[T:.*]] = {{.*}} to %{{.*}}
+// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, f32)
+// CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<32x24xi8>, vector<3xi8>
+// CHECK: vector.shuffle %[[B]], %[[B]] [0, 0, 0, 1, 1, 1, 2, 2]
+// CHECK: vector.shuffle %[[B]], %[[B]] [1, 1, 1, 2, 2, 2, 2, 2]
+// CHECK: arith.shrui %{{.*}}, %{{.*}} : vector<8xi16>
+// CHECK: arith.uitofp %{{.*}} : vector<8xi16> to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: vector.reduction <add>, %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
+// W16-LABEL: func.func @matmul_dense3
+// W16: vector.load %{{.*}} : memref<32x24xi8>, vector<6xi8>
+func.func @matmul_dense3(%x: memref<?x64xf32>, %c: memref<32x24xi8>, %s: memref<32x2xf32>, %z: memref<32x2xf32>, %y: memref<?x32xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s, %z : memref<32x24xi8>, memref<32x2xf32>, memref<32x2xf32>) outs(%y : memref<?x32xf32>) {weight_type = !qopt.qtensor<32x64xf32, bits = 3, group = 32, asym>}
+  return
+}
+
+// 4-bit codes: low and high nibbles, interleaved back into element order.
+// CHECK-LABEL: func.func @matmul_dense4
+// CHECK: vector.load %{{.*}} : memref<32x32xi8>, vector<4xi8>
+// CHECK: arith.shrui %{{.*}}, %{{.*}} : vector<4xi8>
+// CHECK: vector.interleave %{{.*}}, %{{.*}} : vector<4xi8> -> vector<8xi8>
+func.func @matmul_dense4(%x: memref<?x64xf32>, %c: memref<32x32xi8>, %s: memref<32x2xf32>, %y: memref<?x32xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<32x32xi8>, memref<32x2xf32>) outs(%y : memref<?x32xf32>) {weight_type = !qopt.qtensor<32x64xf32, bits = 4, group = 32, sym>}
+  return
+}
+
+// Nested bit planes served at a run-time width r: the top min(r + 1, 8)
+// planes are read (a loop with a dynamic bound), one byte of each plane
+// spread over 8 lanes, then the Matryoshka rounding in parent units.
+// CHECK-LABEL: func.func @matmul_nested_runtime
+// CHECK-SAME: %[[R:[^:]*]]: index
+// CHECK: %[[W:.*]] = arith.index_cast %[[R]] : index to i32
+// CHECK: arith.maxsi %[[W]], %c1_i32
+// CHECK: %[[PLANES:.*]] = arith.index_cast %{{.*}} : i32 to index
+// CHECK: scf.for %[[P:.*]] = %{{.*}} to %[[PLANES]] step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xi32>)
+// CHECK: vector.load %{{.*}}[%[[P]], %{{.*}}, %{{.*}}] : memref<8x32x8xi8>, vector<1xi8>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 0, 0, 0, 0]
+// CHECK: arith.cmpi ne
+// CHECK: arith.select
+// CHECK: arith.minui %{{.*}}, %{{.*}} : vector<8xi32>
+// CHECK: arith.shli %{{.*}}, %{{.*}} : vector<8xi32>
+func.func @matmul_nested_runtime(%x: memref<?x64xf32>, %c: memref<8x32x8xi8>, %s: memref<32x2xf16>, %z: memref<32x2xf16>, %r: index, %y: memref<?x32xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s, %z : memref<8x32x8xi8>, memref<32x2xf16>, memref<32x2xf16>) width(%r) outs(%y : memref<?x32xf32>) {weight_type = !qopt.qtensor<32x64xf16, bits = 8, group = 32, asym, layout = nested>}
+  return
+}
+
+// A shorter last group (172 = 5 * 32 + 12): group bounds are clamped to the
+// row, vectors cover what they can and a scalar loop does the rest.
+// CHECK-LABEL: func.func @matmul_short_group
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c6 step
+// CHECK: %[[K1:.*]] = arith.minui %{{.*}}, %c172
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c8{{.*}} iter_args
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[K1]] step %c1{{.*}} iter_args
+func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: memref<16x6xf32>, %y: memref<?x16xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x172xf32>) weight(%c, %s : memref<16x172xi8>, memref<16x6xf32>) outs(%y : memref<?x16xf32>) {weight_type = !qopt.qtensor<16x172xf32, bits = 8, group = 32, sym>}
+  return
+}
+
+// A plain f16 weight: four vector accumulators, widened loads.
+// CHECK-LABEL: func.func @matmul_f16
+// CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32>
+func.func @matmul_f16(%x: memref<?x64xf32>, %w: memref<32x64xf16>, %y: memref<?x32xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%w : memref<32x64xf16>) outs(%y : memref<?x32xf32>) {weight_type = tensor<32x64xf16>}
+  return
+}
+
+// A quantized gather dequantizes only the rows it reads; ids are clamped.
+// CHECK-LABEL: func.func @gather
+// CHECK: arith.maxsi %{{.*}}, %c0
+// CHECK: arith.minsi %{{.*}}, %c511
+// CHECK: scf.for {{.*}} to %c64
+// CHECK: arith.uitofp %{{.*}} : i32 to f32
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<?x64xf32>
+func.func @gather(%t: memref<?xi32>, %c: memref<512x64xi8>, %s: memref<512x1xf32>, %y: memref<?x64xf32>) {
+  qopt.kernel_gather ins(%t : memref<?xi32>) table(%c, %s : memref<512x64xi8>, memref<512x1xf32>) outs(%y : memref<?x64xf32>) {table_type = !qopt.qtensor<512x64xf32, bits = 8, per_channel, sym>}
+  return
+}
+
+// Standalone dequantize: every element; per-tensor scale, dense 2-bit codes.
+// CHECK-LABEL: func.func @dequantize
+// CHECK: scf.for {{.*}} to %c4
+// CHECK: scf.for {{.*}} to %c16
+// CHECK: memref.load %{{.*}}[] : memref<f32>
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<4x16xf32>
+func.func @dequantize(%c: memref<4x4xi8>, %s: memref<f32>, %y: memref<4x16xf32>) {
+  qopt.kernel_dequantize ins(%c, %s : memref<4x4xi8>, memref<f32>) outs(%y : memref<4x16xf32>) {qtype = !qopt.qtensor<4x16xf32, bits = 2, per_tensor, sym>}
+  return
+}
+
+// Run-time quantization: zero the codes, find each group's range, write
+// scales and zero points, then OR each code into its bytes.
+// CHECK-LABEL: func.func @quantize
+// CHECK: linalg.fill ins(%{{.*}} : i8) outs(%{{.*}} : memref<4x6xi8>)
+// CHECK: arith.minnumf
+// CHECK: arith.maxnumf
+// CHECK: math.roundeven
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<4x1xf32>
+// CHECK: arith.ori %{{.*}}, %{{.*}} : i8
+func.func @quantize(%x: memref<4x16xf32>, %c: memref<4x6xi8>, %s: memref<4x1xf32>, %z: memref<4x1xf32>) {
+  qopt.kernel_quantize ins(%x : memref<4x16xf32>) outs(%c, %s, %z : memref<4x6xi8>, memref<4x1xf32>, memref<4x1xf32>) {qtype = !qopt.qtensor<4x16xf32, bits = 3, per_channel, asym>}
+  return
+}
+
+// Repack unpacked codes into nested planes: 8 planes, one bit each.
+// CHECK-LABEL: func.func @repack_nested
+// CHECK: linalg.fill ins(%{{.*}} : i8) outs(%{{.*}} : memref<8x4x2xi8>)
+// CHECK-COUNT-8: arith.ori %{{.*}}, %{{.*}} : i8
+func.func @repack_nested(%u: memref<4x16xi8>, %c: memref<8x4x2xi8>) {
+  qopt.kernel_repack ins(%u : memref<4x16xi8>) outs(%c : memref<8x4x2xi8>) {source_type = !qopt.qtensor<4x16xf32, bits = 8, per_channel, sym, layout = nested>, source_unpacked, result_type = !qopt.qtensor<4x16xf32, bits = 8, per_channel, sym, layout = nested>}
+  return
+}
+
+// Attention: the new keys and values go into the cache, then scores, a
+// max-subtracted softmax and the weighted values.
+// CHECK-LABEL: func.func @attention
+// CHECK: %[[SCORES:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<2x8x16xf32>
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: memref.dealloc %[[SCORES]]
+func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
+  qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
+  return
+}
