@@ -363,8 +363,10 @@ void fillData(Case &c, std::mt19937 &rng) {
   }
 }
 
-/// The reference weight [n, k] in the expressed type (as double).
-std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth) {
+/// The reference weight [n, k] in the expressed type (as double); with
+/// `exact`, a * (v - z) before that rounding (for diagnostics only).
+std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth,
+                                    bool exact = false) {
   unsigned p = parentOf(c), r = servedOf(c, runtimeWidth);
   rt::GroupIndexer groups = rt::GroupIndexer::perTensor(c.n * c.k);
   int64_t shape[2] = {c.n, c.k};
@@ -377,7 +379,8 @@ std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth) {
     uint32_t v = rt::sliceValue(c.codes[i], p, r);
     int64_t g = groups.scaleIndex(i);
     double z = c.sym ? rt::symmetricZero(p) : c.zeros[g];
-    w[i] = roundTo(c.scales[g] * (static_cast<double>(v) - z), c.scale);
+    double value = c.scales[g] * (static_cast<double>(v) - z);
+    w[i] = exact ? value : roundTo(value, c.scale);
   }
   return w;
 }
@@ -458,9 +461,11 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
   }
   ++stats.runs;
   std::vector<double> w = referenceWeight(c, runtimeWidth);
+  std::vector<double> exact = referenceWeight(c, runtimeWidth, true);
   int reported = 0;
   bool failed = false;
-  auto check = [&](double got, double ref, double scale, const Twine &where) {
+  auto check = [&](double got, double ref, double scale, const Twine &where,
+                   double unrounded) {
     double err = std::fabs(got - ref);
     double rel = scale > 0 ? err / scale : (err == 0 ? 0 : INFINITY);
     if (!(rel <= stats.worst) && !std::isnan(rel)) {
@@ -472,26 +477,32 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
       if (reported++ < 4)
         ADD_FAILURE() << label << where.str() << ": got " << got
                       << ", expected " << ref << " (error " << err
-                      << ", bound scale " << scale << ")";
+                      << ", bound scale " << scale
+                      << "; with weights not rounded to "
+                      << scaleName(c.scale) << " the reference is "
+                      << unrounded << ", error "
+                      << std::fabs(got - unrounded) << ")";
     }
   };
   if (c.op == OpKind::Matmul) {
     for (int64_t t = 0; t < c.tokens; ++t)
       for (int64_t n = 0; n < c.n; ++n) {
-        double ref = 0, mag = 0;
+        double ref = 0, mag = 0, unrounded = 0;
         for (int64_t k = 0; k < c.k; ++k) {
-          double term = static_cast<double>(c.x[t * c.k + k]) * w[n * c.k + k];
+          double xk = c.x[t * c.k + k];
+          double term = xk * w[n * c.k + k];
           ref += term;
           mag += std::fabs(term);
+          unrounded += xk * exact[n * c.k + k];
         }
         check(y[t * c.n + n], ref, std::max(1.0, mag),
-              llvm::formatv(" y[{0}, {1}]", t, n));
+              llvm::formatv(" y[{0}, {1}]", t, n), unrounded);
       }
   } else {
     unsigned eb = scaleBytes(c.scale);
     for (int64_t i = 0; i < c.n * c.k; ++i)
       check(readValue(d.data() + i * eb, c.scale), w[i], std::fabs(w[i]),
-            llvm::formatv(" w[{0}, {1}]", i / c.k, i % c.k));
+            llvm::formatv(" w[{0}, {1}]", i / c.k, i % c.k), exact[i]);
   }
   stats.failures += failed;
 }
