@@ -20,15 +20,35 @@ using namespace mlir::qopt;
 
 namespace {
 
+/// The weights of a group from their codes in parent units (f32 scalar or
+/// vector) minus the zero point: `codes - zero` when the scale is applied
+/// once per group (f32 scales), or, when `rounded` is a 16-bit float type,
+/// `ext(trunc(scale * (codes - zero)))`: qopt.dequantize's value in the
+/// expressed type, widened, which qopt.qmatmul is defined to use.
+static Value groupWeights(KernelBuilder &k, Value codes, Value zero,
+                          Value scale, Type rounded) {
+  Value w = k.subf(codes, zero);
+  if (!rounded)
+    return w;
+  w = k.mulf(w, scale);
+  Type narrow = rounded;
+  if (auto vec = dyn_cast<VectorType>(w.getType()))
+    narrow = vec.clone(rounded);
+  return k.widen(arith::TruncFOp::create(k.b, k.loc, narrow, w));
+}
+
 /// sum over k in [k0, k1) of x[t, k] * (code(n, k) - zero), the codes read
-/// `k.width` at a time where the storage allows it.
+/// `k.width` at a time where the storage allows it; with `rounded` (f16 or
+/// bf16 scales), sum of x[t, k] * groupWeights(...) instead, already scaled.
 /// `fullGroup` > 0 says every group has exactly that many elements, a
 /// multiple of the vector width: the vector loop is then unrolled.
 static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
                       Value t, Value n, Value k0, Value k1, Value zero,
-                      bool vectorized, int64_t fullGroup) {
+                      Value scale, Type rounded, bool vectorized,
+                      int64_t fullGroup) {
   auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
   auto reassoc = arith::FastMathFlags::reassoc;
+  Value scaleVec = rounded ? k.splat(f32Vec, scale) : Value();
   Value sum = k.f32(0.0f);
   Value tailStart = k0;
   if (vectorized && fullGroup > 0) {
@@ -37,7 +57,8 @@ static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
         k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
     for (int64_t j = 0; j < fullGroup; j += k.width) {
       Value kk = k.addi(k0, k.index(j));
-      Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+      Value w = groupWeights(k, loadCodeVector(k, q, n, kk), zeroVec,
+                             scaleVec, rounded);
       acc = vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w,
                                   acc);
     }
@@ -55,7 +76,8 @@ static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
     Value acc = k.forLoopCarried(
         k0, vend, k.width, {vzero},
         [&](Value kk, ValueRange carried) -> SmallVector<Value> {
-          Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+          Value w = groupWeights(k, loadCodeVector(k, q, n, kk), zeroVec,
+                                 scaleVec, rounded);
           Value xv = k.vectorLoad(x, {t, kk});
           return {vector::FMAOp::create(k.b, k.loc, xv, w, carried[0])};
         })[0];
@@ -68,7 +90,7 @@ static Value groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
       [&](Value kk, ValueRange carried) -> SmallVector<Value> {
         Value code = arith::UIToFPOp::create(
             k.b, k.loc, k.b.getF32Type(), loadCodeValue(k, q, {n, kk}));
-        Value w = k.subf(code, zero);
+        Value w = groupWeights(k, code, zero, scale, rounded);
         return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
       })[0];
 }
@@ -117,6 +139,11 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     bool vectorized = canVectorizeCodes(k, q, group);
     int64_t fullGroup =
         cols % group == 0 && group % k.width == 0 && group <= 256 ? group : 0;
+    // With 16-bit scales each weight is rounded to the expressed type (the
+    // value qopt.dequantize defines), so the scale cannot be factored out of
+    // the group sum; f32 scales are applied once per group.
+    Type expressed = type.getExpressedType();
+    Type rounded = expressed.isF16() || expressed.isBF16() ? expressed : Type();
     k.forLoop(0, k.index(rows), [&](Value n) {
       k.forLoop(0, numTokens, [&](Value t) {
         Value acc = k.forLoopCarried(
@@ -126,10 +153,12 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
               Value k1 = k.minui(k.addi(k0, k.index(group)), k.index(cols));
               SmallVector<Value> sIdx = scaleIndices(k, type, {n, k0});
               Value zero = zeroValue(k, q, sIdx);
-              Value partial =
-                  groupDot(k, q, x, t, n, k0, k1, zero, vectorized, fullGroup);
               Value scale = k.load(q.scales, sIdx);
-              return {k.addf(carried[0], k.mulf(scale, partial))};
+              Value partial = groupDot(k, q, x, t, n, k0, k1, zero, scale,
+                                       rounded, vectorized, fullGroup);
+              if (!rounded)
+                partial = k.mulf(scale, partial);
+              return {k.addf(carried[0], partial)};
             })[0];
         k.store(acc, out, {t, n});
       });
