@@ -795,6 +795,45 @@ TEST(KernelOracle, VectorWidth16) {
   runOracle(16);
 }
 
+/// The minimal reproducer of the f16 rounding bug fixed in Matmul.cpp: one
+/// weight, code 255, zero 0, f16 scale 0x2E66 = 0.0999755859375. a * q =
+/// 25.4937744140625 is not an f16; qopt.dequantize gives the f16 value 25.5,
+/// and qmatmul must use that same value (it returned 25.49377 before).
+TEST(KernelOracle, F16WeightIsRoundedInQMatmul) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  const char *source = R"mlir(
+!w = !qopt.qtensor<1x8xf16, bits = 8, per_channel, asym>
+func.func @mm(%x: tensor<?x8xf32>, %codes: tensor<1x8xi8>, %s: tensor<1x1xf16>,
+              %z: tensor<1x1xf16>) -> tensor<?x1xf32> {
+  %w = qopt.pack %codes, %s, %z : tensor<1x8xi8>, tensor<1x1xf16>, tensor<1x1xf16> -> !w
+  %y = qopt.qmatmul %x, %w : tensor<?x8xf32>, !w -> tensor<?x1xf32>
+  return %y : tensor<?x1xf32>
+}
+)mlir";
+  for (int64_t width : {int64_t(8), mlir::qopt::hostVectorWidth()}) {
+    llvm::Expected<Compiled> compiled = compile(source, width);
+    ASSERT_TRUE(static_cast<bool>(compiled))
+        << llvm::toString(compiled.takeError());
+    std::vector<float> x{1, 0, 0, 0, 0, 0, 0, 0}, y{0};
+    std::vector<uint8_t> codes{255, 0, 0, 0, 0, 0, 0, 0};
+    std::vector<uint16_t> scale{0x2E66}, zero{0};
+    std::vector<int64_t> table{0};
+    std::vector<int32_t> widths{8};
+    std::vector<Descriptor> descs;
+    descs.emplace_back(x.data(), ArrayRef<int64_t>{1, 8});
+    descs.emplace_back(codes.data(), ArrayRef<int64_t>{1, 8});
+    descs.emplace_back(scale.data(), ArrayRef<int64_t>{1, 1});
+    descs.emplace_back(zero.data(), ArrayRef<int64_t>{1, 1});
+    descs.emplace_back(table.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(widths.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(y.data(), ArrayRef<int64_t>{1, 1});
+    llvm::Error err = call(*compiled->engine, "mm", descs);
+    ASSERT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+    EXPECT_EQ(y[0], 25.5f) << "vector width " << width;
+  }
+}
+
 /// qopt-prepare-abi's calling convention: inputs (a qtensor's parts in
 /// place), then the weight table, the width table, and one out-parameter
 /// per result, in order; no results; a C interface.
