@@ -203,9 +203,16 @@ static uint32_t xorshift(uint64_t &state) {
 /// One Llama-7B-shaped decoder layer (dim 4096, FFN 11008, 32 heads) with
 /// uniform random weights, a 256-token tied vocabulary and a 1024-token
 /// context, built in memory.
-static std::unique_ptr<model::Checkpoint> makeSynthetic7BLayer() {
+/// A synthetic Llama checkpoint with uniform random weights. `spec` is
+/// `synthetic:llama-7b-layer` (one Llama-7B-shaped layer: dim 4096, FFN
+/// 11008, 32 heads, a 256-token tied vocabulary) or `synthetic:llama`
+/// followed by `,key=value` overrides of those numbers: dim, hidden, layers,
+/// heads, kv_heads, vocab, context (e.g. `synthetic:llama,dim=1024,
+/// hidden=2816,layers=32`, for measurements that vary one dimension).
+static llvm::Expected<std::unique_ptr<model::Checkpoint>>
+makeSynthetic(llvm::StringRef spec) {
   auto ckpt = std::make_unique<model::Checkpoint>();
-  ckpt->path = "synthetic:llama-7b-layer";
+  ckpt->path = spec.str();
   ckpt->format = "synthetic";
   model::ModelConfig &c = ckpt->config;
   c.dim = 4096;
@@ -216,18 +223,69 @@ static std::unique_ptr<model::Checkpoint> makeSynthetic7BLayer() {
   c.vocabSize = 256;
   c.maxSeqLen = 1024;
   c.tiedEmbeddings = true;
+  llvm::StringRef rest = spec.drop_front(strlen("synthetic:"));
+  if (rest != "llama-7b-layer") {
+    llvm::SmallVector<llvm::StringRef> parts;
+    rest.split(parts, ',');
+    if (parts.empty() || parts[0] != "llama")
+      return llvm::createStringError(
+          "unknown synthetic model '" + spec +
+          "' (synthetic:llama-7b-layer or synthetic:llama,key=value,...)");
+    for (llvm::StringRef part : llvm::drop_begin(parts)) {
+      auto [key, value] = part.split('=');
+      int64_t v = 0;
+      if (value.getAsInteger(10, v) || v < 1 || v > (int64_t(1) << 20))
+        return llvm::createStringError("synthetic model option '" + part +
+                                       "' needs a value in 1..2^20");
+      if (key == "dim")
+        c.dim = v;
+      else if (key == "hidden")
+        c.hiddenDim = v;
+      else if (key == "layers" && v <= 256)
+        c.numLayers = v;
+      else if (key == "heads")
+        c.numHeads = v;
+      else if (key == "kv_heads")
+        c.numKVHeads = v;
+      else if (key == "vocab")
+        c.vocabSize = v;
+      else if (key == "context")
+        c.maxSeqLen = v;
+      else
+        return llvm::createStringError(
+            "unknown synthetic model option '" + part +
+            "' (dim, hidden, layers <= 256, heads, kv_heads, vocab, context)");
+    }
+    if (c.dim % c.numHeads != 0 || c.numHeads % c.numKVHeads != 0 ||
+        (c.dim / c.numHeads) % 2 != 0)
+      return llvm::createStringError(
+          "synthetic model: heads must divide dim into even head sizes and "
+          "kv_heads must divide heads");
+    uint64_t bytes = 4ull * (uint64_t(c.vocabSize) * c.dim +
+                             uint64_t(c.numLayers) *
+                                 (2ull * c.dim * c.dim +
+                                  2ull * c.kvDim() * c.dim +
+                                  3ull * c.hiddenDim * c.dim));
+    if (bytes > (uint64_t(16) << 30))
+      return llvm::createStringError(
+          "synthetic model of " + llvm::Twine(bytes >> 20) +
+          " MiB is over the 16 GiB limit");
+  }
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
-      {"tok_embeddings", {c.vocabSize, c.dim}},
-      {"layers.0.attention_norm", {c.dim}},
-      {"layers.0.wq", {c.dim, c.dim}},
-      {"layers.0.wk", {c.kvDim(), c.dim}},
-      {"layers.0.wv", {c.kvDim(), c.dim}},
-      {"layers.0.wo", {c.dim, c.dim}},
-      {"layers.0.ffn_norm", {c.dim}},
-      {"layers.0.w1", {c.hiddenDim, c.dim}},
-      {"layers.0.w2", {c.dim, c.hiddenDim}},
-      {"layers.0.w3", {c.hiddenDim, c.dim}},
-      {"norm", {c.dim}}};
+      {"tok_embeddings", {c.vocabSize, c.dim}}};
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    std::string p = "layers." + std::to_string(l) + ".";
+    shapes.push_back({p + "attention_norm", {c.dim}});
+    shapes.push_back({p + "wq", {c.dim, c.dim}});
+    shapes.push_back({p + "wk", {c.kvDim(), c.dim}});
+    shapes.push_back({p + "wv", {c.kvDim(), c.dim}});
+    shapes.push_back({p + "wo", {c.dim, c.dim}});
+    shapes.push_back({p + "ffn_norm", {c.dim}});
+    shapes.push_back({p + "w1", {c.hiddenDim, c.dim}});
+    shapes.push_back({p + "w2", {c.dim, c.hiddenDim}});
+    shapes.push_back({p + "w3", {c.hiddenDim, c.dim}});
+  }
+  shapes.push_back({"norm", {c.dim}});
   uint64_t state = 0x9E3779B97F4A7C15ull;
   for (auto &[name, shape] : shapes) {
     int64_t count = 1;
@@ -250,7 +308,7 @@ static std::unique_ptr<model::Checkpoint> makeSynthetic7BLayer() {
     ckpt->tensors.push_back(std::move(t));
     ckpt->buffers.push_back(std::move(buffer));
   }
-  return ckpt;
+  return std::move(ckpt);
 }
 
 /// Loads, imports (if needed), compiles and finds the tokenizer. With
@@ -288,8 +346,12 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     m.compileSeconds = now() - start;
     if (llvm::Error err = m.runner->setServedWidths(servedBits, layerBits))
       return std::move(err);
-  } else if (path == "synthetic:llama-7b-layer") {
-    m.checkpoint = makeSynthetic7BLayer();
+  } else if (path.starts_with("synthetic:")) {
+    llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =
+        makeSynthetic(path);
+    if (!ckpt)
+      return ckpt.takeError();
+    m.checkpoint = std::move(*ckpt);
   } else if (path.ends_with(".mlir") || path.ends_with(".mlirbc")) {
     if (!llvm::sys::fs::exists(path))
       return error("no such file: '" + path + "'");

@@ -43,6 +43,10 @@ struct KernelGatherLowering : public OpConversionPattern<KernelGatherOp> {
       k.forLoop(0, k.index(cols), [&](Value d) {
         Value v = quantized ? dequantizeElement(k, q, {row, d})
                             : k.load(parts[0], {row, d});
+        // A 16-bit table's values are those of qopt.dequantize in that type.
+        Type expressed = quantized ? quantized.getExpressedType() : Type();
+        if (expressed && (expressed.isF16() || expressed.isBF16()))
+          v = k.widen(arith::TruncFOp::create(k.b, k.loc, expressed, v));
         k.store(v, out, {t, d});
       });
     });

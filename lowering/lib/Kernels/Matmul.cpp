@@ -20,6 +20,23 @@ using namespace mlir::qopt;
 
 namespace {
 
+/// The weights of a group from their codes in parent units (f32 scalar or
+/// vector) minus the zero point: `codes - zero` when the scale is applied
+/// once per group (f32 scales), or, when `rounded` is a 16-bit float type,
+/// `ext(trunc(scale * (codes - zero)))`: qopt.dequantize's value in the
+/// expressed type, widened, which qopt.qmatmul is defined to use.
+static Value groupWeights(KernelBuilder &k, Value codes, Value zero,
+                          Value scale, Type rounded) {
+  Value w = k.subf(codes, zero);
+  if (!rounded)
+    return w;
+  w = k.mulf(w, scale);
+  Type narrow = rounded;
+  if (auto vec = dyn_cast<VectorType>(w.getType()))
+    narrow = vec.clone(rounded);
+  return k.widen(arith::TruncFOp::create(k.b, k.loc, narrow, w));
+}
+
 /// The products of one group, kept apart until the group is scaled:
 /// `vec` (lane sums of x * (code - zero) over the vector chunks) and
 /// `scalar` (the same over the elements left to the scalar tail).
@@ -31,15 +48,20 @@ struct GroupSums {
 /// `k.width` at a time where the storage allows it. `fullGroup` > 0 says
 /// every group has exactly that many elements, a multiple of the vector
 /// width: the vector loop is then unrolled and there is no scalar tail.
+/// With `rounded` (f16 or bf16 scales) the sums are of x * groupWeights(),
+/// already scaled.
 static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
                           Value t, Value n, Value k0, Value k1, Value zero,
-                          bool vectorized, int64_t fullGroup) {
+                          Value scale, Type rounded, bool vectorized,
+                          int64_t fullGroup) {
   auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
   Value vzero = arith::ConstantOp::create(
       k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
   Value zeroVec = k.splat(f32Vec, zero);
+  Value scaleVec = rounded ? k.splat(f32Vec, scale) : Value();
   auto chunk = [&](Value kk, Value acc) -> Value {
-    Value w = k.subf(loadCodeVector(k, q, n, kk), zeroVec);
+    Value w = groupWeights(k, loadCodeVector(k, q, n, kk), zeroVec, scaleVec,
+                           rounded);
     return vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w, acc);
   };
   if (vectorized && fullGroup > 0) {
@@ -67,7 +89,7 @@ static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
       [&](Value kk, ValueRange carried) -> SmallVector<Value> {
         Value code = arith::UIToFPOp::create(
             k.b, k.loc, k.b.getF32Type(), loadCodeValue(k, q, {n, kk}));
-        Value w = k.subf(code, zero);
+        Value w = groupWeights(k, code, zero, scale, rounded);
         return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
       })[0];
   return {acc, tail};
@@ -120,6 +142,11 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     // Each group's lane sums are scaled into one vector accumulator (a
     // reassociation of the group sums: one horizontal reduction per output
     // instead of one per group); scalar tails accumulate beside it.
+    // With 16-bit scales each weight is rounded to the expressed type (the
+    // value qopt.dequantize defines), so the scale cannot be factored out of
+    // the group sum; f32 scales are applied once per group.
+    Type expressed = type.getExpressedType();
+    Type rounded = expressed.isF16() || expressed.isBF16() ? expressed : Type();
     auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
     k.forLoop(0, k.index(rows), [&](Value n) {
       k.forLoop(0, numTokens, [&](Value t) {
@@ -132,14 +159,19 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
               Value k1 = k.minui(k.addi(k0, k.index(group)), k.index(cols));
               SmallVector<Value> sIdx = scaleIndices(k, type, {n, k0});
               Value zero = zeroValue(k, q, sIdx);
-              GroupSums sums =
-                  groupDot(k, q, x, t, n, k0, k1, zero, vectorized, fullGroup);
               Value scale = k.load(q.scales, sIdx);
-              Value vec = vector::FMAOp::create(
-                  k.b, k.loc, k.splat(f32Vec, scale), sums.vec, carried[0]);
+              GroupSums sums = groupDot(k, q, x, t, n, k0, k1, zero, scale,
+                                        rounded, vectorized, fullGroup);
+              Value groupScale = rounded ? k.f32(1.0f) : scale;
+              Value vec =
+                  rounded ? k.addf(carried[0], sums.vec)
+                          : vector::FMAOp::create(k.b, k.loc,
+                                                  k.splat(f32Vec, groupScale),
+                                                  sums.vec, carried[0])
+                                .getResult();
               Value scalar = carried[1];
               if (sums.scalar)
-                scalar = k.addf(scalar, k.mulf(scale, sums.scalar));
+                scalar = k.addf(scalar, k.mulf(groupScale, sums.scalar));
               return {vec, scalar};
             });
         Value total = vector::ReductionOp::create(

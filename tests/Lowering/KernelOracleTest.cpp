@@ -1,0 +1,905 @@
+//===- KernelOracleTest.cpp - qmatmul/dequantize against QuantMath -*- C++ -*-===//
+//
+// An oracle test of the quantized kernels (issue 7, item 6). Each case is a
+// function that builds a `!qopt.qtensor` with `qopt.pack` from its arguments
+// (never constants, so nothing folds at compile time), optionally slices it,
+// and feeds it to `qopt.qmatmul` or a standalone `qopt.dequantize`. All cases
+// of one run live in one module, lowered with the `qopt-to-llvm` pipeline
+// (buildQOptToLLVMPipeline), JIT-compiled once with mlir::ExecutionEngine and
+// called through `_mlir_ciface_<case>` on random data. Every output is
+// compared with a reference computed in double precision from QuantMath.h
+// (sliceValue, GroupIndexer) and the storage packers of Storage.h.
+//
+// Reference semantics (docs/quantization.md, QOptOps.td):
+//  - served value v in parent units: `q` (unsliced dense), `sliceValue(q, c,
+//    r)` for a dense c-bit tensor sliced to r, `sliceValue(q, P, r)` for a
+//    nested P-bit tensor served at r (static slice, or the run-time width
+//    table, r clamped to [1, P]);
+//  - w = a * (v - z), z = 2^(p-1) for sym; `qopt.dequantize` returns w in the
+//    expressed type (f16/bf16: rounded to nearest even), and qmatmul's
+//    `dequantize(weight)[n, k]` is that same value widened to f32, so the
+//    reference rounds w to the expressed type in both cases;
+//  - y[t, n] = sum_k x[t, k] * w[n, k], accumulated in double.
+//
+// Tolerances (relative error < 1e-5):
+//  - dequantize: |got - ref| <= 1e-5 * |ref|;
+//  - qmatmul: |got - ref| <= 1e-5 * max(1, sum_k |x_k * w_k|). The kernel
+//    sums in f32 in its own order (vector lanes, reassociated reductions,
+//    FMA, the group scale applied once per group), so each term carries a
+//    rounding error of order eps * |x_k * w_k|. When the terms cancel, |y| can
+//    be arbitrarily small while those errors are not, so an error relative to
+//    |y| is meaningless; sum_k |x_k * w_k| is the condition-number-aware
+//    magnitude of the dot product (the bound of its forward error), and
+//    max(1, .) keeps the bound absolute for an all-tiny row.
+//
+// Sampling (the full cross-product is ~10^4 compiled functions; instead
+// every dimension is covered, and the Coverage test checks it):
+//  A. dense, storage-form codes: every width 1..8 x {sym, asym} x {qmatmul
+//     T = 1, qmatmul T = 3, dequantize};
+//  B. dense, one code per element (i8/i16/i32; run-time repack kernel):
+//     every width 1..8 x {qmatmul, dequantize}, both schemes;
+//  C. nested P = 8, `qopt.slice` to every r in 1..7 x {sym, asym} x
+//     {qmatmul, dequantize};
+//  D. nested P = 8 unsliced, width from the width table: {qmatmul T = 1,
+//     qmatmul T = 3, dequantize} x {sym, asym} x 2 groupings, each function
+//     run at every r in 1..8;
+//  E. nested P = 4: slices to 1..3 and the width table at r = 1..8 (r > 4
+//     serves the parent);
+//  F. nested from one code per element (repack into planes), static and
+//     run-time widths;
+//  G. `qopt.slice` of dense c-bit weights to r < c (run-time repack at r bits)
+//     for c = 8 and every r, and a few other (c, r), both ops, both
+//     storage-form and one-per-element sources.
+// Groupings (group 32/64/128, per_channel, per_tensor; K = 64, 172, 256) and
+// scale types (f32, f16, bf16) rotate over all cases with one counter, so
+// every grouping x scale type pair appears with several widths.
+// Each run (vector width 8, and 16 when the host has AVX-512F) JITs all
+// cases in one module.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Conversion/Passes.h"
+#include "qopt/Runtime/QuantMath.h"
+#include "qopt/Runtime/Storage.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+namespace rt = ::qopt::runtime;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Cases
+//===----------------------------------------------------------------------===//
+
+enum class OpKind { Matmul, Dequantize };
+enum class Serve { Unsliced, Slice, Runtime };
+enum class Gran { Group, PerChannel, PerTensor };
+enum class Scale { F32, F16, BF16 };
+
+struct Grouping {
+  Gran gran;
+  int64_t group; // Group only
+  int64_t k;
+};
+
+/// The groupings the cases rotate through.
+const Grouping kGroupings[] = {
+    {Gran::Group, 32, 64},   {Gran::Group, 64, 64},
+    {Gran::Group, 64, 256},  {Gran::Group, 128, 256},
+    {Gran::PerChannel, 0, 64}, {Gran::PerTensor, 0, 64},
+    {Gran::Group, 32, 172},  {Gran::Group, 32, 256},
+    {Gran::PerChannel, 0, 172}, {Gran::PerTensor, 0, 256},
+};
+constexpr int kNumGroupings = sizeof(kGroupings) / sizeof(kGroupings[0]);
+const Scale kScales[] = {Scale::F32, Scale::F16, Scale::BF16};
+
+struct Case {
+  std::string name;
+  OpKind op = OpKind::Matmul;
+  int64_t tokens = 1, n = 5, k = 64;
+  /// Width of the packed codes (the parent P of a nested tensor).
+  unsigned bits = 8;
+  bool nested = false;
+  Serve serve = Serve::Unsliced;
+  /// The static slice width (Serve::Slice).
+  unsigned sliceBits = 0;
+  /// 0: codes in the storage form; 8/16/32: one code per element, iN.
+  unsigned unpackedBits = 0;
+  int grouping = 0;
+  bool sym = false;
+  Scale scale = Scale::F32;
+
+  // Data.
+  std::vector<float> x;
+  std::vector<uint8_t> codes;       // one per element, n x k
+  std::vector<double> scales, zeros; // values exactly representable
+  std::vector<uint8_t> codesBuf, scalesBuf, zerosBuf;
+
+  const Grouping &g() const { return kGroupings[grouping]; }
+};
+
+const char *scaleName(Scale s) {
+  return s == Scale::F32 ? "f32" : s == Scale::F16 ? "f16" : "bf16";
+}
+
+std::string granName(const Grouping &g) {
+  switch (g.gran) {
+  case Gran::Group:
+    return "g" + std::to_string(g.group);
+  case Gran::PerChannel:
+    return "pc";
+  case Gran::PerTensor:
+    return "pt";
+  }
+  return "";
+}
+
+std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  for (int64_t d : shape)
+    s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
+  return s;
+}
+
+/// `!qopt.qtensor<...>` of the case at `bits` (with `parent` if > 0).
+std::string qtype(const Case &c, unsigned bits, unsigned parent) {
+  std::string s = llvm::formatv("!qopt.qtensor<{0}x{1}x{2}, bits = {3}", c.n,
+                                c.k, scaleName(c.scale), bits)
+                      .str();
+  if (parent)
+    s += ", parent = " + std::to_string(parent);
+  switch (c.g().gran) {
+  case Gran::Group:
+    s += ", group = " + std::to_string(c.g().group);
+    break;
+  case Gran::PerChannel:
+    s += ", per_channel";
+    break;
+  case Gran::PerTensor:
+    s += ", per_tensor";
+    break;
+  }
+  s += c.sym ? ", sym" : ", asym";
+  if (c.nested)
+    s += ", layout = nested";
+  return s + ">";
+}
+
+std::vector<int64_t> scalesShape(const Case &c) {
+  switch (c.g().gran) {
+  case Gran::Group:
+    return {c.n, (c.k + c.g().group - 1) / c.g().group};
+  case Gran::PerChannel:
+    return {c.n, 1};
+  case Gran::PerTensor:
+    return {};
+  }
+  return {};
+}
+
+std::vector<int64_t> codesShape(const Case &c) {
+  if (c.unpackedBits)
+    return {c.n, c.k};
+  if (c.nested)
+    return {c.bits, c.n, static_cast<int64_t>(rt::nestedRowBytes(c.k))};
+  return {c.n, static_cast<int64_t>(rt::denseRowBytes(c.k, c.bits))};
+}
+
+std::string tensorStr(ArrayRef<int64_t> shape, StringRef element) {
+  return "tensor<" + shapeStr(shape) + element.str() + ">";
+}
+
+/// The function of one case.
+std::string caseFunction(const Case &c) {
+  std::string codesT =
+      tensorStr(codesShape(c), c.unpackedBits
+                                   ? "i" + std::to_string(c.unpackedBits)
+                                   : std::string("i8"));
+  std::string scalesT = tensorStr(scalesShape(c), scaleName(c.scale));
+  std::string packedT = qtype(c, c.bits, 0);
+  std::string servedT = c.serve == Serve::Slice
+                            ? qtype(c, c.sliceBits, c.bits)
+                            : packedT;
+  std::string xT = llvm::formatv("tensor<?x{0}xf32>", c.k).str();
+  std::string yT = c.op == OpKind::Matmul
+                       ? llvm::formatv("tensor<?x{0}xf32>", c.n).str()
+                       : tensorStr({c.n, c.k}, scaleName(c.scale));
+  std::string s = "func.func @" + c.name + "(";
+  if (c.op == OpKind::Matmul)
+    s += "%x: " + xT + ", ";
+  s += "%codes: " + codesT + ", %s: " + scalesT;
+  if (!c.sym)
+    s += ", %z: " + scalesT;
+  s += ") -> " + yT + " {\n";
+  s += "  %w = qopt.pack %codes, %s" + std::string(c.sym ? "" : ", %z") +
+       " : " + codesT + ", " + scalesT + (c.sym ? "" : ", " + scalesT) +
+       " -> " + packedT + "\n";
+  std::string w = "%w";
+  if (c.serve == Serve::Slice) {
+    s += "  %ws = qopt.slice %w to " + std::to_string(c.sliceBits) + " : " +
+         packedT + "\n";
+    w = "%ws";
+  }
+  if (c.op == OpKind::Matmul)
+    s += "  %y = qopt.qmatmul %x, " + w + " : " + xT + ", " + servedT +
+         " -> " + yT + "\n";
+  else
+    s += "  %y = qopt.dequantize " + w + " : " + servedT + " -> " + yT + "\n";
+  s += "  return %y : " + yT + "\n}\n";
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Numbers
+//===----------------------------------------------------------------------===//
+
+const llvm::fltSemantics &semantics(Scale s) {
+  return s == Scale::F16 ? llvm::APFloat::IEEEhalf() : llvm::APFloat::BFloat();
+}
+
+/// `v` rounded (to nearest even) to the scale type.
+double roundTo(double v, Scale s) {
+  if (s == Scale::F32)
+    return static_cast<float>(v);
+  llvm::APFloat f(v);
+  bool loses;
+  f.convert(semantics(s), llvm::APFloat::rmNearestTiesToEven, &loses);
+  f.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+            &loses);
+  return f.convertToDouble();
+}
+
+/// Appends `v` (exactly representable) in the scale type's bytes.
+void appendValue(std::vector<uint8_t> &buf, double v, Scale s) {
+  if (s == Scale::F32) {
+    float f = static_cast<float>(v);
+    const auto *p = reinterpret_cast<const uint8_t *>(&f);
+    buf.insert(buf.end(), p, p + 4);
+    return;
+  }
+  llvm::APFloat f(v);
+  bool loses;
+  f.convert(semantics(s), llvm::APFloat::rmNearestTiesToEven, &loses);
+  uint16_t b = static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
+  buf.push_back(b & 0xff);
+  buf.push_back(b >> 8);
+}
+
+double readValue(const uint8_t *p, Scale s) {
+  if (s == Scale::F32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t b = p[0] | (p[1] << 8);
+  llvm::APFloat f(semantics(s), llvm::APInt(16, b));
+  bool loses;
+  f.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+            &loses);
+  return f.convertToDouble();
+}
+
+unsigned scaleBytes(Scale s) { return s == Scale::F32 ? 4 : 2; }
+
+/// The parent width: scales and zero points are in its units.
+unsigned parentOf(const Case &c) { return c.bits; }
+
+/// Served width of a run (r only matters for Serve::Runtime).
+unsigned servedOf(const Case &c, unsigned runtimeWidth) {
+  if (c.serve == Serve::Slice)
+    return c.sliceBits;
+  if (c.serve == Serve::Runtime)
+    return std::clamp(runtimeWidth, 1u, c.bits);
+  return c.bits;
+}
+
+void fillData(Case &c, std::mt19937 &rng) {
+  auto uniform = [&](double lo, double hi) {
+    return lo + (hi - lo) * (rng() / 4294967296.0);
+  };
+  int64_t tokens = c.op == OpKind::Matmul ? c.tokens : 0;
+  c.x.resize(tokens * c.k);
+  for (float &v : c.x)
+    v = static_cast<float>(uniform(-1.0, 1.0));
+  c.codes.resize(c.n * c.k);
+  for (uint8_t &q : c.codes)
+    q = static_cast<uint8_t>(rng() % (1u << c.bits));
+  int64_t numScales = 1;
+  for (int64_t d : scalesShape(c))
+    numScales *= d;
+  c.scales.clear();
+  c.zeros.clear();
+  c.scalesBuf.clear();
+  c.zerosBuf.clear();
+  for (int64_t i = 0; i < numScales; ++i) {
+    // Scales spread over [2^-8, 2^-3]: exercises the rounding of w.
+    double a = roundTo(std::exp2(uniform(-8.0, -3.0)), c.scale);
+    c.scales.push_back(a);
+    appendValue(c.scalesBuf, a, c.scale);
+    if (!c.sym) {
+      double z = static_cast<double>(rng() % (1u << parentOf(c)));
+      c.zeros.push_back(z);
+      appendValue(c.zerosBuf, z, c.scale);
+    }
+  }
+  if (c.unpackedBits) {
+    unsigned bytes = c.unpackedBits / 8;
+    c.codesBuf.assign(c.codes.size() * bytes, 0);
+    for (size_t i = 0; i < c.codes.size(); ++i)
+      c.codesBuf[i * bytes] = c.codes[i]; // little-endian
+  } else if (c.nested) {
+    c.codesBuf.resize(rt::nestedStorageBytes(c.n, c.k, c.bits));
+    rt::packNestedPlanes(c.codes.data(), c.n, c.k, c.bits, c.codesBuf.data());
+  } else {
+    c.codesBuf.resize(rt::denseStorageBytes(c.n, c.k, c.bits));
+    rt::packDenseRows(c.codes.data(), c.n, c.k, c.bits, c.codesBuf.data());
+  }
+}
+
+/// The reference weight [n, k] in the expressed type (as double); with
+/// `exact`, a * (v - z) before that rounding (for diagnostics only).
+std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth,
+                                    bool exact = false) {
+  unsigned p = parentOf(c), r = servedOf(c, runtimeWidth);
+  rt::GroupIndexer groups = rt::GroupIndexer::perTensor(c.n * c.k);
+  int64_t shape[2] = {c.n, c.k};
+  if (c.g().gran == Gran::Group)
+    groups = rt::GroupIndexer(shape, 2, 1, c.g().group);
+  else if (c.g().gran == Gran::PerChannel)
+    groups = rt::GroupIndexer(shape, 2, 1, c.k);
+  std::vector<double> w(c.n * c.k);
+  for (int64_t i = 0; i < c.n * c.k; ++i) {
+    uint32_t v = rt::sliceValue(c.codes[i], p, r);
+    int64_t g = groups.scaleIndex(i);
+    double z = c.sym ? rt::symmetricZero(p) : c.zeros[g];
+    double value = c.scales[g] * (static_cast<double>(v) - z);
+    w[i] = exact ? value : roundTo(value, c.scale);
+  }
+  return w;
+}
+
+//===----------------------------------------------------------------------===//
+// Memref descriptors and calls
+//===----------------------------------------------------------------------===//
+
+/// A ranked memref descriptor as llvm.emit_c_interface takes it:
+/// {allocated, aligned, offset, sizes[rank], strides[rank]}, all 8 bytes.
+struct Descriptor {
+  std::vector<int64_t> words;
+  Descriptor(const void *data, ArrayRef<int64_t> sizes) {
+    words.push_back(reinterpret_cast<int64_t>(data));
+    words.push_back(reinterpret_cast<int64_t>(data));
+    words.push_back(0);
+    std::vector<int64_t> strides(sizes.size());
+    int64_t stride = 1;
+    for (int64_t d = static_cast<int64_t>(sizes.size()) - 1; d >= 0; --d) {
+      strides[d] = stride;
+      stride *= sizes[d];
+    }
+    words.insert(words.end(), sizes.begin(), sizes.end());
+    words.insert(words.end(), strides.begin(), strides.end());
+  }
+};
+
+/// Calls `_mlir_ciface_<name>` with pointers to `descs`.
+llvm::Error call(ExecutionEngine &engine, StringRef name,
+                 std::vector<Descriptor> &descs) {
+  std::vector<void *> pointers, args;
+  pointers.reserve(descs.size());
+  for (Descriptor &d : descs)
+    pointers.push_back(d.words.data());
+  for (void *&p : pointers)
+    args.push_back(&p);
+  return engine.invokePacked(("_mlir_ciface_" + name).str(), args);
+}
+
+struct Stats {
+  double worst = 0; // max over outputs of |got - ref| / bound-scale
+  std::string worstCase;
+  int runs = 0, failures = 0;
+};
+
+/// Runs case `c` once (at `runtimeWidth` for Serve::Runtime) and checks the
+/// outputs.
+void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
+             int64_t numWidthSlots, Stats &stats) {
+  std::vector<int64_t> table{0};
+  std::vector<int32_t> widths(std::max<int64_t>(numWidthSlots, 1),
+                              static_cast<int32_t>(runtimeWidth));
+  std::vector<Descriptor> descs;
+  if (c.op == OpKind::Matmul)
+    descs.emplace_back(c.x.data(), ArrayRef<int64_t>{c.tokens, c.k});
+  descs.emplace_back(c.codesBuf.data(), codesShape(c));
+  descs.emplace_back(c.scalesBuf.data(), scalesShape(c));
+  if (!c.sym)
+    descs.emplace_back(c.zerosBuf.data(), scalesShape(c));
+  descs.emplace_back(table.data(), ArrayRef<int64_t>{1});
+  descs.emplace_back(widths.data(),
+                     ArrayRef<int64_t>{static_cast<int64_t>(widths.size())});
+  std::vector<float> y;
+  std::vector<uint8_t> d;
+  if (c.op == OpKind::Matmul) {
+    y.assign(c.tokens * c.n, std::nanf(""));
+    descs.emplace_back(y.data(), ArrayRef<int64_t>{c.tokens, c.n});
+  } else {
+    d.assign(c.n * c.k * scaleBytes(c.scale), 0xff); // NaN pattern
+    descs.emplace_back(d.data(), ArrayRef<int64_t>{c.n, c.k});
+  }
+  std::string label = c.name;
+  if (c.serve == Serve::Runtime)
+    label += " @ width " + std::to_string(runtimeWidth);
+  if (llvm::Error err = call(engine, c.name, descs)) {
+    ADD_FAILURE() << label << ": " << llvm::toString(std::move(err));
+    return;
+  }
+  ++stats.runs;
+  std::vector<double> w = referenceWeight(c, runtimeWidth);
+  std::vector<double> exact = referenceWeight(c, runtimeWidth, true);
+  int reported = 0;
+  bool failed = false;
+  auto check = [&](double got, double ref, double scale, const Twine &where,
+                   double unrounded) {
+    double err = std::fabs(got - ref);
+    double rel = scale > 0 ? err / scale : (err == 0 ? 0 : INFINITY);
+    if (!(rel <= stats.worst) && !std::isnan(rel)) {
+      stats.worst = rel;
+      stats.worstCase = label;
+    }
+    if (!(rel <= 1e-5)) {
+      failed = true;
+      if (reported++ < 4)
+        ADD_FAILURE() << label << where.str() << ": got " << got
+                      << ", expected " << ref << " (error " << err
+                      << ", bound scale " << scale
+                      << "; with weights not rounded to "
+                      << scaleName(c.scale) << " the reference is "
+                      << unrounded << ", error "
+                      << std::fabs(got - unrounded) << ")";
+    }
+  };
+  if (c.op == OpKind::Matmul) {
+    for (int64_t t = 0; t < c.tokens; ++t)
+      for (int64_t n = 0; n < c.n; ++n) {
+        double ref = 0, mag = 0, unrounded = 0;
+        for (int64_t k = 0; k < c.k; ++k) {
+          double xk = c.x[t * c.k + k];
+          double term = xk * w[n * c.k + k];
+          ref += term;
+          mag += std::fabs(term);
+          unrounded += xk * exact[n * c.k + k];
+        }
+        check(y[t * c.n + n], ref, std::max(1.0, mag),
+              llvm::formatv(" y[{0}, {1}]", t, n), unrounded);
+      }
+  } else {
+    unsigned eb = scaleBytes(c.scale);
+    for (int64_t i = 0; i < c.n * c.k; ++i)
+      check(readValue(d.data() + i * eb, c.scale), w[i], std::fabs(w[i]),
+            llvm::formatv(" w[{0}, {1}]", i / c.k, i % c.k), exact[i]);
+  }
+  stats.failures += failed;
+}
+
+//===----------------------------------------------------------------------===//
+// The sampled cases
+//===----------------------------------------------------------------------===//
+
+std::vector<Case> makeCases() {
+  std::vector<Case> cases;
+  int counter = 0;
+  auto add = [&](Case c, const std::string &set) {
+    // Rotate groupings fastest, then scale types: all 30 pairs appear in
+    // every 30 consecutive cases.
+    c.grouping = counter % kNumGroupings;
+    c.scale = kScales[(counter / kNumGroupings) % 3];
+    ++counter;
+    c.k = c.g().k;
+    if (c.op == OpKind::Dequantize)
+      c.n = 3;
+    c.name = llvm::formatv(
+        "{0}{1}_{2}{3}{4}_{5}_{6}_{7}_{8}{9}", set, cases.size(),
+        c.nested ? "nested" : "dense", c.bits,
+        c.serve == Serve::Slice ? "_to" + std::to_string(c.sliceBits)
+        : c.serve == Serve::Runtime ? std::string("_rt")
+                                    : std::string(),
+        c.sym ? "sym" : "asym", granName(c.g()) + "k" + std::to_string(c.k),
+        scaleName(c.scale),
+        c.op == OpKind::Matmul ? "mm_t" + std::to_string(c.tokens)
+                               : std::string("dq"),
+        c.unpackedBits ? "_u" + std::to_string(c.unpackedBits)
+                       : std::string());
+    cases.push_back(std::move(c));
+  };
+  auto opVariants = [](bool bothTokenCounts) {
+    std::vector<std::pair<OpKind, int64_t>> v{{OpKind::Matmul, 3},
+                                              {OpKind::Dequantize, 0}};
+    if (bothTokenCounts)
+      v.insert(v.begin(), {OpKind::Matmul, 1});
+    return v;
+  };
+
+  // A. dense, storage form, every width x scheme x {mm T=1, mm T=3, dq}.
+  for (unsigned bits = 1; bits <= 8; ++bits)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(true)) {
+        Case c;
+        c.op = op, c.tokens = tokens, c.bits = bits, c.sym = sym;
+        add(c, "A");
+      }
+  // B. dense, one code per element.
+  for (unsigned bits = 1; bits <= 8; ++bits)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = bits % 2 ? 3 : 1, c.bits = bits;
+      (void)tokens;
+      c.sym = (bits + (op == OpKind::Matmul)) % 2;
+      c.unpackedBits = bits == 8 ? 16 : (bits % 3 == 0 ? 32 : 8);
+      add(c, "B");
+    }
+  // C. nested P = 8, static slices.
+  for (unsigned r = 1; r <= 7; ++r)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(false)) {
+        Case c;
+        c.op = op, c.tokens = r % 2 ? 1 : 3, c.bits = 8, c.nested = true;
+        (void)tokens;
+        c.serve = Serve::Slice, c.sliceBits = r, c.sym = sym;
+        add(c, "C");
+      }
+  // D. nested P = 8, run-time width (two groupings each).
+  for (int variant = 0; variant < 2; ++variant)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(true)) {
+        Case c;
+        c.op = op, c.tokens = tokens, c.bits = 8, c.nested = true;
+        c.serve = Serve::Runtime, c.sym = sym;
+        add(c, "D");
+      }
+  // E. nested P = 4: static slices 1..3 and the width table.
+  for (unsigned r = 1; r <= 3; ++r)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 4, c.nested = true;
+      (void)tokens;
+      c.serve = Serve::Slice, c.sliceBits = r, c.sym = r % 2;
+      add(c, "E");
+    }
+  for (bool sym : {false, true})
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 4, c.nested = true;
+      (void)tokens;
+      c.serve = Serve::Runtime, c.sym = sym;
+      add(c, "E");
+    }
+  // F. nested from one code per element.
+  for (auto [op, tokens] : opVariants(false))
+    for (Serve serve : {Serve::Slice, Serve::Runtime}) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 8, c.nested = true, c.serve = serve;
+      (void)tokens;
+      c.sliceBits = 3, c.unpackedBits = op == OpKind::Matmul ? 8 : 32;
+      c.sym = serve == Serve::Slice;
+      add(c, "F");
+    }
+  // G. dense slices (run-time repack at r bits).
+  std::vector<std::pair<unsigned, unsigned>> denseSlices;
+  for (unsigned r = 1; r <= 7; ++r)
+    denseSlices.push_back({8, r});
+  for (auto cr : {std::pair<unsigned, unsigned>{7, 5}, {6, 3}, {5, 2},
+                  {4, 3}, {4, 1}, {3, 2}, {2, 1}})
+    denseSlices.push_back(cr);
+  for (auto [bits, r] : denseSlices)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = r % 2 ? 3 : 1, c.bits = bits;
+      (void)tokens;
+      c.serve = Serve::Slice, c.sliceBits = r;
+      c.sym = (bits + r + (op == OpKind::Matmul)) % 2;
+      if (bits < 8 && r % 2)
+        c.unpackedBits = 16;
+      add(c, "G");
+    }
+  return cases;
+}
+
+/// The widths every run-time case is served at.
+std::vector<unsigned> runtimeWidths() { return {1, 2, 3, 4, 5, 6, 7, 8}; }
+
+//===----------------------------------------------------------------------===//
+// Compile and run
+//===----------------------------------------------------------------------===//
+
+struct Compiled {
+  std::unique_ptr<MLIRContext> ctx;
+  std::unique_ptr<ExecutionEngine> engine;
+  int64_t numWidthSlots = 0;
+};
+
+std::unique_ptr<MLIRContext> makeContext() {
+  DialectRegistry registry;
+  mlir::qopt::registerLoweringDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  return std::make_unique<MLIRContext>(registry);
+}
+
+/// Lowers `source` with qopt-to-llvm at `vectorWidth` lanes and JITs it.
+llvm::Expected<Compiled> compile(const std::string &source,
+                                 int64_t vectorWidth) {
+  Compiled result;
+  result.ctx = makeContext();
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, ParserConfig(result.ctx.get()));
+  if (!module)
+    return llvm::createStringError("cannot parse the oracle module");
+  PassManager pm(result.ctx.get());
+  mlir::qopt::QOptToLLVMPipelineOptions options;
+  options.vectorWidth = vectorWidth;
+  mlir::qopt::buildQOptToLLVMPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return llvm::createStringError("qopt-to-llvm failed on the oracle module");
+  if (auto slots = (*module)->getAttrOfType<ArrayAttr>("qopt.width_table"))
+    result.numWidthSlots = slots.size();
+
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return builder.takeError();
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  auto tm = builder->createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer =
+      makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0, tm->get());
+  auto engine = ExecutionEngine::create(*module, engineOptions, std::move(*tm));
+  if (!engine)
+    return engine.takeError();
+  result.engine = std::move(*engine);
+  return result;
+}
+
+void runOracle(int64_t vectorWidth) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::vector<Case> cases = makeCases();
+  std::mt19937 rng(20250 + vectorWidth);
+  std::string source;
+  for (Case &c : cases) {
+    fillData(c, rng);
+    source += caseFunction(c);
+  }
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<Compiled> compiled = compile(source, vectorWidth);
+  ASSERT_TRUE(static_cast<bool>(compiled))
+      << llvm::toString(compiled.takeError());
+  auto compiledAt = std::chrono::steady_clock::now();
+  Stats stats;
+  for (const Case &c : cases) {
+    if (c.serve != Serve::Runtime) {
+      runCase(*compiled->engine, c, 0, compiled->numWidthSlots, stats);
+      continue;
+    }
+    for (unsigned r : runtimeWidths())
+      runCase(*compiled->engine, c, r, compiled->numWidthSlots, stats);
+  }
+  auto done = std::chrono::steady_clock::now();
+  auto seconds = [](auto a, auto b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  std::printf("[oracle] vector width %lld: %zu functions, %d runs, %d failed "
+              "runs; worst normalized error %.3g (%s); compile %.1f s, "
+              "run %.2f s\n",
+              static_cast<long long>(vectorWidth), cases.size(), stats.runs,
+              stats.failures, stats.worst, stats.worstCase.c_str(),
+              seconds(start, compiledAt), seconds(compiledAt, done));
+  EXPECT_EQ(stats.failures, 0);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Tests
+//===----------------------------------------------------------------------===//
+
+/// The sampling covers what the file header promises.
+TEST(KernelOracle, Coverage) {
+  std::vector<Case> cases = makeCases();
+  // every width x layout x scheme (served width), for both ops
+  std::set<std::tuple<unsigned, bool, bool, OpKind>> served;
+  // every grouping x scale type with several widths
+  std::map<std::pair<int, Scale>, std::set<unsigned>> pairs;
+  std::set<std::pair<unsigned, OpKind>> unpackedDense, slicedDense;
+  std::set<std::pair<unsigned, bool>> nestedSlices;
+  int runtimeMatmulT1 = 0, runtimeMatmulT3 = 0, runtimeDequant = 0;
+  bool nested4Runtime = false;
+  for (const Case &c : cases) {
+    if (c.serve == Serve::Runtime) {
+      for (unsigned r : runtimeWidths())
+        served.insert({std::clamp(r, 1u, c.bits), c.nested, c.sym, c.op});
+      if (c.op == OpKind::Dequantize)
+        ++runtimeDequant;
+      else
+        ++(c.tokens == 1 ? runtimeMatmulT1 : runtimeMatmulT3);
+      nested4Runtime |= c.bits == 4;
+    } else {
+      served.insert({servedOf(c, 0), c.nested, c.sym, c.op});
+    }
+    pairs[{c.grouping, c.scale}].insert(servedOf(c, 8));
+    if (!c.nested && c.unpackedBits)
+      unpackedDense.insert({c.bits, c.op});
+    if (!c.nested && c.serve == Serve::Slice)
+      slicedDense.insert({c.sliceBits, c.op});
+    if (c.nested && c.bits == 8 && c.serve == Serve::Slice)
+      nestedSlices.insert({c.sliceBits, c.op == OpKind::Matmul});
+  }
+  for (unsigned r = 1; r <= 8; ++r)
+    for (bool nested : {false, true})
+      for (bool sym : {false, true})
+        for (OpKind op : {OpKind::Matmul, OpKind::Dequantize})
+          EXPECT_TRUE(served.count({r, nested, sym, op}))
+              << "width " << r << (nested ? " nested " : " dense ")
+              << (sym ? "sym" : "asym");
+  for (int g = 0; g < kNumGroupings; ++g)
+    for (Scale s : kScales)
+      EXPECT_GE((pairs[{g, s}].size()), 3u)
+          << granName(kGroupings[g]) << " k" << kGroupings[g].k << " "
+          << scaleName(s);
+  for (unsigned bits = 1; bits <= 8; ++bits)
+    for (OpKind op : {OpKind::Matmul, OpKind::Dequantize})
+      EXPECT_TRUE(unpackedDense.count({bits, op})) << bits;
+  for (unsigned r = 1; r <= 7; ++r)
+    for (OpKind op : {OpKind::Matmul, OpKind::Dequantize})
+      EXPECT_TRUE(slicedDense.count({r, op})) << r;
+  for (unsigned r = 1; r <= 7; ++r)
+    for (bool mm : {false, true})
+      EXPECT_TRUE(nestedSlices.count({r, mm})) << r;
+  EXPECT_GT(runtimeMatmulT1, 0);
+  EXPECT_GT(runtimeMatmulT3, 0);
+  EXPECT_GT(runtimeDequant, 0);
+  EXPECT_TRUE(nested4Runtime);
+}
+
+TEST(KernelOracle, VectorWidth8) { runOracle(8); }
+
+TEST(KernelOracle, VectorWidth16) {
+  if (mlir::qopt::hostVectorWidth() < 16)
+    GTEST_SKIP() << "host has no AVX-512F";
+  runOracle(16);
+}
+
+/// The minimal reproducer of the f16 rounding bug fixed in Matmul.cpp: one
+/// weight, code 255, zero 0, f16 scale 0x2E66 = 0.0999755859375. a * q =
+/// 25.4937744140625 is not an f16; qopt.dequantize gives the f16 value 25.5,
+/// and qmatmul must use that same value (it returned 25.49377 before).
+TEST(KernelOracle, F16WeightIsRoundedInQMatmul) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  const char *source = R"mlir(
+!w = !qopt.qtensor<1x8xf16, bits = 8, per_channel, asym>
+func.func @mm(%x: tensor<?x8xf32>, %codes: tensor<1x8xi8>, %s: tensor<1x1xf16>,
+              %z: tensor<1x1xf16>) -> tensor<?x1xf32> {
+  %w = qopt.pack %codes, %s, %z : tensor<1x8xi8>, tensor<1x1xf16>, tensor<1x1xf16> -> !w
+  %y = qopt.qmatmul %x, %w : tensor<?x8xf32>, !w -> tensor<?x1xf32>
+  return %y : tensor<?x1xf32>
+}
+)mlir";
+  for (int64_t width : {int64_t(8), mlir::qopt::hostVectorWidth()}) {
+    llvm::Expected<Compiled> compiled = compile(source, width);
+    ASSERT_TRUE(static_cast<bool>(compiled))
+        << llvm::toString(compiled.takeError());
+    std::vector<float> x{1, 0, 0, 0, 0, 0, 0, 0}, y{0};
+    std::vector<uint8_t> codes{255, 0, 0, 0, 0, 0, 0, 0};
+    std::vector<uint16_t> scale{0x2E66}, zero{0};
+    std::vector<int64_t> table{0};
+    std::vector<int32_t> widths{8};
+    std::vector<Descriptor> descs;
+    descs.emplace_back(x.data(), ArrayRef<int64_t>{1, 8});
+    descs.emplace_back(codes.data(), ArrayRef<int64_t>{1, 8});
+    descs.emplace_back(scale.data(), ArrayRef<int64_t>{1, 1});
+    descs.emplace_back(zero.data(), ArrayRef<int64_t>{1, 1});
+    descs.emplace_back(table.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(widths.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(y.data(), ArrayRef<int64_t>{1, 1});
+    llvm::Error err = call(*compiled->engine, "mm", descs);
+    ASSERT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+    EXPECT_EQ(y[0], 25.5f) << "vector width " << width;
+  }
+}
+
+/// qopt-prepare-abi's calling convention: inputs (a qtensor's parts in
+/// place), then the weight table, the width table, and one out-parameter
+/// per result, in order; no results; a C interface.
+TEST(KernelOracle, ABI) {
+  std::unique_ptr<MLIRContext> ctx = makeContext();
+  const char *source = R"mlir(
+func.func @abi(%x: tensor<?x64xf32>, %codes: tensor<8x5x8xi8>,
+               %s: tensor<5x2xf32>, %z: tensor<5x2xf32>)
+    -> (tensor<?x5xf32>, tensor<5x64xf32>) {
+  %w = qopt.pack %codes, %s, %z : tensor<8x5x8xi8>, tensor<5x2xf32>, tensor<5x2xf32>
+      -> !qopt.qtensor<5x64xf32, bits = 8, group = 32, asym, layout = nested>
+  %e = arith.constant dense_resource<emb> : tensor<5x64xf32>
+  %y = qopt.qmatmul %x, %w : tensor<?x64xf32>, !qopt.qtensor<5x64xf32, bits = 8, group = 32, asym, layout = nested> -> tensor<?x5xf32>
+  %d = qopt.dequantize %w : !qopt.qtensor<5x64xf32, bits = 8, group = 32, asym, layout = nested> -> tensor<5x64xf32>
+  %sum = arith.addf %d, %e : tensor<5x64xf32>
+  return %y, %sum : tensor<?x5xf32>, tensor<5x64xf32>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      emb: "0x04000000"
+    }
+  }
+#-}
+)mlir";
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, ParserConfig(ctx.get()));
+  ASSERT_TRUE(module);
+  PassManager pm(ctx.get());
+  mlir::qopt::QOptToLLVMPipelineOptions options;
+  mlir::qopt::buildQOptToLoopsPipeline(pm, options);
+  ASSERT_TRUE(succeeded(pm.run(*module)));
+
+  auto func = (*module).lookupSymbol<func::FuncOp>("abi");
+  ASSERT_TRUE(func);
+  EXPECT_TRUE(func->hasAttr("llvm.emit_c_interface"));
+  FunctionType type = func.getFunctionType();
+  EXPECT_EQ(type.getNumResults(), 0u);
+  std::vector<std::string> got;
+  for (Type t : type.getInputs()) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    t.print(os);
+    got.push_back(s);
+  }
+  std::vector<std::string> expected{
+      "memref<?x64xf32>", "memref<8x5x8xi8>", "memref<5x2xf32>",
+      "memref<5x2xf32>",  "memref<?xi64>",    "memref<?xi32>",
+      "memref<?x5xf32>",  "memref<5x64xf32>"};
+  EXPECT_EQ(got, expected);
+
+  // The weight table names the resource; the width table has one slot per
+  // unsliced nested use (qmatmul and dequantize each read theirs), with the
+  // parent width.
+  auto weights = (*module)->getAttrOfType<ArrayAttr>("qopt.weight_table");
+  ASSERT_TRUE(weights);
+  ASSERT_EQ(weights.size(), 1u);
+  EXPECT_EQ(cast<StringAttr>(weights[0]).getValue(), "emb");
+  auto widths = (*module)->getAttrOfType<ArrayAttr>("qopt.width_table");
+  ASSERT_TRUE(widths);
+  EXPECT_GE(widths.size(), 1u);
+  for (Attribute entry : widths) {
+    auto dict = dyn_cast<DictionaryAttr>(entry);
+    ASSERT_TRUE(dict);
+    auto parent = dict.getAs<IntegerAttr>("parent_bits");
+    ASSERT_TRUE(parent);
+    EXPECT_EQ(parent.getInt(), 8);
+  }
+}
