@@ -154,6 +154,37 @@ static uint64_t peakRSS() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM), or 0 when the
+/// file cannot be read (not Linux).
+static uint64_t procStatusBytes(llvm::StringRef field) {
+  auto buffer = llvm::MemoryBuffer::getFileAsStream("/proc/self/status");
+  if (!buffer)
+    return 0;
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n');
+  for (llvm::StringRef line : lines) {
+    if (!line.consume_front(field) || !line.consume_front(":"))
+      continue;
+    uint64_t kib = 0;
+    line = line.trim();
+    if (line.consume_back("kB") && !line.trim().getAsInteger(10, kib))
+      return kib * 1024;
+  }
+  return 0;
+}
+
+/// Resets the process's peak RSS (VmHWM) to its current RSS, so that a later
+/// VmHWM is the peak of what ran since. Returns false where unsupported.
+static bool resetPeakRSS() {
+  std::error_code ec;
+  llvm::raw_fd_ostream os("/proc/self/clear_refs", ec);
+  if (ec)
+    return false;
+  os << "5";
+  os.flush();
+  return !os.has_error();
+}
+
 /// A one-line progress bar on stderr, drawn only on a terminal.
 class Progress {
 public:
@@ -648,9 +679,13 @@ static int runBench() {
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
 
-  // Warm up (first-touch of code and weights), then measure.
+  // Warm up (first-touch of code and weights), then measure. The peak RSS
+  // of inference alone (activations on top of weights and KV cache) is
+  // VmHWM after resetting it here.
   if (llvm::Error err = m->runner->forward({tokens[0]}, 0, logits.data()))
     return fail(llvm::toString(std::move(err)));
+  bool peakReset = resetPeakRSS();
+  uint64_t rssBefore = procStatusBytes("VmRSS");
   double start = now();
   if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))
     return fail(llvm::toString(std::move(err)));
@@ -680,6 +715,11 @@ static int runBench() {
   double bandwidth = weightBytes / streamTime;
   double ratio = medianStep / streamTime;
   uint64_t peak = peakRSS();
+  uint64_t inferencePeak = peakReset ? procStatusBytes("VmHWM") : 0;
+  int64_t inferenceGrowth =
+      inferencePeak && rssBefore
+          ? static_cast<int64_t>(inferencePeak) - static_cast<int64_t>(rssBefore)
+          : -1;
 
   if (jsonOutput) {
     llvm::json::Object result{
@@ -696,6 +736,8 @@ static int runBench() {
         {"served_bits", servedBitsJson(*m->runner)},
         {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
         {"peak_rss_bytes", static_cast<int64_t>(peak)},
+        {"inference_peak_rss_bytes", static_cast<int64_t>(inferencePeak)},
+        {"inference_rss_growth_bytes", inferenceGrowth},
         {"read_bandwidth_bytes_per_second", bandwidth},
         {"weight_stream_seconds", streamTime},
         {"decode_over_stream_ratio", ratio},
