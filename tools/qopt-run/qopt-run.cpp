@@ -301,9 +301,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     if (kvTypeName.getNumOccurrences() == 0 || actual == *kvType)
       return llvm::Error::success();
     return error("--kv-type " + mlir::qopt::kvCacheTypeName(*kvType) +
-                 " conflicts with the " +
-                 mlir::qopt::kvCacheTypeName(actual) + " KV cache of '" +
-                 llvm::StringRef(modelPath) +
+                 " conflicts with the " + mlir::qopt::kvCacheTypeName(actual) +
+                 " KV cache of '" + llvm::StringRef(modelPath) +
                  "' (fixed when it was imported or compiled; re-import with "
                  "--kv-type, or leave the option out)");
   };
@@ -344,9 +343,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     m.checkpoint = std::move(*ckpt);
   }
   if (m.checkpoint) {
-    llvm::Expected<OwningOpRef<ModuleOp>> module =
-        mlir::qopt::importCheckpoint(*m.context, *m.checkpoint,
-                                     {/*kvType=*/*kvType});
+    llvm::Expected<OwningOpRef<ModuleOp>> module = mlir::qopt::importCheckpoint(
+        *m.context, *m.checkpoint, {/*kvType=*/*kvType});
     if (!module)
       return module.takeError();
     m.module = std::move(*module);
@@ -568,16 +566,15 @@ static int runPerplexity() {
   double nll = totalNLL / count;
   double ppl = std::exp(nll);
   if (jsonOutput) {
-    llvm::json::Object result{{"tokens", count},
-                              {"sequences", sequences},
-                              {"nll", nll},
-                              {"ppl", ppl},
-                              {"kv_type", mlir::qopt::kvCacheTypeName(
-                                              m->runner->cacheType())},
-                              {"kv_cache_bytes",
-                               static_cast<int64_t>(m->runner->cacheBytes())},
-                              {"seconds", seconds},
-                              {"tokens_per_second", count / seconds}};
+    llvm::json::Object result{
+        {"tokens", count},
+        {"sequences", sequences},
+        {"nll", nll},
+        {"ppl", ppl},
+        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
+        {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
+        {"seconds", seconds},
+        {"tokens_per_second", count / seconds}};
     llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
   } else {
     llvm::outs() << llvm::format(

@@ -201,9 +201,8 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   int64_t kvDim = cfg.kvDim(), headDim = cfg.headDim();
   // The runtime chooses how many positions to allocate (up to
   // max_seq_len), so the sequence dimension is dynamic.
-  auto cacheType =
-      MemRefType::get({cfg.numLayers, ShapedType::kDynamic, kvDim},
-                      getKVCacheElementType(ctx, options.kvType));
+  auto cacheType = MemRefType::get({cfg.numLayers, ShapedType::kDynamic, kvDim},
+                                   getKVCacheElementType(ctx, options.kvType));
   auto tokensType = RankedTensorType::get({numTokens}, b.getI32Type());
   auto act = [&](int64_t width) {
     return RankedTensorType::get({numTokens, width}, f32);
@@ -391,8 +390,7 @@ int64_t mlir::qopt::kvCacheElementBytes(KVCacheType type) {
   return type == KVCacheType::F32 ? 4 : 2;
 }
 
-Type mlir::qopt::getKVCacheElementType(MLIRContext &context,
-                                       KVCacheType type) {
+Type mlir::qopt::getKVCacheElementType(MLIRContext &context, KVCacheType type) {
   switch (type) {
   case KVCacheType::F32:
     return Float32Type::get(&context);
@@ -438,7 +436,8 @@ llvm::Expected<KVCacheInfo> mlir::qopt::readKVCacheInfo(ModuleOp module) {
       return fail("model module has no function @" + name);
     MemRefType type = keyCacheType(fn);
     if (!type || type.getRank() != 3)
-      return fail("@" + name + " has no [layers, seq, kv_dim] key cache "
+      return fail("@" + name +
+                  " has no [layers, seq, kv_dim] key cache "
                   "argument (is the module already lowered?)");
     if (cache && type != cache)
       return fail("@prefill and @decode disagree on the KV cache type");
