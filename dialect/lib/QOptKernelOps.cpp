@@ -150,7 +150,8 @@ LogicalResult KernelAttentionOp::verify() {
       getNumHeads() % getNumKvHeads() != 0)
     return emitOpError() << "head counts must be positive, kv heads dividing "
                             "heads";
-  return success();
+  return verifyKVCaches(*this, cast<MemRefType>(getKeyCache().getType()),
+                        cast<MemRefType>(getValueCache().getType()));
 }
 
 //===----------------------------------------------------------------------===//

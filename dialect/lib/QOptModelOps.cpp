@@ -116,6 +116,24 @@ LogicalResult RopeOp::verify() {
   return success();
 }
 
+LogicalResult mlir::qopt::verifyKVCaches(Operation *op, MemRefType keyCache,
+                                         MemRefType valueCache) {
+  if (keyCache.getElementType() != valueCache.getElementType())
+    return op->emitOpError()
+           << "key cache element type " << keyCache.getElementType()
+           << " differs from value cache element type "
+           << valueCache.getElementType();
+  if (keyCache != valueCache)
+    return op->emitOpError() << "key and value caches must have the same type";
+  if (keyCache.isDynamicDim(0) || keyCache.isDynamicDim(2))
+    return op->emitOpError()
+           << "KV caches must have static layer and row dimensions "
+              "[layers, seq, kv_dim] (seq may be dynamic)";
+  if (keyCache.getDimSize(1) == 0)
+    return op->emitOpError() << "KV caches must hold at least one position";
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   int64_t heads = getNumHeads(), kvHeads = getNumKvHeads(),
           headDim = getHeadDim();
@@ -128,13 +146,8 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "num_heads * head_dim (" << heads << " * "
                          << headDim << ") overflows";
   MemRefType keyCache = getKeyCache().getType();
-  if (keyCache != getValueCache().getType())
-    return emitOpError() << "key and value caches must have the same type";
-  if (!keyCache.hasStaticShape())
-    return emitOpError() << "KV caches must have a static shape "
-                            "[layers, max_seq, kv_dim]";
-  if (keyCache.getDimSize(1) == 0)
-    return emitOpError() << "KV caches must hold at least one position";
+  if (failed(verifyKVCaches(*this, keyCache, getValueCache().getType())))
+    return failure();
   if (static_cast<int64_t>(getLayer()) >= keyCache.getDimSize(0))
     return emitOpError() << "layer " << getLayer()
                          << " is out of range for a cache of "

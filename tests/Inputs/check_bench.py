@@ -2,6 +2,7 @@
 """Checks the JSON line of `qopt-run bench --json` read from stdin.
 
   check_bench.py [--prefill-tokens N] [--decode-tokens N]
+                 [--kv-cache-bytes N]
 
 Fails (exit 1, message on stderr) unless every reported rate, size and
 ratio is present, finite and positive. Never checks a timing bound. Prints
@@ -27,6 +28,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--prefill-tokens", type=int)
     parser.add_argument("--decode-tokens", type=int)
+    parser.add_argument("--kv-cache-bytes", type=int,
+                        help="the exact kv_cache_bytes expected")
     args = parser.parse_args()
 
     text = sys.stdin.read()
@@ -46,6 +49,10 @@ def main():
                       ("decode_tokens", args.decode_tokens)):
         if want is not None and result.get(key) != want:
             sys.exit("%s = %r, expected %d" % (key, result.get(key), want))
+    if args.kv_cache_bytes is not None and \
+            result.get("kv_cache_bytes") != args.kv_cache_bytes:
+        sys.exit("kv_cache_bytes = %r, expected %d" %
+                 (result.get("kv_cache_bytes"), args.kv_cache_bytes))
     if result["peak_rss_bytes"] < result["weight_bytes"]:
         sys.exit("peak RSS %d is below the weight bytes %d" %
                  (result["peak_rss_bytes"], result["weight_bytes"]))

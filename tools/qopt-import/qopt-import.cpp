@@ -40,6 +40,11 @@ static cl::opt<bool> elideWeights(
     cl::desc("With --emit=mlir, print the IR without the weight blobs "
              "(for reading; the result cannot be run)"),
     cl::init(false));
+static cl::opt<std::string> kvType(
+    "kv-type",
+    cl::desc("Element type of the KV cache arguments: f32 (default), f16 or "
+             "bf16 (stored rounded, computed in f32)"),
+    cl::value_desc("f32|f16|bf16"), cl::init("f32"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -50,6 +55,13 @@ int main(int argc, char **argv) {
     llvm::WithColor::error(llvm::errs(), "qopt-import") << message << "\n";
     return 1;
   };
+
+  std::optional<mlir::qopt::KVCacheType> kv =
+      mlir::qopt::parseKVCacheType(kvType);
+  if (!kv)
+    return fail("--kv-type must be f32, f16 or bf16, got '" + kvType + "'");
+  mlir::qopt::ImportOptions importOptions;
+  importOptions.kvType = *kv;
 
   llvm::Expected<std::unique_ptr<::qopt::model::Checkpoint>> checkpoint =
       ::qopt::model::loadCheckpoint(inputPath);
@@ -68,7 +80,7 @@ int main(int argc, char **argv) {
   mlir::qopt::registerImportDialects(registry);
   MLIRContext context(registry);
   llvm::Expected<OwningOpRef<ModuleOp>> module =
-      mlir::qopt::importCheckpoint(context, **checkpoint);
+      mlir::qopt::importCheckpoint(context, **checkpoint, importOptions);
   if (!module)
     return fail(llvm::toString(module.takeError()));
 

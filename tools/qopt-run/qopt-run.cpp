@@ -7,6 +7,11 @@
 //   qopt-run generate MODEL --prompt TEXT -n N [--temperature T] [--seed S]
 //   qopt-run ppl MODEL --text FILE [--json]
 //   qopt-run bench MODEL [--json]
+//   qopt-run compile MODEL -o DIR
+//
+// --kv-type f32|f16|bf16 picks the KV cache storage type of an imported
+// checkpoint; the cache is allocated for the positions a run uses and grows
+// when needed.
 //
 // Every subcommand takes --pipeline PIPELINE and --tokenizer FILE. MODEL
 // `synthetic:llama-7b-layer` (bench) is one Llama-7B-shaped decoder layer
@@ -103,6 +108,21 @@ static cl::opt<std::string> layerBits(
              "\"0-1:8,down:6\"; later rules win"),
     cl::value_desc("rules"), cl::init(""), cl::sub(generateCmd),
     cl::sub(pplCmd), cl::sub(benchCmd));
+
+static cl::opt<std::string> kvTypeName(
+    "kv-type",
+    cl::desc("Element type of the KV cache: f32 (default), f16 or bf16 "
+             "(stored rounded, computed in f32). Applies when MODEL is a "
+             "checkpoint; a qopt module or artifact has its type in its IR, "
+             "and a different --kv-type is an error"),
+    cl::value_desc("f32|f16|bf16"), cl::init("f32"), cl::sub(generateCmd),
+    cl::sub(pplCmd), cl::sub(benchCmd), cl::sub(compileCmd));
+static cl::opt<int> kvReserve(
+    "kv-reserve",
+    cl::desc("KV cache positions to allocate up front (default: the length "
+             "of the run); the cache grows past it when needed"),
+    cl::init(0), cl::Hidden, cl::sub(generateCmd), cl::sub(pplCmd),
+    cl::sub(benchCmd));
 
 static cl::opt<std::string> prompt("prompt", cl::desc("Prompt text"),
                                    cl::init(""), cl::sub(generateCmd));
@@ -359,6 +379,23 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
   };
 
+  std::optional<mlir::qopt::KVCacheType> kvType =
+      mlir::qopt::parseKVCacheType(kvTypeName);
+  if (!kvType)
+    return error("--kv-type must be f32, f16 or bf16, got '" +
+                 llvm::StringRef(kvTypeName) + "'");
+  // A module or artifact was imported with its cache type: an explicit
+  // --kv-type must agree with it.
+  auto checkKVType = [&](mlir::qopt::KVCacheType actual) -> llvm::Error {
+    if (kvTypeName.getNumOccurrences() == 0 || actual == *kvType)
+      return llvm::Error::success();
+    return error("--kv-type " + mlir::qopt::kvCacheTypeName(*kvType) +
+                 " conflicts with the " + mlir::qopt::kvCacheTypeName(actual) +
+                 " KV cache of '" + llvm::StringRef(modelPath) +
+                 "' (fixed when it was imported or compiled; re-import with "
+                 "--kv-type, or leave the option out)");
+  };
+
   llvm::StringRef path = modelPath;
   std::string checkpointSource;
   double start = now();
@@ -375,6 +412,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
       return runner.takeError();
     m.runner = std::move(*runner);
     m.compileSeconds = now() - start;
+    if (llvm::Error err = checkKVType(m.runner->cacheType()))
+      return std::move(err);
     if (llvm::Error err = m.runner->setServedWidths(servedBits, layerBits))
       return std::move(err);
   } else if (path.starts_with("synthetic:")) {
@@ -397,8 +436,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     m.checkpoint = std::move(*ckpt);
   }
   if (m.checkpoint) {
-    llvm::Expected<OwningOpRef<ModuleOp>> module =
-        mlir::qopt::importCheckpoint(*m.context, *m.checkpoint);
+    llvm::Expected<OwningOpRef<ModuleOp>> module = mlir::qopt::importCheckpoint(
+        *m.context, *m.checkpoint, {/*kvType=*/*kvType});
     if (!module)
       return module.takeError();
     m.module = std::move(*module);
@@ -418,6 +457,12 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     if (!cfg)
       return cfg.takeError();
     vocabSize = cfg->vocabSize;
+    llvm::Expected<mlir::qopt::KVCacheInfo> cache =
+        mlir::qopt::readKVCacheInfo(*m.module);
+    if (!cache)
+      return cache.takeError();
+    if (llvm::Error err = checkKVType(cache->type))
+      return std::move(err);
   } else {
     vocabSize = m.runner->config().vocabSize;
   }
@@ -460,6 +505,19 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
   return std::move(m);
 }
 
+/// Reserves the KV cache for a run of `positions` positions (or for
+/// --kv-reserve, when given), so that it never re-allocates.
+static llvm::Error reserveCache(mlir::qopt::ModelRunner &runner,
+                                int64_t positions) {
+  if (kvReserve < 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--kv-reserve must be non-negative");
+  if (kvReserve.getNumOccurrences() > 0)
+    positions = kvReserve;
+  return runner.reserve(
+      std::min<int64_t>(positions, runner.config().maxSeqLen));
+}
+
 /// log(sum(exp(logits))) - logits[target], computed stably.
 static double tokenNLL(const float *logits, int64_t vocab, int32_t target) {
   float maxLogit = *std::max_element(logits, logits + vocab);
@@ -490,6 +548,10 @@ static int runGenerate() {
     return fail("the prompt has " + llvm::Twine(tokens.size()) +
                 " tokens; the model's context is " +
                 llvm::Twine(cfg.maxSeqLen));
+  // The context this run uses: the prompt and the requested tokens.
+  if (llvm::Error err = reserveCache(
+          *m->runner, static_cast<int64_t>(tokens.size()) + numTokens))
+    return fail(llvm::toString(std::move(err)));
   model::Sampler sampler(cfg.vocabSize, temperature, topp, seed);
   std::vector<float> logits(tokens.size() * cfg.vocabSize);
   std::string text;
@@ -531,6 +593,8 @@ static int runGenerate() {
     llvm::json::Object result{
         {"text", text},
         {"generated_tokens", generated},
+        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
+        {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
         {"prefill_seconds", prefillSeconds},
         {"decode_tokens_per_second",
          decodeSeconds > 0 ? generated / decodeSeconds : 0.0}};
@@ -557,17 +621,26 @@ static int runPerplexity() {
   SmallVector<StringRef> lines;
   (*text)->getBuffer().split(lines, '\n', /*MaxSplit=*/-1,
                              /*KeepEmpty=*/false);
+  // Lines are split at '\n' only: a CRLF file's '\r' stays part of its
+  // line, as in the published stories260K reference (4769 tokens). Each
+  // line is a sequence from position 0, so the cache holds the longest.
+  std::vector<std::vector<int32_t>> sequenceTokens;
+  int64_t longest = 0;
+  for (StringRef line : lines) {
+    std::vector<int32_t> tokens = m->tokenizer->encode(line, true, false);
+    if (static_cast<int64_t>(tokens.size()) > cfg.maxSeqLen)
+      tokens.resize(cfg.maxSeqLen);
+    longest = std::max<int64_t>(longest, tokens.size());
+    sequenceTokens.push_back(std::move(tokens));
+  }
+  if (llvm::Error err = reserveCache(*m->runner, longest))
+    return fail(llvm::toString(std::move(err)));
   double totalNLL = 0;
   int64_t count = 0, sequences = 0;
   std::vector<float> logits;
   Progress progress("ppl", lines.size());
   double start = now();
-  for (auto [i, line] : llvm::enumerate(lines)) {
-    // Lines are split at '\n' only: a CRLF file's '\r' stays part of its
-    // line, as in the published stories260K reference (4769 tokens).
-    std::vector<int32_t> tokens = m->tokenizer->encode(line, true, false);
-    if (static_cast<int64_t>(tokens.size()) > cfg.maxSeqLen)
-      tokens.resize(cfg.maxSeqLen);
+  for (auto [i, tokens] : llvm::enumerate(sequenceTokens)) {
     if (tokens.size() < 2)
       continue;
     logits.resize(tokens.size() * cfg.vocabSize);
@@ -586,12 +659,15 @@ static int runPerplexity() {
   double nll = totalNLL / count;
   double ppl = std::exp(nll);
   if (jsonOutput) {
-    llvm::json::Object result{{"tokens", count},
-                              {"sequences", sequences},
-                              {"nll", nll},
-                              {"ppl", ppl},
-                              {"seconds", seconds},
-                              {"tokens_per_second", count / seconds}};
+    llvm::json::Object result{
+        {"tokens", count},
+        {"sequences", sequences},
+        {"nll", nll},
+        {"ppl", ppl},
+        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
+        {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
+        {"seconds", seconds},
+        {"tokens_per_second", count / seconds}};
     llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
   } else {
     llvm::outs() << llvm::format(
@@ -678,6 +754,9 @@ static int runBench() {
   for (int64_t i = 0; i < promptLen; ++i)
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
+  // The context of the benchmark: the prompt, then the decode steps.
+  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen))
+    return fail(llvm::toString(std::move(err)));
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS
   // of inference alone (activations on top of weights and KV cache) is
@@ -734,7 +813,9 @@ static int runBench() {
         {"weight_bytes_read_per_token",
          static_cast<int64_t>(m->runner->weightBytesRead())},
         {"served_bits", servedBitsJson(*m->runner)},
+        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
         {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
+        {"kv_cache_positions", m->runner->cacheCapacity()},
         {"peak_rss_bytes", static_cast<int64_t>(peak)},
         {"inference_peak_rss_bytes", static_cast<int64_t>(inferencePeak)},
         {"inference_rss_growth_bytes", inferenceGrowth},
@@ -781,7 +862,8 @@ int main(int argc, char **argv) {
       "[--seed S]\n"
       "  qopt-run ppl MODEL --text FILE [--json]\n"
       "  qopt-run bench MODEL [--json]\n"
-      "  qopt-run compile MODEL -o DIR\n\n"
+      "  qopt-run compile MODEL -o DIR\n"
+      "Each takes [--pipeline P] [--kv-type f32|f16|bf16] [--tokenizer T].\n\n"
       "MODEL: a llama2.c .bin, a Hugging Face checkpoint directory, a GGUF "
       "file, a qopt module (.mlir/.mlirbc from qopt-import), an artifact "
       "directory from `qopt-run compile`, or synthetic:llama-7b-layer.\n");

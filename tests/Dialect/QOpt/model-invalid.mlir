@@ -337,10 +337,30 @@ func.func @attention_cache_types(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc
 
 // -----
 
-func.func @attention_dynamic_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x?x32xf32>, %p: index) -> tensor<?x64xf32> {
-  // expected-error@+1 {{'qopt.attention' op KV caches must have a static shape [layers, max_seq, kv_dim]}}
+// The sequence dimension may be dynamic (the runtime picks the capacity);
+// the layer and row dimensions may not.
+func.func @attention_dynamic_layers(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<?x?x32xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op KV caches must have static layer and row dimensions [layers, seq, kv_dim] (seq may be dynamic)}}
   %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
-      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xf32>, memref<5x?x32xf32> -> tensor<?x64xf32>
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<?x?x32xf32>, memref<?x?x32xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @attention_dynamic_row(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x?x?xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op KV caches must have static layer and row dimensions [layers, seq, kv_dim] (seq may be dynamic)}}
+  %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x?xf32>, memref<5x?x?xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @attention_empty_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x0x32xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op KV caches must hold at least one position}}
+  %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x0x32xf32>, memref<5x0x32xf32> -> tensor<?x64xf32>
   return %o : tensor<?x64xf32>
 }
 
@@ -382,10 +402,39 @@ func.func @attention_cache_row(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: 
 
 // -----
 
-func.func @attention_f16_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x512x32xf16>, %p: index) -> tensor<?x64xf32> {
-  // expected-error@+1 {{'qopt.attention' op operand #3 must be 3D memref of 32-bit float values, but got 'memref<5x512x32xf16>'}}
+// The cache element type is f32, f16 or bf16, and the same for keys and
+// values.
+func.func @attention_i8_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x?x32xi8>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op operand #3 must be 3D memref of 32-bit float or 16-bit float or bfloat16 type values, but got 'memref<5x?x32xi8>'}}
   %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
-      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x512x32xf16>, memref<5x512x32xf16> -> tensor<?x64xf32>
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xi8>, memref<5x?x32xi8> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @attention_f64_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x512x32xf64>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op operand #3 must be 3D memref of 32-bit float or 16-bit float or bfloat16 type values, but got 'memref<5x512x32xf64>'}}
+  %o = qopt.attention %q, %k, %k, %kc, %kc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x512x32xf64>, memref<5x512x32xf64> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @attention_mixed_cache_types(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x?x32xf32>, %vc: memref<5x?x32xf16>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op key cache element type 'f32' differs from value cache element type 'f16'}}
+  %o = qopt.attention %q, %k, %k, %kc, %vc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xf32>, memref<5x?x32xf16> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @attention_mixed_cache_seq(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc: memref<5x?x32xf16>, %vc: memref<5x512x32xf16>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.attention' op key and value caches must have the same type}}
+  %o = qopt.attention %q, %k, %k, %kc, %vc, %p {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xf16>, memref<5x512x32xf16> -> tensor<?x64xf32>
   return %o : tensor<?x64xf32>
 }
 

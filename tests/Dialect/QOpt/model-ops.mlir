@@ -94,6 +94,32 @@ func.func @attention(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32
   return %o, %m : tensor<?x64xf32>, tensor<1x32xf32>
 }
 
+// The cache element type is a type parameter (f32, f16, bf16), and the
+// sequence dimension may be dynamic.
+// CHECK-LABEL: func.func @attention_cache_types
+// CHECK-SAME: (%[[Q:[^:]*]]: tensor<?x64xf32>, %[[K:[^:]*]]: tensor<?x32xf32>, %[[H:[^:]*]]: memref<5x?x32xf16>, %[[B:[^:]*]]: memref<5x?x32xbf16>, %[[S:[^:]*]]: memref<5x?x32xf32>, %[[P:[^:]*]]: index)
+// CHECK: %[[A:.*]] = qopt.attention %[[Q]], %[[K]], %[[K]], %[[H]], %[[H]], %[[P]] {{.*}} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xf16>, memref<5x?x32xf16> -> tensor<?x64xf32>
+// CHECK: %[[C:.*]] = qopt.attention %[[Q]], %[[K]], %[[K]], %[[B]], %[[B]], %[[P]] {{.*}} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xbf16>, memref<5x?x32xbf16> -> tensor<?x64xf32>
+// CHECK: %[[D:.*]] = qopt.attention %[[Q]], %[[K]], %[[K]], %[[S]], %[[S]], %[[P]] {{.*}} : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x?x32xf32>, memref<5x?x32xf32> -> tensor<?x64xf32>
+func.func @attention_cache_types(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>,
+                                 %h: memref<5x?x32xf16>, %b: memref<5x?x32xbf16>,
+                                 %s: memref<5x?x32xf32>, %pos: index)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %a = qopt.attention %q, %k, %k, %h, %h, %pos
+      {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+        memref<5x?x32xf16>, memref<5x?x32xf16> -> tensor<?x64xf32>
+  %c = qopt.attention %q, %k, %k, %b, %b, %pos
+      {layer = 1 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+        memref<5x?x32xbf16>, memref<5x?x32xbf16> -> tensor<?x64xf32>
+  %d = qopt.attention %q, %k, %k, %s, %s, %pos
+      {layer = 4 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+        memref<5x?x32xf32>, memref<5x?x32xf32> -> tensor<?x64xf32>
+  return %a, %c, %d : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}
+
 // The type of swiglu's operands is elided: it is the result type.
 // CHECK-LABEL: func.func @swiglu
 // CHECK-SAME: (%[[G:.*]]: tensor<?x172xf32>, %[[U:.*]]: tensor<?x172xf32>, %[[G1:.*]]: tensor<4x8xf32>)

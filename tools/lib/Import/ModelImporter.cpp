@@ -32,8 +32,9 @@ namespace {
 /// Builds the two model functions, sharing one resource per weight.
 class Importer {
 public:
-  Importer(MLIRContext &ctx, const model::Checkpoint &ckpt)
-      : ctx(ctx), ckpt(ckpt), cfg(ckpt.config), b(&ctx),
+  Importer(MLIRContext &ctx, const model::Checkpoint &ckpt,
+           const ImportOptions &options)
+      : ctx(ctx), ckpt(ckpt), cfg(ckpt.config), options(options), b(&ctx),
         f32(Float32Type::get(&ctx)) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> run();
@@ -42,6 +43,7 @@ private:
   MLIRContext &ctx;
   const model::Checkpoint &ckpt;
   const model::ModelConfig &cfg;
+  const ImportOptions &options;
   OpBuilder b;
   Type f32;
   llvm::StringMap<DenseResourceElementsAttr> weights;
@@ -197,7 +199,10 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
 llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
                                     int64_t numTokens) {
   int64_t kvDim = cfg.kvDim(), headDim = cfg.headDim();
-  auto cacheType = MemRefType::get({cfg.numLayers, cfg.maxSeqLen, kvDim}, f32);
+  // The runtime chooses how many positions to allocate (up to
+  // max_seq_len), so the sequence dimension is dynamic.
+  auto cacheType = MemRefType::get({cfg.numLayers, ShapedType::kDynamic, kvDim},
+                                   getKVCacheElementType(ctx, options.kvType));
   auto tokensType = RankedTensorType::get({numTokens}, b.getI32Type());
   auto act = [&](int64_t width) {
     return RankedTensorType::get({numTokens, width}, f32);
@@ -328,6 +333,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   config.append("num_kv_heads", i64(cfg.numKVHeads));
   config.append("vocab_size", i64(cfg.vocabSize));
   config.append("max_seq_len", i64(cfg.maxSeqLen));
+  config.append("kv_type",
+                TypeAttr::get(getKVCacheElementType(ctx, options.kvType)));
   config.append("norm_eps", b.getF32FloatAttr(cfg.normEps));
   config.append("rope_theta", b.getF32FloatAttr(cfg.ropeTheta));
   config.append("rope_style",
@@ -348,8 +355,112 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
 
 llvm::Expected<OwningOpRef<ModuleOp>>
 mlir::qopt::importCheckpoint(MLIRContext &context,
-                             const model::Checkpoint &checkpoint) {
-  return Importer(context, checkpoint).run();
+                             const model::Checkpoint &checkpoint,
+                             const ImportOptions &options) {
+  return Importer(context, checkpoint, options).run();
+}
+
+//===----------------------------------------------------------------------===//
+// KV cache type
+//===----------------------------------------------------------------------===//
+
+std::optional<KVCacheType> mlir::qopt::parseKVCacheType(StringRef name) {
+  if (name == "f32")
+    return KVCacheType::F32;
+  if (name == "f16")
+    return KVCacheType::F16;
+  if (name == "bf16")
+    return KVCacheType::BF16;
+  return std::nullopt;
+}
+
+StringRef mlir::qopt::kvCacheTypeName(KVCacheType type) {
+  switch (type) {
+  case KVCacheType::F32:
+    return "f32";
+  case KVCacheType::F16:
+    return "f16";
+  case KVCacheType::BF16:
+    return "bf16";
+  }
+  llvm_unreachable("unknown KV cache type");
+}
+
+int64_t mlir::qopt::kvCacheElementBytes(KVCacheType type) {
+  return type == KVCacheType::F32 ? 4 : 2;
+}
+
+Type mlir::qopt::getKVCacheElementType(MLIRContext &context, KVCacheType type) {
+  switch (type) {
+  case KVCacheType::F32:
+    return Float32Type::get(&context);
+  case KVCacheType::F16:
+    return Float16Type::get(&context);
+  case KVCacheType::BF16:
+    return BFloat16Type::get(&context);
+  }
+  llvm_unreachable("unknown KV cache type");
+}
+
+/// The KV cache type of an element type, if it is one.
+static std::optional<KVCacheType> kvCacheTypeOf(Type element) {
+  if (element.isF32())
+    return KVCacheType::F32;
+  if (element.isF16())
+    return KVCacheType::F16;
+  if (element.isBF16())
+    return KVCacheType::BF16;
+  return std::nullopt;
+}
+
+/// The key cache argument of `fn`: the one named `key_cache` by the
+/// importer, else the third argument.
+static MemRefType keyCacheType(func::FuncOp fn) {
+  for (unsigned i = 0, e = fn.getNumArguments(); i < e; ++i)
+    if (auto name = fn.getArgAttrOfType<StringAttr>(i, "qopt.name"))
+      if (name.getValue() == "key_cache")
+        return dyn_cast<MemRefType>(fn.getArgument(i).getType());
+  if (fn.getNumArguments() > 2)
+    return dyn_cast<MemRefType>(fn.getArgument(2).getType());
+  return {};
+}
+
+llvm::Expected<KVCacheInfo> mlir::qopt::readKVCacheInfo(ModuleOp module) {
+  auto fail = [](const llvm::Twine &why) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), why);
+  };
+  MemRefType cache;
+  for (StringRef name : {kPrefillFunction, kDecodeFunction}) {
+    auto fn = module.lookupSymbol<func::FuncOp>(name);
+    if (!fn || fn.isExternal())
+      return fail("model module has no function @" + name);
+    MemRefType type = keyCacheType(fn);
+    if (!type || type.getRank() != 3)
+      return fail("@" + name +
+                  " has no [layers, seq, kv_dim] key cache "
+                  "argument (is the module already lowered?)");
+    if (cache && type != cache)
+      return fail("@prefill and @decode disagree on the KV cache type");
+    cache = type;
+  }
+  std::optional<KVCacheType> type = kvCacheTypeOf(cache.getElementType());
+  if (!type)
+    return fail("unsupported KV cache element type in the module");
+  if (auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr))
+    if (auto recorded = dict.getAs<TypeAttr>("kv_type"))
+      if (recorded.getValue() != cache.getElementType()) {
+        std::string message;
+        llvm::raw_string_ostream os(message);
+        os << "qopt.model's kv_type " << recorded.getValue()
+           << " does not match the KV cache arguments' element type "
+           << cache.getElementType();
+        return fail(message);
+      }
+  KVCacheInfo info;
+  info.type = *type;
+  if (!cache.isDynamicDim(1))
+    info.staticPositions = cache.getDimSize(1);
+  return info;
 }
 
 llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) {

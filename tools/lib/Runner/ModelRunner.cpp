@@ -38,6 +38,8 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 
 using namespace mlir;
@@ -221,6 +223,11 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   if (!cfg)
     return cfg.takeError();
   runner->cfg = *cfg;
+  // The cache type is read from the entry points before lowering rewrites
+  // their signatures.
+  llvm::Expected<KVCacheInfo> cache = readKVCacheInfo(module);
+  if (!cache)
+    return cache.takeError();
   if (llvm::Error err = lowerModule(
           module, options, runner->weightTable, runner->weightSpans,
           runner->weightByteCount, runner->weightNames, runner->slots))
@@ -249,12 +256,13 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
       runner->engine->lookup(("_mlir_ciface_" + kDecodeFunction).str());
   if (!decode)
     return decode.takeError();
-  if (llvm::Error err = runner->finishSetup(*prefill, *decode))
+  if (llvm::Error err = runner->finishSetup(*prefill, *decode, *cache))
     return std::move(err);
   return std::move(runner);
 }
 
-llvm::Error ModelRunner::finishSetup(void *prefill, void *decode) {
+llvm::Error ModelRunner::finishSetup(void *prefill, void *decode,
+                                     const KVCacheInfo &cache) {
   prefillFn = reinterpret_cast<EntryFn>(prefill);
   decodeFn = reinterpret_cast<EntryFn>(decode);
   widths.clear();
@@ -262,11 +270,63 @@ llvm::Error ModelRunner::finishSetup(void *prefill, void *decode) {
     widths.push_back(slot.parentBits);
   if (cfg.numLayers <= 0 || cfg.maxSeqLen <= 0 || cfg.kvDim() <= 0)
     return makeError("invalid model configuration");
-  size_t cacheSize =
-      static_cast<size_t>(cfg.numLayers) * cfg.maxSeqLen * cfg.kvDim();
-  keyCache.assign(cacheSize, 0.0f);
-  valueCache.assign(cacheSize, 0.0f);
+  kvType = cache.type;
+  staticPositions = cache.staticPositions;
+  // Code compiled for a static extent indexes the cache with it: allocate
+  // all of it. Otherwise nothing is allocated until the first forward or
+  // reserve call says how many positions the run uses.
+  if (staticPositions > 0)
+    resizeCache(staticPositions);
   return llvm::Error::success();
+}
+
+void ModelRunner::CacheBuffer::Free::operator()(void *p) const { free(p); }
+
+/// A zero-initialized buffer of `bytes` bytes aligned to a cache line.
+static uint8_t *allocateCache(size_t bytes) {
+  constexpr size_t kAlign = 64;
+  size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+  void *p = std::aligned_alloc(kAlign, rounded);
+  if (!p)
+    llvm::report_fatal_error("cannot allocate the KV cache (" +
+                             llvm::Twine(bytes) + " bytes)");
+  std::memset(p, 0, rounded);
+  return static_cast<uint8_t *>(p);
+}
+
+void ModelRunner::resizeCache(int64_t positions) {
+  size_t rowBytes =
+      static_cast<size_t>(cfg.kvDim()) * kvCacheElementBytes(kvType);
+  size_t layerBytes = rowBytes * positions;
+  size_t keptBytes = rowBytes * std::min(capacity, positions);
+  for (CacheBuffer *cache : {&keyCache, &valueCache}) {
+    uint8_t *next = allocateCache(layerBytes * cfg.numLayers);
+    if (cache->data)
+      for (int64_t l = 0; l < cfg.numLayers; ++l)
+        std::memcpy(next + l * layerBytes,
+                    cache->data.get() + l * rowBytes * capacity, keptBytes);
+    cache->data.reset(next);
+  }
+  capacity = positions;
+}
+
+llvm::Error ModelRunner::reserve(int64_t positions) {
+  if (positions <= capacity)
+    return llvm::Error::success();
+  if (positions > cfg.maxSeqLen)
+    return makeError("cannot reserve a KV cache of " + llvm::Twine(positions) +
+                     " positions: the model's context is " +
+                     llvm::Twine(cfg.maxSeqLen) + " tokens");
+  if (staticPositions > 0)
+    return makeError("the KV cache of this module has a static extent of " +
+                     llvm::Twine(staticPositions) + " positions");
+  resizeCache(positions);
+  return llvm::Error::success();
+}
+
+uint64_t ModelRunner::cacheBytes() const {
+  return 2 * static_cast<uint64_t>(cfg.numLayers) * capacity * cfg.kvDim() *
+         kvCacheElementBytes(kvType);
 }
 
 ModelRunner::~ModelRunner() {
@@ -300,6 +360,9 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   llvm::Expected<model::ModelConfig> cfg = readModelConfig(module);
   if (!cfg)
     return cfg.takeError();
+  llvm::Expected<KVCacheInfo> cache = readKVCacheInfo(module);
+  if (!cache)
+    return cache.takeError();
 
   // The user pipeline first, so the saved weights are the ones the code
   // was compiled for.
@@ -392,6 +455,7 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
       {"weight_table", std::move(weightNames)},
       {"width_table", std::move(widthTable)},
       {"weight_bytes", static_cast<int64_t>(bytes)},
+      {"kv_type", kvCacheTypeName(cache->type)},
       {"tokenizer_source", tokenizerSource},
       {"target_triple", (*tm)->getTargetTriple().str()},
       {"target_cpu", (*tm)->getTargetCPU().str()},
@@ -446,6 +510,16 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
   if (!cfg)
     return cfg.takeError();
   runner->cfg = *cfg;
+  // The type the code was compiled for is in the saved module's signatures.
+  llvm::Expected<KVCacheInfo> cache = readKVCacheInfo(*runner->weightsModule);
+  if (!cache)
+    return cache.takeError();
+  if (std::optional<llvm::StringRef> kv = obj->getString("kv_type"))
+    if (*kv != kvCacheTypeName(cache->type))
+      return makeError(llvm::Twine("'") + file(kManifest) +
+                       "' records kv_type " + *kv +
+                       " but the artifact's module has a " +
+                       kvCacheTypeName(cache->type) + " KV cache");
   SmallVector<StringRef> keys;
   for (const llvm::json::Value &name : *names) {
     std::optional<llvm::StringRef> key = name.getAsString();
@@ -486,7 +560,7 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
   if (!prefill || !decode)
     return makeError("'" + libraryPath +
                      "' lacks _mlir_ciface_prefill/_mlir_ciface_decode");
-  if (llvm::Error err = runner->finishSetup(prefill, decode))
+  if (llvm::Error err = runner->finishSetup(prefill, decode, *cache))
     return std::move(err);
   return std::move(runner);
 }
@@ -506,12 +580,23 @@ llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,
       return makeError("token id " + llvm::Twine(t) +
                        " is outside the vocabulary of " +
                        llvm::Twine(cfg.vocabSize));
+  // Grow the cache geometrically (amortized O(1) copies per position),
+  // never past the model's context.
+  if (position + n > capacity) {
+    if (staticPositions > 0)
+      return makeError("positions up to " + llvm::Twine(position + n - 1) +
+                       " exceed this module's static KV cache of " +
+                       llvm::Twine(staticPositions) + " positions");
+    resizeCache(std::min<int64_t>(
+        cfg.maxSeqLen, std::max<int64_t>(position + n, 2 * capacity)));
+  }
   auto tokensDesc = describe<int32_t, 1>(const_cast<int32_t *>(tokens.data()),
                                          {n});
-  std::array<int64_t, 3> cacheShape = {cfg.numLayers, cfg.maxSeqLen,
-                                       cfg.kvDim()};
-  auto kc = describe<float, 3>(keyCache.data(), cacheShape);
-  auto vc = describe<float, 3>(valueCache.data(), cacheShape);
+  // The caches are raw bytes; the descriptor's sizes and strides count
+  // elements of the compiled element type.
+  std::array<int64_t, 3> cacheShape = {cfg.numLayers, capacity, cfg.kvDim()};
+  auto kc = describe<uint8_t, 3>(keyCache.data.get(), cacheShape);
+  auto vc = describe<uint8_t, 3>(valueCache.data.get(), cacheShape);
   auto table = describe<int64_t, 1>(weightTable.data(),
                                     {static_cast<int64_t>(weightTable.size())});
   // A model without nested weights still takes a (one-entry) width table.

@@ -16,6 +16,8 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
+
 namespace mlir {
 class MLIRContext;
 namespace qopt {
@@ -25,19 +27,56 @@ inline constexpr llvm::StringLiteral kPrefillFunction = "prefill";
 inline constexpr llvm::StringLiteral kDecodeFunction = "decode";
 inline constexpr llvm::StringLiteral kModelAttr = "qopt.model";
 
+/// The storage type of the KV cache (the element type of the cache
+/// arguments; the attention arithmetic is f32 whatever it is).
+enum class KVCacheType { F32, F16, BF16 };
+
+/// Parses "f32", "f16" or "bf16".
+std::optional<KVCacheType> parseKVCacheType(llvm::StringRef name);
+/// "f32", "f16" or "bf16".
+llvm::StringRef kvCacheTypeName(KVCacheType type);
+/// Bytes of one cache element.
+int64_t kvCacheElementBytes(KVCacheType type);
+/// The MLIR element type of `type`.
+Type getKVCacheElementType(MLIRContext &context, KVCacheType type);
+
+/// How a checkpoint is imported.
+struct ImportOptions {
+  /// Element type of the KV cache arguments.
+  KVCacheType kvType = KVCacheType::F32;
+};
+
 /// Imports `checkpoint` into a new module in `context`. f32 weights are
 /// referenced in place (the checkpoint must outlive the module); other
 /// dtypes are converted to f32 into blobs the module owns.
 ///
 /// The functions are
 ///   func.func @prefill(%tokens: tensor<?xi32>, %pos: index,
-///                      %key_cache: memref<L x S x KV x f32>,
-///                      %value_cache: memref<L x S x KV x f32>)
+///                      %key_cache: memref<L x ? x KV x T>,
+///                      %value_cache: memref<L x ? x KV x T>)
 ///       -> tensor<?x V x f32>
 ///   func.func @decode(%tokens: tensor<1xi32>, ...) -> tensor<1 x V x f32>
-/// and the module carries a `qopt.model` dictionary with the configuration.
+/// where T is `options.kvType` and the cache's sequence dimension is
+/// dynamic (the runtime allocates the positions it uses, at most the
+/// model's `max_seq_len`). The module carries a `qopt.model` dictionary with
+/// the configuration, including `kv_type = T`.
 llvm::Expected<OwningOpRef<ModuleOp>>
-importCheckpoint(MLIRContext &context, const ::qopt::model::Checkpoint &checkpoint);
+importCheckpoint(MLIRContext &context,
+                 const ::qopt::model::Checkpoint &checkpoint,
+                 const ImportOptions &options = {});
+
+/// The KV cache of a model module's entry points.
+struct KVCacheInfo {
+  KVCacheType type = KVCacheType::F32;
+  /// The static sequence extent of the cache arguments (modules imported
+  /// before the extent became dynamic), or 0 when it is dynamic.
+  int64_t staticPositions = 0;
+};
+
+/// Reads the KV cache type from the key cache argument of `@prefill` (the
+/// IR is the truth), checked against `@decode` and against `qopt.model`'s
+/// `kv_type` when present. Call it before lowering.
+llvm::Expected<KVCacheInfo> readKVCacheInfo(ModuleOp module);
 
 /// The dialects an imported module uses (for building a context).
 void registerImportDialects(DialectRegistry &registry);

@@ -12,6 +12,7 @@
 #define QOPT_TOOLS_MODELRUNNER_H
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -90,9 +91,20 @@ public:
   /// Runs `tokens` at positions `position .. position + n - 1` and writes
   /// the logits of every token to `logits` (n x vocab). One token uses the
   /// decode function, more use prefill. Fails (without running) if a token
-  /// id or a position is out of range.
+  /// id or a position is out of range. Grows the KV cache when the
+  /// positions exceed its capacity (geometrically, at most to the model's
+  /// context), keeping the rows already stored.
   llvm::Error forward(llvm::ArrayRef<int32_t> tokens, int64_t position,
                       float *logits);
+
+  /// Makes the KV cache hold at least `positions` positions (exactly that
+  /// many if it has to grow), so that a run whose length is known up front
+  /// never re-allocates. Fails beyond the model's context. Never shrinks.
+  llvm::Error reserve(int64_t positions);
+  /// Positions the KV cache holds now.
+  int64_t cacheCapacity() const { return capacity; }
+  /// The storage type of the KV cache (from the module's IR).
+  KVCacheType cacheType() const { return kvType; }
 
   /// Total bytes of the weights the compiled code reads.
   uint64_t weightBytes() const { return weightByteCount; }
@@ -117,14 +129,26 @@ public:
   llvm::ArrayRef<std::pair<const char *, size_t>> weightBuffers() const {
     return weightSpans;
   }
-  /// Bytes of the KV cache.
-  uint64_t cacheBytes() const { return keyCache.size() * 2 * sizeof(float); }
+  /// Bytes of the KV cache allocated now (keys and values).
+  uint64_t cacheBytes() const;
 
 private:
   ModelRunner() = default;
 
-  /// Binds the entry points and allocates the KV cache.
-  llvm::Error finishSetup(void *prefill, void *decode);
+  /// Binds the entry points and sets up the KV cache of type `cache`.
+  llvm::Error finishSetup(void *prefill, void *decode,
+                          const KVCacheInfo &cache);
+  /// Re-allocates both caches for `positions` positions, copying each
+  /// layer's stored rows.
+  void resizeCache(int64_t positions);
+
+  /// A zero-initialized, 64-byte aligned byte buffer.
+  struct CacheBuffer {
+    struct Free {
+      void operator()(void *p) const;
+    };
+    std::unique_ptr<uint8_t, Free> data;
+  };
 
   ::qopt::model::ModelConfig cfg;
   std::unique_ptr<ExecutionEngine> engine;
@@ -143,7 +167,14 @@ private:
   std::vector<int32_t> widths;
   std::vector<std::pair<const char *, size_t>> weightSpans;
   uint64_t weightByteCount = 0;
-  std::vector<float> keyCache, valueCache;
+  /// The KV cache: [layers, capacity, kvDim] elements of `kvType` each
+  /// (raw bytes: 16-bit types are stored as their bit patterns).
+  KVCacheType kvType = KVCacheType::F32;
+  /// The compiled code's static sequence extent (a module imported before
+  /// the extent became dynamic: the cache cannot grow), or 0.
+  int64_t staticPositions = 0;
+  int64_t capacity = 0;
+  CacheBuffer keyCache, valueCache;
 };
 
 } // namespace qopt

@@ -165,11 +165,12 @@ def QOpt_KernelAttentionOp : QOpt_KernelOp<"kernel_attention"> {
   let description = [{
     The computation of `qopt.attention`, in destination-passing style: the
     keys and values of the new tokens are stored into the caches (buffers,
-    `[layers, seq, kv_heads * head_dim]`), and the attention output is
-    written to `init`.
+    `[layers, seq, kv_heads * head_dim]` of f32, f16 or bf16, both of one
+    type; `seq` may be dynamic), and the attention output is written to
+    `init`. 16-bit caches are widened to f32 on load and rounded on store.
   }];
   let arguments = (ins AnyShaped:$query, AnyShaped:$key, AnyShaped:$value,
-                       AnyMemRef:$key_cache, AnyMemRef:$value_cache,
+                       QOpt_KVCache:$key_cache, QOpt_KVCache:$value_cache,
                        Index:$position, AnyShaped:$init,
                        I64Attr:$layer, I64Attr:$num_heads,
                        I64Attr:$num_kv_heads, I64Attr:$head_dim);

@@ -18,6 +18,11 @@ include "qopt/Dialect/QOpt/QOptAttrs.td"
 
 def QOpt_F32Tensor2D : 2DTensorOf<[F32]>;
 def QOpt_F32Tensor1D : 1DTensorOf<[F32]>;
+// A KV cache buffer `[layers, seq, kv_heads * head_dim]`. Its element type
+// is the cache's storage type (f32, or f16/bf16: the lowering widens on load
+// and rounds on store); `seq` may be dynamic (the runtime picks the
+// capacity).
+def QOpt_KVCache : MemRefRankOf<[F32, F16, BF16], [3]>;
 // Weights may stay in the checkpoint's 16-bit format; the lowering widens
 // them to f32 as it loads them (half the memory traffic of f32).
 def QOpt_WeightTensor2D : 2DTensorOf<[F32, F16, BF16]>;
@@ -120,24 +125,30 @@ def QOpt_AttentionOp : QOpt_Op<"attention"> {
   let description = [{
     For each token `t` at position `p = position + t`: stores `key[t]` and
     `value[t]` into row `p` of layer `layer` of `key_cache` / `value_cache`
-    (`[layers, max_seq, num_kv_heads * head_dim]`), then for each head `h`
+    (`[layers, seq, num_kv_heads * head_dim]`), then for each head `h`
     (sharing KV head `h / (num_heads / num_kv_heads)`) computes
     `softmax(q_h . K[0..p]^T / sqrt(head_dim)) . V[0..p]`.
     `T = 1` is single-token decode; larger `T` is prefill of a prompt chunk.
-    The caller guarantees `position + T <= max_seq`.
+    The caller guarantees `position + T <= seq`.
+
+    The caches' element type is the KV cache's storage type: f32, f16 or
+    bf16 (keys and values are rounded to it when stored and widened to f32
+    when read; the arithmetic is f32). Both caches have the same type. The
+    sequence dimension `seq` may be dynamic, so that the runtime allocates
+    only the positions it uses.
 
     ```mlir
     %o = qopt.attention %q, %k, %v, %kc, %vc, %pos
         {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64,
          head_dim = 8 : i64}
         : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
-          memref<5x512x32xf32>, memref<5x512x32xf32> -> tensor<?x64xf32>
+          memref<5x?x32xf16>, memref<5x?x32xf16> -> tensor<?x64xf32>
     ```
   }];
   let arguments = (ins QOpt_F32Tensor2D:$query, QOpt_F32Tensor2D:$key,
                        QOpt_F32Tensor2D:$value,
-                       Arg<MemRefRankOf<[F32], [3]>, "", [MemRead, MemWrite]>:$key_cache,
-                       Arg<MemRefRankOf<[F32], [3]>, "", [MemRead, MemWrite]>:$value_cache,
+                       Arg<QOpt_KVCache, "", [MemRead, MemWrite]>:$key_cache,
+                       Arg<QOpt_KVCache, "", [MemRead, MemWrite]>:$value_cache,
                        Index:$position,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,

@@ -44,6 +44,13 @@ SmallVector<Type> getQTensorPartTypes(QTensorType type);
 /// "quantized embedding table"). Shared by qopt.qmatmul and qopt.embedding.
 LogicalResult verifyRowGroupedMatrix(Operation *op, QTensorType type,
                                      StringRef what);
+/// Verifies the KV cache operands of qopt.attention and
+/// qopt.kernel_attention: both of one type, `[layers, seq, kv_dim]` with
+/// static `layers` and `kv_dim` (`seq` may be dynamic, but not a static 0),
+/// and one element type (the ODS constraint admits f32, f16 and bf16).
+LogicalResult verifyKVCaches(Operation *op, MemRefType keyCache,
+                             MemRefType valueCache);
+
 } // namespace qopt
 } // namespace mlir
 

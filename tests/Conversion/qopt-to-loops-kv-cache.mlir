@@ -1,0 +1,65 @@
+// RUN: qopt-opt %s --qopt-to-loops | FileCheck %s
+// RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=LLVM
+
+// The KV cache element type is a type parameter of qopt.attention, and the
+// cache's sequence dimension may be dynamic: an f16 cache is stored rounded
+// (arith.truncf) and read widened to f32 (arith.extf), the scores' scratch
+// is sized by the cache's dimension 1 at run time, and the arithmetic stays
+// f32.
+
+// CHECK-LABEL: func.func @attention_f16(
+// CHECK-SAME: %[[KC:[^:]*]]: memref<2x?x16xf16>, %[[VC:[^:]*]]: memref<2x?x16xf16>
+// The new keys and values are rounded to f16 as they are stored.
+// CHECK: %[[KEY:.*]] = memref.load %{{.*}} : memref<?x16xf32>
+// CHECK: %[[KEYH:.*]] = arith.truncf %[[KEY]] : f32 to f16
+// CHECK: memref.store %[[KEYH]], %[[KC]]
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: memref.store %{{.*}}, %[[VC]]
+// Cached keys are widened in vector registers for the dot product, cached
+// values for the weighted sum.
+// CHECK: vector.load %[[KC]]{{.*}} : memref<2x?x16xf16>, vector<8xf16>
+// CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
+// CHECK: vector.load %[[VC]]{{.*}} : memref<2x?x16xf16>, vector<8xf16>
+// CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
+// CHECK: vector.fma %{{.*}} : vector<8xf32>
+// No f16 arithmetic.
+// CHECK-NOT: arith.{{(add|mul|sub|div)}}f {{.*}} : f16
+// CHECK-NOT: arith.{{(add|mul|sub|div)}}f {{.*}} : vector<8xf16>
+func.func @attention_f16(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index,
+                         %kc: memref<2x?x16xf16>, %vc: memref<2x?x16xf16>) -> tensor<?x32xf32> {
+  %o = qopt.attention %x, %k, %k, %kc, %vc, %pos {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
+      : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32>, memref<2x?x16xf16>, memref<2x?x16xf16> -> tensor<?x32xf32>
+  return %o : tensor<?x32xf32>
+}
+
+// The scores scratch has the cache's run-time sequence extent.
+// CHECK-LABEL: func.func @attention_dynamic_seq(
+// CHECK-SAME: %[[KC:[^:]*]]: memref<2x?x16xf32>
+// CHECK: %[[SEQ:.*]] = memref.dim %[[KC]], %{{.*}} : memref<2x?x16xf32>
+// CHECK: memref.alloc(%[[SEQ]]) {alignment = 64 : i64} : memref<?xf32>
+// CHECK-NOT: arith.extf
+// CHECK-NOT: arith.truncf
+// CHECK: return
+func.func @attention_dynamic_seq(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index,
+                                 %kc: memref<2x?x16xf32>, %vc: memref<2x?x16xf32>) -> tensor<?x32xf32> {
+  %o = qopt.attention %x, %k, %k, %kc, %vc, %pos {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
+      : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32>, memref<2x?x16xf32>, memref<2x?x16xf32> -> tensor<?x32xf32>
+  return %o : tensor<?x32xf32>
+}
+
+// bf16 takes the same path.
+// CHECK-LABEL: func.func @attention_bf16(
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
+func.func @attention_bf16(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index,
+                          %kc: memref<2x?x16xbf16>, %vc: memref<2x?x16xbf16>) -> tensor<?x32xf32> {
+  %o = qopt.attention %x, %k, %k, %kc, %vc, %pos {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
+      : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32>, memref<2x?x16xbf16>, memref<2x?x16xbf16> -> tensor<?x32xf32>
+  return %o : tensor<?x32xf32>
+}
+
+// Down to the LLVM dialect, the 16-bit loads and conversions survive.
+// LLVM-LABEL: llvm.func @attention_f16(
+// LLVM: llvm.fptrunc %{{.*}} : f32 to f16
+// LLVM: llvm.load %{{.*}} : !llvm.ptr -> vector<8xf16>
+// LLVM: llvm.fpext %{{.*}} : vector<8xf16> to vector<8xf32>
