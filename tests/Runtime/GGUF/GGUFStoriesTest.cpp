@@ -194,7 +194,8 @@ protected:
     std::string bin = modelDir() + "/stories260K.bin";
     std::string tok = modelDir() + "/tok512.bin";
     if (!llvm::sys::fs::exists(bin) || !llvm::sys::fs::exists(tok))
-      GTEST_SKIP() << "stories260K not found under " << modelDir();
+      FAIL() << "stories260K not found under " << modelDir()
+             << " (the tests need ../shared beside the checkout)";
     ASSERT_TRUE(model.load(bin));
     ASSERT_TRUE(vocab.load(tok, model.vocabSize));
   }

@@ -34,7 +34,7 @@ protected:
                           "tinystories-dev.txt", "hf/config.json",
                           "hf/model.safetensors"})
       if (!llvm::sys::fs::exists(joinPath(dir, f)))
-        GTEST_SKIP() << "stories260K not found: " << joinPath(dir, f)
+        FAIL() << "stories260K not found: " << joinPath(dir, f)
                      << " is missing";
   }
 
