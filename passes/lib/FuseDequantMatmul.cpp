@@ -339,8 +339,13 @@ struct FuseLinear : public OpRewritePattern<LinearOp> {
     Analysis a = analyzeConsumer(op, /*checkUsers=*/true);
     if (!a.fusion)
       return refuse(rewriter, op, a.reason);
-    rewriter.replaceOpWithNewOp<QMatmulOp>(op, op.getType(), op.getInput(),
-                                           a.fusion->dequantize.getInput());
+    // Keep the importer's tags (qopt.layer, qopt.role): per-layer serving
+    // widths select weights by them.
+    SmallVector<NamedAttribute> tags(op->getDiscardableAttrs());
+    auto fused = rewriter.replaceOpWithNewOp<QMatmulOp>(
+        op, op.getType(), op.getInput(), a.fusion->dequantize.getInput());
+    for (NamedAttribute attr : tags)
+      fused->setAttr(attr.getName(), attr.getValue());
     return success();
   }
 };

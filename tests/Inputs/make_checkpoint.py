@@ -88,7 +88,10 @@ def write_llama2c(args):
         shapes.append([v, d])  # wcls
     data = bytearray(header)
     for i, shape in enumerate(shapes):
-        data += f32_bytes(values(numel(shape), i + 1))
+        tensor = values(numel(shape), i + 1)
+        if args.poison is not None and i == 2:
+            tensor[0] = float(args.poison)  # wq[0][0][0]: nan or inf
+        data += f32_bytes(tensor)
     if args.truncate is not None:
         data = data[:args.truncate]
     with open(args.out, "wb") as f:
@@ -257,6 +260,8 @@ def main():
     p.add_argument("--unshared", action="store_true")
     p.add_argument("--truncate", type=int)
     p.add_argument("--header-layers", type=int)
+    p.add_argument("--poison", choices=["nan", "inf"],
+                   help="make the first weight of layer 0's wq NaN or Inf")
     add_sizes(p)
     p.set_defaults(func=write_llama2c)
 

@@ -487,3 +487,15 @@ func.func @float_weight(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?
   %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// -----
+
+// The importer's tags on the linear carry over to the qmatmul (per-layer
+// serving widths select weights by them).
+// CHECK-LABEL: func.func @keeps_tags
+// CHECK: qopt.qmatmul %{{.*}}, %{{.*}} {qopt.layer = 3 : i64, qopt.role = "down"}
+func.func @keeps_tags(%x: tensor<?x64xf32>, %q: !qopt.qtensor<32x64xf32, bits = 4, group = 32, sym>) -> tensor<?x32xf32> {
+  %w = qopt.dequantize %q : !qopt.qtensor<32x64xf32, bits = 4, group = 32, sym> -> tensor<32x64xf32>
+  %y = qopt.linear %x, %w {qopt.layer = 3 : i64, qopt.role = "down"} : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
