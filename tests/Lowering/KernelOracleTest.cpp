@@ -903,3 +903,110 @@ func.func @abi(%x: tensor<?x64xf32>, %codes: tensor<8x5x8xi8>,
     EXPECT_EQ(parent.getInt(), 8);
   }
 }
+
+/// Run-time quantization (`qopt.quantize` lowered to qopt.kernel_quantize)
+/// against QuantMath's computeGroupParams / quantizeValue: the codes read
+/// back with `qopt.get_codes` (which unpacks the storage form again), the
+/// scales and the zero points must be bit-identical, for dense and nested
+/// storage, both schemes, group / shorter last group / per-channel /
+/// per-tensor grouping, at several widths.
+TEST(KernelOracle, RuntimeQuantize) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  struct QCase {
+    unsigned bits;
+    bool nested, sym;
+    int64_t k, group; // group 0: per-channel, -1: per-tensor
+  };
+  std::vector<QCase> cases = {
+      {8, false, false, 64, 32}, {4, false, true, 64, 32},
+      {3, false, false, 72, 32}, {2, false, true, 40, 0},
+      {5, false, false, 24, -1}, {8, true, false, 72, 32},
+      {8, true, true, 40, 0},    {6, true, false, 64, -1},
+      {1, false, false, 16, 8},  {7, false, true, 48, 16}};
+  const int64_t rows = 3;
+  std::string source;
+  for (auto [i, c] : llvm::enumerate(cases)) {
+    std::string gran = c.group > 0   ? "group = " + std::to_string(c.group)
+                       : c.group == 0 ? "per_channel"
+                                      : "per_tensor";
+    std::string q = llvm::formatv(
+        "!qopt.qtensor<{0}x{1}xf32, bits = {2}, {3}, {4}{5}>", rows, c.k,
+        c.bits, gran, c.sym ? "sym" : "asym",
+        c.nested ? ", layout = nested" : "");
+    int64_t groups = c.group > 0 ? (c.k + c.group - 1) / c.group : 1;
+    std::string scales =
+        c.group < 0 ? "tensor<f32>"
+                    : llvm::formatv("tensor<{0}x{1}xf32>", rows, groups).str();
+    std::string codes = llvm::formatv("tensor<{0}x{1}xi8>", rows, c.k);
+    source += llvm::formatv(
+        "func.func @q{0}(%x: tensor<{1}x{2}xf32>) -> ({3}, {4}{5}) {{\n"
+        "  %q = qopt.quantize %x : tensor<{1}x{2}xf32> -> {6}\n"
+        "  %c = qopt.get_codes %q : {6} -> {3}\n"
+        "  %s = qopt.get_scales %q : {6} -> {4}\n",
+        i, rows, c.k, codes, scales, c.sym ? "" : ", " + scales, q);
+    if (!c.sym)
+      source += llvm::formatv("  %z = qopt.get_zeros %q : {0} -> {1}\n"
+                              "  return %c, %s, %z : {2}, {1}, {1}\n}\n",
+                              q, scales, codes);
+    else
+      source += llvm::formatv("  return %c, %s : {0}, {1}\n}\n", codes,
+                              scales);
+  }
+  llvm::Expected<Compiled> compiled = compile(source, 8);
+  ASSERT_TRUE(static_cast<bool>(compiled))
+      << llvm::toString(compiled.takeError());
+  uint64_t state = 12345;
+  for (auto [i, c] : llvm::enumerate(cases)) {
+    std::vector<float> x(rows * c.k);
+    for (float &v : x) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      v = static_cast<float>(static_cast<int64_t>(state >> 40) % 2001 - 900) /
+          512.0f; // skewed, so asym zero points vary
+    }
+    int64_t groups = c.group > 0 ? (c.k + c.group - 1) / c.group : 1;
+    int64_t numScales = c.group < 0 ? 1 : rows * groups;
+    std::vector<uint8_t> codes(rows * c.k, 0xFF);
+    std::vector<float> scales(numScales, -1), zeros(numScales, -1);
+    std::vector<int64_t> table{0};
+    std::vector<int32_t> widths{8};
+    std::vector<Descriptor> descs;
+    descs.emplace_back(x.data(), ArrayRef<int64_t>{rows, c.k});
+    descs.emplace_back(table.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(widths.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(codes.data(), ArrayRef<int64_t>{rows, c.k});
+    if (c.group < 0)
+      descs.emplace_back(scales.data(), ArrayRef<int64_t>{});
+    else
+      descs.emplace_back(scales.data(), ArrayRef<int64_t>{rows, groups});
+    if (!c.sym) {
+      if (c.group < 0)
+        descs.emplace_back(zeros.data(), ArrayRef<int64_t>{});
+      else
+        descs.emplace_back(zeros.data(), ArrayRef<int64_t>{rows, groups});
+    }
+    llvm::Error err = call(*compiled->engine, "q" + std::to_string(i), descs);
+    ASSERT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+    rt::Scheme scheme = c.sym ? rt::Scheme::Symmetric : rt::Scheme::Asymmetric;
+    int64_t span = c.group > 0 ? c.group : c.k;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        int64_t k0 = g * span, n = std::min(span, c.k - k0);
+        rt::GroupParams p;
+        if (c.group < 0)
+          p = rt::computeGroupParams(x.data(), rows * c.k, 1, c.bits, scheme);
+        else
+          p = rt::computeGroupParams(&x[r * c.k + k0], n, 1, c.bits, scheme);
+        int64_t s = c.group < 0 ? 0 : r * groups + g;
+        EXPECT_EQ(scales[s], p.scale) << "case " << i << " row " << r;
+        if (!c.sym)
+          EXPECT_EQ(zeros[s], p.zero) << "case " << i << " row " << r;
+        for (int64_t j = 0; j < n; ++j)
+          EXPECT_EQ(codes[r * c.k + k0 + j],
+                    rt::quantizeValue(x[r * c.k + k0 + j], p.scale, p.zero,
+                                      c.bits))
+              << "case " << i << " row " << r << " element " << k0 + j;
+      }
+    }
+  }
+}
