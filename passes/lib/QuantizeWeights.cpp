@@ -279,15 +279,7 @@ void QuantizeWeightsPass::runOnOperation() {
     return signalPassFailure();
 
   // The weight operand of every selected op.
-  SmallVector<OpOperand *> uses;
-  getOperation().walk([&](Operation *op) {
-    if (!roles.selects(op))
-      return;
-    if (auto linear = dyn_cast<LinearOp>(op))
-      uses.push_back(&linear.getWeightMutable());
-    else if (auto embedding = dyn_cast<EmbeddingOp>(op))
-      uses.push_back(&embedding.getTableMutable());
-  });
+  SmallVector<OpOperand *> uses = roles.selectedWeights(getOperation());
 
   // One quantization per weight value (the same resource in @prefill and
   // @decode is quantized once), one pack per constant op, one dequantize

@@ -55,15 +55,7 @@ void SliceWeightsPass::runOnOperation() {
     return signalPassFailure();
   }
 
-  SmallVector<OpOperand *> uses;
-  module.walk([&](Operation *op) {
-    if (!roles.selects(op))
-      return;
-    if (auto linear = dyn_cast<LinearOp>(op))
-      uses.push_back(&linear.getWeightMutable());
-    else if (auto embedding = dyn_cast<EmbeddingOp>(op))
-      uses.push_back(&embedding.getTableMutable());
-  });
+  SmallVector<OpOperand *> uses = roles.selectedWeights(module);
 
   for (OpOperand *use : uses) {
     Operation *user = use->getOwner();

@@ -10,6 +10,8 @@
 #ifndef QOPT_PASSES_LIB_WEIGHTROLES_H
 #define QOPT_PASSES_LIB_WEIGHTROLES_H
 
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/StringExtras.h"
@@ -36,6 +38,21 @@ struct RoleSelection {
       return true;
     auto role = op->getAttrOfType<StringAttr>("qopt.role");
     return role && roles.contains(role.getValue());
+  }
+
+  /// The weight operands (linear weights, embedding tables) of the selected
+  /// ops under `root`, in walk order.
+  SmallVector<OpOperand *> selectedWeights(Operation *root) const {
+    SmallVector<OpOperand *> uses;
+    root->walk([&](Operation *op) {
+      if (!selects(op))
+        return;
+      if (auto linear = dyn_cast<LinearOp>(op))
+        uses.push_back(&linear.getWeightMutable());
+      else if (auto embedding = dyn_cast<EmbeddingOp>(op))
+        uses.push_back(&embedding.getTableMutable());
+    });
+    return uses;
   }
 };
 

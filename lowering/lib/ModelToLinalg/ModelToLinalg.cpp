@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../Common/TensorUtils.h"
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
@@ -31,17 +32,6 @@ namespace mlir::qopt {
 
 using namespace mlir;
 using namespace mlir::qopt;
-
-/// A tensor.empty shaped like `type`, dynamic sizes from `like`.
-static Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type,
-                       Value like) {
-  SmallVector<Value> dynamic;
-  for (int64_t d = 0, r = type.getRank(); d < r; ++d)
-    if (type.isDynamicDim(d))
-      dynamic.push_back(tensor::DimOp::create(b, loc, like, d));
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType(), dynamic);
-}
 
 static Value f32Constant(OpBuilder &b, Location loc, float v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
@@ -74,7 +64,7 @@ struct RMSNormToLinalg : public OpConversionPattern<RMSNormOp> {
     // inv[t] = 1 / sqrt(sum_d x[t, d]^2 / width + eps)
     auto rowType =
         RankedTensorType::get({type.getDimSize(0)}, rewriter.getF32Type());
-    Value rowInit = emptyLike(rewriter, loc, rowType, x);
+    Value rowInit = emptyTensor(rewriter, loc, rowType, x);
     Value zero = f32Constant(rewriter, loc, 0.0f);
     Value filled =
         linalg::FillOp::create(rewriter, loc, zero, rowInit).getResult(0);
@@ -93,7 +83,7 @@ struct RMSNormToLinalg : public OpConversionPattern<RMSNormOp> {
     Value inv =
         linalg::GenericOp::create(
             rewriter, loc, rowType, ValueRange{sumSq},
-            ValueRange{emptyLike(rewriter, loc, rowType, x)},
+            ValueRange{emptyTensor(rewriter, loc, rowType, x)},
             ArrayRef<AffineMap>{idMap1, idMap1}, ArrayRef{par},
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value mean = arith::MulFOp::create(
@@ -110,7 +100,7 @@ struct RMSNormToLinalg : public OpConversionPattern<RMSNormOp> {
     Value result =
         linalg::GenericOp::create(
             rewriter, loc, type, ValueRange{x, inv, w},
-            ValueRange{emptyLike(rewriter, loc, type, x)},
+            ValueRange{emptyTensor(rewriter, loc, type, x)},
             ArrayRef<AffineMap>{fullMap, rowMap, featureMap, fullMap},
             ArrayRef{par, par},
             [&](OpBuilder &b, Location l, ValueRange args) {
@@ -147,7 +137,7 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
     Value result =
         linalg::GenericOp::create(
             rewriter, loc, type, ValueRange{x},
-            ValueRange{emptyLike(rewriter, loc, type, x)},
+            ValueRange{emptyTensor(rewriter, loc, type, x)},
             ArrayRef<AffineMap>{idMap, idMap}, ArrayRef{par, par},
             [&](OpBuilder &b, Location l, ValueRange args) {
               auto idx = [&](int64_t v) {
@@ -230,7 +220,7 @@ struct SwiGLUToLinalg : public OpConversionPattern<SwiGLUOp> {
     Value result =
         linalg::GenericOp::create(
             rewriter, loc, type, ValueRange{adaptor.getGate(), adaptor.getUp()},
-            ValueRange{emptyLike(rewriter, loc, type, adaptor.getGate())},
+            ValueRange{emptyTensor(rewriter, loc, type, adaptor.getGate())},
             ArrayRef<AffineMap>{idMap, idMap, idMap}, ArrayRef{par, par},
             [&](OpBuilder &b, Location l, ValueRange args) {
               // silu(g) = g / (1 + exp(-g))

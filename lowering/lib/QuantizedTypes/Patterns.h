@@ -10,6 +10,7 @@
 #ifndef QOPT_LOWERING_QUANTIZEDTYPES_PATTERNS_H
 #define QOPT_LOWERING_QUANTIZEDTYPES_PATTERNS_H
 
+#include "../Common/TensorUtils.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -37,11 +38,6 @@ struct WidthSlots {
 /// qtensor (its width is a run-time parameter), else null.
 Value servedWidthFor(OpBuilder &b, Location loc, WidthSlots *slots,
                      Value value, QTensorType type, Operation *user);
-
-/// A `tensor.empty` of `type`; each dynamic dimension d is read from `like`
-/// at dimension d + `likeOffset`.
-Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
-                  Value like, int64_t likeOffset = 0);
 
 void populateQuantOpLoweringPatterns(const TypeConverter &converter,
                                      RewritePatternSet &patterns,

@@ -64,17 +64,6 @@ Value mlir::qopt::servedWidthFor(OpBuilder &b, Location loc, WidthSlots *slots,
   return ServedWidthOp::create(b, loc, slots->slotFor(value, user));
 }
 
-Value mlir::qopt::emptyTensor(OpBuilder &b, Location loc,
-                              RankedTensorType type, Value like,
-                              int64_t likeOffset) {
-  SmallVector<Value> dynamic;
-  for (int64_t d = 0, r = type.getRank(); d < r; ++d)
-    if (type.isDynamicDim(d))
-      dynamic.push_back(tensor::DimOp::create(b, loc, like, d + likeOffset));
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType(), dynamic);
-}
-
 /// `value` cast to `type` if their (compatible) shapes differ.
 static Value castTo(OpBuilder &b, Location loc, Value value, Type type) {
   if (value.getType() == type)
