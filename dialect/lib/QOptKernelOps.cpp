@@ -1,4 +1,5 @@
-//===- QOptKernelOps.cpp - qopt kernel operations ----------------*- C++ -*-===//
+//===- QOptKernelOps.cpp - qopt kernel operations ----------------*- C++
+//-*-===//
 //
 // Verifiers and memory effects of the kernel-level operations (the
 // destination-passing-style ops that qopt-lower-quantized-types produces and
@@ -23,11 +24,11 @@ SmallVector<Type> mlir::qopt::getQTensorPartTypes(QTensorType type) {
 /// Memory effects of a kernel in destination-passing style: its buffer inits
 /// are written, every other buffer operand is read. `readWrite` lists
 /// operands that are both (the KV caches of attention).
-static void
-kernelEffects(Operation *op,
-              SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
-                  &effects,
-              ArrayRef<Value> readWrite = {}) {
+static void kernelEffects(
+    Operation *op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects,
+    ArrayRef<Value> readWrite = {}) {
   auto dps = cast<DestinationStyleOpInterface>(op);
   for (OpOperand &operand : op->getOpOperands()) {
     if (!isa<MemRefType>(operand.get().getType()))
@@ -46,9 +47,8 @@ kernelEffects(Operation *op,
 /// tensor type: one operand of that shape and element type; a qtensor:
 /// getQTensorPartTypes, shapes compared up to dynamic dimensions and
 /// tensor/buffer form).
-static LogicalResult verifyParts(Operation *op, StringRef what,
-                                 Type described, ValueRange parts,
-                                 Value width) {
+static LogicalResult verifyParts(Operation *op, StringRef what, Type described,
+                                 ValueRange parts, Value width) {
   SmallVector<Type> expected;
   if (auto q = dyn_cast<QTensorType>(described)) {
     expected = getQTensorPartTypes(q);
@@ -64,17 +64,17 @@ static LogicalResult verifyParts(Operation *op, StringRef what,
                              << "!qopt.qtensor type, got " << described;
   }
   if (parts.size() != expected.size())
-    return op->emitOpError() << "expects " << expected.size() << " " << what
-                             << " operands for " << described << ", got "
-                             << parts.size();
+    return op->emitOpError()
+           << "expects " << expected.size() << " " << what << " operands for "
+           << described << ", got " << parts.size();
   for (auto [part, type] : llvm::zip(parts, expected)) {
     auto actual = cast<ShapedType>(part.getType());
     auto want = cast<ShapedType>(type);
     if (actual.getElementType() != want.getElementType() ||
         failed(verifyCompatibleShape(actual.getShape(), want.getShape())))
-      return op->emitOpError() << what << " operand of type " << actual
-                               << " does not match " << want << " of "
-                               << described;
+      return op->emitOpError()
+             << what << " operand of type " << actual << " does not match "
+             << want << " of " << described;
   }
   return success();
 }
@@ -87,10 +87,10 @@ LogicalResult KernelMatmulOp::verify() {
   if (failed(verifyParts(*this, "weight", getWeightType(), getWeight(),
                          getWidth())))
     return failure();
-  auto w = cast<ShapedType>(isa<QTensorType>(getWeightType())
-                                ? cast<QTensorType>(getWeightType())
-                                      .getExpressedTensorType()
-                                : getWeightType());
+  auto w = cast<ShapedType>(
+      isa<QTensorType>(getWeightType())
+          ? cast<QTensorType>(getWeightType()).getExpressedTensorType()
+          : getWeightType());
   if (w.getRank() != 2 || !w.hasStaticShape())
     return emitOpError() << "weight must be a static [N, K] matrix";
   auto x = cast<ShapedType>(getInput().getType());
@@ -123,8 +123,8 @@ LogicalResult KernelQuantizeOp::verify() {
   size_t given = getParams().size(), inits = getInits().size();
   if (given == 0 ? inits != parts.size()
                  : (given != parts.size() - 1 || inits != 1))
-    return emitOpError() << "expects the codes, scales and zero points of "
-                         << q << " split between params and inits";
+    return emitOpError() << "expects the codes, scales and zero points of " << q
+                         << " split between params and inits";
   return success();
 }
 
@@ -139,8 +139,7 @@ LogicalResult KernelRepackOp::verify() {
   if (result.getBits() > source.getBits())
     return emitOpError() << "cannot widen " << source.getBits()
                          << "-bit codes to " << result.getBits();
-  if (getWidth() &&
-      (source.getLayout() != Layout::Nested || source.isSliced()))
+  if (getWidth() && (source.getLayout() != Layout::Nested || source.isSliced()))
     return emitOpError() << "a run-time width needs an unsliced nested source";
   return success();
 }

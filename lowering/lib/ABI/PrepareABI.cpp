@@ -34,8 +34,7 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 namespace {
-struct PrepareABIPass
-    : public qopt::impl::PrepareABIPassBase<PrepareABIPass> {
+struct PrepareABIPass : public qopt::impl::PrepareABIPassBase<PrepareABIPass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -67,13 +66,12 @@ struct PrepareABIPass
     for (Type t : type.getResults())
       if (!isa<RankedTensorType>(t))
         return func.emitError()
-               << "qopt-prepare-abi: results must be ranked tensors, got "
-               << t;
+               << "qopt-prepare-abi: results must be ranked tensors, got " << t;
     Location loc = func.getLoc();
-    auto tableType = MemRefType::get({ShapedType::kDynamic},
-                                     IntegerType::get(ctx, 64));
-    auto widthsType = MemRefType::get({ShapedType::kDynamic},
-                                      IntegerType::get(ctx, 32));
+    auto tableType =
+        MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 64));
+    auto widthsType =
+        MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
     auto append = [&](Type t) -> Value {
       unsigned at = func.getNumArguments();
       if (failed(func.insertArgument(at, t, DictionaryAttr(), loc)))
@@ -116,11 +114,11 @@ struct PrepareABIPass
       }
       if (auto width = dyn_cast<ServedWidthOp>(op)) {
         b.setInsertionPoint(width);
-        Value slot = arith::ConstantIndexOp::create(b, width.getLoc(),
-                                                    width.getSlot());
+        Value slot =
+            arith::ConstantIndexOp::create(b, width.getLoc(), width.getSlot());
         Value w = memref::LoadOp::create(b, width.getLoc(), widths, slot);
-        Value asIndex = arith::IndexCastOp::create(b, width.getLoc(),
-                                                   b.getIndexType(), w);
+        Value asIndex =
+            arith::IndexCastOp::create(b, width.getLoc(), b.getIndexType(), w);
         width.replaceAllUsesWith(asIndex);
         width.erase();
         return WalkResult::skip();

@@ -1,4 +1,5 @@
-//===- BufferizableOpInterfaceImpl.cpp - Kernel op bufferization -*- C++ -*-===//
+//===- BufferizableOpInterfaceImpl.cpp - Kernel op bufferization -*- C++
+//-*-===//
 //
 // External BufferizableOpInterface models of the qopt.kernel_* ops, so that
 // one-shot bufferization handles them like linalg ops: each is in
@@ -60,8 +61,7 @@ struct KernelOpInterface
   }
 };
 
-template <typename... Ops>
-void attach(MLIRContext *ctx) {
+template <typename... Ops> void attach(MLIRContext *ctx) {
   (Ops::template attachInterface<KernelOpInterface<Ops>>(*ctx), ...);
 }
 } // namespace
@@ -69,7 +69,7 @@ void attach(MLIRContext *ctx) {
 void mlir::qopt::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, QOptDialect *) {
-    attach<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp,
-           KernelQuantizeOp, KernelRepackOp, KernelAttentionOp>(ctx);
+    attach<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp, KernelQuantizeOp,
+           KernelRepackOp, KernelAttentionOp>(ctx);
   });
 }

@@ -1,4 +1,5 @@
-//===- DeallocAfterLastUse.cpp - Free buffers after their last use -*- C++ -*-===//
+//===- DeallocAfterLastUse.cpp - Free buffers after their last use -*- C++
+//-*-===//
 //
 // The qopt-dealloc-after-last-use pass. Ownership-based buffer deallocation
 // (upstream) decides *whether* a buffer is freed and inserts the frees at the

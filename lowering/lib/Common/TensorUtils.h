@@ -1,4 +1,5 @@
-//===- TensorUtils.h - Small tensor helpers of the lowering ------*- C++ -*-===//
+//===- TensorUtils.h - Small tensor helpers of the lowering ------*- C++
+//-*-===//
 //
 // Private helpers shared by the tensor-level conversions (ModelToLinalg,
 // QuantizedTypes).
@@ -21,8 +22,8 @@ inline Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
   for (int64_t d = 0, r = type.getRank(); d < r; ++d)
     if (type.isDynamicDim(d))
       dynamic.push_back(tensor::DimOp::create(b, loc, like, d + likeOffset));
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType(), dynamic);
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType(),
+                                 dynamic);
 }
 
 } // namespace mlir::qopt

@@ -1,4 +1,5 @@
-//===- Codecs.cpp - dequantize, quantize and repack kernels ------*- C++ -*-===//
+//===- Codecs.cpp - dequantize, quantize and repack kernels ------*- C++
+//-*-===//
 //
 // The kernels that convert between floats and codes, or between code forms:
 //  - qopt.kernel_dequantize: every element, any rank, layout and grouping;
@@ -79,9 +80,8 @@ struct KernelDequantizeLowering
 /// True if `x` is finite (ordered and not +-inf).
 static Value isFinite(KernelBuilder &k, Value x) {
   Value absx = math::AbsFOp::create(k.b, k.loc, x);
-  return arith::CmpFOp::create(
-      k.b, k.loc, arith::CmpFPredicate::ONE, absx,
-      k.f32(std::numeric_limits<float>::infinity()));
+  return arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::ONE, absx,
+                               k.f32(std::numeric_limits<float>::infinity()));
 }
 
 /// QuantMath's computeGroupParams from the group's min (<= 0) and max
@@ -128,14 +128,14 @@ static std::pair<Value, Value> groupParams(KernelBuilder &k, QTensorType type,
 /// as an i32, NaN mapping to the zero point.
 static Value quantizeScalar(KernelBuilder &k, unsigned bits, Value x,
                             Value scale, Value zero) {
-  Value isNan = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::UNO,
-                                      x, x);
-  Value q = k.addf(math::RoundEvenOp::create(k.b, k.loc, k.divf(x, scale)),
-                   zero);
+  Value isNan =
+      arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::UNO, x, x);
+  Value q =
+      k.addf(math::RoundEvenOp::create(k.b, k.loc, k.divf(x, scale)), zero);
   Value v = arith::SelectOp::create(k.b, k.loc, isNan, zero, q);
   // NaN or negative -> 0; above the top -> top.
-  Value nonNeg = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OGE,
-                                       v, k.f32(0.0f));
+  Value nonNeg = arith::CmpFOp::create(k.b, k.loc, arith::CmpFPredicate::OGE, v,
+                                       k.f32(0.0f));
   v = arith::SelectOp::create(k.b, k.loc, nonNeg, v, k.f32(0.0f));
   v = arith::MinimumFOp::create(k.b, k.loc, v,
                                 k.f32(static_cast<float>((1u << bits) - 1u)));
@@ -158,8 +158,8 @@ struct KernelQuantizeLowering : public OpConversionPattern<KernelQuantizeOp> {
     bool given = !params.empty();
     Value codes = inits[0];
     Value scales = given ? params[0] : inits[1];
-    Value zeros = type.isAsymmetric() ? (given ? params[1] : inits[2])
-                                      : Value();
+    Value zeros =
+        type.isAsymmetric() ? (given ? params[1] : inits[2]) : Value();
     zeroFill(k, codes);
     int64_t rank = type.getRank();
     SmallVector<Value> sizes = sizesOf(k, type.getShape(), x, false);
@@ -215,13 +215,12 @@ struct KernelQuantizeLowering : public OpConversionPattern<KernelQuantizeOp> {
       int64_t axis = type.getAxis();
       SmallVector<Value> outerSizes(sizes);
       Value axisSize = sizes[axis];
-      int64_t group = type.getGranularity() == Granularity::Group
-                          ? type.getGroupSize()
-                          : 0;
+      int64_t group =
+          type.getGranularity() == Granularity::Group ? type.getGroupSize() : 0;
       Value groupSize = group ? k.index(group) : axisSize;
-      outerSizes[axis] = k.divui(k.subi(k.addi(axisSize, groupSize),
-                                        k.index(1)),
-                                 groupSize); // number of groups
+      outerSizes[axis] =
+          k.divui(k.subi(k.addi(axisSize, groupSize), k.index(1)),
+                  groupSize); // number of groups
       k.forEachIndex(outerSizes, [&](ValueRange outer) {
         SmallVector<Value> sIdx(outer);
         Value g = outer[axis];
@@ -257,8 +256,8 @@ struct KernelRepackLowering : public OpConversionPattern<KernelRepackOp> {
     KernelBuilder k(rewriter, op.getLoc());
     auto source = cast<QTensorType>(op.getSourceType());
     auto result = cast<QTensorType>(op.getResultType());
-    QuantBuffers q{source, adaptor.getSource(), Value(), Value(),
-                   adaptor.getWidth(), op.getSourceUnpacked()};
+    QuantBuffers q{source,  adaptor.getSource(), Value(),
+                   Value(), adaptor.getWidth(),  op.getSourceUnpacked()};
     Value out = adaptor.getInit();
     bool resultUnpacked = op.getResultUnpacked();
     // Sizes from whichever side holds one code per element.

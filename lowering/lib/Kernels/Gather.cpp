@@ -1,4 +1,5 @@
-//===- Gather.cpp - qopt.kernel_gather to loops ------------------*- C++ -*-===//
+//===- Gather.cpp - qopt.kernel_gather to loops ------------------*- C++
+//-*-===//
 //
 // Embedding rows by token id: a plain table is copied (widened to f32), a
 // quantized one is dequantized one row at a time, never as a whole. Token
@@ -36,8 +37,8 @@ struct KernelGatherLowering : public OpConversionPattern<KernelGatherOp> {
            quantized.isAsymmetric() ? parts[2] : Value(), adaptor.getWidth()};
     k.forLoop(0, k.dim(tokens, 0), [&](Value t) {
       Value token = memref::LoadOp::create(k.b, k.loc, tokens, ValueRange{t});
-      Value row = arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(),
-                                             token);
+      Value row =
+          arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(), token);
       row = k.maxsi(row, k.index(0));
       row = arith::MinSIOp::create(k.b, k.loc, row, k.index(rows - 1));
       k.forLoop(0, k.index(cols), [&](Value d) {

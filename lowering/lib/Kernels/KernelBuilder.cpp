@@ -1,4 +1,5 @@
-//===- KernelBuilder.cpp - Helpers of the kernel patterns --------*- C++ -*-===//
+//===- KernelBuilder.cpp - Helpers of the kernel patterns --------*- C++
+//-*-===//
 //
 // Loops, arithmetic, dot products and the readers/writers of quantized codes
 // in their storage forms (see KernelBuilder.h and docs/lowering.md).
@@ -78,8 +79,8 @@ Value KernelBuilder::load(Value memref, ValueRange indices) {
 
 Value KernelBuilder::vectorLoad(Value memref, ValueRange indices) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
-  return widen(vector::LoadOp::create(
-      b, loc, VectorType::get({width}, element), memref, indices));
+  return widen(vector::LoadOp::create(b, loc, VectorType::get({width}, element),
+                                      memref, indices));
 }
 
 void KernelBuilder::store(Value value, Value memref, ValueRange indices) {
@@ -101,8 +102,7 @@ Value KernelBuilder::intVector(ArrayRef<int64_t> values, Type element) {
   SmallVector<APInt> bits;
   for (int64_t v : values)
     bits.push_back(APInt(element.getIntOrFloatBitWidth(), v));
-  return arith::ConstantOp::create(b, loc,
-                                   DenseElementsAttr::get(type, bits));
+  return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, bits));
 }
 
 Value KernelBuilder::splat(VectorType type, Value scalar) {
@@ -234,14 +234,11 @@ Value mlir::qopt::sliceCode(KernelBuilder &k, Value q, Value c, Value r) {
   r = arith::MinSIOp::create(k.b, k.loc, r, c);
   Value shift = k.subi(c, r);
   Value one = k.i32(1);
-  Value positive =
-      arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::sgt, shift,
-                            k.i32(0));
+  Value positive = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::sgt,
+                                         shift, k.i32(0));
   Value half = arith::SelectOp::create(
       k.b, k.loc, positive,
-      arith::ShLIOp::create(k.b, k.loc, one,
-                            k.subi(shift, one)),
-      k.i32(0));
+      arith::ShLIOp::create(k.b, k.loc, one, k.subi(shift, one)), k.i32(0));
   Value rounded = arith::ShRUIOp::create(k.b, k.loc, k.addi(q, half), shift);
   Value top = k.subi(arith::ShLIOp::create(k.b, k.loc, one, r), one);
   return k.minui(rounded, top);
@@ -271,8 +268,7 @@ std::pair<Value, Value> mlir::qopt::loadServedCode(KernelBuilder &k,
   if (q.unpacked) {
     // One code per element (an integer of any width).
     Value code = loadByte(k, q.codes, indices.drop_back(), indices.back());
-    return {arith::AndIOp::create(k.b, k.loc, code,
-                                  k.i32((1u << bits) - 1u)),
+    return {arith::AndIOp::create(k.b, k.loc, code, k.i32((1u << bits) - 1u)),
             r};
   }
   SmallVector<Value> idx(indices);
@@ -288,8 +284,8 @@ std::pair<Value, Value> mlir::qopt::loadServedCode(KernelBuilder &k,
     Value byteIdx = k.divui(bit, k.index(8));
     auto storageType = cast<MemRefType>(q.codes.getType());
     Value rowBytes = k.dim(q.codes, storageType.getRank() - 1);
-    Value next = k.minui(k.addi(byteIdx, k.index(1)),
-                         k.subi(rowBytes, k.index(1)));
+    Value next =
+        k.minui(k.addi(byteIdx, k.index(1)), k.subi(rowBytes, k.index(1)));
     Value lo = loadByte(k, q.codes, prefix, byteIdx);
     Value hi = loadByte(k, q.codes, prefix, next);
     Value both = arith::OrIOp::create(
@@ -319,9 +315,9 @@ std::pair<Value, Value> mlir::qopt::loadServedCode(KernelBuilder &k,
         Value bitv = arith::AndIOp::create(
             k.b, k.loc, arith::ShRUIOp::create(k.b, k.loc, byte, bitInByte),
             k.i32(1));
-        Value pos = k.subi(
-            k.i32(parent - 1),
-            arith::IndexCastOp::create(k.b, k.loc, k.b.getI32Type(), p));
+        Value pos =
+            k.subi(k.i32(parent - 1),
+                   arith::IndexCastOp::create(k.b, k.loc, k.b.getI32Type(), p));
         return {arith::OrIOp::create(
             k.b, k.loc, acc[0], arith::ShLIOp::create(k.b, k.loc, bitv, pos))};
       })[0];
@@ -427,10 +423,10 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
       };
       SmallVector<Value> parts;
       for (int64_t s = 0; s < per; ++s) {
-        Value shifted = s == 0 ? bytes
-                               : arith::ShRUIOp::create(k.b, k.loc, bytes,
-                                                        splat8(s * bits))
-                                     .getResult();
+        Value shifted =
+            s == 0 ? bytes
+                   : arith::ShRUIOp::create(k.b, k.loc, bytes, splat8(s * bits))
+                         .getResult();
         parts.push_back(arith::AndIOp::create(k.b, k.loc, shifted,
                                               splat8((1 << bits) - 1)));
       }
@@ -451,9 +447,9 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
       // them as 16 bits, shifts and masks.
       int64_t nbytes = w * bits / 8;
       Value byteCol = k.divui(k.muli(col, k.index(bits)), k.index(8));
-      Value bytes = vector::LoadOp::create(
-          k.b, k.loc, VectorType::get({nbytes}, i8), q.codes,
-          ValueRange{row, byteCol});
+      Value bytes =
+          vector::LoadOp::create(k.b, k.loc, VectorType::get({nbytes}, i8),
+                                 q.codes, ValueRange{row, byteCol});
       SmallVector<int64_t> lo, hi, shifts;
       for (int64_t i = 0; i < w; ++i) {
         int64_t bit = i * bits;
@@ -462,19 +458,21 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
         shifts.push_back(bit % 8);
       }
       auto i16Vec = VectorType::get({w}, i16);
-      Value loV = arith::ExtUIOp::create(k.b, k.loc, i16Vec, pick(k, bytes, lo));
-      Value hiV = arith::ExtUIOp::create(k.b, k.loc, i16Vec, pick(k, bytes, hi));
+      Value loV =
+          arith::ExtUIOp::create(k.b, k.loc, i16Vec, pick(k, bytes, lo));
+      Value hiV =
+          arith::ExtUIOp::create(k.b, k.loc, i16Vec, pick(k, bytes, hi));
       Value joined = arith::OrIOp::create(
           k.b, k.loc, loV,
           arith::ShLIOp::create(k.b, k.loc, hiV,
                                 k.splat(i16Vec, arith::ConstantIntOp::create(
                                                     k.b, k.loc, 8, 16))));
-      Value shifted = arith::ShRUIOp::create(k.b, k.loc, joined,
-                                             k.intVector(shifts, i16));
+      Value shifted =
+          arith::ShRUIOp::create(k.b, k.loc, joined, k.intVector(shifts, i16));
       codes = arith::AndIOp::create(
           k.b, k.loc, shifted,
-          k.splat(i16Vec, arith::ConstantIntOp::create(
-                              k.b, k.loc, (1 << bits) - 1, 16)));
+          k.splat(i16Vec, arith::ConstantIntOp::create(k.b, k.loc,
+                                                       (1 << bits) - 1, 16)));
     }
     Value values = toFloat(codes);
     if (parent > bits) // a dense slice: codes are in units of 2^(p-c)
@@ -487,9 +485,9 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
   // byte i / 8.
   int64_t nbytes = w / 8;
   Value r = servedWidth(k, q);
-  Value planes = arith::IndexCastOp::create(
-      k.b, k.loc, k.b.getIndexType(),
-      k.minui(k.addi(r, k.i32(1)), k.i32(parent)));
+  Value planes =
+      arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(),
+                                 k.minui(k.addi(r, k.i32(1)), k.i32(parent)));
   Value byteCol = k.divui(col, k.index(8));
   SmallVector<int64_t> byteOfLane, bitOfLane;
   for (int64_t i = 0; i < w; ++i) {
@@ -501,18 +499,17 @@ Value mlir::qopt::loadCodeVector(KernelBuilder &k, const QuantBuffers &q,
   Value top = k.forLoopCarried(
       k.index(0), planes, 1, {zeroV},
       [&](Value p, ValueRange acc) -> SmallVector<Value> {
-        Value bytes = vector::LoadOp::create(
-            k.b, k.loc, VectorType::get({nbytes}, i8), q.codes,
-            ValueRange{p, row, byteCol});
+        Value bytes =
+            vector::LoadOp::create(k.b, k.loc, VectorType::get({nbytes}, i8),
+                                   q.codes, ValueRange{p, row, byteCol});
         Value lanes = pick(k, bytes, byteOfLane);
         Value set = arith::CmpIOp::create(
             k.b, k.loc, arith::CmpIPredicate::ne,
             arith::AndIOp::create(k.b, k.loc, lanes, laneBits),
             k.splat(VectorType::get({w}, i8),
                     arith::ConstantIntOp::create(k.b, k.loc, 0, 8)));
-        Value pos = k.subi(
-            k.i32(parent - 1),
-            arith::IndexCastOp::create(k.b, k.loc, i32, p));
+        Value pos = k.subi(k.i32(parent - 1),
+                           arith::IndexCastOp::create(k.b, k.loc, i32, p));
         Value bitValue = arith::ShLIOp::create(k.b, k.loc, k.i32(1), pos);
         Value add = arith::SelectOp::create(k.b, k.loc, set,
                                             k.splat(i32Vec, bitValue), zeroV);
@@ -547,9 +544,8 @@ static void orByte(KernelBuilder &k, Value storage, ValueRange prefix,
   idx.push_back(byteIdx);
   Value old = memref::LoadOp::create(k.b, k.loc, storage, idx);
   Value add = arith::TruncIOp::create(k.b, k.loc, old.getType(), value);
-  memref::StoreOp::create(k.b, k.loc,
-                          arith::OrIOp::create(k.b, k.loc, old, add), storage,
-                          idx);
+  memref::StoreOp::create(
+      k.b, k.loc, arith::OrIOp::create(k.b, k.loc, old, add), storage, idx);
 }
 
 void mlir::qopt::storeCode(KernelBuilder &k, QTensorType type, Value storage,
@@ -570,8 +566,8 @@ void mlir::qopt::storeCode(KernelBuilder &k, QTensorType type, Value storage,
            arith::AndIOp::create(k.b, k.loc, shifted, k.i32(255)));
     // The high part, if the code straddles into the next byte.
     Value spill = arith::ShRUIOp::create(k.b, k.loc, shifted, k.i32(8));
-    Value straddles = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::ne,
-                                            spill, k.i32(0));
+    Value straddles = arith::CmpIOp::create(
+        k.b, k.loc, arith::CmpIPredicate::ne, spill, k.i32(0));
     auto ifOp = scf::IfOp::create(k.b, k.loc, straddles, /*else=*/false);
     OpBuilder::InsertionGuard guard(k.b);
     k.b.setInsertionPointToStart(ifOp.thenBlock());

@@ -1,4 +1,5 @@
-//===- KernelBuilder.h - Helpers of the kernel patterns ----------*- C++ -*-===//
+//===- KernelBuilder.h - Helpers of the kernel patterns ----------*- C++
+//-*-===//
 //
 // Private header of convert-qopt-kernels-to-loops: a small builder for loops
 // and arithmetic at one insertion point, and the readers of quantized codes
@@ -90,8 +91,7 @@ public:
   forLoopCarried(Value lb, Value ub, int64_t step, ValueRange init,
                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
   /// Nested loops over every index of `sizes`, innermost last.
-  void forEachIndex(ArrayRef<Value> sizes,
-                    function_ref<void(ValueRange)> body);
+  void forEachIndex(ArrayRef<Value> sizes, function_ref<void(ValueRange)> body);
 
   /// sum_k a[aPrefix..., aOffset + k] * c[cPrefix..., cOffset + k] for a
   /// static `length`: four vector accumulators (FMA), a vector remainder and
@@ -125,8 +125,7 @@ SmallVector<Value> scaleIndices(KernelBuilder &k, QTensorType type,
                                 ValueRange indices);
 
 /// The zero point for the group at `scaleIdx` as f32 (2^(p-1) for `sym`).
-Value zeroValue(KernelBuilder &k, const QuantBuffers &q,
-                ValueRange scaleIdx);
+Value zeroValue(KernelBuilder &k, const QuantBuffers &q, ValueRange scaleIdx);
 
 /// dequantize(q)[indices] as f32: scale * (code value - zero).
 Value dequantizeElement(KernelBuilder &k, const QuantBuffers &q,

@@ -1,4 +1,5 @@
-//===- KernelsToLoops.cpp - The convert-qopt-kernels-to-loops pass -*- C++ -*-===//
+//===- KernelsToLoops.cpp - The convert-qopt-kernels-to-loops pass -*- C++
+//-*-===//
 //
 // Drives the kernel patterns (Matmul.cpp, Gather.cpp, Attention.cpp,
 // Codecs.cpp) with the dialect conversion framework: every bufferized
@@ -23,7 +24,7 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 void mlir::qopt::populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
-                                                   int64_t vectorWidth) {
+                                                    int64_t vectorWidth) {
   populateMatmulKernelPatterns(patterns, vectorWidth);
   populateGatherKernelPatterns(patterns, vectorWidth);
   populateAttentionKernelPatterns(patterns, vectorWidth);

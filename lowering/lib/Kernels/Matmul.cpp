@@ -1,4 +1,5 @@
-//===- Matmul.cpp - qopt.kernel_matmul to vector loops -----------*- C++ -*-===//
+//===- Matmul.cpp - qopt.kernel_matmul to vector loops -----------*- C++
+//-*-===//
 //
 // y[t, n] = sum_k x[t, k] * W[n, k] on buffers. Weight rows are the outer
 // loop, so each row is streamed from memory once and reused from cache for
@@ -77,18 +78,18 @@ static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
     Value len = k.subi(k1, k0);
     Value full = k.muli(k.divui(len, k.index(k.width)), k.index(k.width));
     Value vend = k.addi(k0, full);
-    acc = k.forLoopCarried(k0, vend, k.width, {vzero},
-                           [&](Value kk, ValueRange carried)
-                               -> SmallVector<Value> {
-                             return {chunk(kk, carried[0])};
-                           })[0];
+    acc = k.forLoopCarried(
+        k0, vend, k.width, {vzero},
+        [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+          return {chunk(kk, carried[0])};
+        })[0];
     tailStart = vend;
   }
   Value tail = k.forLoopCarried(
       tailStart, k1, 1, {k.f32(0.0f)},
       [&](Value kk, ValueRange carried) -> SmallVector<Value> {
-        Value code = arith::UIToFPOp::create(
-            k.b, k.loc, k.b.getF32Type(), loadCodeValue(k, q, {n, kk}));
+        Value code = arith::UIToFPOp::create(k.b, k.loc, k.b.getF32Type(),
+                                             loadCodeValue(k, q, {n, kk}));
         Value w = groupWeights(k, code, zero, scale, rounded);
         return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
       })[0];
@@ -163,12 +164,11 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
               GroupSums sums = groupDot(k, q, x, t, n, k0, k1, zero, scale,
                                         rounded, vectorized, fullGroup);
               Value groupScale = rounded ? k.f32(1.0f) : scale;
-              Value vec =
-                  rounded ? k.addf(carried[0], sums.vec)
-                          : vector::FMAOp::create(k.b, k.loc,
-                                                  k.splat(f32Vec, groupScale),
-                                                  sums.vec, carried[0])
-                                .getResult();
+              Value vec = rounded ? k.addf(carried[0], sums.vec)
+                                  : vector::FMAOp::create(
+                                        k.b, k.loc, k.splat(f32Vec, groupScale),
+                                        sums.vec, carried[0])
+                                        .getResult();
               Value scalar = carried[1];
               if (sums.scalar)
                 scalar = k.addf(scalar, k.mulf(groupScale, sums.scalar));

@@ -1,4 +1,5 @@
-//===- ModelToLinalg.cpp - Model ops to linalg on tensors --------*- C++ -*-===//
+//===- ModelToLinalg.cpp - Model ops to linalg on tensors --------*- C++
+//-*-===//
 //
 // The convert-qopt-model-to-linalg pass: the model ops that upstream can
 // express become linalg.generic ops on tensors, so that upstream
@@ -89,8 +90,8 @@ struct RMSNormToLinalg : public OpConversionPattern<RMSNormOp> {
               Value mean = arith::MulFOp::create(
                   b, l, args[0],
                   f32Constant(b, l, 1.0f / static_cast<float>(width)));
-              Value ms = arith::AddFOp::create(b, l, mean,
-                                               f32Constant(b, l, eps));
+              Value ms =
+                  arith::AddFOp::create(b, l, mean, f32Constant(b, l, eps));
               Value r = arith::DivFOp::create(b, l, f32Constant(b, l, 1.0f),
                                               math::SqrtOp::create(b, l, ms));
               linalg::YieldOp::create(b, l, ValueRange{r});
@@ -168,8 +169,8 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
                     arith::SubIOp::create(b, l, i, idx(half)));
               }
               auto toF32 = [&](Value index) {
-                Value i64 = arith::IndexCastUIOp::create(b, l, b.getI64Type(),
-                                                         index);
+                Value i64 =
+                    arith::IndexCastUIOp::create(b, l, b.getI64Type(), index);
                 return arith::UIToFPOp::create(b, l, b.getF32Type(), i64)
                     .getResult();
               };
@@ -225,8 +226,8 @@ struct SwiGLUToLinalg : public OpConversionPattern<SwiGLUOp> {
             [&](OpBuilder &b, Location l, ValueRange args) {
               // silu(g) = g / (1 + exp(-g))
               Value neg = arith::NegFOp::create(b, l, args[0]);
-              Value den = arith::AddFOp::create(
-                  b, l, f32Constant(b, l, 1.0f), math::ExpOp::create(b, l, neg));
+              Value den = arith::AddFOp::create(b, l, f32Constant(b, l, 1.0f),
+                                                math::ExpOp::create(b, l, neg));
               Value silu = arith::DivFOp::create(b, l, args[0], den);
               linalg::YieldOp::create(
                   b, l, ValueRange{arith::MulFOp::create(b, l, silu, args[1])});

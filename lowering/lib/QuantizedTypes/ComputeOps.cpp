@@ -1,4 +1,5 @@
-//===- ComputeOps.cpp - qmatmul, linear, embedding, attention ----*- C++ -*-===//
+//===- ComputeOps.cpp - qmatmul, linear, embedding, attention ----*- C++
+//-*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that compute on
 // weights: each becomes a destination-passing kernel op on the parts of its
@@ -36,9 +37,9 @@ struct QMatmulLowering : public OpConversionPattern<QMatmulOp> {
     Value init = rowsInit(rewriter, loc, op.getType(), x);
     Value width =
         servedWidthFor(rewriter, loc, slots, op.getWeight(), type, op);
-    auto kernel = KernelMatmulOp::create(
-        rewriter, loc, TypeRange{op.getType()}, x, adaptor.getWeight(), width,
-        init, TypeAttr::get(type));
+    auto kernel = KernelMatmulOp::create(rewriter, loc, TypeRange{op.getType()},
+                                         x, adaptor.getWeight(), width, init,
+                                         TypeAttr::get(type));
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }
@@ -78,9 +79,9 @@ struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
     Value width;
     if (auto q = dyn_cast<QTensorType>(tableType))
       width = servedWidthFor(rewriter, loc, slots, op.getTable(), q, op);
-    auto kernel = KernelGatherOp::create(
-        rewriter, loc, TypeRange{op.getType()}, tokens, adaptor.getTable(),
-        width, init, TypeAttr::get(tableType));
+    auto kernel = KernelGatherOp::create(rewriter, loc, TypeRange{op.getType()},
+                                         tokens, adaptor.getTable(), width,
+                                         init, TypeAttr::get(tableType));
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }
@@ -99,9 +100,8 @@ struct AttentionLowering : public OpConversionPattern<AttentionOp> {
     auto kernel = KernelAttentionOp::create(
         rewriter, loc, TypeRange{op.getType()}, adaptor.getQuery(),
         adaptor.getKey(), adaptor.getValue(), adaptor.getKeyCache(),
-        adaptor.getValueCache(), adaptor.getPosition(), init,
-        op.getLayerAttr(), op.getNumHeadsAttr(), op.getNumKvHeadsAttr(),
-        op.getHeadDimAttr());
+        adaptor.getValueCache(), adaptor.getPosition(), init, op.getLayerAttr(),
+        op.getNumHeadsAttr(), op.getNumKvHeadsAttr(), op.getHeadDimAttr());
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }

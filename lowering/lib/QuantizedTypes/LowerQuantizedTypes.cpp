@@ -1,4 +1,5 @@
-//===- LowerQuantizedTypes.cpp - !qopt.qtensor to its parts ------*- C++ -*-===//
+//===- LowerQuantizedTypes.cpp - !qopt.qtensor to its parts ------*- C++
+//-*-===//
 //
 // The qopt-lower-quantized-types pass: a TypeConverter maps each
 // `!qopt.qtensor` 1:N onto its parts (codes in the storage form of its
@@ -101,9 +102,9 @@ struct LowerQuantizedTypesPass
     target.addLegalOp<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp,
                       KernelQuantizeOp, KernelRepackOp, KernelAttentionOp,
                       ServedWidthOp, WeightRefOp>();
-    target.addIllegalOp<PackOp, GetCodesOp, GetScalesOp, GetZerosOp,
-                        QuantizeOp, DequantizeOp, SliceOp, QMatmulOp,
-                        LinearOp, EmbeddingOp, AttentionOp>();
+    target.addIllegalOp<PackOp, GetCodesOp, GetScalesOp, GetZerosOp, QuantizeOp,
+                        DequantizeOp, SliceOp, QMatmulOp, LinearOp, EmbeddingOp,
+                        AttentionOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());

@@ -1,4 +1,5 @@
-//===- Patterns.h - qopt-lower-quantized-types patterns ----------*- C++ -*-===//
+//===- Patterns.h - qopt-lower-quantized-types patterns ----------*- C++
+//-*-===//
 //
 // Private header of the 1:N decomposition of !qopt.qtensor values into their
 // parts, split by op family: QuantOps.cpp (pack, accessors, slice, quantize,
@@ -14,8 +15,8 @@
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
-#include "mlir/Transforms/DialectConversion.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Transforms/DialectConversion.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::qopt {
@@ -36,8 +37,8 @@ struct WidthSlots {
 
 /// A `qopt.served_width` of `value`'s slot if `type` is an unsliced nested
 /// qtensor (its width is a run-time parameter), else null.
-Value servedWidthFor(OpBuilder &b, Location loc, WidthSlots *slots,
-                     Value value, QTensorType type, Operation *user);
+Value servedWidthFor(OpBuilder &b, Location loc, WidthSlots *slots, Value value,
+                     QTensorType type, Operation *user);
 
 void populateQuantOpLoweringPatterns(const TypeConverter &converter,
                                      RewritePatternSet &patterns,

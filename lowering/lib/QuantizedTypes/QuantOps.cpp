@@ -1,4 +1,5 @@
-//===- QuantOps.cpp - Lower pack, slice, quantize, dequantize ----*- C++ -*-===//
+//===- QuantOps.cpp - Lower pack, slice, quantize, dequantize ----*- C++
+//-*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that build, take
 // apart and convert quantized tensors. A `!qopt.qtensor` value becomes its
@@ -111,11 +112,10 @@ struct PackLowering : public OpConversionPattern<PackOp> {
     auto codesType = cast<RankedTensorType>(op.getCodes().getType());
     // The storage form is taken as is; so are 8-bit (or single-column) dense
     // codes, whose storage form has one byte per code.
-    bool isStorage =
-        isPackedCodes(type, codesType) ||
-        (type.getLayout() == Layout::Dense && type.getRank() > 0 &&
-         codesType.getElementType().isInteger(8) &&
-         type.getStorageShape().back() == type.getShape().back());
+    bool isStorage = isPackedCodes(type, codesType) ||
+                     (type.getLayout() == Layout::Dense && type.getRank() > 0 &&
+                      codesType.getElementType().isInteger(8) &&
+                      type.getStorageShape().back() == type.getShape().back());
     if (!isStorage)
       codes = repackUnpacked(rewriter, loc, type, codes);
     SmallVector<Value> parts{codes, adaptor.getScales().front()};
@@ -140,8 +140,8 @@ struct GetCodesLowering : public OpConversionPattern<GetCodesOp> {
         (type.getLayout() == Layout::Dense && type.getRank() > 0 &&
          resultType.getElementType().isInteger(8) &&
          type.getStorageShape().back() == type.getShape().back())) {
-      rewriter.replaceOp(op, castTo(rewriter, op.getLoc(), storage,
-                                    resultType));
+      rewriter.replaceOp(op,
+                         castTo(rewriter, op.getLoc(), storage, resultType));
       return success();
     }
     Value init = emptyTensor(rewriter, op.getLoc(), resultType, storage,
@@ -226,8 +226,8 @@ struct QuantizeLowering : public OpConversionPattern<QuantizeOp> {
              << "run-time quantization needs a static last dimension";
     bool nested = type.getLayout() == Layout::Nested;
     SmallVector<Value> params, inits;
-    inits.push_back(emptyTensor(rewriter, loc, storage, input,
-                                nested ? -1 : 0));
+    inits.push_back(
+        emptyTensor(rewriter, loc, storage, input, nested ? -1 : 0));
     if (!adaptor.getScales().empty()) {
       params.push_back(adaptor.getScales().front());
       if (!adaptor.getZeros().empty())
@@ -245,8 +245,8 @@ struct QuantizeLowering : public OpConversionPattern<QuantizeOp> {
                                            params, inits, TypeAttr::get(type));
     SmallVector<Value> parts(kernel.getResults());
     parts.append(params.begin(), params.end());
-    rewriter.replaceOpWithMultiple(op, {canonicalParts(rewriter, loc, type,
-                                                       parts)});
+    rewriter.replaceOpWithMultiple(
+        op, {canonicalParts(rewriter, loc, type, parts)});
     return success();
   }
 };
@@ -265,9 +265,9 @@ struct DequantizeLowering : public OpConversionPattern<DequantizeOp> {
     Value init = emptyTensor(rewriter, loc, op.getType(), parts[0],
                              type.getLayout() == Layout::Nested ? 1 : 0);
     Value width = servedWidthFor(rewriter, loc, slots, op.getInput(), type, op);
-    auto kernel = KernelDequantizeOp::create(
-        rewriter, loc, TypeRange{op.getType()}, parts, width, init,
-        TypeAttr::get(type));
+    auto kernel =
+        KernelDequantizeOp::create(rewriter, loc, TypeRange{op.getType()},
+                                   parts, width, init, TypeAttr::get(type));
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }
@@ -281,8 +281,8 @@ void mlir::qopt::populateQuantOpLoweringPatterns(const TypeConverter &converter,
                                                  RewritePatternSet &patterns,
                                                  WidthSlots *slots) {
   MLIRContext *ctx = patterns.getContext();
-  patterns.add<PackLowering, GetCodesLowering,
-               GetPartLowering<GetScalesOp, 1>, GetPartLowering<GetZerosOp, 2>,
-               SliceLowering, QuantizeLowering>(converter, ctx);
+  patterns.add<PackLowering, GetCodesLowering, GetPartLowering<GetScalesOp, 1>,
+               GetPartLowering<GetZerosOp, 2>, SliceLowering, QuantizeLowering>(
+      converter, ctx);
   patterns.add<DequantizeLowering>(converter, ctx, slots);
 }
