@@ -35,21 +35,31 @@ func.func @matmul_dense4(%x: memref<?x64xf32>, %c: memref<32x32xi8>, %s: memref<
   return
 }
 
-// Nested bit planes served at a run-time width r: the top min(r + 1, 8)
-// planes are read (a loop with a dynamic bound), one byte of each plane
-// spread over 8 lanes, then the Matryoshka rounding in parent units.
+// Nested bit planes served at a run-time width r (clamped to [1, 8]): one
+// copy of the kernel per width, picked once per call by scf.index_switch.
+// Each copy reads a static number of planes, the top min(r + 1, 8): one
+// byte of each plane spread over 8 lanes, bits tested and OR-ed, then the
+// Matryoshka rounding in parent units. Width 1 reads planes 0 and 1.
 // CHECK-LABEL: func.func @matmul_nested_runtime
 // CHECK-SAME: %[[R:[^:]*]]: index
 // CHECK: %[[W:.*]] = arith.index_cast %[[R]] : index to i32
 // CHECK: arith.maxsi %[[W]], %c1_i32
-// CHECK: %[[PLANES:.*]] = arith.index_cast %{{.*}} : i32 to index
-// CHECK: scf.for %[[P:.*]] = %{{.*}} to %[[PLANES]] step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xi32>)
+// CHECK: arith.minsi %{{.*}}, %c8_i32
+// CHECK: scf.index_switch
+// CHECK: case 1 {
+// CHECK: %[[TOP:.*]] = arith.addi %c1_i32{{.*}}, %c1_i32
+// CHECK: arith.minui %[[TOP]], %c8_i32
+// CHECK: scf.for %[[P:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xi32>)
 // CHECK: vector.load %{{.*}}[%[[P]], %{{.*}}, %{{.*}}] : memref<8x32x8xi8>, vector<1xi8>
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 0, 0, 0, 0]
 // CHECK: arith.cmpi ne
 // CHECK: arith.select
 // CHECK: arith.minui %{{.*}}, %{{.*}} : vector<8xi32>
 // CHECK: arith.shli %{{.*}}, %{{.*}} : vector<8xi32>
+// CHECK: case 7 {
+// CHECK: default {
+// CHECK: arith.addi %c8_i32{{.*}}, %c1_i32
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xi32>)
 func.func @matmul_nested_runtime(%x: memref<?x64xf32>, %c: memref<8x32x8xi8>, %s: memref<32x2xf16>, %z: memref<32x2xf16>, %r: index, %y: memref<?x32xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s, %z : memref<8x32x8xi8>, memref<32x2xf16>, memref<32x2xf16>) width(%r) outs(%y : memref<?x32xf32>) {weight_type = !qopt.qtensor<32x64xf16, bits = 8, group = 32, asym, layout = nested>}
   return

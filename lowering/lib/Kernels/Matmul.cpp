@@ -109,7 +109,10 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     Value x = adaptor.getInput(), out = adaptor.getInit();
     Value numTokens = k.dim(x, 0);
     if (auto q = dyn_cast<QTensorType>(op.getWeightType())) {
-      lowerQuantized(k, op, adaptor, q, x, out, numTokens);
+      if (adaptor.getWidth())
+        lowerRuntimeWidth(k, op, adaptor, q, x, out, numTokens);
+      else
+        lowerQuantized(k, op, adaptor, q, x, out, numTokens);
     } else {
       auto wType = cast<RankedTensorType>(op.getWeightType());
       Value w = adaptor.getWeight()[0];
@@ -125,13 +128,43 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     return success();
   }
 
+  /// An unsliced nested weight served at a run-time width r: one copy of
+  /// the kernel per width, each reading a static number of planes (unrolled
+  /// plane reads, constant shifts), chosen once per call by an
+  /// `scf.index_switch` on r clamped to [1, P]. r = P is the default case.
+  void lowerRuntimeWidth(KernelBuilder &k, KernelMatmulOp op,
+                         OpAdaptor adaptor, QTensorType type, Value x,
+                         Value out, Value numTokens) const {
+    unsigned parent = type.getBits();
+    QuantBuffers dynamic{type, Value(), Value(), Value(), adaptor.getWidth()};
+    Value r = arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(),
+                                         servedWidth(k, dynamic));
+    SmallVector<int64_t> cases;
+    for (unsigned w = 1; w < parent; ++w)
+      cases.push_back(w);
+    auto sw = scf::IndexSwitchOp::create(k.b, k.loc, TypeRange{}, r, cases,
+                                         cases.size());
+    OpBuilder::InsertionGuard guard(k.b);
+    auto emit = [&](Region &region, QTensorType served) {
+      Block *block = k.b.createBlock(&region);
+      k.b.setInsertionPointToStart(block);
+      scf::YieldOp::create(k.b, k.loc);
+      k.b.setInsertionPoint(block->getTerminator());
+      lowerQuantized(k, op, adaptor, served, x, out, numTokens,
+                     /*runtimeWidth=*/false);
+    };
+    for (auto [i, w] : llvm::enumerate(cases))
+      emit(sw.getCaseRegions()[i], type.cloneWithBits(w, parent));
+    emit(sw.getDefaultRegion(), type);
+  }
+
   void lowerQuantized(KernelBuilder &k, KernelMatmulOp op, OpAdaptor adaptor,
-                      QTensorType type, Value x, Value out,
-                      Value numTokens) const {
+                      QTensorType type, Value x, Value out, Value numTokens,
+                      bool runtimeWidth = true) const {
     ValueRange parts = adaptor.getWeight();
     QuantBuffers q{type, parts[0], parts[1],
                    type.isAsymmetric() ? parts[2] : Value(),
-                   adaptor.getWidth()};
+                   runtimeWidth ? adaptor.getWidth() : Value()};
     int64_t rows = type.getShape()[0], cols = type.getShape()[1];
     int64_t group = type.getGranularity() == Granularity::Group
                         ? type.getGroupSize()
