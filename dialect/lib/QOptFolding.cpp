@@ -16,6 +16,7 @@
 #include "qopt/Runtime/Storage.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -356,6 +357,66 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
   }
 };
 } // namespace
+
+/// `attr` as dense elements: a `dense_resource` blob is reinterpreted in
+/// place (its bytes are the little-endian elements).
+static FailureOr<DenseElementsAttr> asDense(Attribute attr) {
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr))
+    return dense;
+  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  if (!resource)
+    return failure();
+  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+  if (!blob)
+    return failure();
+  ArrayRef<char> data = blob->getData();
+  auto type = cast<ShapedType>(resource.getType());
+  int64_t width = type.getElementTypeBitWidth();
+  if (width % 8 != 0 ||
+      static_cast<int64_t>(data.size()) != type.getNumElements() * width / 8)
+    return failure();
+  return DenseElementsAttr::getFromRawBuffer(type, data);
+}
+
+FailureOr<SmallVector<float>> mlir::qopt::evaluateConstantPack(PackOp pack) {
+  QTensorType type = pack.getType();
+  if (!isFoldableType(type))
+    return failure();
+  Attribute codesAttr, scalesAttr, zerosAttr;
+  if (!matchPattern(pack.getCodes(), m_Constant(&codesAttr)) ||
+      !matchPattern(pack.getScales(), m_Constant(&scalesAttr)) ||
+      (pack.getZeros() &&
+       !matchPattern(pack.getZeros(), m_Constant(&zerosAttr))))
+    return failure();
+  FailureOr<DenseElementsAttr> codesDense = asDense(codesAttr);
+  FailureOr<DenseElementsAttr> scalesDense = asDense(scalesAttr);
+  if (failed(codesDense) || failed(scalesDense))
+    return failure();
+  FailureOr<SmallVector<uint32_t>> codes = readCodesOf(type, *codesDense);
+  if (failed(codes))
+    return failure();
+  SmallVector<float> scales = readFloats(*scalesDense);
+  unsigned parent = type.getEffectiveParentBits();
+  SmallVector<float> zeros(scales.size(),
+                           static_cast<float>(rt::symmetricZero(parent)));
+  if (zerosAttr) {
+    FailureOr<DenseElementsAttr> zerosDense = asDense(zerosAttr);
+    if (failed(zerosDense))
+      return failure();
+    zeros = readFloats(*zerosDense);
+  }
+  GroupIndexer indexer(type);
+  unsigned shift = parent - type.getBits();
+  auto expressed = cast<FloatType>(type.getExpressedType());
+  SmallVector<float> values(codes->size());
+  for (int64_t i = 0, e = codes->size(); i < e; ++i) {
+    int64_t g = indexer.scaleIndex(i);
+    values[i] = roundTo(
+        rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]),
+        expressed);
+  }
+  return values;
+}
 
 void QuantizeOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                              MLIRContext *context) {

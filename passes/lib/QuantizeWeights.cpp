@@ -20,6 +20,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/Debug.h"
 
@@ -290,12 +291,58 @@ void QuantizeWeightsPass::runOnOperation() {
   for (OpOperand *use : uses) {
     Operation *user = use->getOwner();
     Value weight = use->get();
-    if (isa<QTensorType>(weight.getType()) ||
-        weight.getDefiningOp<DequantizeOp>()) {
-      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
-                              << user->getLoc()
-                              << ": weight is already quantized, left "
-                                 "alone\n");
+    if (isa<QTensorType>(weight.getType()))
+      continue; // a quantized embedding table: nothing float to quantize
+    // A weight that is already quantized (e.g. a GGUF Q8_0 matrix) with
+    // constant codes is re-quantized from its dequantized values: the user
+    // asked for this scheme, and `--bits` must reach every selected weight.
+    if (auto deq = weight.getDefiningOp<DequantizeOp>()) {
+      auto pack = deq.getInput().getDefiningOp<PackOp>();
+      Attribute key;
+      if (pack)
+        matchPattern(pack.getCodes(), m_Constant(&key));
+      auto type = dyn_cast<RankedTensorType>(weight.getType());
+      if (!key || !type || type.getRank() != 2 || !type.hasStaticShape() ||
+          !isWeightFloat(type.getElementType())) {
+        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
+                                << " at " << user->getLoc()
+                                << ": quantized weight without constant "
+                                   "codes, left alone\n");
+        continue;
+      }
+      auto it = quantized.find(key);
+      if (it == quantized.end()) {
+        FailureOr<SmallVector<float>> values = evaluateConstantPack(pack);
+        if (failed(values)) {
+          LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
+                                  << ": quantized weight data is elided or "
+                                     "malformed, left alone\n");
+          continue;
+        }
+        std::string base = blobBaseName(cast<ElementsAttr>(key), user);
+        StringRef stem = base;
+        stem.consume_back(".codes");
+        it = quantized
+                 .insert({key, quantizeWeight(type, *values, cfg,
+                                              (stem + ".requantized").str())})
+                 .first;
+      }
+      const QuantizedWeight &q = it->second;
+      Value &repacked = packs[pack];
+      if (!repacked) {
+        OpBuilder b(pack);
+        b.setInsertionPointAfter(pack);
+        Location loc = pack.getLoc();
+        Value codes = arith::ConstantOp::create(b, loc, q.codes);
+        Value scales = arith::ConstantOp::create(b, loc, q.scales);
+        Value zeros = q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros))
+                              : Value();
+        repacked = PackOp::create(b, loc, q.type, codes, scales, zeros);
+      }
+      OpBuilder b(user);
+      use->set(DequantizeOp::create(b, user->getLoc(), type, repacked));
+      if (deq->use_empty())
+        deq->erase();
       continue;
     }
     auto cst = weight.getDefiningOp<arith::ConstantOp>();
@@ -346,4 +393,20 @@ void QuantizeWeightsPass::runOnOperation() {
   for (Operation *cst : replacedConstants)
     if (cst->use_empty())
       cst->erase();
+  // Packs whose every dequantize was re-quantized are dead, and so are their
+  // constants.
+  for (auto &[op, value] : packs) {
+    (void)value;
+    auto pack = dyn_cast<PackOp>(op);
+    if (!pack || !pack->use_empty())
+      continue;
+    SmallVector<Operation *> operands;
+    for (Value v : pack->getOperands())
+      if (Operation *def = v.getDefiningOp())
+        operands.push_back(def);
+    pack->erase();
+    for (Operation *def : operands)
+      if (def->use_empty())
+        def->erase();
+  }
 }

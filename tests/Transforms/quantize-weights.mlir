@@ -105,7 +105,8 @@ func.func @f16_sym(%x: tensor<?x4xf32>) -> tensor<?x1xf32> {
 
 // Selection by role, a tied embedding/classifier weight, weights shared by
 // two functions (quantized once: one set of blobs), an already quantized
-// weight left alone.
+// weight (4-bit sym) re-quantized from its dequantized values to the
+// requested scheme, so that every selected weight has it.
 // DEFAULT-LABEL: func.func @prefill
 // DEFAULT:       %[[EMB:.*]] = arith.constant dense_resource<emb>
 // DEFAULT:       qopt.embedding %[[EMB]]
@@ -116,7 +117,7 @@ func.func @f16_sym(%x: tensor<?x4xf32>) -> tensor<?x1xf32> {
 // DEFAULT:       qopt.linear %{{.*}}, %[[G]] {qopt.layer = 0 : i64, qopt.role = "gate"}
 // DEFAULT:       %[[U:.*]] = arith.constant dense_resource<untagged>
 // DEFAULT:       qopt.linear %{{.*}}, %[[U]] :
-// DEFAULT:       %[[K:.*]] = qopt.dequantize %{{.*}} : !qopt.qtensor<32x32xf32, bits = 4, group = 32, sym>
+// DEFAULT:       %[[K:.*]] = qopt.dequantize %{{.*}} : !qopt.qtensor<32x32xf32, bits = 8, group = 32, asym>
 // DEFAULT:       qopt.linear %{{.*}}, %[[K]] {qopt.layer = 0 : i64, qopt.role = "k"}
 // DEFAULT:       qopt.linear %{{.*}}, %[[EMB]] {qopt.role = "classifier"}
 // DEFAULT-LABEL: func.func @decode
@@ -125,6 +126,7 @@ func.func @f16_sym(%x: tensor<?x4xf32>) -> tensor<?x1xf32> {
 // DEFAULT:       dialect_resources
 // DEFAULT-DAG:   wq.codes:
 // DEFAULT-DAG:   wgate.codes:
+// DEFAULT-DAG:   wk.requantized.codes:
 // DEFAULT-NOT:   wq.codes_
 // DEFAULT-NOT:   emb.codes
 //
@@ -154,7 +156,7 @@ func.func @f16_sym(%x: tensor<?x4xf32>) -> tensor<?x1xf32> {
 // ALL:       qopt.linear {{.*}} {qopt.layer = 0 : i64, qopt.role = "gate"}
 // ALL:       %[[U:.*]] = qopt.dequantize %{{.*}} : !qopt.qtensor<32x32xf32, bits = 8, group = 32, asym>
 // ALL:       qopt.linear %{{.*}}, %[[U]] :
-// ALL:       %[[K:.*]] = qopt.dequantize %{{.*}} : !qopt.qtensor<32x32xf32, bits = 4, group = 32, sym>
+// ALL:       %[[K:.*]] = qopt.dequantize %{{.*}} : !qopt.qtensor<32x32xf32, bits = 8, group = 32, asym>
 // ALL:       qopt.linear %{{.*}}, %[[K]] {qopt.layer = 0 : i64, qopt.role = "k"}
 //
 // Canonicalization keeps the resource-backed weights quantized.

@@ -26,6 +26,14 @@ namespace qopt {
 /// docs/dialect.md.
 constexpr int64_t kMaxFoldedDequantizeElements = 256;
 
+/// The values `qopt.dequantize` gives for `pack` (of static shape) when its
+/// codes, scales and zero points are constants (dense elements or
+/// `dense_resource` blobs, in either form `qopt.pack` accepts), as f32 after
+/// rounding to the expressed type; fails on anything else (non-constant
+/// operands, elided blobs, codes out of range). No size limit: this is for
+/// passes that re-quantize a weight explicitly, not for folding.
+FailureOr<SmallVector<float>> evaluateConstantPack(PackOp pack);
+
 /// True if `codes` holds the codes of `type` in its storage form
 /// (QTensorType::getStorageType: dense rows packed at `bits` per code, or
 /// the nested layout's bit planes) rather than one code per element. 8-bit
