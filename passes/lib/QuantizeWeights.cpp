@@ -288,6 +288,7 @@ void QuantizeWeightsPass::runOnOperation() {
   llvm::DenseMap<Attribute, QuantizedWeight> quantized;
   llvm::DenseMap<Operation *, Value> packs;
   SmallVector<Operation *> replacedConstants;
+  SmallVector<PackOp> requantizedPacks;
   for (OpOperand *use : uses) {
     Operation *user = use->getOwner();
     Value weight = use->get();
@@ -338,6 +339,7 @@ void QuantizeWeightsPass::runOnOperation() {
         Value zeros = q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros))
                               : Value();
         repacked = PackOp::create(b, loc, q.type, codes, scales, zeros);
+        requantizedPacks.push_back(pack);
       }
       OpBuilder b(user);
       use->set(DequantizeOp::create(b, user->getLoc(), type, repacked));
@@ -395,10 +397,8 @@ void QuantizeWeightsPass::runOnOperation() {
       cst->erase();
   // Packs whose every dequantize was re-quantized are dead, and so are their
   // constants.
-  for (auto &[op, value] : packs) {
-    (void)value;
-    auto pack = dyn_cast<PackOp>(op);
-    if (!pack || !pack->use_empty())
+  for (PackOp pack : requantizedPacks) {
+    if (!pack->use_empty())
       continue;
     SmallVector<Operation *> operands;
     for (Value v : pack->getOperands())

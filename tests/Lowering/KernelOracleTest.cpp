@@ -676,9 +676,11 @@ llvm::Expected<Compiled> compile(const std::string &source,
   auto tm = builder->createTargetMachine();
   if (!tm)
     return tm.takeError();
-  ExecutionEngineOptions engineOptions;
-  engineOptions.transformer =
+  // The options hold a function_ref: the transformer must outlive create().
+  std::function<llvm::Error(llvm::Module *)> transformer =
       makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0, tm->get());
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
   auto engine = ExecutionEngine::create(*module, engineOptions, std::move(*tm));
   if (!engine)
     return engine.takeError();
