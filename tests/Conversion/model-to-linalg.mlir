@@ -72,3 +72,25 @@ func.func @linear_stays(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?
   %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// A float embedding table is a gather generic: the token id, clamped to the
+// table, picks the row; a 16-bit table is widened.
+// CHECK-LABEL: func.func @embedding
+// CHECK-SAME: %[[TABLE:[^:]*]]: tensor<512x64xf16>, %[[TOK:[^:]*]]: tensor<?xi32>
+// CHECK: linalg.generic {{.*}} ins(%[[TOK]] : tensor<?xi32>)
+// CHECK: arith.maxsi
+// CHECK: arith.minsi %{{.*}}, %c511
+// CHECK: %[[V:.*]] = tensor.extract %[[TABLE]]
+// CHECK: arith.extf %[[V]] : f16 to f32
+func.func @embedding(%table: tensor<512x64xf16>, %t: tensor<?xi32>) -> tensor<?x64xf32> {
+  %e = qopt.embedding %table, %t : tensor<512x64xf16>, tensor<?xi32> -> tensor<?x64xf32>
+  return %e : tensor<?x64xf32>
+}
+
+// A quantized table stays for qopt-lower-quantized-types.
+// CHECK-LABEL: func.func @quantized_embedding
+// CHECK: qopt.embedding
+func.func @quantized_embedding(%q: !qopt.qtensor<512x64xf32, bits = 8, per_channel, sym>, %t: tensor<?xi32>) -> tensor<?x64xf32> {
+  %e = qopt.embedding %q, %t : !qopt.qtensor<512x64xf32, bits = 8, per_channel, sym>, tensor<?xi32> -> tensor<?x64xf32>
+  return %e : tensor<?x64xf32>
+}

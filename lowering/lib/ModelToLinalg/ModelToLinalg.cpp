@@ -8,10 +8,11 @@
 //    and the scaled product;
 //  - qopt.rope: one generic over the output with the partner element read by
 //    tensor.extract (both the interleaved and the rotate-half conventions);
-//  - qopt.swiglu: an elementwise generic.
+//  - qopt.swiglu: an elementwise generic;
+//  - qopt.embedding of a float table: a gather generic (tensor.extract).
 // Elementwise arith on tensors (the residual adds) is left to upstream's
-// convert-elementwise-to-linalg. Matmuls, gathers and attention stay qopt
-// ops: they become kernels (qopt-lower-quantized-types).
+// convert-elementwise-to-linalg. Matmuls, quantized gathers and attention
+// stay qopt ops: they become kernels (qopt-lower-quantized-types).
 //
 //===----------------------------------------------------------------------===//
 
@@ -238,6 +239,56 @@ struct SwiGLUToLinalg : public OpConversionPattern<SwiGLUOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// embedding (float tables)
+//===----------------------------------------------------------------------===//
+
+/// A float embedding table is a gather: one generic over the output reading
+/// `table[clamp(tokens[t], 0, rows - 1), d]` with tensor.extract (16-bit
+/// tables widened). A quantized table stays for qopt-lower-quantized-types,
+/// which dequantizes only the rows it reads.
+struct EmbeddingToLinalg : public OpConversionPattern<EmbeddingOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto tableType = dyn_cast<RankedTensorType>(op.getTable().getType());
+    if (!tableType)
+      return rewriter.notifyMatchFailure(op, "quantized table");
+    Location loc = op.getLoc();
+    Value table = adaptor.getTable(), tokens = adaptor.getTokens();
+    RankedTensorType type = op.getType();
+    MLIRContext *ctx = rewriter.getContext();
+    AffineExpr t = getAffineDimExpr(0, ctx);
+    auto tokenMap = AffineMap::get(2, 0, {t}, ctx);
+    auto idMap = AffineMap::getMultiDimIdentityMap(2, ctx);
+    auto par = utils::IteratorType::parallel;
+    int64_t rows = tableType.getDimSize(0);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{tokens},
+            ValueRange{emptyTensor(rewriter, loc, type, tokens)},
+            ArrayRef<AffineMap>{tokenMap, idMap}, ArrayRef{par, par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value row =
+                  arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+              row = arith::MaxSIOp::create(
+                  b, l, row, arith::ConstantIndexOp::create(b, l, 0));
+              row = arith::MinSIOp::create(
+                  b, l, row, arith::ConstantIndexOp::create(b, l, rows - 1));
+              Value d = linalg::IndexOp::create(b, l, 1);
+              Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, d});
+              if (v.getType() != b.getF32Type())
+                v = arith::ExtFOp::create(b, l, b.getF32Type(), v);
+              linalg::YieldOp::create(b, l, ValueRange{v});
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct ConvertQOptModelToLinalgPass
     : public qopt::impl::ConvertQOptModelToLinalgPassBase<
           ConvertQOptModelToLinalgPass> {
@@ -249,6 +300,9 @@ struct ConvertQOptModelToLinalgPass
     populateQOptModelToLinalgPatterns(patterns);
     ConversionTarget target(*ctx);
     target.addIllegalOp<RMSNormOp, RopeOp, SwiGLUOp>();
+    target.addDynamicallyLegalOp<EmbeddingOp>([](EmbeddingOp op) {
+      return isa<QTensorType>(op.getTable().getType());
+    });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
@@ -260,6 +314,6 @@ struct ConvertQOptModelToLinalgPass
 
 void mlir::qopt::populateQOptModelToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<RMSNormToLinalg, RopeToLinalg, SwiGLUToLinalg>(
-      patterns.getContext());
+  patterns.add<RMSNormToLinalg, RopeToLinalg, SwiGLUToLinalg,
+               EmbeddingToLinalg>(patterns.getContext());
 }
