@@ -378,6 +378,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
   auto error = [](const llvm::Twine &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
   };
+  if (servedBits.getNumOccurrences() && (servedBits < 1 || servedBits > 8))
+    return error("--bits must be in 1..8, got " + llvm::Twine(servedBits));
 
   std::optional<mlir::qopt::KVCacheType> kvType =
       mlir::qopt::parseKVCacheType(kvTypeName);
@@ -479,6 +481,7 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
 
   mlir::qopt::CompileOptions options;
   options.pipeline = pipeline;
+
   if (vectorWidth < 0 || (vectorWidth & (vectorWidth - 1)) != 0)
     return error("--vector-width must be a power of two");
   options.vectorWidth = vectorWidth;
