@@ -4,7 +4,7 @@
 // weight table, the width table, then one out-parameter buffer per result.
 // Resource weights are used in place through the weight table (read-only
 // tensors); width slots are loads of the width table.
-// CHECK: module attributes {qopt.weight_table = ["wq", "wk"], qopt.width_table = []}
+// CHECK: module attributes {qopt.weight_table = ["wq", "wk"], qopt.width_table = [{name = "a", parent_bits = 8 : i64}, {name = "b", parent_bits = 8 : i64}, {name = "c", parent_bits = 4 : i64}]}
 // CHECK-LABEL: func.func @decode(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<?x64xf32>, %[[TABLE:[^:]*]]: memref<?xi64>, %[[WIDTHS:[^:]*]]: memref<?xi32>, %[[OUT:[^:]*]]: memref<?x32xf32>)
 // CHECK-SAME: attributes {llvm.emit_c_interface}
@@ -16,6 +16,7 @@
 // CHECK: bufferization.materialize_in_destination %[[Y]] in restrict writable %[[OUT]]
 // CHECK-NEXT: return
 // CHECK-NOT: arith.constant dense_resource
+module attributes {qopt.width_table = [{name = "a", parent_bits = 8 : i64}, {name = "b", parent_bits = 8 : i64}, {name = "c", parent_bits = 4 : i64}]} {
 func.func @decode(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   %w = arith.constant dense_resource<wq> : tensor<32x64xf32>
   %r = qopt.served_width 2
@@ -36,6 +37,7 @@ func.func @prefill(%x: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>)
   %y = qopt.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
   %z = qopt.linear %x, %k : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
   return %y, %z : tensor<?x32xf32>, tensor<?x32xf32>
+}
 }
 
 {-#
