@@ -1,5 +1,4 @@
-//===- QOptKernelOps.cpp - qopt kernel operations ----------------*- C++
-//-*-===//
+//===- QOptKernelOps.cpp - qopt kernel operations ---------------*- C++ -*-===//
 //
 // Verifiers and memory effects of the kernel-level operations (the
 // destination-passing-style ops that qopt-lower-quantized-types produces and

@@ -1001,8 +1001,9 @@ TEST(KernelOracle, RuntimeQuantize) {
           p = rt::computeGroupParams(&x[r * c.k + k0], n, 1, c.bits, scheme);
         int64_t s = c.group < 0 ? 0 : r * groups + g;
         EXPECT_EQ(scales[s], p.scale) << "case " << i << " row " << r;
-        if (!c.sym)
+        if (!c.sym) {
           EXPECT_EQ(zeros[s], p.zero) << "case " << i << " row " << r;
+        }
         for (int64_t j = 0; j < n; ++j)
           EXPECT_EQ(codes[r * c.k + k0 + j],
                     rt::quantizeValue(x[r * c.k + k0 + j], p.scale, p.zero,

@@ -117,7 +117,7 @@ struct PrepareABIPass : public qopt::impl::PrepareABIPassBase<PrepareABIPass> {
         // past its end would read outside the table.
         auto slots = func->getParentOfType<ModuleOp>()->getAttrOfType<ArrayAttr>(
             "qopt.width_table");
-        if (!slots || width.getSlot() >= static_cast<int64_t>(slots.size())) {
+        if (!slots || width.getSlot() >= slots.size()) {
           width.emitError() << "qopt-prepare-abi: width slot "
                             << width.getSlot()
                             << " is not an entry of the module's "

@@ -1,5 +1,4 @@
-//===- BufferizableOpInterfaceImpl.cpp - Kernel op bufferization -*- C++
-//-*-===//
+//===- BufferizableOpInterfaceImpl.cpp - Kernel ops -------------*- C++ -*-===//
 //
 // External BufferizableOpInterface models of the qopt.kernel_* ops, so that
 // one-shot bufferization handles them like linalg ops: each is in

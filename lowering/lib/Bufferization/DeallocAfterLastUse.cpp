@@ -1,5 +1,4 @@
-//===- DeallocAfterLastUse.cpp - Free buffers after their last use -*- C++
-//-*-===//
+//===- DeallocAfterLastUse.cpp - Early frees --------------------*- C++ -*-===//
 //
 // The qopt-dealloc-after-last-use pass. Ownership-based buffer deallocation
 // (upstream) decides *whether* a buffer is freed and inserts the frees at the

@@ -1,5 +1,4 @@
-//===- TensorUtils.h - Small tensor helpers of the lowering ------*- C++
-//-*-===//
+//===- TensorUtils.h - Small tensor helpers of the lowering -----*- C++ -*-===//
 //
 // Private helpers shared by the tensor-level conversions (ModelToLinalg,
 // QuantizedTypes).

@@ -1,5 +1,4 @@
-//===- Attention.cpp - qopt.kernel_attention to vector loops -----*- C++
-//-*-===//
+//===- Attention.cpp - qopt.kernel_attention to vector loops ----*- C++ -*-===//
 //
 // Causal grouped-query attention over the KV cache buffers: the new keys and
 // values are appended at their positions, then for each token and head the

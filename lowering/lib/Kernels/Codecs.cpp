@@ -1,5 +1,4 @@
-//===- Codecs.cpp - dequantize, quantize and repack kernels ------*- C++
-//-*-===//
+//===- Codecs.cpp - dequantize, quantize and repack kernels -----*- C++ -*-===//
 //
 // The kernels that convert between floats and codes, or between code forms:
 //  - qopt.kernel_dequantize: every element, any rank, layout and grouping;

@@ -1,5 +1,4 @@
-//===- Gather.cpp - qopt.kernel_gather to loops ------------------*- C++
-//-*-===//
+//===- Gather.cpp - qopt.kernel_gather to loops -----------------*- C++ -*-===//
 //
 // Embedding rows by token id: a plain table is copied (widened to f32), a
 // quantized one is dequantized one row at a time, never as a whole. Token

@@ -1,5 +1,4 @@
-//===- KernelBuilder.h - Helpers of the kernel patterns ----------*- C++
-//-*-===//
+//===- KernelBuilder.h - Helpers of the kernel patterns ---------*- C++ -*-===//
 //
 // Private header of convert-qopt-kernels-to-loops: a small builder for loops
 // and arithmetic at one insertion point, and the readers of quantized codes

@@ -1,5 +1,4 @@
-//===- KernelsToLoops.cpp - The convert-qopt-kernels-to-loops pass -*- C++
-//-*-===//
+//===- KernelsToLoops.cpp - Kernel ops to loops -----------------*- C++ -*-===//
 //
 // Drives the kernel patterns (Matmul.cpp, Gather.cpp, Attention.cpp,
 // Codecs.cpp) with the dialect conversion framework: every bufferized

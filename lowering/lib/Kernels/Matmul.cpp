@@ -1,5 +1,4 @@
-//===- Matmul.cpp - qopt.kernel_matmul to vector loops -----------*- C++
-//-*-===//
+//===- Matmul.cpp - qopt.kernel_matmul to vector loops ----------*- C++ -*-===//
 //
 // y[t, n] = sum_k x[t, k] * W[n, k] on buffers. Weight rows are the outer
 // loop, so each row is streamed from memory once and reused from cache for

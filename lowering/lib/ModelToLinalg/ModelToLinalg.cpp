@@ -1,5 +1,4 @@
-//===- ModelToLinalg.cpp - Model ops to linalg on tensors --------*- C++
-//-*-===//
+//===- ModelToLinalg.cpp - Model ops to linalg on tensors -------*- C++ -*-===//
 //
 // The convert-qopt-model-to-linalg pass: the model ops that upstream can
 // express become linalg.generic ops on tensors, so that upstream

@@ -1,5 +1,4 @@
-//===- ComputeOps.cpp - qmatmul, linear, embedding, attention ----*- C++
-//-*-===//
+//===- ComputeOps.cpp - qmatmul, linear, embedding, attention ---*- C++ -*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that compute on
 // weights: each becomes a destination-passing kernel op on the parts of its

@@ -1,5 +1,4 @@
-//===- LowerQuantizedTypes.cpp - !qopt.qtensor to its parts ------*- C++
-//-*-===//
+//===- LowerQuantizedTypes.cpp - !qopt.qtensor to its parts -----*- C++ -*-===//
 //
 // The qopt-lower-quantized-types pass: a TypeConverter maps each
 // `!qopt.qtensor` 1:N onto its parts (codes in the storage form of its

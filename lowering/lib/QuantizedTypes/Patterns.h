@@ -1,5 +1,4 @@
-//===- Patterns.h - qopt-lower-quantized-types patterns ----------*- C++
-//-*-===//
+//===- Patterns.h - qopt-lower-quantized-types patterns ---------*- C++ -*-===//
 //
 // Private header of the 1:N decomposition of !qopt.qtensor values into their
 // parts, split by op family: QuantOps.cpp (pack, accessors, slice, quantize,

@@ -1,5 +1,4 @@
-//===- QuantOps.cpp - Lower pack, slice, quantize, dequantize ----*- C++
-//-*-===//
+//===- QuantOps.cpp - Lower pack, slice, quantize, dequantize ---*- C++ -*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that build, take
 // apart and convert quantized tensors. A `!qopt.qtensor` value becomes its
