@@ -160,7 +160,6 @@ struct KernelQuantizeLowering : public OpConversionPattern<KernelQuantizeOp> {
     Value zeros =
         type.isAsymmetric() ? (given ? params[1] : inits[2]) : Value();
     zeroFill(k, codes);
-    int64_t rank = type.getRank();
     SmallVector<Value> sizes = sizesOf(k, type.getShape(), x, false);
     unsigned bits = type.getBits();
 
@@ -234,7 +233,6 @@ struct KernelQuantizeLowering : public OpConversionPattern<KernelQuantizeOp> {
         });
       });
     }
-    (void)rank;
     rewriter.eraseOp(op);
     return success();
   }
@@ -298,9 +296,7 @@ struct KernelRepackLowering : public OpConversionPattern<KernelRepackOp> {
 
 } // namespace
 
-void mlir::qopt::populateCodecKernelPatterns(RewritePatternSet &patterns,
-                                             int64_t width) {
-  (void)width;
+void mlir::qopt::populateCodecKernelPatterns(RewritePatternSet &patterns) {
   patterns.add<KernelDequantizeLowering, KernelQuantizeLowering,
                KernelRepackLowering>(patterns.getContext());
 }

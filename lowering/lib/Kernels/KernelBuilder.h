@@ -149,10 +149,6 @@ void storeCode(KernelBuilder &k, QTensorType type, Value storage,
 /// values or constants): min((q + 2^(c-r-1)) >> (c-r), 2^r - 1), q if r >= c.
 Value sliceCode(KernelBuilder &k, Value q, Value c, Value r);
 
-/// The logical sizes of a quantized operand (from the type; dynamic ones
-/// from the codes buffer).
-SmallVector<Value> logicalSizes(KernelBuilder &k, const QuantBuffers &q);
-
 //===----------------------------------------------------------------------===//
 // Pattern population (one file per kernel)
 //===----------------------------------------------------------------------===//
@@ -161,7 +157,7 @@ void populateMatmulKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateGatherKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateAttentionKernelPatterns(RewritePatternSet &patterns,
                                      int64_t width);
-void populateCodecKernelPatterns(RewritePatternSet &patterns, int64_t width);
+void populateCodecKernelPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

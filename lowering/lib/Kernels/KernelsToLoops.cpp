@@ -27,7 +27,7 @@ void mlir::qopt::populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
   populateMatmulKernelPatterns(patterns, vectorWidth);
   populateGatherKernelPatterns(patterns, vectorWidth);
   populateAttentionKernelPatterns(patterns, vectorWidth);
-  populateCodecKernelPatterns(patterns, vectorWidth);
+  populateCodecKernelPatterns(patterns);
 }
 
 namespace {

@@ -165,22 +165,6 @@ Value mlir::qopt::dequantizeElement(KernelBuilder &k, const QuantBuffers &q,
   return k.mulf(k.load(q.scales, sIdx), k.subf(code, zeroValue(k, q, sIdx)));
 }
 
-SmallVector<Value> mlir::qopt::logicalSizes(KernelBuilder &k,
-                                            const QuantBuffers &q) {
-  SmallVector<Value> sizes;
-  ArrayRef<int64_t> shape = q.type.getShape();
-  int64_t offset = q.type.getLayout() == Layout::Nested && !q.unpacked;
-  for (auto [d, size] : llvm::enumerate(shape)) {
-    if (!ShapedType::isDynamic(size))
-      sizes.push_back(k.index(size));
-    else if (d + 1 < shape.size() || q.unpacked)
-      sizes.push_back(k.dim(q.codes, d + offset));
-    else
-      sizes.push_back(Value()); // dynamic last dim of packed codes: unknown
-  }
-  return sizes;
-}
-
 //===----------------------------------------------------------------------===//
 // Vector code readers
 //===----------------------------------------------------------------------===//

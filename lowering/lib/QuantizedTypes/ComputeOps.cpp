@@ -16,12 +16,6 @@ using namespace mlir::qopt;
 
 namespace {
 
-/// The [T, N] init of a matmul-like kernel whose T comes from `rows`.
-static Value rowsInit(OpBuilder &b, Location loc, RankedTensorType type,
-                      Value rows) {
-  return emptyTensor(b, loc, type, rows);
-}
-
 struct QMatmulLowering : public OpConversionPattern<QMatmulOp> {
   QMatmulLowering(const TypeConverter &converter, MLIRContext *ctx,
                   WidthSlots *slots)
@@ -33,7 +27,7 @@ struct QMatmulLowering : public OpConversionPattern<QMatmulOp> {
     Location loc = op.getLoc();
     QTensorType type = op.getWeight().getType();
     Value x = adaptor.getInput().front();
-    Value init = rowsInit(rewriter, loc, op.getType(), x);
+    Value init = emptyTensor(rewriter, loc, op.getType(), x);
     Value width =
         servedWidthFor(rewriter, loc, slots, op.getWeight(), type, op);
     auto kernel = KernelMatmulOp::create(rewriter, loc, TypeRange{op.getType()},
@@ -53,7 +47,7 @@ struct LinearLowering : public OpConversionPattern<LinearOp> {
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value init = rowsInit(rewriter, loc, op.getType(), adaptor.getInput());
+    Value init = emptyTensor(rewriter, loc, op.getType(), adaptor.getInput());
     auto kernel = KernelMatmulOp::create(
         rewriter, loc, TypeRange{op.getType()}, adaptor.getInput(),
         ValueRange{adaptor.getWeight()}, Value(), init,
@@ -73,7 +67,7 @@ struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value tokens = adaptor.getTokens().front();
-    Value init = rowsInit(rewriter, loc, op.getType(), tokens);
+    Value init = emptyTensor(rewriter, loc, op.getType(), tokens);
     Type tableType = op.getTable().getType();
     Value width;
     if (auto q = dyn_cast<QTensorType>(tableType))
@@ -95,7 +89,7 @@ struct AttentionLowering : public OpConversionPattern<AttentionOp> {
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value init = rowsInit(rewriter, loc, op.getType(), adaptor.getQuery());
+    Value init = emptyTensor(rewriter, loc, op.getType(), adaptor.getQuery());
     auto kernel = KernelAttentionOp::create(
         rewriter, loc, TypeRange{op.getType()}, adaptor.getQuery(),
         adaptor.getKey(), adaptor.getValue(), adaptor.getKeyCache(),
