@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Runtime/Hadamard.h"
 
 #include "mlir/IR/TypeUtilities.h"
 
@@ -152,6 +153,22 @@ LogicalResult KernelAttentionOp::verify() {
                         cast<MemRefType>(getValueCache().getType()));
 }
 
+LogicalResult KernelHadamardOp::verify() {
+  auto type = cast<ShapedType>(getInit().getType());
+  if (type.getRank() != 2 || !type.getElementType().isF32())
+    return emitOpError() << "init must be a rank-2 f32 tensor or buffer";
+  int64_t size = getSize(), cols = type.getDimSize(1);
+  if (!::qopt::runtime::factorHadamardSize(size))
+    return emitOpError() << "qopt cannot construct a Hadamard matrix of order "
+                         << size;
+  if (ShapedType::isDynamic(cols) || cols % size != 0)
+    return emitOpError() << "the row length must be a static multiple of "
+                         << size;
+  if (!getResult().empty() && getResult()[0].getType() != type)
+    return emitOpError() << "the result must have the type of init";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Memory effects
 //===----------------------------------------------------------------------===//
@@ -169,4 +186,5 @@ QOPT_KERNEL_EFFECTS(KernelDequantizeOp)
 QOPT_KERNEL_EFFECTS(KernelQuantizeOp)
 QOPT_KERNEL_EFFECTS(KernelRepackOp)
 QOPT_KERNEL_EFFECTS(KernelAttentionOp, , {getKeyCache(), getValueCache()})
+QOPT_KERNEL_EFFECTS(KernelHadamardOp, , {getInit()})
 #undef QOPT_KERNEL_EFFECTS

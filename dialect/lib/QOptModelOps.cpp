@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Runtime/Hadamard.h"
 
 #include "llvm/Support/CheckedArithmetic.h"
 
@@ -176,6 +177,24 @@ LogicalResult SwiGLUOp::verify() {
   // single type, so the types must be identical.
   if (getGate().getType() != getType() || getUp().getType() != getType())
     return emitOpError() << "gate, up and result must have the same type";
+  return success();
+}
+
+LogicalResult HadamardOp::verify() {
+  if (getInput().getType() != getType())
+    return emitOpError() << "input and result must have the same type";
+  int64_t size = getSize();
+  if (!::qopt::runtime::factorHadamardSize(size))
+    return emitOpError() << "qopt cannot construct a Hadamard matrix of order "
+                         << size
+                         << " (supported: K * 2^m for K = 1 or a Paley / "
+                            "Williamson order, see docs/hadamard.md)";
+  int64_t cols = getType().getDimSize(1);
+  if (ShapedType::isDynamic(cols))
+    return emitOpError() << "the transformed dimension must be static";
+  if (cols % size != 0)
+    return emitOpError() << "row length " << cols
+                         << " is not a multiple of the block size " << size;
   return success();
 }
 

@@ -10,21 +10,19 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "WeightConstants.h"
 #include "WeightRoles.h"
 
 #include "qopt/Runtime/QuantMath.h"
 #include "qopt/Runtime/Storage.h"
 #include "qopt/Transforms/Passes.h"
 
-#include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/Debug.h"
-
-#include <cstring>
 
 #define DEBUG_TYPE "qopt-quantize-weights"
 
@@ -37,97 +35,6 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 namespace rt = ::qopt::runtime;
-
-//===----------------------------------------------------------------------===//
-// Reading and writing constants
-//===----------------------------------------------------------------------===//
-
-/// True for the float element types the pass quantizes.
-static bool isWeightFloat(Type type) {
-  return type.isF32() || type.isF16() || type.isBF16();
-}
-
-/// Reads a float constant (dense elements or a dense_resource blob of f32,
-/// f16 or bf16) as f32 values; fails for an elided or malformed blob.
-static FailureOr<SmallVector<float>> readWeight(ElementsAttr attr) {
-  auto type = cast<ShapedType>(attr.getType());
-  auto floatType = cast<FloatType>(type.getElementType());
-  int64_t n = type.getNumElements();
-  SmallVector<float> out;
-  out.reserve(n);
-  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
-    for (APFloat v : dense.getValues<APFloat>()) {
-      bool losesInfo;
-      v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven,
-                &losesInfo);
-      out.push_back(v.convertToFloat());
-    }
-    return out;
-  }
-  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
-  if (!resource)
-    return failure();
-  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-  if (!blob)
-    return failure();
-  ArrayRef<char> data = blob->getData();
-  unsigned width = floatType.getWidth() / 8;
-  if (static_cast<int64_t>(data.size()) != n * width)
-    return failure();
-  for (int64_t i = 0; i < n; ++i) {
-    if (width == 4) {
-      float v;
-      std::memcpy(&v, data.data() + 4 * i, 4);
-      out.push_back(v);
-      continue;
-    }
-    uint16_t bitsValue;
-    std::memcpy(&bitsValue, data.data() + 2 * i, 2);
-    APFloat v(floatType.getFloatSemantics(), APInt(16, bitsValue));
-    bool losesInfo;
-    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
-    out.push_back(v.convertToFloat());
-  }
-  return out;
-}
-
-/// Rounds `value` to `type` (f32, f16 or bf16) and returns its bit pattern
-/// in the low `type.getWidth()` bits.
-static uint64_t floatBits(float value, FloatType type) {
-  APFloat v(value);
-  bool losesInfo;
-  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-            &losesInfo);
-  return v.bitcastToAPInt().getZExtValue();
-}
-
-/// The f32 value of `value` rounded to `type`.
-static float roundTo(float value, FloatType type) {
-  APFloat v(value);
-  bool losesInfo;
-  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-            &losesInfo);
-  v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
-  return v.convertToFloat();
-}
-
-/// A dense_resource blob of `type` named `name` (made unique by the
-/// resource manager) holding the float `values` in `type`'s element type.
-static DenseResourceElementsAttr makeFloatBlob(RankedTensorType type,
-                                               StringRef name,
-                                               ArrayRef<float> values) {
-  auto floatType = cast<FloatType>(type.getElementType());
-  if (floatType.isF32())
-    return DenseResourceElementsAttr::get(
-        type, name, HeapAsmResourceBlob::allocateAndCopyInferAlign(values));
-  SmallVector<uint16_t> halves;
-  halves.reserve(values.size());
-  for (float v : values)
-    halves.push_back(static_cast<uint16_t>(floatBits(v, floatType)));
-  return DenseResourceElementsAttr::get(
-      type, name,
-      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<uint16_t>(halves)));
-}
 
 //===----------------------------------------------------------------------===//
 // Quantization
@@ -204,19 +111,6 @@ static QuantizedWeight quantizeWeight(RankedTensorType weightType,
   if (cfg.scheme == rt::Scheme::Asymmetric)
     q.zeros = makeFloatBlob(scalesType, (base + ".zeros").str(), zeros);
   return q;
-}
-
-/// The resource key the new blobs are named after: the weight's own key, or
-/// for dense elements `layers.<layer>.<role>` / `<role>` from `user`'s tags.
-static std::string blobBaseName(ElementsAttr weight, Operation *user) {
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(weight))
-    return resource.getRawHandle().getKey().str();
-  auto role = user->getAttrOfType<StringAttr>("qopt.role");
-  auto layer = user->getAttrOfType<IntegerAttr>("qopt.layer");
-  std::string name = role ? role.getValue().str() : std::string("weight");
-  if (layer)
-    name = "layers." + std::to_string(layer.getInt()) + "." + name;
-  return name;
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,10 +3,12 @@
 // Every model function gets the runtime's calling convention: inputs, the
 // weight table, the width table, then one out-parameter buffer per result.
 // Resource weights are used in place through the weight table (read-only
-// tensors); width slots are loads of the width table.
+// tensors); width slots are loads of the width table. Tensor inputs are
+// marked read-only for one-shot bufferization, so an in-place kernel copies
+// them rather than overwrite the caller's buffer.
 // CHECK: module attributes {qopt.weight_table = ["wq", "wk"], qopt.width_table = [{name = "a", parent_bits = 8 : i64}, {name = "b", parent_bits = 8 : i64}, {name = "c", parent_bits = 4 : i64}]}
 // CHECK-LABEL: func.func @decode(
-// CHECK-SAME: %[[X:[^:]*]]: tensor<?x64xf32>, %[[TABLE:[^:]*]]: memref<?xi64>, %[[WIDTHS:[^:]*]]: memref<?xi32>, %[[OUT:[^:]*]]: memref<?x32xf32>)
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x64xf32> {bufferization.writable = false}, %[[TABLE:[^:]*]]: memref<?xi64>, %[[WIDTHS:[^:]*]]: memref<?xi32>, %[[OUT:[^:]*]]: memref<?x32xf32>)
 // CHECK-SAME: attributes {llvm.emit_c_interface}
 // CHECK: %[[REF:.*]] = qopt.weight_ref %[[TABLE]][0] : memref<?xi64> -> memref<32x64xf32>
 // CHECK: %[[W:.*]] = bufferization.to_tensor %[[REF]] restrict : memref<32x64xf32> to tensor<32x64xf32>

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Checks the JSON line of `qopt-run ppl --json` read from stdin.
 
-  check_ppl.py [--tokens N] [--nll X] [--tolerance T]
+  check_ppl.py [--tokens N] [--nll X] [--reference FILE] [--tolerance T]
 
 Fails (exit 1, message on stderr) unless the result has `tokens` == N (if
 given), a finite NLL and perplexity with ppl == exp(nll), and |nll - X| <=
-T (if X is given; T defaults to 1e-3). Prints "ppl-ok tokens=N nll=X" on
+T (if X is given; T defaults to 1e-3). --reference FILE takes N and X from
+the JSON line of another `qopt-run ppl --json` run (e.g. the same model
+without a pass pipeline). Prints "ppl-ok tokens=N nll=X" on
 success, for FileCheck.
 """
 
@@ -19,8 +21,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int)
     parser.add_argument("--nll", type=float)
+    parser.add_argument("--reference")
     parser.add_argument("--tolerance", type=float, default=1e-3)
     args = parser.parse_args()
+    if args.reference:
+        with open(args.reference) as f:
+            reference = json.loads(f.read().strip().splitlines()[-1])
+        args.tokens, args.nll = reference["tokens"], reference["nll"]
 
     text = sys.stdin.read()
     lines = [l for l in text.splitlines() if l.strip()]

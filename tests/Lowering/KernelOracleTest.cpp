@@ -59,6 +59,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Runtime/Hadamard.h"
 #include "qopt/Runtime/QuantMath.h"
 #include "qopt/Runtime/Storage.h"
 
@@ -725,6 +726,76 @@ void runOracle(int64_t vectorWidth) {
   EXPECT_EQ(stats.failures, 0);
 }
 
+/// qopt.hadamard, compiled, against the dense definition in double precision:
+/// y = H_n x / sqrt(n) on each block of n elements of each row, with H_n from
+/// rt::hadamardMatrix (whose H H^T = n I is checked by the runtime tests).
+/// The sizes cover every code path of the kernel (Hadamard.cpp): a power of
+/// two with only scalar butterflies and with vector ones, several blocks per
+/// row, a base order alone (the mix as dot products), a base with runs
+/// shorter than a vector (scalar mix) and at least a vector (vector mix),
+/// a Williamson order (172) and an order real models need (1152 = 36 * 32).
+void runHadamardOracle(int64_t vectorWidth) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  struct HadamardCase {
+    int64_t n, cols;
+  };
+  const HadamardCase cases[] = {{1, 3},   {2, 4},    {8, 8},     {32, 64},
+                                {64, 64}, {12, 24},  {24, 24},   {48, 48},
+                                {96, 96}, {172, 172}, {1152, 1152}};
+  std::string source;
+  for (const HadamardCase &c : cases)
+    source += llvm::formatv(
+        "func.func @h{0}_{1}(%x: tensor<?x{1}xf32>) -> tensor<?x{1}xf32> {{\n"
+        "  %y = qopt.hadamard %x {{size = {0} : i64} : tensor<?x{1}xf32>\n"
+        "  return %y : tensor<?x{1}xf32>\n}\n",
+        c.n, c.cols);
+  llvm::Expected<Compiled> compiled = compile(source, vectorWidth);
+  ASSERT_TRUE(static_cast<bool>(compiled))
+      << llvm::toString(compiled.takeError());
+  std::mt19937 rng(7 + vectorWidth);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  const int64_t rows = 3;
+  for (const HadamardCase &c : cases) {
+    std::string name = llvm::formatv("h{0}_{1}", c.n, c.cols);
+    std::vector<float> x(rows * c.cols), y(rows * c.cols, std::nanf(""));
+    for (float &v : x)
+      v = dist(rng);
+    std::vector<float> input = x;
+    std::vector<int64_t> table{0};
+    std::vector<int32_t> widths{8};
+    std::vector<Descriptor> descs;
+    descs.emplace_back(x.data(), ArrayRef<int64_t>{rows, c.cols});
+    descs.emplace_back(table.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(widths.data(), ArrayRef<int64_t>{1});
+    descs.emplace_back(y.data(), ArrayRef<int64_t>{rows, c.cols});
+    ASSERT_FALSE(static_cast<bool>(call(*compiled->engine, name, descs)))
+        << name;
+    EXPECT_EQ(x, input) << name << ": the input argument was overwritten";
+    std::vector<int8_t> h = rt::hadamardMatrix(c.n);
+    ASSERT_EQ(h.size(), static_cast<size_t>(c.n * c.n)) << name;
+    double norm = 1.0 / std::sqrt(static_cast<double>(c.n));
+    int reported = 0;
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t b = 0; b < c.cols; b += c.n)
+        for (int64_t i = 0; i < c.n; ++i) {
+          double ref = 0, mag = 0;
+          for (int64_t j = 0; j < c.n; ++j) {
+            double xj = input[t * c.cols + b + j];
+            ref += h[i * c.n + j] * xj;
+            mag += std::fabs(xj);
+          }
+          ref *= norm;
+          double got = y[t * c.cols + b + i];
+          // Each output sums n terms of magnitude |x_j| / sqrt(n) in f32.
+          double bound = 1e-5 * std::max(1.0, mag * norm);
+          if (!(std::fabs(got - ref) <= bound) && reported++ < 4)
+            ADD_FAILURE() << name << " y[" << t << ", " << b + i
+                          << "]: got " << got << ", expected " << ref;
+        }
+  }
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -795,6 +866,12 @@ TEST(KernelOracle, VectorWidth16) {
   if (mlir::qopt::hostVectorWidth() < 16)
     GTEST_SKIP() << "host has no AVX-512F (the 8-lane run covers the kernels)";
   runOracle(16);
+}
+
+TEST(KernelOracle, Hadamard) {
+  runHadamardOracle(8);
+  if (mlir::qopt::hostVectorWidth() >= 16)
+    runHadamardOracle(16);
 }
 
 /// The minimal reproducer of the f16 rounding bug fixed in Matmul.cpp: one

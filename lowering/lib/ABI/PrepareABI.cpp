@@ -68,6 +68,12 @@ struct PrepareABIPass : public qopt::impl::PrepareABIPassBase<PrepareABIPass> {
         return func.emitError()
                << "qopt-prepare-abi: results must be ranked tensors, got " << t;
     Location loc = func.getLoc();
+    // The caller's input buffers are read-only: a kernel that works in place
+    // (qopt.kernel_hadamard) on an argument gets a copy from one-shot
+    // bufferization instead of overwriting the caller's data.
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (isa<TensorType>(func.getArgument(i).getType()))
+        func.setArgAttr(i, "bufferization.writable", BoolAttr::get(ctx, false));
     auto tableType =
         MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 64));
     auto widthsType =

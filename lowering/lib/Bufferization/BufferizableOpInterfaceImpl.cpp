@@ -28,6 +28,9 @@ struct KernelOpInterface
                                                      OpTy> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
+    // qopt.kernel_hadamard transforms its init in place.
+    if (isa<KernelHadamardOp>(op))
+      return true;
     return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
   }
 
@@ -69,6 +72,6 @@ void mlir::qopt::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, QOptDialect *) {
     attach<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp, KernelQuantizeOp,
-           KernelRepackOp, KernelAttentionOp>(ctx);
+           KernelRepackOp, KernelAttentionOp, KernelHadamardOp>(ctx);
   });
 }

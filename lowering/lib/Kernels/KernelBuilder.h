@@ -158,6 +158,8 @@ void populateGatherKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateAttentionKernelPatterns(RewritePatternSet &patterns,
                                      int64_t width);
 void populateCodecKernelPatterns(RewritePatternSet &patterns);
+void populateHadamardKernelPatterns(RewritePatternSet &patterns,
+                                    int64_t width);
 
 } // namespace mlir::qopt
 

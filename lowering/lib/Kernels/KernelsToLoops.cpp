@@ -1,7 +1,7 @@
 //===- KernelsToLoops.cpp - Kernel ops to loops -----------------*- C++ -*-===//
 //
 // Drives the kernel patterns (Matmul.cpp, Gather.cpp, Attention.cpp,
-// Codecs.cpp) with the dialect conversion framework: every bufferized
+// Codecs.cpp, Hadamard.cpp) with the dialect conversion framework: every bufferized
 // qopt.kernel_* op becomes scf loops with vector code on its buffers.
 //
 //===----------------------------------------------------------------------===//
@@ -28,6 +28,7 @@ void mlir::qopt::populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
   populateGatherKernelPatterns(patterns, vectorWidth);
   populateAttentionKernelPatterns(patterns, vectorWidth);
   populateCodecKernelPatterns(patterns);
+  populateHadamardKernelPatterns(patterns, vectorWidth);
 }
 
 namespace {
@@ -51,7 +52,8 @@ struct ConvertQOptKernelsToLoopsPass
                            math::MathDialect, memref::MemRefDialect,
                            scf::SCFDialect, vector::VectorDialect>();
     target.addIllegalOp<KernelMatmulOp, KernelGatherOp, KernelAttentionOp,
-                        KernelDequantizeOp, KernelQuantizeOp, KernelRepackOp>();
+                        KernelDequantizeOp, KernelQuantizeOp, KernelRepackOp,
+                        KernelHadamardOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateQOptKernelsToLoopsPatterns(patterns, vectorWidth);

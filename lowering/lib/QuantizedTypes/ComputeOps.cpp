@@ -1,7 +1,7 @@
 //===- ComputeOps.cpp - qmatmul, linear, embedding, attention ---*- C++ -*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that compute on
-// weights: each becomes a destination-passing kernel op on the parts of its
+// weights (and qopt.hadamard, an in-place kernel): each becomes a destination-passing kernel op on the parts of its
 // quantized operand (or on its plain weight), with a `tensor.empty` init
 // that one-shot bufferization turns into the output buffer.
 //
@@ -100,12 +100,27 @@ struct AttentionLowering : public OpConversionPattern<AttentionOp> {
   }
 };
 
+struct HadamardLowering : public OpConversionPattern<HadamardOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(HadamardOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto kernel = KernelHadamardOp::create(rewriter, op.getLoc(),
+                                           TypeRange{op.getType()},
+                                           adaptor.getInput(), op.getSize());
+    rewriter.replaceOp(op, kernel.getResult()[0]);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::qopt::populateComputeOpLoweringPatterns(
     const TypeConverter &converter, RewritePatternSet &patterns,
     WidthSlots *slots) {
   MLIRContext *ctx = patterns.getContext();
-  patterns.add<LinearLowering, AttentionLowering>(converter, ctx);
+  patterns.add<LinearLowering, AttentionLowering, HadamardLowering>(converter,
+                                                                  ctx);
   patterns.add<QMatmulLowering, EmbeddingLowering>(converter, ctx, slots);
 }

@@ -100,10 +100,10 @@ struct LowerQuantizedTypesPass
     target.addLegalDialect<arith::ArithDialect, tensor::TensorDialect>();
     target.addLegalOp<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp,
                       KernelQuantizeOp, KernelRepackOp, KernelAttentionOp,
-                      ServedWidthOp, WeightRefOp>();
+                      KernelHadamardOp, ServedWidthOp, WeightRefOp>();
     target.addIllegalOp<PackOp, GetCodesOp, GetScalesOp, GetZerosOp, QuantizeOp,
                         DequantizeOp, SliceOp, QMatmulOp, LinearOp, EmbeddingOp,
-                        AttentionOp>();
+                        AttentionOp, HadamardOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());

@@ -133,3 +133,27 @@ func.func @gather_table(%t: tensor<?xi32>, %w: tensor<32x64xf32>, %e: tensor<?x6
   %g = qopt.kernel_gather ins(%t : tensor<?xi32>) table(%w, %w : tensor<32x64xf32>, tensor<32x64xf32>) outs(%e : tensor<?x64xf32>) {table_type = tensor<32x64xf32>} -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+func.func @hadamard_order(%m: memref<2x12xf32>) {
+  // expected-error@+1 {{qopt cannot construct a Hadamard matrix of order 3}}
+  qopt.kernel_hadamard outs(%m : memref<2x12xf32>) {size = 3 : i64}
+  return
+}
+
+// -----
+
+func.func @hadamard_type(%m: memref<2x8xf16>) {
+  // expected-error@+1 {{init must be a rank-2 f32 tensor or buffer}}
+  qopt.kernel_hadamard outs(%m : memref<2x8xf16>) {size = 8 : i64}
+  return
+}
+
+// -----
+
+func.func @hadamard_rows(%m: memref<2x12xf32>) {
+  // expected-error@+1 {{the row length must be a static multiple of 8}}
+  qopt.kernel_hadamard outs(%m : memref<2x12xf32>) {size = 8 : i64}
+  return
+}

@@ -26,3 +26,12 @@ func.func @buffer_form(%c: memref<4x8xi8>, %s: memref<f32>, %y: memref<4x16xf32>
   qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf16>, memref<2x8x16xf16>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
   return
 }
+
+// CHECK-LABEL: func.func @hadamard
+// CHECK:         qopt.kernel_hadamard outs(%{{.*}} : tensor<?x64xf32>) {size = 8 : i64} -> tensor<?x64xf32>
+// CHECK:         qopt.kernel_hadamard outs(%{{.*}} : memref<?x172xf32>) {size = 172 : i64}
+func.func @hadamard(%x: tensor<?x64xf32>, %m: memref<?x172xf32>) -> tensor<?x64xf32> {
+  %0 = qopt.kernel_hadamard outs(%x : tensor<?x64xf32>) {size = 8 : i64} -> tensor<?x64xf32>
+  qopt.kernel_hadamard outs(%m : memref<?x172xf32>) {size = 172 : i64}
+  return %0 : tensor<?x64xf32>
+}

@@ -625,3 +625,35 @@ func.func @attention_empty_cache(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %kc
       : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, memref<5x0x32xf32>, memref<5x0x32xf32> -> tensor<?x64xf32>
   return %o : tensor<?x64xf32>
 }
+
+// -----
+
+func.func @hadamard_order(%x: tensor<?x12xf32>) -> tensor<?x12xf32> {
+  // expected-error@+1 {{'qopt.hadamard' op qopt cannot construct a Hadamard matrix of order 6 (supported: K * 2^m for K = 1 or a Paley / Williamson order, see docs/hadamard.md)}}
+  %0 = qopt.hadamard %x {size = 6 : i64} : tensor<?x12xf32>
+  return %0 : tensor<?x12xf32>
+}
+
+// -----
+
+func.func @hadamard_blocks(%x: tensor<?x12xf32>) -> tensor<?x12xf32> {
+  // expected-error@+1 {{'qopt.hadamard' op row length 12 is not a multiple of the block size 8}}
+  %0 = qopt.hadamard %x {size = 8 : i64} : tensor<?x12xf32>
+  return %0 : tensor<?x12xf32>
+}
+
+// -----
+
+func.func @hadamard_dynamic(%x: tensor<4x?xf32>) -> tensor<4x?xf32> {
+  // expected-error@+1 {{'qopt.hadamard' op the transformed dimension must be static}}
+  %0 = qopt.hadamard %x {size = 4 : i64} : tensor<4x?xf32>
+  return %0 : tensor<4x?xf32>
+}
+
+// -----
+
+func.func @hadamard_size(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  // expected-error@+1 {{'qopt.hadamard' op attribute 'size' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %0 = qopt.hadamard %x {size = 0 : i64} : tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}

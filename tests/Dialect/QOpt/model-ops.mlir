@@ -171,3 +171,12 @@ func.func @layer(%tokens: tensor<?xi32>, %pos: index, %kc: memref<5x512x32xf32>,
   %r = arith.addf %s, %x : tensor<?x64xf32>
   return %r : tensor<?x64xf32>
 }
+
+// CHECK-LABEL: func.func @hadamard
+// CHECK:         qopt.hadamard %{{.*}} {size = 8 : i64} : tensor<?x64xf32>
+// CHECK:         qopt.hadamard %{{.*}} {size = 172 : i64} : tensor<3x172xf32>
+func.func @hadamard(%x: tensor<?x64xf32>, %y: tensor<3x172xf32>) -> (tensor<?x64xf32>, tensor<3x172xf32>) {
+  %0 = qopt.hadamard %x {size = 8 : i64} : tensor<?x64xf32>
+  %1 = qopt.hadamard %y {size = 172 : i64} : tensor<3x172xf32>
+  return %0, %1 : tensor<?x64xf32>, tensor<3x172xf32>
+}

@@ -232,4 +232,123 @@ def FuseDequantMatmulPass : Pass<"qopt-fuse-dequant-matmul"> {
   ];
 }
 
+def FuseNormsPass : Pass<"qopt-fuse-norms", "ModuleOp"> {
+  let summary = "Fold each RMSNorm's scale into the linears that read it";
+  let description = [{
+    `linear(rms_norm(x, g), W) == linear(rms_norm(x, 1), W * diag(g))`: for
+    every `qopt.rms_norm` whose scale `g` is a constant, each `qopt.linear`
+    reading the norm's output gets the weight `W'[n, k] = W[n, k] * g[k]`
+    (computed in double precision, rounded once to the weight's own storage
+    type: f32, f16 or bf16), and the norm's scale becomes a splat of 1.0.
+    This is the first step of rotation folding (`qopt-fold-rotations`): an
+    orthogonal rotation of the residual stream commutes with a weightless
+    RMSNorm only.
+
+    In a Llama decoder that is q/k/v after the attention norm, gate/up after
+    the MLP norm and the classifier after the final norm. A weight shared by
+    several ops (tied embedding and classifier) is not changed in place: the
+    linear gets its own scaled copy, so the embedding keeps the original
+    table and the module's `qopt.model` attribute records
+    `tied_embeddings = false`.
+
+    A norm is left as it is, with a warning that says why, when its output
+    has a user that is not the input of a `qopt.linear`, or a linear's
+    weight is not a static 2-D f32/f16/bf16 constant (a quantized weight:
+    fuse norms before `qopt-quantize-weights`). Norms whose scale is already
+    all ones are skipped silently.
+
+    Before:
+    ```mlir
+    %g = arith.constant dense<[2.0, 0.5]> : tensor<2xf32>
+    %n = qopt.rms_norm %x, %g {epsilon = 1.0e-05 : f32}
+        : tensor<?x2xf32>, tensor<2xf32> -> tensor<?x2xf32>
+    %w = arith.constant dense<[[1.0, 1.0], [3.0, 4.0]]> : tensor<2x2xf32>
+    %y = qopt.linear %n, %w : tensor<?x2xf32>, tensor<2x2xf32> -> tensor<?x2xf32>
+    ```
+    After (`W' = W diag(g)`):
+    ```mlir
+    %one = arith.constant dense<1.0> : tensor<2xf32>
+    %n = qopt.rms_norm %x, %one {epsilon = 1.0e-05 : f32} : ...
+    %w = arith.constant dense_resource<weight.normed> : tensor<2x2xf32>
+        // [[2.0, 0.5], [6.0, 2.0]]
+    %y = qopt.linear %n, %w : ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::qopt::QOptDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
+def FoldRotationsPass : Pass<"qopt-fold-rotations", "ModuleOp"> {
+  let summary = "Fold QuaRot/SpinQuant rotations into the weights; online "
+                "Hadamards where they cannot be folded";
+  let description = [{
+    Rotates a Llama decoder by orthogonal matrices that cancel in exact
+    arithmetic (QuaRot, arXiv 2404.00456; SpinQuant, arXiv 2405.16406), so
+    that outlier channels are spread over all channels before the weights
+    (and activations, and the KV cache) are quantized. With `Q` the
+    orthogonal matrix that multiplies a row vector (`x' = x Q`):
+
+    - `r1` (hidden size D, whole model): the residual stream becomes `x Q1`.
+      The embedding table's rows and the weight rows of every linear that
+      reads the residual stream (through a weightless RMSNorm: q, k, v,
+      gate, up, classifier) become `Q1^T w`; the columns of every linear
+      that writes it (o, down, the two operands of the residual adds)
+      become `Q1^T c`. Needs weightless norms: run `qopt-fuse-norms` first.
+    - `r2` (head_dim, per layer): each head of v_proj's output is rotated
+      (`W_v` rows of each KV head: `Q2^T` applied to every column) and each
+      head segment of o_proj's input undoes it (`Q2^T w` on every row's
+      segment), the same `Q2` for all heads of a layer, so grouped-query
+      attention is respected.
+    - `r3` (head_dim): an online `qopt.hadamard {size = head_dim}` on the
+      queries and keys after RoPE; it cancels in `Q K^T` and makes the keys
+      in the KV cache easier to quantize.
+    - `r4` (MLP width F): an online `qopt.hadamard {size = F}` on
+      down_proj's input, its inverse folded into down_proj's weight rows.
+
+    `kind=hadamard` uses the normalized Hadamard matrix `H_n / sqrt(n)`
+    (runtime/Hadamard.h, n = K * 2^m) for r1 and r2, applied with a fast
+    transform; `kind=random` uses a seeded random orthogonal matrix (QR of
+    a Gaussian matrix, signs fixed so it is Haar-distributed): r1 from
+    `seed`, r2 of layer l from `seed + l + 1`. r3 and r4 are online ops and
+    always Hadamard. Folding is exact math: products in double precision,
+    each weight rounded once to its own storage type (f32, f16, bf16).
+
+    The structure is checked before anything changes: the residual stream
+    must be the embedding's output and sums of it with linear outputs; its
+    only other readers weightless RMSNorms feeding linears; v_proj a linear
+    feeding only the attention's value; the attention's output read only by
+    o_proj; down_proj's input a `qopt.swiglu`; every weight touched a static
+    2-D f32/f16/bf16 constant (fold before `qopt-quantize-weights`); the
+    Hadamard sizes constructible. A rotation whose structure check fails is
+    an error naming the op and the rule, and the pass changes nothing; with
+    `allow-partial=true` it is a warning instead and that rotation alone is
+    skipped (every rotation is exact on its own).
+
+    ```mlir
+    // qopt-fold-rotations{rotations=r4}:
+    %h = qopt.swiglu %g, %u : tensor<?x8xf32>
+    %hh = qopt.hadamard %h {size = 8 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>
+    %y = qopt.linear %hh, %wd_rotated : ...
+    ```
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", /*default=*/"\"hadamard\"",
+           "rotation matrices for r1 and r2: hadamard or random">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "seed of the random rotations (kind=random)">,
+    Option<"rotations", "rotations", "std::string",
+           /*default=*/"\"r1,r2,r3,r4\"",
+           "comma list of the rotations to apply: r1, r2, r3, r4">,
+    Option<"allowPartial", "allow-partial", "bool", /*default=*/"false",
+           "skip, with a warning, a rotation the model's structure does not "
+           "allow instead of failing">
+  ];
+  let dependentDialects = [
+    "::mlir::qopt::QOptDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD

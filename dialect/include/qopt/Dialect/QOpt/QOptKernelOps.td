@@ -188,6 +188,33 @@ def QOpt_KernelAttentionOp : QOpt_KernelOp<"kernel_attention"> {
   }];
 }
 
+def QOpt_KernelHadamardOp : QOpt_KernelOp<"kernel_hadamard"> {
+  let summary = "in-place normalized Hadamard transform of row blocks";
+  let description = [{
+    The computation of `qopt.hadamard` on its own operand, in place: each
+    block of `size` contiguous elements of each row of `init` (`[T, D]`
+    f32, D a multiple of `size`) is replaced by its normalized Hadamard
+    transform. `init` is read and written; one-shot bufferization copies it
+    first only when the transformed value is still needed elsewhere.
+
+    ```mlir
+    %y = qopt.kernel_hadamard outs(%x : tensor<?x64xf32>) {size = 8 : i64}
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyShaped:$init,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size);
+  let results = (outs Variadic<AnyRankedTensor>:$result);
+  let assemblyFormat = [{
+    `outs` `(` $init `:` type($init) `)` attr-dict (`->` type($result)^)?
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return getInitMutable();
+    }
+  }];
+}
+
 def QOpt_ServedWidthOp : QOpt_Op<"served_width", [Pure]> {
   let summary = "the width a nested weight is served at, set at run time";
   let description = [{

@@ -180,6 +180,33 @@ def QOpt_SwiGLUOp : QOpt_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def QOpt_HadamardOp : QOpt_Op<"hadamard", [Pure, SameOperandsAndResultType]> {
+  let summary = "normalized Hadamard transform of each block of a row";
+  let description = [{
+    Splits each row of `input` (`[T, D]`, D a multiple of `size` = n) into
+    D / n blocks of n contiguous elements and transforms each block `x` to
+    `y = H_n x / sqrt(n)`:
+    `result[t, b*n + i] = 1/sqrt(n) * sum_j H_n[i, j] * input[t, b*n + j]`.
+    `H_n` is qopt's Hadamard matrix of order n (runtime/Hadamard.h,
+    docs/hadamard.md): `H_K (x) H_(2^m)` for `n = K * 2^m`, H_(2^m)
+    Sylvester's and H_K built by a Paley or Williamson construction. The
+    transform is orthogonal; the verifier rejects an order for which qopt
+    cannot construct H_n. `qopt-fold-rotations` inserts it where a rotation
+    cannot be folded into a weight (on queries and keys after RoPE, per
+    head; on down_proj's input). It is lowered to an in-place fast
+    Walsh-Hadamard transform, O(n log n) plus a K x K mix.
+
+    ```mlir
+    %y = qopt.hadamard %x {size = 8 : i64} : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$input,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$size);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Lowering-level operations
 //===----------------------------------------------------------------------===//
