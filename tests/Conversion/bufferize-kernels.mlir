@@ -40,3 +40,39 @@ func.func @init_reused(%c: tensor<4x8xi8>, %s: tensor<f32>, %init: tensor<4x16xf
   %y = qopt.kernel_dequantize ins(%c, %s : tensor<4x8xi8>, tensor<f32>) outs(%init : tensor<4x16xf32>) {qtype = !qopt.qtensor<4x16xf32, bits = 4, per_tensor, sym>} -> tensor<4x16xf32>
   return %y, %init : tensor<4x16xf32>, tensor<4x16xf32>
 }
+
+// qopt.kernel_hadamard reads and writes its init: on a writable argument
+// read by nothing else it works in place (no buffer, no copy); when the
+// transformed value is still read afterwards it works on a copy, so the
+// other reader sees the untransformed data.
+// CHECK-LABEL: func.func @hadamard_in_place
+// CHECK-SAME: %[[X:[^:]*]]: memref<4x16xf32>
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: memref.copy
+// CHECK: qopt.kernel_hadamard outs(%[[X]] : memref<4x16xf32>) {size = 16 : i64}
+// CHECK: return %[[X]]
+func.func @hadamard_in_place(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %h = qopt.kernel_hadamard outs(%x : tensor<4x16xf32>) {size = 16 : i64} -> tensor<4x16xf32>
+  return %h : tensor<4x16xf32>
+}
+
+// CHECK-LABEL: func.func @hadamard_copied
+// CHECK-SAME: %[[X:[^:]*]]: memref<4x16xf32>
+// CHECK: %[[A:.*]] = memref.alloc
+// CHECK: memref.copy %[[X]], %[[A]]
+// CHECK: qopt.kernel_hadamard outs(%[[A]] : memref<4x16xf32>) {size = 16 : i64}
+// CHECK: return %[[A]], %[[X]]
+func.func @hadamard_copied(%x: tensor<4x16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>) {
+  %h = qopt.kernel_hadamard outs(%x : tensor<4x16xf32>) {size = 16 : i64} -> tensor<4x16xf32>
+  return %h, %x : tensor<4x16xf32>, tensor<4x16xf32>
+}
+
+// A read-only argument (qopt-prepare-abi marks every model input so) is
+// copied even when nothing else reads it.
+// CHECK-LABEL: func.func @hadamard_read_only
+// CHECK: memref.copy
+// CHECK: qopt.kernel_hadamard
+func.func @hadamard_read_only(%x: tensor<4x16xf32> {bufferization.writable = false}) -> tensor<4x16xf32> {
+  %h = qopt.kernel_hadamard outs(%x : tensor<4x16xf32>) {size = 16 : i64} -> tensor<4x16xf32>
+  return %h : tensor<4x16xf32>
+}

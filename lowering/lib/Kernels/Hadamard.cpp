@@ -3,8 +3,10 @@
 // The in-place fast Walsh-Hadamard transform of each block of n = K * 2^m
 // elements of each row (H_n = H_K (x) H_(2^m), docs/hadamard.md):
 //   1. m butterfly stages over every contiguous run of P = 2^m elements:
-//      stage h pairs x[j] and x[j + h]; runs of h >= vector width are
-//      vector loads and stores, shorter ones scalar;
+//      stage h pairs x[j] and x[j + h]; strides of at least the vector
+//      width are vector loads and stores; the strides below it are one pass
+//      of in-register shuffles when a run holds whole vectors, scalar
+//      otherwise;
 //   2. for K > 1, the K x K mix across the runs, y[a*P + b] =
 //      sum_c H_K[a][c] x[c*P + b] (a ±1 constant matrix in a memref.global),
 //      vectorized along b when P >= vector width, as dot products along c
@@ -82,8 +84,37 @@ struct KernelHadamardLowering : public OpConversionPattern<KernelHadamardOp> {
         auto at = [&](Value i) -> SmallVector<Value> {
           return {t, k.addi(offset, i)};
         };
-        // 1. Butterflies of H_P within each run of P elements.
-        for (int64_t h = 1; h < run; h *= 2) {
+        // 1. Butterflies of H_P within each run of P elements. When a run
+        //    holds whole vectors, the strides below the vector width are done
+        //    in registers in one pass: lane i pairs with lane i ^ h (a
+        //    shuffle), and v' = shuffled + sign * v, sign = -1 on the lanes
+        //    with bit h set (they hold a - b, the others a + b).
+        int64_t firstStage = 1;
+        if (run >= width) {
+          SmallVector<Value> signs;
+          SmallVector<SmallVector<int64_t>> masks;
+          for (int64_t h = 1; h < width; h *= 2) {
+            SmallVector<float> sign;
+            SmallVector<int64_t> mask;
+            for (int64_t i = 0; i < width; ++i) {
+              sign.push_back((i & h) ? -1.0f : 1.0f);
+              mask.push_back(i ^ h);
+            }
+            signs.push_back(arith::ConstantOp::create(
+                k.b, k.loc, DenseElementsAttr::get(vecType, ArrayRef(sign))));
+            masks.push_back(mask);
+          }
+          k.forLoop(k.index(0), k.index(n), width, [&](Value s) {
+            Value v = k.vectorLoad(x, at(s));
+            for (auto [sign, mask] : llvm::zip(signs, masks)) {
+              Value partner = vector::ShuffleOp::create(k.b, k.loc, v, v, mask);
+              v = vector::FMAOp::create(k.b, k.loc, v, sign, partner);
+            }
+            vector::StoreOp::create(k.b, k.loc, v, x, at(s));
+          });
+          firstStage = width;
+        }
+        for (int64_t h = firstStage; h < run; h *= 2) {
           k.forLoop(k.index(0), k.index(n), 2 * h, [&](Value s) {
             bool vector = h >= width;
             k.forLoop(k.index(0), k.index(h), vector ? width : 1,

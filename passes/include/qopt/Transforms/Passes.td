@@ -265,12 +265,12 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "ModuleOp"> {
     %w = arith.constant dense<[[1.0, 1.0], [3.0, 4.0]]> : tensor<2x2xf32>
     %y = qopt.linear %n, %w : tensor<?x2xf32>, tensor<2x2xf32> -> tensor<?x2xf32>
     ```
-    After (`W' = W diag(g)`):
+    After (`W' = W diag(g)`; a weight stored as a dense_resource blob gets
+    a new blob named `<key>.normed`, dense elements stay dense elements):
     ```mlir
     %one = arith.constant dense<1.0> : tensor<2xf32>
     %n = qopt.rms_norm %x, %one {epsilon = 1.0e-05 : f32} : ...
-    %w = arith.constant dense_resource<weight.normed> : tensor<2x2xf32>
-        // [[2.0, 0.5], [6.0, 2.0]]
+    %w = arith.constant dense<[[2.0, 0.5], [6.0, 2.0]]> : tensor<2x2xf32>
     %y = qopt.linear %n, %w : ...
     ```
   }];
