@@ -209,20 +209,21 @@ static ElementsAttr constantElements(Value value) {
   return attr;
 }
 
-/// Fails with the rule broken unless `value` is a static 2-D float weight
-/// constant whose `side` dimension is a multiple of `n`.
+/// Fails with the rule broken unless `value` is a weight whose values are
+/// known at compile time (WeightValue) and whose `side` dimension is a
+/// multiple of `n`.
 static LogicalResult checkWeight(Operation *user, Value value,
                                  WeightTransform::Side side, int64_t n,
                                  std::string &why) {
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
-      !isWeightFloat(type.getElementType()) || !constantElements(value)) {
+  std::optional<WeightValue> weight = getWeightValue(value);
+  if (!weight) {
     why = "the weight of " + user->getName().getStringRef().str() +
-          " is not a static 2-D f32/f16/bf16 constant (fold rotations "
-          "before qopt-quantize-weights)";
+          " is neither a static 2-D f32/f16/bf16 constant nor a quantized "
+          "weight built from constants";
     return failure();
   }
-  int64_t extent = type.getDimSize(side == WeightTransform::Rows ? 1 : 0);
+  int64_t extent =
+      weight->type.getDimSize(side == WeightTransform::Rows ? 1 : 0);
   if (extent % n != 0) {
     why = "the weight of " + user->getName().getStringRef().str() + " has " +
           std::to_string(extent) + (side == WeightTransform::Rows
@@ -592,45 +593,41 @@ void FoldRotationsPass::runOnOperation() {
       rotated;
   SmallVector<std::pair<OpOperand *, ElementsAttr>> newWeights;
   for (auto &[operand, transforms] : edits) {
-    ElementsAttr attr = constantElements(operand->get());
+    WeightValue weight = *getWeightValue(operand->get());
     std::string keyText;
     for (const WeightTransform &t : transforms)
       keyText += (t.side == WeightTransform::Rows ? "R:" : "C:") +
                  t.rotation->key() + ";";
-    auto key = std::make_pair(Attribute(attr),
+    auto key = std::make_pair(weight.key,
                               StringAttr::get(&getContext(), keyText));
     auto it = rotated.find(key);
     if (it == rotated.end()) {
-      FailureOr<SmallVector<float>> values = readWeight(attr);
+      FailureOr<SmallVector<float>> values = weight.read();
       if (failed(values)) {
         operand->getOwner()->emitError()
             << "qopt-fold-rotations: the weight's data is elided or "
                "malformed";
         return signalPassFailure();
       }
-      auto type = cast<RankedTensorType>(attr.getType());
-      int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+      int64_t rows = weight.type.getDimSize(0),
+              cols = weight.type.getDimSize(1);
       SmallVector<double> w(values->begin(), values->end());
       for (const WeightTransform &t : transforms)
         applyTransform(w, rows, cols, t);
       std::string name =
-          blobBaseName(attr, operand->getOwner()) + ".rotated";
+          blobBaseName(cast<ElementsAttr>(weight.key), operand->getOwner()) +
+          ".rotated";
       it = rotated
-               .insert({key, makeFloatWeight(attr, type, name,
-                                             ArrayRef<double>(w))})
+               .insert({key, makeFloatWeight(weight.constant, weight.type,
+                                             name, ArrayRef<double>(w))})
                .first;
     }
     newWeights.push_back({operand, it->second});
   }
 
   // Phase 3: rewrite.
-  for (auto [operand, attr] : newWeights) {
-    Operation *old = operand->get().getDefiningOp();
-    OpBuilder b(operand->getOwner());
-    operand->set(arith::ConstantOp::create(b, old->getLoc(), attr));
-    if (old->use_empty())
-      old->erase();
-  }
+  for (auto [operand, attr] : newWeights)
+    replaceWeight(*operand, attr);
   for (auto [value, attention] : onlineQK) {
     OpBuilder b(attention);
     auto headDim = cast<AttentionOp>(attention).getHeadDim();

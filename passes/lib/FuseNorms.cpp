@@ -57,11 +57,10 @@ FuseNormsPass::whyNotFusable(RMSNormOp norm,
       return "its output is read by " +
              use.getOwner()->getName().getStringRef().str() +
              ", not only as the input of qopt.linear ops";
-    auto type = cast<RankedTensorType>(linear.getWeight().getType());
-    if (!type.hasStaticShape() || !constantElements(linear.getWeight()))
-      return std::string("a linear reading it has a weight that is not a "
-                         "static constant (fuse norms before "
-                         "qopt-quantize-weights)");
+    if (!getWeightValue(linear.getWeight()))
+      return std::string("a linear reading it has a weight that is neither "
+                         "a static float constant nor a quantized weight "
+                         "built from constants");
     linears.push_back(linear);
   }
   if (linears.empty())
@@ -82,8 +81,9 @@ void FuseNormsPass::runOnOperation() {
     if (auto norm = dyn_cast<RMSNormOp>(op))
       norms.push_back(norm);
     else if (auto embedding = dyn_cast<EmbeddingOp>(op))
-      if (ElementsAttr table = constantElements(embedding.getTable()))
-        tables.insert(table);
+      if (std::optional<WeightValue> table =
+              getWeightValue(embedding.getTable()))
+        tables.insert(table->key);
   });
   for (RMSNormOp norm : norms) {
     ElementsAttr scaleAttr = constantElements(norm.getWeight());
@@ -109,23 +109,25 @@ void FuseNormsPass::runOnOperation() {
     // Compute every new weight first, so a malformed one changes nothing.
     SmallVector<ElementsAttr> newWeights;
     for (LinearOp linear : linears) {
-      ElementsAttr weightAttr = constantElements(linear.getWeight());
-      auto key = std::make_pair(Attribute(weightAttr), Attribute(scaleAttr));
+      WeightValue weightValue = *getWeightValue(linear.getWeight());
+      auto key = std::make_pair(weightValue.key, Attribute(scaleAttr));
       auto it = scaled.find(key);
       if (it == scaled.end()) {
-        FailureOr<SmallVector<float>> weight = readWeight(weightAttr);
+        FailureOr<SmallVector<float>> weight = weightValue.read();
         if (failed(weight))
           break;
-        auto type = cast<RankedTensorType>(weightAttr.getType());
+        RankedTensorType type = weightValue.type;
         int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
         SmallVector<double> product(rows * cols);
         for (int64_t n = 0; n < rows; ++n)
           for (int64_t k = 0; k < cols; ++k)
             product[n * cols + k] = static_cast<double>((*weight)[n * cols + k]) *
                                     static_cast<double>((*scale)[k]);
-        std::string name = blobBaseName(weightAttr, linear) + ".normed";
+        std::string name =
+            blobBaseName(cast<ElementsAttr>(weightValue.key), linear) +
+            ".normed";
         it = scaled
-                 .insert({key, makeFloatWeight(weightAttr, type, name,
+                 .insert({key, makeFloatWeight(weightValue.constant, type, name,
                                                ArrayRef<double>(product))})
                  .first;
       }
@@ -138,14 +140,9 @@ void FuseNormsPass::runOnOperation() {
     }
 
     for (auto [linear, attr] : llvm::zip(linears, newWeights)) {
-      Operation *old = linear.getWeight().getDefiningOp();
       // A classifier that shared the embedding table now has its own.
-      untied |= tables.contains(constantElements(linear.getWeight()));
-      OpBuilder b(linear);
-      linear.getWeightMutable().assign(
-          arith::ConstantOp::create(b, old->getLoc(), attr));
-      if (old->use_empty())
-        old->erase();
+      untied |= tables.contains(getWeightValue(linear.getWeight())->key);
+      replaceWeight(linear.getWeightMutable(), attr);
     }
     Operation *oldScale = norm.getWeight().getDefiningOp();
     OpBuilder b(norm);

@@ -6,8 +6,13 @@
 
 #include "WeightConstants.h"
 
+#include "qopt/Dialect/QOpt/QOptOps.h"
+
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/APFloat.h"
 
 #include <cstring>
@@ -114,7 +119,7 @@ DenseResourceElementsAttr mlir::qopt::makeFloatBlob(RankedTensorType type,
 ElementsAttr mlir::qopt::makeFloatWeight(ElementsAttr like,
                                         RankedTensorType type, StringRef name,
                                         ArrayRef<double> values) {
-  if (!isa<DenseElementsAttr>(like))
+  if (!isa_and_nonnull<DenseElementsAttr>(like))
     return makeFloatBlob(type, name, values);
   auto floatType = cast<FloatType>(type.getElementType());
   SmallVector<APFloat> rounded;
@@ -125,8 +130,12 @@ ElementsAttr mlir::qopt::makeFloatWeight(ElementsAttr like,
 }
 
 std::string mlir::qopt::blobBaseName(ElementsAttr weight, Operation *user) {
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(weight))
-    return resource.getRawHandle().getKey().str();
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(weight)) {
+    // The codes of a quantized weight are named `<weight>.codes`.
+    StringRef key = resource.getRawHandle().getKey();
+    key.consume_back(".codes");
+    return key.str();
+  }
   auto role = user->getAttrOfType<StringAttr>("qopt.role");
   auto layer = user->getAttrOfType<IntegerAttr>("qopt.layer");
   std::string name = role ? role.getValue().str() : std::string("weight");
@@ -145,4 +154,57 @@ bool mlir::qopt::isAllOnes(ElementsAttr attr) {
   FailureOr<SmallVector<float>> values = readWeight(attr);
   return succeeded(values) &&
          llvm::all_of(*values, [](float v) { return v == 1.0f; });
+}
+
+std::optional<WeightValue> mlir::qopt::getWeightValue(Value weight) {
+  WeightValue value;
+  Value packed = weight;
+  if (auto deq = weight.getDefiningOp<DequantizeOp>())
+    packed = deq.getInput();
+  if (auto pack = packed.getDefiningOp<PackOp>()) {
+    QTensorType q = pack.getType();
+    if (!matchPattern(pack.getCodes(), m_Constant(&value.key)))
+      return std::nullopt;
+    value.type = RankedTensorType::get(q.getShape(), q.getExpressedType());
+    value.pack = pack;
+  } else {
+    ElementsAttr attr;
+    if (!matchPattern(weight, m_Constant(&attr)))
+      return std::nullopt;
+    value.type = dyn_cast<RankedTensorType>(attr.getType());
+    value.key = attr;
+    value.constant = attr;
+  }
+  if (!value.type || value.type.getRank() != 2 ||
+      !value.type.hasStaticShape() ||
+      !isWeightFloat(value.type.getElementType()))
+    return std::nullopt;
+  return value;
+}
+
+FailureOr<SmallVector<float>> WeightValue::read() const {
+  if (constant)
+    return readWeight(constant);
+  return evaluateConstantPack(cast<PackOp>(pack));
+}
+
+/// Erases `op` if it has no users, then its operands' defining ops that are
+/// left without users.
+static void eraseIfDead(Operation *op) {
+  if (!op || !op->use_empty())
+    return;
+  SmallVector<Operation *> operands;
+  for (Value v : op->getOperands())
+    operands.push_back(v.getDefiningOp());
+  op->erase();
+  for (Operation *def : operands)
+    eraseIfDead(def);
+}
+
+void mlir::qopt::replaceWeight(OpOperand &use, ElementsAttr attr) {
+  Operation *old = use.get().getDefiningOp();
+  OpBuilder b(use.getOwner());
+  use.set(arith::ConstantOp::create(b, old ? old->getLoc() : b.getUnknownLoc(),
+                                    attr));
+  eraseIfDead(old);
 }

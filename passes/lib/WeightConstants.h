@@ -41,15 +41,44 @@ DenseResourceElementsAttr makeFloatBlob(RankedTensorType type, StringRef name,
 
 /// A new weight constant of `type` holding `values` rounded to its element
 /// type, in the storage form of `like`: dense elements if `like` is dense
-/// elements (small hand-written weights stay readable), else a
-/// dense_resource blob named `name`.
+/// elements (small hand-written weights stay readable), else (a blob, or no
+/// `like`) a dense_resource blob named `name`.
 ElementsAttr makeFloatWeight(ElementsAttr like, RankedTensorType type,
                              StringRef name, ArrayRef<double> values);
 
 /// The resource key new blobs derived from `weight` are named after: the
-/// weight's own key, or for dense elements `layers.<layer>.<role>` /
+/// weight's own key (without the `.codes` suffix of quantized codes), or for dense elements `layers.<layer>.<role>` /
 /// `<role>` from `user`'s qopt.layer / qopt.role tags.
 std::string blobBaseName(ElementsAttr weight, Operation *user);
+
+/// A weight operand whose values a pass can compute at compile time: a float
+/// constant, or a quantized weight built from constants (`qopt.dequantize`
+/// of a `qopt.pack` of constants, as qopt-import emits for GGUF Q8_0/Q4_0
+/// matrices, or such a `qopt.pack` itself as an embedding table).
+struct WeightValue {
+  /// The values' float type and shape (a quantized weight's expressed
+  /// type), 2-D and static.
+  RankedTensorType type;
+  /// Identifies the values: the constant, or the pack's codes constant.
+  Attribute key;
+  /// The constant elements, or null for a quantized weight.
+  ElementsAttr constant;
+  /// The pack of a quantized weight, or null.
+  Operation *pack = nullptr;
+
+  /// The values as f32 (a quantized weight dequantized); fails for elided
+  /// or malformed data.
+  FailureOr<SmallVector<float>> read() const;
+};
+
+/// The WeightValue of `weight`, or std::nullopt if it is not a static 2-D
+/// f32/f16/bf16 value computable at compile time.
+std::optional<WeightValue> getWeightValue(Value weight);
+
+/// Replaces `use`'s weight by a constant of `attr`, inserted before the
+/// user, and erases the old weight's defining ops (a constant, or a
+/// dequantize / pack and its constants) that are left without users.
+void replaceWeight(OpOperand &use, ElementsAttr attr);
 
 /// True if `attr` is a float constant whose every element is exactly 1.0.
 bool isAllOnes(ElementsAttr attr);

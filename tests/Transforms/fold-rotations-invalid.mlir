@@ -46,14 +46,14 @@ func.func @residual_add(%tok: tensor<?xi32>, %bias: tensor<?x2xf32>) -> tensor<?
 
 // -----
 
-// Weights are folded before quantization.
+// A weight that is not known at compile time (a quantized argument).
 func.func @quantized(%tok: tensor<?xi32>, %q: !qopt.qtensor<2x32xf32, bits = 8, group = 32, asym>) -> tensor<?x2xf32> {
   %table = arith.constant dense<0.5> : tensor<4x32xf32>
   %x = qopt.embedding %table, %tok : tensor<4x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
   %one = arith.constant dense<1.0> : tensor<32xf32>
   %n = qopt.rms_norm %x, %one {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
   %w = qopt.dequantize %q : !qopt.qtensor<2x32xf32, bits = 8, group = 32, asym> -> tensor<2x32xf32>
-  // expected-error @+1 {{qopt-fold-rotations: r1: the weight of qopt.linear is not a static 2-D f32/f16/bf16 constant (fold rotations before qopt-quantize-weights)}}
+  // expected-error @+1 {{qopt-fold-rotations: r1: the weight of qopt.linear is neither a static 2-D f32/f16/bf16 constant nor a quantized weight built from constants}}
   %y = qopt.linear %n, %w : tensor<?x32xf32>, tensor<2x32xf32> -> tensor<?x2xf32>
   return %y : tensor<?x2xf32>
 }

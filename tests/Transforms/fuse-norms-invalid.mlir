@@ -16,12 +16,12 @@ func.func @returned(%x: tensor<?x2xf32>) -> (tensor<?x2xf32>, tensor<?x2xf32>) {
 
 // -----
 
-// A linear whose weight is already quantized: norms are fused first.
+// A linear whose weight is not known at compile time (a quantized argument).
 // CHECK-LABEL: func.func @quantized
 // CHECK:         qopt.rms_norm %{{.*}}, %{{.*}} {epsilon
 func.func @quantized(%x: tensor<?x32xf32>, %q: !qopt.qtensor<2x32xf32, bits = 8, group = 32, asym>) -> tensor<?x2xf32> {
   %g = arith.constant dense<2.0> : tensor<32xf32>
-  // expected-warning @+1 {{a linear reading it has a weight that is not a static constant (fuse norms before qopt-quantize-weights)}}
+  // expected-warning @+1 {{a linear reading it has a weight that is neither a static float constant nor a quantized weight built from constants}}
   %n = qopt.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
   %w = qopt.dequantize %q : !qopt.qtensor<2x32xf32, bits = 8, group = 32, asym> -> tensor<2x32xf32>
   %y = qopt.linear %n, %w : tensor<?x32xf32>, tensor<2x32xf32> -> tensor<?x2xf32>

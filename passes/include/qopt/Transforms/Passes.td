@@ -251,11 +251,13 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "ModuleOp"> {
     table and the module's `qopt.model` attribute records
     `tied_embeddings = false`.
 
+    A weight quantized from constants (`qopt.dequantize` of a `qopt.pack` of
+    constants, e.g. a GGUF Q8_0 matrix) is dequantized, scaled and stored as
+    a float constant of its expressed type (quantize it again afterwards).
     A norm is left as it is, with a warning that says why, when its output
     has a user that is not the input of a `qopt.linear`, or a linear's
-    weight is not a static 2-D f32/f16/bf16 constant (a quantized weight:
-    fuse norms before `qopt-quantize-weights`). Norms whose scale is already
-    all ones are skipped silently.
+    weight is not known at compile time. Norms whose scale is already all
+    ones are skipped silently.
 
     Before:
     ```mlir
@@ -319,9 +321,11 @@ def FoldRotationsPass : Pass<"qopt-fold-rotations", "ModuleOp"> {
     must be the embedding's output and sums of it with linear outputs; its
     only other readers weightless RMSNorms feeding linears; v_proj a linear
     feeding only the attention's value; the attention's output read only by
-    o_proj; down_proj's input a `qopt.swiglu`; every weight touched a static
-    2-D f32/f16/bf16 constant (fold before `qopt-quantize-weights`); the
-    Hadamard sizes constructible. A rotation whose structure check fails is
+    o_proj; down_proj's input a `qopt.swiglu`; every weight touched known at
+    compile time: a static 2-D f32/f16/bf16 constant, or a weight quantized
+    from constants (a GGUF Q8_0/Q4_0 matrix), which is dequantized, rotated
+    and stored as a float constant of its expressed type (quantize it again
+    afterwards); the Hadamard sizes constructible. A rotation whose structure check fails is
     an error naming the op and the rule, and the pass changes nothing; with
     `allow-partial=true` it is a warning instead and that rotation alone is
     skipped (every rotation is exact on its own).
