@@ -69,9 +69,6 @@ public:
 private:
   int64_t n = 0;
   std::string name;
-  // Hadamard: H_n = H_base (x) H_(2^log2Pow).
-  rt::HadamardSize factors{1, 0};
-  std::vector<int8_t> base;
   // Random: Q, column-major.
   Eigen::MatrixXd q;
   bool isHadamard = true;
@@ -79,14 +76,11 @@ private:
 } // namespace
 
 std::unique_ptr<Rotation> Rotation::hadamard(int64_t n) {
-  std::optional<rt::HadamardSize> factors = rt::factorHadamardSize(n);
-  if (!factors)
+  if (!rt::factorHadamardSize(n))
     return nullptr;
   auto r = std::make_unique<Rotation>();
   r->n = n;
   r->name = "hadamard" + std::to_string(n);
-  r->factors = *factors;
-  r->base = rt::hadamardMatrix(factors->base);
   return r;
 }
 
@@ -134,29 +128,9 @@ void Rotation::apply(MutableArrayRef<double> data) const {
     vectors = rotated;
     return;
   }
-  int64_t blocks = factors.base, block = int64_t(1) << factors.log2Pow;
-  double norm = 1.0 / std::sqrt(static_cast<double>(n));
-  std::vector<double> mixed(n);
-  for (int64_t v = 0; v < count; ++v) {
-    double *x = data.data() + v * n;
-    // H_(2^m) on each contiguous block of 2^m elements (Sylvester order).
-    for (int64_t h = 1; h < block; h *= 2)
-      for (int64_t s = 0; s < n; s += 2 * h)
-        for (int64_t j = s; j < s + h; ++j) {
-          double a = x[j], b = x[j + h];
-          x[j] = a + b;
-          x[j + h] = a - b;
-        }
-    // H_base across the blocks: y[a*P + b] = sum_c H[a][c] x[c*P + b].
-    for (int64_t a = 0; a < blocks; ++a)
-      for (int64_t b = 0; b < block; ++b) {
-        double sum = 0;
-        for (int64_t c = 0; c < blocks; ++c)
-          sum += base[a * blocks + c] * x[c * block + b];
-        mixed[a * block + b] = sum * norm;
-      }
-    std::copy(mixed.begin(), mixed.end(), x);
-  }
+  bool supported = rt::hadamardTransformDouble(data.data(), count, n);
+  assert(supported && "Rotation::hadamard checked the size");
+  (void)supported;
 }
 
 //===----------------------------------------------------------------------===//

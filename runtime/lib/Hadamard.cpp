@@ -478,3 +478,35 @@ bool qopt::runtime::fastHadamardTransform(float *data, int64_t rows,
     mixBlocks(data, rows, base, blockLen, baseMatrix(base).data(), scale);
   return true;
 }
+
+bool qopt::runtime::hadamardTransformDouble(double *data, int64_t rows,
+                                            int64_t n) {
+  std::optional<HadamardSize> size = factorHadamardSize(n);
+  if (!size || rows < 0 || (rows > 0 && !data))
+    return false;
+  int64_t blocks = size->base, run = int64_t(1) << size->log2Pow;
+  const std::vector<int8_t> &h = baseMatrix(blocks);
+  double norm = 1.0 / std::sqrt(static_cast<double>(n));
+  std::vector<double> mixed(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    double *x = data + r * n;
+    // H_(2^m) on each run of 2^m elements.
+    for (int64_t stride = 1; stride < run; stride *= 2)
+      for (int64_t s = 0; s < n; s += 2 * stride)
+        for (int64_t j = s; j < s + stride; ++j) {
+          double a = x[j], b = x[j + stride];
+          x[j] = a + b;
+          x[j + stride] = a - b;
+        }
+    // H_base across the runs: y[a * run + b] = sum_c H[a][c] x[c * run + b].
+    for (int64_t a = 0; a < blocks; ++a)
+      for (int64_t b = 0; b < run; ++b) {
+        double sum = 0;
+        for (int64_t c = 0; c < blocks; ++c)
+          sum += h[a * blocks + c] * x[c * run + b];
+        mixed[a * run + b] = sum * norm;
+      }
+    std::copy(mixed.begin(), mixed.end(), x);
+  }
+  return true;
+}

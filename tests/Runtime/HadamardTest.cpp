@@ -257,6 +257,27 @@ TEST(Hadamard, TransformMatchesDenseMultiply) {
   }
 }
 
+TEST(Hadamard, DoubleTransformMatchesDenseMultiply) {
+  std::mt19937 rng(11);
+  for (int64_t n : {1, 2, 8, 12, 24, 172, 384, 1152}) {
+    std::vector<int8_t> h = hadamardMatrix(n);
+    const int64_t rows = 2;
+    std::vector<float> x = randomRows(rng, rows, n);
+    std::vector<double> want = denseTransform(h, x, rows, n, false);
+    std::vector<double> got(x.begin(), x.end());
+    ASSERT_TRUE(hadamardTransformDouble(got.data(), rows, n)) << "n=" << n;
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::fabs(got[i] - want[i]));
+    EXPECT_LT(worst, 1e-12) << "n=" << n;
+  }
+  double x[6] = {1, 2, 3, 4, 5, 6};
+  EXPECT_FALSE(hadamardTransformDouble(x, 1, 6));
+  EXPECT_FALSE(hadamardTransformDouble(x, -1, 2));
+  EXPECT_FALSE(hadamardTransformDouble(nullptr, 1, 2));
+  EXPECT_EQ(x[0], 1.0);
+}
+
 TEST(Hadamard, TransformKnownValues) {
   std::vector<float> x = {1.0f, 2.0f};
   ASSERT_TRUE(fastHadamardTransform(x.data(), 1, 2));

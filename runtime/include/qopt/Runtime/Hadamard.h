@@ -65,6 +65,12 @@ QOPT_RUNTIME_EXPORT std::vector<int8_t> hadamardMatrix(int64_t n);
 QOPT_RUNTIME_EXPORT bool fastHadamardTransform(float *data, int64_t rows,
                                                int64_t n);
 
+/// The same transform in double precision, written for exactness rather than
+/// speed (plain butterflies, then the base mix): what qopt-fold-rotations
+/// folds into weights. Same contract as fastHadamardTransform.
+QOPT_RUNTIME_EXPORT bool hadamardTransformDouble(double *data, int64_t rows,
+                                                 int64_t n);
+
 } // namespace runtime
 } // namespace qopt
 
