@@ -212,10 +212,14 @@ TEST(Llama2cTest, BadHeaders) {
   check(h, "positive");
   // Huge sizes must not overflow into a plausible total.
   h = Llama2cHeader();
-  h.dim = h.hidden = h.vocab = h.seqLen = 1 << 30;
+  h.dim = h.hidden = h.vocab = 1 << 30;
   h.layers = INT32_MAX;
   h.heads = h.kvHeads = 1 << 29;
   check(h, "overflow");
+  // A context beyond kMaxContextLength, however large the file.
+  h = Llama2cHeader();
+  h.seqLen = (1 << 24) + 1;
+  check(h, "seq_len is more than the 16777216 positions qopt supports");
 
   writeFile(path, "abc");
   EXPECT_THAT(errorOf(loadLlama2c(path)), HasSubstr("smaller than"));

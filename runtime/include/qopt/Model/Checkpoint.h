@@ -48,6 +48,12 @@ enum class RopeStyle {
   RotateHalf,
 };
 
+/// The longest context (positions) a checkpoint or module may declare: 2^24,
+/// above every released model (the longest declare 10M). The KV cache is
+/// allocated for the positions a run uses, not for this; the limit keeps
+/// sizes derived from a hostile declaration far from overflow.
+constexpr int64_t kMaxContextLength = int64_t(1) << 24;
+
 /// Architecture hyper-parameters of a Llama-family decoder.
 struct ModelConfig {
   std::string architecture = "llama";
