@@ -173,6 +173,13 @@ static constexpr int kMinVectorWidth = 8, kMaxVectorWidth = 64;
 /// this long takes a few seconds and well under 1 GiB to encode.
 static constexpr uint64_t kMaxTextLineBytes = uint64_t(64) << 20;
 
+/// `value` as printf's %g writes it ("nan", "inf", "-0.5").
+static std::string formatFloat(float value) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%g", double(value));
+  return text;
+}
+
 /// Checks every numeric option against its range before anything is
 /// loaded. Each error states the allowed range and the value given.
 static llvm::Error checkOptions() {
@@ -189,14 +196,11 @@ static llvm::Error checkOptions() {
   };
   const int64_t maxPositions = model::kMaxContextLength;
   if (!std::isfinite(temperature) || temperature < 0)
-    return error(llvm::formatv("--temperature must be a finite number >= 0 "
-                               "(0: greedy), got {0}",
-                               temperature.getValue())
-                     .str());
+    return error("--temperature must be a finite number >= 0 (0: greedy), "
+                 "got " +
+                 formatFloat(temperature));
   if (!(topp > 0.0f && topp <= 1.0f))
-    return error(
-        llvm::formatv("--top-p must be in (0, 1], got {0}", topp.getValue())
-            .str());
+    return error("--top-p must be in (0, 1], got " + formatFloat(topp));
   if (llvm::Error err = inRange("-n", numTokens, 0, maxPositions))
     return err;
   if (llvm::Error err = inRange("--kv-reserve", kvReserve, 0, maxPositions))
@@ -576,13 +580,21 @@ loadModel(bool needTokenizer, BeforeCompile beforeCompile = nullptr,
 }
 
 /// Reserves the KV cache for a run of `positions` positions (or for
-/// --kv-reserve, when given), so that it never re-allocates.
+/// --kv-reserve, when given), so that it never re-allocates. The run needs
+/// `needed` of them now: when the whole reservation cannot be had (-n
+/// 2000000 on a long-context model), the cache holds those and grows as
+/// the run goes, which may well stop early.
 static llvm::Error reserveCache(mlir::qopt::ModelRunner &runner,
-                                int64_t positions) {
+                                int64_t positions, int64_t needed) {
   if (kvReserve.getNumOccurrences() > 0)
-    positions = kvReserve;
-  return runner.reserve(
-      std::min<int64_t>(positions, runner.config().maxSeqLen));
+    return runner.reserve(
+        std::min<int64_t>(kvReserve, runner.config().maxSeqLen));
+  llvm::Error err =
+      runner.reserve(std::min<int64_t>(positions, runner.config().maxSeqLen));
+  if (!err || positions <= needed)
+    return err;
+  llvm::consumeError(std::move(err));
+  return runner.reserve(needed);
 }
 
 /// log(sum(exp(logits))) - logits[target], computed stably.
@@ -619,8 +631,9 @@ static int runGenerate() {
   const model::ModelConfig &cfg = m->runner->config();
   model::Tokenizer &tok = *m->tokenizer;
   // The context this run uses: the prompt and the requested tokens.
-  if (llvm::Error err = reserveCache(
-          *m->runner, static_cast<int64_t>(tokens.size()) + numTokens))
+  int64_t promptLen = tokens.size();
+  if (llvm::Error err =
+          reserveCache(*m->runner, promptLen + numTokens, promptLen))
     return fail(llvm::toString(std::move(err)));
   model::Sampler sampler(cfg.vocabSize, temperature, topp, seed);
   std::vector<float> logits(tokens.size() * cfg.vocabSize);
@@ -712,7 +725,8 @@ static int runPerplexity() {
       tokens.resize(cfg.maxSeqLen);
     if (tokens.size() < 2)
       continue;
-    if (llvm::Error err = reserveCache(*m->runner, tokens.size()))
+    if (llvm::Error err =
+            reserveCache(*m->runner, tokens.size(), tokens.size()))
       return fail(llvm::toString(std::move(err)));
     double start = now();
     logits.resize(tokens.size() * cfg.vocabSize);
@@ -825,7 +839,8 @@ static int runBench() {
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
   // The context of the benchmark: the prompt, then the decode steps.
-  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen))
+  if (llvm::Error err =
+          reserveCache(*m->runner, promptLen + decodeLen, promptLen + decodeLen))
     return fail(llvm::toString(std::move(err)));
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS

@@ -41,6 +41,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 
 using namespace qopt::model;
@@ -516,8 +517,9 @@ Error checkDisjoint(const GGUFFile &file, const uint8_t *data) {
   std::vector<const TensorInfo *> byOffset;
   for (const TensorInfo &info : file.tensors)
     byOffset.push_back(&info);
+  // By offset, then name: the error names the same pair every time.
   llvm::sort(byOffset, [](const TensorInfo *a, const TensorInfo *b) {
-    return a->data < b->data;
+    return std::tie(a->data, a->name) < std::tie(b->data, b->name);
   });
   for (size_t i = 1; i < byOffset.size(); ++i) {
     const TensorInfo &prev = *byOffset[i - 1], &next = *byOffset[i];

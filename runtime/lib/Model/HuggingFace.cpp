@@ -22,6 +22,7 @@
 #include "llvm/Support/Path.h"
 
 #include <map>
+#include <tuple>
 
 using namespace qopt::model;
 using namespace qopt::model::detail;
@@ -67,8 +68,9 @@ static llvm::Error checkDisjoint(const SafetensorsFile &file,
   for (const auto &kv : file.tensors)
     if (kv.second.numBytes > 0)
       byOffset.push_back(&kv.second);
+  // By offset, then name: the error names the same pair every time.
   llvm::sort(byOffset, [](const TensorRef *a, const TensorRef *b) {
-    return a->data < b->data;
+    return std::tie(a->data, a->name) < std::tie(b->data, b->name);
   });
   for (size_t i = 1; i < byOffset.size(); ++i) {
     const TensorRef &prev = *byOffset[i - 1], &next = *byOffset[i];

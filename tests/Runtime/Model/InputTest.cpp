@@ -122,6 +122,12 @@ TEST(ReadJSONFileTest, NamesTheFile) {
                 "byte 256)");
   EXPECT_EQ(errorOf(readJSONFile("/dev/zero")),
             "'/dev/zero' is not a regular file (it is a character device)");
+  // Over the limit (a sparse file: nothing is read).
+  resizeFile(path, kMaxJSONBytes + 1);
+  EXPECT_EQ(errorOf(readJSONFile(path)),
+            "'" + path +
+                "' is 100000001 bytes, more than the 100000000 bytes a JSON "
+                "file may have");
 }
 
 TEST(LineReaderTest, SplitsLines) {

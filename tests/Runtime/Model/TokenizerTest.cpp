@@ -318,6 +318,42 @@ TEST(HFTokenizerSplitTest, UnsupportedAndBrokenFiles) {
               HasSubstr("not valid JSON"));
 }
 
+TEST(HFTokenizerSplitTest, HostileFiles) {
+  TempDir dir;
+  std::string path = dir.file("tokenizer.json");
+  // An id far past the entries (it sized a table of 16M strings).
+  llvm::json::Object root = tinyTokenizerJson(false, false);
+  (*root.getObject("model")->getObject("vocab"))["a"] = 16777215;
+  writeJson(path, std::move(root));
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "tokenizer '" + path +
+                "': token 'a' has id 16777215; ids must be in [0, 270), the "
+                "number of vocab and added_tokens entries");
+  // A vocab key twice (JSON keeps the last silently).
+  writeFile(path, R"({"model": {"type": "BPE", "vocab": {"a": 0, "a": 1},
+                      "merges": []}})");
+  EXPECT_THAT(errorOf(loadHuggingFaceTokenizer(path)),
+              HasSubstr("has the key \"a\" twice in one object"));
+  // 100000 nested arrays.
+  writeFile(path, "{\"model\": " + std::string(100000, '[') +
+                      std::string(100000, ']') + "}");
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "tokenizer '" + path +
+                "' nests JSON arrays and objects deeper than 256 levels (at "
+                "byte 265)");
+  // Devices are not read, as tokenizer.json or as tokenizer_config.json.
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer("/dev/zero")),
+            "tokenizer '/dev/zero' is not a regular file (it is a character "
+            "device)");
+  writeJson(path, tinyTokenizerJson(false, false));
+  ASSERT_EQ(llvm::sys::fs::create_link("/dev/zero",
+                                       dir.file("tokenizer_config.json")),
+            std::error_code());
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "'" + dir.file("tokenizer_config.json") +
+                "' is not a regular file (it is a character device)");
+}
+
 TEST(LoadTokenizerForTest, FindsTokenizers) {
   TempDir dir;
   auto vocab = tinyVocab();

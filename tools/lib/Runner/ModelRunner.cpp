@@ -600,15 +600,22 @@ llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,
                        " is outside the vocabulary of " +
                        llvm::Twine(cfg.vocabSize));
   // Grow the cache geometrically (amortized O(1) copies per position),
-  // never past the model's context.
+  // never past the model's context; to exactly what is needed when twice
+  // the capacity cannot be had.
   if (position + n > capacity) {
     if (staticPositions > 0)
       return makeError("positions up to " + llvm::Twine(position + n - 1) +
                        " exceed this module's static KV cache of " +
                        llvm::Twine(staticPositions) + " positions");
-    if (llvm::Error err = resizeCache(std::min<int64_t>(
-            cfg.maxSeqLen, std::max<int64_t>(position + n, 2 * capacity))))
-      return err;
+    int64_t grown = std::min<int64_t>(
+        cfg.maxSeqLen, std::max<int64_t>(position + n, 2 * capacity));
+    if (llvm::Error err = resizeCache(grown)) {
+      if (grown == position + n)
+        return err;
+      llvm::consumeError(std::move(err));
+      if (llvm::Error exact = resizeCache(position + n))
+        return exact;
+    }
   }
   auto tokensDesc = describe<int32_t, 1>(const_cast<int32_t *>(tokens.data()),
                                          {n});

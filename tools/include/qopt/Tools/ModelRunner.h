@@ -93,7 +93,9 @@ public:
   /// decode function, more use prefill. Fails (without running) if a token
   /// id or a position is out of range. Grows the KV cache when the
   /// positions exceed its capacity (geometrically, at most to the model's
-  /// context), keeping the rows already stored.
+  /// context; exactly as needed when twice the capacity cannot be
+  /// allocated), keeping the rows already stored, and fails when even that
+  /// memory cannot be had.
   llvm::Error forward(llvm::ArrayRef<int32_t> tokens, int64_t position,
                       float *logits);
 
