@@ -190,9 +190,9 @@ static llvm::Error checkOptions() {
                      int64_t hi) -> llvm::Error {
     if (value >= lo && value <= hi)
       return llvm::Error::success();
-    return error(llvm::formatv("{0} must be in [{1}, {2}], got {3}", name, lo,
-                               hi, value)
-                     .str());
+    return error(
+        llvm::formatv("{0} must be in [{1}, {2}], got {3}", name, lo, hi, value)
+            .str());
   };
   const int64_t maxPositions = model::kMaxContextLength;
   if (!std::isfinite(temperature) || temperature < 0)
@@ -618,11 +618,11 @@ static int runGenerate() {
     tokens = m.tokenizer->encode(prompt, /*bos=*/true, /*eos=*/false);
     if (static_cast<int64_t>(tokens.size()) < m.config.maxSeqLen)
       return llvm::Error::success();
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "the prompt has " + llvm::Twine(tokens.size()) +
-            " tokens; the model's context is " +
-            llvm::Twine(m.config.maxSeqLen));
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the prompt has " +
+                                       llvm::Twine(tokens.size()) +
+                                       " tokens; the model's context is " +
+                                       llvm::Twine(m.config.maxSeqLen));
   };
   llvm::Expected<LoadedModel> m =
       loadModel(/*needTokenizer=*/true, encodePrompt);
@@ -839,8 +839,8 @@ static int runBench() {
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
   // The context of the benchmark: the prompt, then the decode steps.
-  if (llvm::Error err =
-          reserveCache(*m->runner, promptLen + decodeLen, promptLen + decodeLen))
+  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen,
+                                     promptLen + decodeLen))
     return fail(llvm::toString(std::move(err)));
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS

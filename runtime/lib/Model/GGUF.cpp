@@ -530,8 +530,8 @@ Error checkDisjoint(const GGUFFile &file, const uint8_t *data) {
                                     "overlap; every tensor must have bytes of "
                                     "its own",
                                     prev.name, prev.data - data,
-                                    prev.data - data + prev.numBytes,
-                                    next.name, next.data - data,
+                                    prev.data - data + prev.numBytes, next.name,
+                                    next.data - data,
                                     next.data - data + next.numBytes)
                           .str());
   }
@@ -977,8 +977,8 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
     StringRef piece = vocab.pieces[i];
     if (!isBytePiece(piece))
       continue;
-    unsigned byte = llvm::hexDigitValue(piece[3]) * 16 +
-                    llvm::hexDigitValue(piece[4]);
+    unsigned byte =
+        llvm::hexDigitValue(piece[3]) * 16 + llvm::hexDigitValue(piece[4]);
     if (vocab.byteTokens[byte] == -1)
       vocab.byteTokens[byte] = int32_t(i);
   }

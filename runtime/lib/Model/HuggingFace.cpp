@@ -82,9 +82,8 @@ static llvm::Error checkDisjoint(const SafetensorsFile &file,
           .str();
     };
     return makeError("safetensors file '" + file.path + "': tensors '" +
-                     prev.name + "' (data_offsets " + range(prev) +
-                     ") and '" + next.name + "' (data_offsets " +
-                     range(next) +
+                     prev.name + "' (data_offsets " + range(prev) + ") and '" +
+                     next.name + "' (data_offsets " + range(next) +
                      ") overlap; every tensor must have bytes of its own");
   }
   return llvm::Error::success();
@@ -113,7 +112,8 @@ static llvm::Error readSafetensors(llvm::StringRef path, SafetensorsFile &out) {
                      " bytes that follow it (truncated file?)");
   if (headerLen > kMaxJSONBytes)
     return makeError("safetensors file '" + path + "': header length " +
-                     llvm::Twine(headerLen) + " exceeds the format's limit of " +
+                     llvm::Twine(headerLen) +
+                     " exceeds the format's limit of " +
                      llvm::Twine(kMaxJSONBytes) + " bytes");
   llvm::StringRef headerText(reinterpret_cast<const char *>(base + 8),
                              headerLen);

@@ -293,17 +293,16 @@ qopt::model::parseJSON(llvm::StringRef text, const llvm::Twine &subject) {
                      llvm::Twine(scanner.errorOffset) + ")");
   llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
   if (!value)
-    return makeError(subject + " is not valid JSON: " +
-                     llvm::toString(value.takeError()));
+    return makeError(
+        subject + " is not valid JSON: " + llvm::toString(value.takeError()));
   if (scanner.duplicateKey) {
     // Printable even if the key holds control bytes or invalid UTF-8.
     std::string key;
     llvm::raw_string_ostream os(key);
     llvm::printEscapedString(*scanner.duplicateKey, os);
-    return makeError(subject + " has the key \"" + key +
-                     "\" twice in one object (at byte " +
-                     llvm::Twine(scanner.duplicateOffset) +
-                     "); a key may appear once");
+    return makeError(
+        subject + " has the key \"" + key + "\" twice in one object (at byte " +
+        llvm::Twine(scanner.duplicateOffset) + "); a key may appear once");
   }
   return value;
 }
@@ -332,8 +331,8 @@ static constexpr size_t kReadChunk = 1 << 16;
 
 LineReader::LineReader(std::string path, llvm::sys::fs::file_t file,
                        uint64_t size, uint64_t maxLineBytes)
-    : path(std::move(path)), file(file), size(size),
-      maxLineBytes(maxLineBytes), buffer(kReadChunk) {}
+    : path(std::move(path)), file(file), size(size), maxLineBytes(maxLineBytes),
+      buffer(kReadChunk) {}
 
 LineReader::~LineReader() { llvm::sys::fs::closeFile(file); }
 

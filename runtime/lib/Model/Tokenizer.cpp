@@ -325,8 +325,8 @@ ScoredBPETokenizer::ScoredBPETokenizer(ScoredVocabulary vocabulary)
     : v(std::move(vocabulary)) {
   canonical.resize(v.pieces.size());
   for (auto [i, piece] : llvm::enumerate(v.pieces))
-    canonical[i] = ids.try_emplace(piece, static_cast<int32_t>(i))
-                       .first->second;
+    canonical[i] =
+        ids.try_emplace(piece, static_cast<int32_t>(i)).first->second;
   // Two pieces merge when their concatenation is a piece: enumerate the
   // splits of every piece (its first token, which a lookup of the
   // concatenation finds), at most (length + 1) per piece.
@@ -337,13 +337,12 @@ ScoredBPETokenizer::ScoredBPETokenizer(ScoredVocabulary vocabulary)
     for (size_t cut = 0; cut <= text.size(); ++cut) {
       int32_t left = find(text.take_front(cut));
       int32_t right = left < 0 ? -1 : find(text.drop_front(cut));
-      if (right >= 0 &&
-          merges
-              .try_emplace(pairKey(left, right),
-                           PairMerge{static_cast<int32_t>(i),
-                                     scoreKey(v.scores[i])})
-              .second)
-        addInnerBytes(inner, text);
+      if (right < 0)
+        continue;
+      merges.try_emplace(
+          pairKey(left, right),
+          PairMerge{static_cast<int32_t>(i), scoreKey(v.scores[i])});
+      addInnerBytes(inner, text);
     }
   }
 }
@@ -466,8 +465,8 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
       return truncated(i, "the text");
     // run.c keeps pieces as C strings: a piece ends at its first NUL.
     llvm::StringRef piece(data.data() + pos, len);
-    vocab.pieces.push_back(piece.take_until([](char c) { return c == '\0'; })
-                               .str());
+    vocab.pieces.push_back(
+        piece.take_until([](char c) { return c == '\0'; }).str());
     vocab.scores.push_back(score);
     pos += len;
   }
@@ -599,8 +598,7 @@ void HFBPETokenizer::encodeWord(llvm::StringRef word,
       lastUnk = false;
       continue;
     }
-    if (byteFallback &&
-        llvm::all_of(ch, [&](char b) {
+    if (byteFallback && llvm::all_of(ch, [&](char b) {
           return byteTokens[static_cast<uint8_t>(b)] >= 0;
         })) {
       for (char b : ch)

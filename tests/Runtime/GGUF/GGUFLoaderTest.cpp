@@ -501,14 +501,13 @@ TEST_F(GGUFMalformedTest, OverlappingTensors) {
   uint64_t offset = loadAt<uint64_t>(bytes, q);
   storeAt<uint64_t>(bytes, k, offset);
   std::string error = errorFor(bytes);
-  EXPECT_EQ(error,
-            path + ": tensors 'blk.0.attn_k.weight' (data offsets [" +
-                std::to_string(offset) + ", " +
-                std::to_string(offset + 32 * 64 * 4) +
-                ")) and 'blk.0.attn_q.weight' (data offsets [" +
-                std::to_string(offset) + ", " +
-                std::to_string(offset + 64 * 64 * 4) +
-                ")) overlap; every tensor must have bytes of its own");
+  EXPECT_EQ(error, path + ": tensors 'blk.0.attn_k.weight' (data offsets [" +
+                       std::to_string(offset) + ", " +
+                       std::to_string(offset + 32 * 64 * 4) +
+                       ")) and 'blk.0.attn_q.weight' (data offsets [" +
+                       std::to_string(offset) + ", " +
+                       std::to_string(offset + 64 * 64 * 4) +
+                       ")) overlap; every tensor must have bytes of its own");
 }
 
 TEST_F(GGUFMalformedTest, NamesMustBeUTF8) {

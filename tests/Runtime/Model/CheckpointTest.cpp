@@ -747,10 +747,10 @@ TEST_F(BrokenHFTest, TensorNamedTwice) {
   writeFile(dir.file("model.safetensors"),
             rewritten + header + bytes.substr(8 + length));
   std::string msg = errorOf(loadHuggingFace(dir.path));
-  EXPECT_THAT(msg, HasSubstr("safetensors file '" +
-                             dir.file("model.safetensors") +
-                             "': header has the key \"model.norm.weight\" "
-                             "twice in one object"));
+  EXPECT_THAT(msg,
+              HasSubstr("safetensors file '" + dir.file("model.safetensors") +
+                        "': header has the key \"model.norm.weight\" "
+                        "twice in one object"));
   EXPECT_THAT(msg, HasSubstr("a key may appear once"));
 }
 

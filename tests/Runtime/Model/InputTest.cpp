@@ -53,9 +53,9 @@ TEST(OpenRegularFileTest, RefusesWhatIsNotARegularFile) {
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_EQ(errorOf(openRegularFile(fifo, "test file")),
             "test file '" + fifo + "' is not a regular file (it is a FIFO)");
-  EXPECT_THAT(errorOf(openRegularFile(dir.file("absent"), "test file")),
-              HasSubstr("cannot open test file '" + dir.file("absent") +
-                        "': "));
+  EXPECT_THAT(
+      errorOf(openRegularFile(dir.file("absent"), "test file")),
+      HasSubstr("cannot open test file '" + dir.file("absent") + "': "));
 }
 
 TEST(ParseJSONTest, NestingDepthIsBounded) {
@@ -143,8 +143,8 @@ TEST(LineReaderTest, SplitsLines) {
   std::string line;
   while (unwrap(reader->next(line)))
     lines.push_back(line);
-  EXPECT_EQ(lines, (std::vector<std::string>{"one\r", "", "two", longLine,
-                                             "last"}));
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{"one\r", "", "two", longLine, "last"}));
   EXPECT_EQ(reader->lineNumber(), 5u);
   EXPECT_EQ(reader->bytesRead(), reader->fileSize());
   EXPECT_FALSE(unwrap(reader->next(line)));

@@ -66,8 +66,8 @@ inline void writeFile(const std::string &path, llvm::StringRef bytes) {
 /// are a hole, so a huge file costs no disk.
 inline void resizeFile(const std::string &path, uint64_t size) {
   int fd;
-  ASSERT_FALSE(llvm::sys::fs::openFileForWrite(
-      path, fd, llvm::sys::fs::CD_OpenAlways));
+  ASSERT_FALSE(
+      llvm::sys::fs::openFileForWrite(path, fd, llvm::sys::fs::CD_OpenAlways));
   std::error_code ec = llvm::sys::fs::resize_file_sparse(fd, size);
   llvm::sys::Process::SafelyCloseFileDescriptor(fd);
   ASSERT_FALSE(ec) << ec.message();

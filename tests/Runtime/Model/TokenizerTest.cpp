@@ -579,8 +579,8 @@ referenceLlama2cEncode(const std::vector<std::pair<std::string, float>> &vocab,
 /// bytes), a stray continuation byte, and rarely a NUL (llama2.c stops
 /// there).
 static std::string randomText(std::mt19937 &rng, size_t length) {
-  static const char *const units[] = {"a", "b", "c", " ", "\xC3\xA9",
-                                      "\xC3\xBC", "\x80", "d"};
+  static const char *const units[] = {"a",        "b",        "c",    " ",
+                                      "\xC3\xA9", "\xC3\xBC", "\x80", "d"};
   std::string text;
   for (size_t i = 0; i < length; ++i) {
     if (rng() % 500 == 0)
@@ -734,14 +734,14 @@ TEST(HFTokenizerSplitTest, MatchesQuadraticReferenceOnRandomTexts) {
                         int32_t(rank), vocab[merge.first + merge.second]);
       mergeJson.push_back(llvm::json::Array{merge.first, merge.second});
     }
-    writeJson(dir.file("tokenizer.json"),
-              llvm::json::Object{
-                  {"model", llvm::json::Object{{"type", "BPE"},
-                                               {"unk_token", "<unk>"},
-                                               {"byte_fallback", true},
-                                               {"vocab", std::move(vocabJson)},
-                                               {"merges",
-                                                std::move(mergeJson)}}}});
+    writeJson(
+        dir.file("tokenizer.json"),
+        llvm::json::Object{
+            {"model", llvm::json::Object{{"type", "BPE"},
+                                         {"unk_token", "<unk>"},
+                                         {"byte_fallback", true},
+                                         {"vocab", std::move(vocabJson)},
+                                         {"merges", std::move(mergeJson)}}}});
     auto tok = unwrap(loadHuggingFaceTokenizer(dir.file("tokenizer.json")));
     ASSERT_TRUE(tok);
     for (int t = 0; t < 50; ++t) {
@@ -803,9 +803,9 @@ TEST(Tok512Test, LongLinesEncodeInLinearTime) {
     line.resize(bytes);
     auto start = std::chrono::steady_clock::now();
     Ids ids = tok->encode(line, true, false);
-    double elapsed = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - start)
-                         .count();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     EXPECT_LT(elapsed, seconds) << bytes << " bytes";
     std::string decoded;
     for (size_t i = 1; i < ids.size(); ++i)
@@ -839,8 +839,8 @@ TEST(Llama2cTokenizerTest, OneLongPartEncodesInLinearTime) {
     text.push_back("ab"[rng() % 2]);
   // The reference on a prefix, then the whole text in time.
   EXPECT_EQ(tok->encode(llvm::StringRef(text).take_front(3000), true, false),
-            referenceLlama2cEncode(vocab, llvm::StringRef(text).take_front(3000),
-                                   true));
+            referenceLlama2cEncode(
+                vocab, llvm::StringRef(text).take_front(3000), true));
   auto start = std::chrono::steady_clock::now();
   Ids ids = tok->encode(text, true, false);
   double elapsed =

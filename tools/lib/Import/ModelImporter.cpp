@@ -480,17 +480,16 @@ static llvm::Error checkModelConfig(ModuleOp module,
   // Each size at most 2^31 - 1 (token ids are i32), so that products of two
   // sizes cannot overflow.
   constexpr int64_t maxSize = std::numeric_limits<int32_t>::max();
-  for (auto [key, value] :
-       {std::pair<StringRef, int64_t>{"dim", cfg.dim},
-        {"hidden_dim", cfg.hiddenDim},
-        {"num_layers", cfg.numLayers},
-        {"num_heads", cfg.numHeads},
-        {"num_kv_heads", cfg.numKVHeads},
-        {"vocab_size", cfg.vocabSize}})
+  for (auto [key, value] : {std::pair<StringRef, int64_t>{"dim", cfg.dim},
+                            {"hidden_dim", cfg.hiddenDim},
+                            {"num_layers", cfg.numLayers},
+                            {"num_heads", cfg.numHeads},
+                            {"num_kv_heads", cfg.numKVHeads},
+                            {"vocab_size", cfg.vocabSize}})
     if (value < 1 || value > maxSize)
-      return fail(llvm::formatv("{0} = {1} is outside [1, {2}]", key, value,
-                                maxSize)
-                      .str());
+      return fail(
+          llvm::formatv("{0} = {1} is outside [1, {2}]", key, value, maxSize)
+              .str());
   if (cfg.maxSeqLen < 1 || cfg.maxSeqLen > model::kMaxContextLength)
     return fail(llvm::formatv("max_seq_len = {0} is outside [1, {1}]",
                               cfg.maxSeqLen, model::kMaxContextLength)

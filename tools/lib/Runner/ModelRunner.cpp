@@ -293,15 +293,15 @@ llvm::Error ModelRunner::resizeCache(int64_t positions) {
   uint64_t layerBytes = 0, bytes = 0;
   size_t keptBytes = rowBytes * std::min(capacity, positions);
   auto cannot = [&](llvm::StringRef why) {
-    return makeError("cannot allocate a KV cache of " +
-                     llvm::Twine(positions) + " positions (2 x " +
-                     llvm::Twine(cfg.numLayers) + " layers x " +
-                     llvm::Twine(rowBytes) + " bytes per position): " + why);
+    return makeError("cannot allocate a KV cache of " + llvm::Twine(positions) +
+                     " positions (2 x " + llvm::Twine(cfg.numLayers) +
+                     " layers x " + llvm::Twine(rowBytes) +
+                     " bytes per position): " + why);
   };
   if (__builtin_mul_overflow(rowBytes, static_cast<uint64_t>(positions),
                              &layerBytes) ||
-      __builtin_mul_overflow(layerBytes,
-                             static_cast<uint64_t>(cfg.numLayers), &bytes))
+      __builtin_mul_overflow(layerBytes, static_cast<uint64_t>(cfg.numLayers),
+                             &bytes))
     return cannot("the size overflows");
   CacheBuffer next[2];
   for (CacheBuffer &buffer : next) {
@@ -319,8 +319,7 @@ llvm::Error ModelRunner::resizeCache(int64_t positions) {
     if (caches[i]->data)
       for (int64_t l = 0; l < cfg.numLayers; ++l)
         std::memcpy(next[i].data.get() + l * layerBytes,
-                    caches[i]->data.get() + l * rowBytes * capacity,
-                    keptBytes);
+                    caches[i]->data.get() + l * rowBytes * capacity, keptBytes);
     caches[i]->data = std::move(next[i].data);
   }
   capacity = positions;

@@ -1,4 +1,4 @@
-//===- Input.h - Reading untrusted files --------------------------*- C++ -*-===//
+//===- Input.h - Reading untrusted files ------------------------*- C++ -*-===//
 //
 // Model files, tokenizers, artifact manifests and texts come from strangers,
 // so every reader starts here:
