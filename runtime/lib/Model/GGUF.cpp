@@ -922,7 +922,14 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
 
   detail::ScoredVocabulary vocab;
   vocab.pieces.reserve(numTokens);
-  for (StringRef piece : tokens->strings) {
+  for (auto [index, piece] : llvm::enumerate(tokens->strings)) {
+    if (piece.size() > detail::kMaxPieceBytes)
+      return file.error(llvm::formatv("metadata 'tokenizer.ggml.tokens' "
+                                      "element {0} is {1} bytes long, more "
+                                      "than the {2} a piece may have",
+                                      index, piece.size(),
+                                      detail::kMaxPieceBytes)
+                            .str());
     std::string text;
     text.reserve(piece.size());
     for (size_t i = 0; i < piece.size(); ++i) {

@@ -12,6 +12,7 @@
 #include "qopt/Model/Tokenizer.h"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,12 @@
 namespace qopt {
 namespace model {
 namespace detail {
+
+/// The longest piece a vocabulary with scores may have, in bytes. Real ones
+/// have pieces of a few dozen bytes (SentencePiece's default limit is 16
+/// characters); the bound keeps building the merge table, which looks up
+/// every split of every piece, in O(bytes * kMaxPieceBytes).
+constexpr size_t kMaxPieceBytes = 1024;
 
 /// A vocabulary of pieces with scores and how its format encodes.
 struct ScoredVocabulary {
@@ -39,7 +46,8 @@ struct ScoredVocabulary {
   bool stopAtNul = false;
 };
 
-/// A tokenizer for `vocabulary` (every id in it must be a valid token).
+/// A tokenizer for `vocabulary` (every id in it must be a valid token, and
+/// no piece longer than kMaxPieceBytes).
 /// encode() follows llama2.c's run.c: BOS, the dummy prefix " ", one token
 /// per UTF-8 code point (or per byte when the code point is not a piece),
 /// then the adjacent pair whose concatenation is the highest-scoring piece

@@ -73,9 +73,12 @@ using PairMergeFn =
 /// them: the initial pairs, and pairs that form to the right of the last
 /// one), the others in a min-heap.
 template <typename Index> struct MergeBucket {
+  /// Positions in increasing order; those before `head` are taken.
   std::vector<Index> queue;
   size_t head = 0;
+  /// The other positions, a min-heap.
   std::vector<Index> heap;
+  /// Whether the bucket's priority is in the heap of priorities.
   bool active = false;
 
   bool empty() const { return head == queue.size() && heap.empty(); }
@@ -247,11 +250,9 @@ static void mergePairs(std::vector<int32_t> &symbols, PairMergeFn merge,
       ++end;
     // Parts only shrink: each is written at or before where it was read.
     int32_t *part = symbols.data() + begin;
-    size_t merged = 1;
-    if (end - begin < std::numeric_limits<uint32_t>::max())
-      merged = merger.run(part, end - begin);
-    else
-      merged = PairMerger<uint64_t>(merge).run(part, end - begin);
+    size_t merged = end - begin < std::numeric_limits<uint32_t>::max()
+                        ? merger.run(part, end - begin)
+                        : PairMerger<uint64_t>(merge).run(part, end - begin);
     std::copy(part, part + merged, symbols.data() + length);
     length += merged;
   }
@@ -463,6 +464,11 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
                        llvm::Twine(len));
     if (size - pos < static_cast<size_t>(len))
       return truncated(i, "the text");
+    if (static_cast<size_t>(len) > kMaxPieceBytes)
+      return makeError("llama2.c tokenizer '" + path + "': token " +
+                       llvm::Twine(i) + " is " + llvm::Twine(len) +
+                       " bytes long, more than the " +
+                       llvm::Twine(kMaxPieceBytes) + " a piece may have");
     // run.c keeps pieces as C strings: a piece ends at its first NUL.
     llvm::StringRef piece(data.data() + pos, len);
     vocab.pieces.push_back(

@@ -128,6 +128,16 @@ TEST(Llama2cTokenizerTest, BrokenFiles) {
               HasSubstr("negative length"));
   EXPECT_THAT(errorOf(loadLlama2cTokenizer(dir.file("absent.bin"), 10)),
               HasSubstr("absent.bin"));
+  // Pieces are bounded: the merge table looks up every split of each.
+  auto longVocab = tinyVocab();
+  longVocab.push_back({std::string(1024, 'a'), 0});
+  longVocab.push_back({std::string(1025, 'a'), 0});
+  writeFile(dir.file("long.bin"), tokenizerBin(longVocab));
+  EXPECT_TRUE(bool(unwrap(loadLlama2cTokenizer(dir.file("long.bin"), 270))));
+  EXPECT_EQ(errorOf(loadLlama2cTokenizer(dir.file("long.bin"), 271)),
+            "llama2.c tokenizer '" + dir.file("long.bin") +
+                "': token 270 is 1025 bytes long, more than the 1024 a piece "
+                "may have");
 }
 
 //===----------------------------------------------------------------------===//
