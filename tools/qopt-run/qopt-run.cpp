@@ -169,9 +169,10 @@ static int fail(const llvm::Twine &message) {
 /// longer to compile).
 static constexpr int kMinVectorWidth = 8, kMaxVectorWidth = 64;
 
-/// Longest line `ppl` reads (64 MiB): encoding is O(n log n), and a line
-/// this long takes a few seconds and well under 1 GiB to encode.
-static constexpr uint64_t kMaxTextLineBytes = uint64_t(64) << 20;
+/// Longest line `ppl` reads (16 MiB): encoding is O(n log n), and a line
+/// this long takes a few seconds and well under 1 GiB to encode, even with a
+/// vocabulary that cannot cut it into words.
+static constexpr uint64_t kMaxTextLineBytes = uint64_t(16) << 20;
 
 /// `value` as printf's %g writes it ("nan", "inf", "-0.5").
 static std::string formatFloat(float value) {

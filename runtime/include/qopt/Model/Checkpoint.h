@@ -124,7 +124,8 @@ public:
 /// or a llama2.c `.bin` (legacy v0 header). Every inconsistency (truncated
 /// file, header sizes that disagree with the file, missing tensor, wrong
 /// shape, unsupported architecture or dtype) is an llvm::Error whose message
-/// names the file and, where relevant, the tensor.
+/// names the file and, where relevant, the tensor. A path that is neither a
+/// directory nor a regular file is refused, never read.
 llvm::Expected<std::unique_ptr<Checkpoint>> loadCheckpoint(llvm::StringRef path);
 
 /// Individual loaders (loadCheckpoint dispatches to these).
