@@ -754,6 +754,21 @@ TEST_F(BrokenHFTest, TensorNamedTwice) {
   EXPECT_THAT(msg, HasSubstr("a key may appear once"));
 }
 
+TEST_F(BrokenHFTest, NonUTF8TensorName) {
+  // A name byte turned into 0xFF: the header is not JSON (JSON is UTF-8).
+  SafetensorsWriter w;
+  m.write(w);
+  std::string bytes = w.str();
+  bytes[bytes.find("model.norm.weight") + 2] = '\xFF';
+  writeJson(dir.file("config.json"), m.config4x(false));
+  writeFile(dir.file("model.safetensors"), bytes);
+  std::string msg = errorOf(loadHuggingFace(dir.path));
+  EXPECT_THAT(msg,
+              HasSubstr("safetensors file '" + dir.file("model.safetensors") +
+                        "': header is not valid JSON: "));
+  EXPECT_THAT(msg, HasSubstr("Invalid UTF-8 sequence"));
+}
+
 TEST_F(BrokenHFTest, DeepNestingAndHugeContext) {
   // 100000 nested arrays in the header and in config.json: refused before
   // the recursive parser sees them.
