@@ -41,6 +41,17 @@ if not os.path.exists(stories):
     lit_config.warning("%s not found: tests that need it will fail" % stories)
 config.available_features.add("stories260k")
 
+# Tests of hostile inputs bound the memory a command may take with
+# `%limit_memory` (2 GiB of address space). ASan reserves terabytes of
+# address space for its shadow memory, so a sanitizer build bounds the
+# resident set instead.
+if config.qopt_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
+    config.substitutions.append(
+        ("%limit_memory", 'export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}'
+                          'hard_rss_limit_mb=2048"'))
+else:
+    config.substitutions.append(("%limit_memory", "ulimit -v 2097152"))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Model/Input.h"
 #include "qopt/Model/Tokenizer.h"
 #include "qopt/Tools/ModelImporter.h"
 #include "qopt/Tools/ModelRunner.h"
@@ -34,6 +35,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -86,7 +88,7 @@ static cl::opt<bool> jsonOutput("json",
                                 cl::sub(benchCmd));
 static cl::opt<int> vectorWidth(
     "vector-width",
-    cl::desc("f32 lanes of the generated vector kernels (power of two; "
+    cl::desc("f32 lanes of the generated vector kernels (8, 16, 32 or 64; "
              "default: 16 with AVX-512F, else 8)"),
     cl::init(0), cl::sub(generateCmd), cl::sub(pplCmd), cl::sub(benchCmd),
     cl::sub(compileCmd));
@@ -128,9 +130,10 @@ static cl::opt<std::string> prompt("prompt", cl::desc("Prompt text"),
                                    cl::init(""), cl::sub(generateCmd));
 static cl::opt<int> numTokens("n", cl::desc("Number of tokens to generate"),
                               cl::init(256), cl::sub(generateCmd));
-static cl::opt<float> temperature("temperature",
-                                  cl::desc("Sampling temperature (0: greedy)"),
-                                  cl::init(0.0f), cl::sub(generateCmd));
+static cl::opt<float>
+    temperature("temperature",
+                cl::desc("Sampling temperature, finite and >= 0 (0: greedy)"),
+                cl::init(0.0f), cl::sub(generateCmd));
 static cl::opt<float> topp("top-p",
                            cl::desc("Nucleus sampling threshold in (0, 1]"),
                            cl::init(0.9f), cl::sub(generateCmd));
@@ -159,6 +162,68 @@ static cl::opt<int> benchDecode("decode-tokens",
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "qopt-run") << message << "\n";
   return 1;
+}
+
+/// The powers of two --vector-width accepts, as the kernel lowering does: 8
+/// f32 lanes (AVX2) to 64 (2048 bits, 4x AVX-512; wider kernels only take
+/// longer to compile).
+static constexpr int kMinVectorWidth = 8, kMaxVectorWidth = 64;
+
+/// Longest line `ppl` reads (16 MiB): encoding is O(n log n), and a line
+/// this long takes a few seconds and well under 1 GiB to encode, even with a
+/// vocabulary that cannot cut it into words.
+static constexpr uint64_t kMaxTextLineBytes = uint64_t(16) << 20;
+
+/// `value` as printf's %g writes it ("nan", "inf", "-0.5").
+static std::string formatFloat(float value) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%g", double(value));
+  return text;
+}
+
+/// Checks every numeric option against its range before anything is
+/// loaded. Each error states the allowed range and the value given.
+static llvm::Error checkOptions() {
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  auto inRange = [&](llvm::StringRef name, int64_t value, int64_t lo,
+                     int64_t hi) -> llvm::Error {
+    if (value >= lo && value <= hi)
+      return llvm::Error::success();
+    return error(
+        llvm::formatv("{0} must be in [{1}, {2}], got {3}", name, lo, hi, value)
+            .str());
+  };
+  const int64_t maxPositions = model::kMaxContextLength;
+  if (!std::isfinite(temperature) || temperature < 0)
+    return error("--temperature must be a finite number >= 0 (0: greedy), "
+                 "got " +
+                 formatFloat(temperature));
+  if (!(topp > 0.0f && topp <= 1.0f))
+    return error("--top-p must be in (0, 1], got " + formatFloat(topp));
+  if (llvm::Error err = inRange("-n", numTokens, 0, maxPositions))
+    return err;
+  if (llvm::Error err = inRange("--kv-reserve", kvReserve, 0, maxPositions))
+    return err;
+  if (llvm::Error err =
+          inRange("--prompt-tokens", benchPrompt, 1, maxPositions))
+    return err;
+  if (llvm::Error err =
+          inRange("--decode-tokens", benchDecode, 1, maxPositions))
+    return err;
+  if (servedBits.getNumOccurrences())
+    if (llvm::Error err = inRange("--bits", servedBits, 1, 8))
+      return err;
+  if (vectorWidth != 0 &&
+      (vectorWidth < kMinVectorWidth || vectorWidth > kMaxVectorWidth ||
+       (vectorWidth & (vectorWidth - 1)) != 0))
+    return error(llvm::formatv("--vector-width must be 0 (automatic) or a "
+                               "power of two in [{0}, {1}], got {2}",
+                               kMinVectorWidth, kMaxVectorWidth,
+                               vectorWidth.getValue())
+                     .str());
+  return llvm::Error::success();
 }
 
 static double now() {
@@ -238,10 +303,16 @@ struct LoadedModel {
   std::unique_ptr<model::Checkpoint> checkpoint;
   std::unique_ptr<MLIRContext> context;
   OwningOpRef<ModuleOp> module;
+  /// The model's configuration, known before it is compiled.
+  model::ModelConfig config;
   std::unique_ptr<mlir::qopt::ModelRunner> runner;
   std::unique_ptr<model::Tokenizer> tokenizer;
   double compileSeconds = 0;
 };
+
+/// A check of the loaded model and its tokenizer that runs before the
+/// (slow) compilation, e.g. that the prompt fits the context.
+using BeforeCompile = llvm::function_ref<llvm::Error(LoadedModel &)>;
 
 /// The xorshift generator the synthetic weights use.
 static uint32_t xorshift(uint64_t &state) {
@@ -362,11 +433,12 @@ makeSynthetic(llvm::StringRef spec) {
   return std::move(ckpt);
 }
 
-/// Loads, imports (if needed), compiles and finds the tokenizer. With
-/// `compileTo`, compiles ahead of time into that directory instead of
-/// JIT-compiling (no runner is created).
-static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
-                                             llvm::StringRef compileTo = "") {
+/// Loads, imports (if needed), finds the tokenizer, runs `beforeCompile`
+/// (when given) and compiles. With `compileTo`, compiles ahead of time into
+/// that directory instead of JIT-compiling (no runner is created).
+static llvm::Expected<LoadedModel>
+loadModel(bool needTokenizer, BeforeCompile beforeCompile = nullptr,
+          llvm::StringRef compileTo = "") {
   LoadedModel m;
   DialectRegistry registry;
   mlir::qopt::registerImportDialects(registry);
@@ -378,9 +450,6 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
   auto error = [](const llvm::Twine &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
   };
-  if (servedBits.getNumOccurrences() && (servedBits < 1 || servedBits > 8))
-    return error("--bits must be in 1..8, got " + llvm::Twine(servedBits));
-
   std::optional<mlir::qopt::KVCacheType> kvType =
       mlir::qopt::parseKVCacheType(kvTypeName);
   if (!kvType)
@@ -427,6 +496,8 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
   } else if (path.ends_with(".mlir") || path.ends_with(".mlirbc")) {
     if (!llvm::sys::fs::exists(path))
       return error("no such file: '" + path + "'");
+    if (!llvm::sys::fs::is_regular_file(path))
+      return error("qopt module '" + path + "' is not a regular file");
     m.module = parseSourceFile<ModuleOp>(path, m.context.get());
     if (!m.module)
       return error("cannot parse qopt module '" + path + "'");
@@ -452,13 +523,12 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
       if (auto source = dict.getAs<StringAttr>("source"))
         checkpointSource = source.getValue().str();
   }
-  int64_t vocabSize = 0;
   if (m.module) {
     llvm::Expected<model::ModelConfig> cfg =
         mlir::qopt::readModelConfig(*m.module);
     if (!cfg)
       return cfg.takeError();
-    vocabSize = cfg->vocabSize;
+    m.config = *cfg;
     llvm::Expected<mlir::qopt::KVCacheInfo> cache =
         mlir::qopt::readKVCacheInfo(*m.module);
     if (!cache)
@@ -466,24 +536,26 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
     if (llvm::Error err = checkKVType(cache->type))
       return std::move(err);
   } else {
-    vocabSize = m.runner->config().vocabSize;
+    m.config = m.runner->config();
   }
 
   if (needTokenizer) {
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        model::loadTokenizerFor(checkpointSource, tokenizerPath, vocabSize);
+        model::loadTokenizerFor(checkpointSource, tokenizerPath,
+                                m.config.vocabSize);
     if (!tok)
       return tok.takeError();
     m.tokenizer = std::move(*tok);
   }
+  if (beforeCompile)
+    if (llvm::Error err = beforeCompile(m))
+      return std::move(err);
   if (m.runner)
     return std::move(m);
 
   mlir::qopt::CompileOptions options;
   options.pipeline = pipeline;
 
-  if (vectorWidth < 0 || (vectorWidth & (vectorWidth - 1)) != 0)
-    return error("--vector-width must be a power of two");
   options.vectorWidth = vectorWidth;
   if (!compileTo.empty()) {
     // Recorded absolute, so the artifact finds its tokenizer from anywhere.
@@ -509,16 +581,21 @@ static llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
 }
 
 /// Reserves the KV cache for a run of `positions` positions (or for
-/// --kv-reserve, when given), so that it never re-allocates.
+/// --kv-reserve, when given), so that it never re-allocates. The run needs
+/// `needed` of them now: when the whole reservation cannot be had (-n
+/// 2000000 on a long-context model), the cache holds those and grows as
+/// the run goes, which may well stop early.
 static llvm::Error reserveCache(mlir::qopt::ModelRunner &runner,
-                                int64_t positions) {
-  if (kvReserve < 0)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "--kv-reserve must be non-negative");
+                                int64_t positions, int64_t needed) {
   if (kvReserve.getNumOccurrences() > 0)
-    positions = kvReserve;
-  return runner.reserve(
-      std::min<int64_t>(positions, runner.config().maxSeqLen));
+    return runner.reserve(
+        std::min<int64_t>(kvReserve, runner.config().maxSeqLen));
+  llvm::Error err =
+      runner.reserve(std::min<int64_t>(positions, runner.config().maxSeqLen));
+  if (!err || positions <= needed)
+    return err;
+  llvm::consumeError(std::move(err));
+  return runner.reserve(needed);
 }
 
 /// log(sum(exp(logits))) - logits[target], computed stably.
@@ -535,25 +612,29 @@ static double tokenNLL(const float *logits, int64_t vocab, int32_t target) {
 //===----------------------------------------------------------------------===//
 
 static int runGenerate() {
-  if (numTokens < 0)
-    return fail("-n must be non-negative");
-  if (temperature < 0)
-    return fail("--temperature must be non-negative");
-  if (!(topp > 0.0f && topp <= 1.0f))
-    return fail("--top-p must be in (0, 1]");
-  llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/true);
+  // The prompt must leave room for one generated token; checked before
+  // compiling.
+  std::vector<int32_t> tokens;
+  auto encodePrompt = [&](LoadedModel &m) -> llvm::Error {
+    tokens = m.tokenizer->encode(prompt, /*bos=*/true, /*eos=*/false);
+    if (static_cast<int64_t>(tokens.size()) < m.config.maxSeqLen)
+      return llvm::Error::success();
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the prompt has " +
+                                       llvm::Twine(tokens.size()) +
+                                       " tokens; the model's context is " +
+                                       llvm::Twine(m.config.maxSeqLen));
+  };
+  llvm::Expected<LoadedModel> m =
+      loadModel(/*needTokenizer=*/true, encodePrompt);
   if (!m)
     return fail(llvm::toString(m.takeError()));
   const model::ModelConfig &cfg = m->runner->config();
   model::Tokenizer &tok = *m->tokenizer;
-  std::vector<int32_t> tokens = tok.encode(prompt, /*bos=*/true, /*eos=*/false);
-  if (static_cast<int64_t>(tokens.size()) >= cfg.maxSeqLen)
-    return fail("the prompt has " + llvm::Twine(tokens.size()) +
-                " tokens; the model's context is " +
-                llvm::Twine(cfg.maxSeqLen));
   // The context this run uses: the prompt and the requested tokens.
-  if (llvm::Error err = reserveCache(
-          *m->runner, static_cast<int64_t>(tokens.size()) + numTokens))
+  int64_t promptLen = tokens.size();
+  if (llvm::Error err =
+          reserveCache(*m->runner, promptLen + numTokens, promptLen))
     return fail(llvm::toString(std::move(err)));
   model::Sampler sampler(cfg.vocabSize, temperature, topp, seed);
   std::vector<float> logits(tokens.size() * cfg.vocabSize);
@@ -614,49 +695,52 @@ static int runGenerate() {
 }
 
 static int runPerplexity() {
-  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
+  llvm::Expected<std::unique_ptr<model::LineReader>> text =
+      model::LineReader::open(textPath, kMaxTextLineBytes);
   if (!text)
-    return fail("cannot read '" + textPath + "': " + text.getError().message());
+    return fail(llvm::toString(text.takeError()));
   llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/true);
   if (!m)
     return fail(llvm::toString(m.takeError()));
   const model::ModelConfig &cfg = m->runner->config();
-  SmallVector<StringRef> lines;
-  (*text)->getBuffer().split(lines, '\n', /*MaxSplit=*/-1,
-                             /*KeepEmpty=*/false);
-  // Lines are split at '\n' only: a CRLF file's '\r' stays part of its
-  // line, as in the published stories260K reference (4769 tokens). Each
-  // line is a sequence from position 0, so the cache holds the longest.
-  std::vector<std::vector<int32_t>> sequenceTokens;
-  int64_t longest = 0;
-  for (StringRef line : lines) {
+  // The text is read a line at a time: memory is bounded by the longest
+  // line, not the file. Lines are split at '\n' only: a CRLF file's '\r'
+  // stays part of its line, as in the published stories260K reference (4769
+  // tokens); empty lines are skipped. Each line is a sequence from position
+  // 0, so the cache grows to the longest.
+  double totalNLL = 0, seconds = 0;
+  int64_t count = 0, sequences = 0;
+  std::vector<float> logits;
+  Progress progress("ppl", (*text)->fileSize());
+  std::string line;
+  while (true) {
+    llvm::Expected<bool> more = (*text)->next(line);
+    if (!more)
+      return fail(llvm::toString(more.takeError()));
+    if (!*more)
+      break;
+    if (line.empty())
+      continue;
     std::vector<int32_t> tokens = m->tokenizer->encode(line, true, false);
     if (static_cast<int64_t>(tokens.size()) > cfg.maxSeqLen)
       tokens.resize(cfg.maxSeqLen);
-    longest = std::max<int64_t>(longest, tokens.size());
-    sequenceTokens.push_back(std::move(tokens));
-  }
-  if (llvm::Error err = reserveCache(*m->runner, longest))
-    return fail(llvm::toString(std::move(err)));
-  double totalNLL = 0;
-  int64_t count = 0, sequences = 0;
-  std::vector<float> logits;
-  Progress progress("ppl", lines.size());
-  double start = now();
-  for (auto [i, tokens] : llvm::enumerate(sequenceTokens)) {
     if (tokens.size() < 2)
       continue;
+    if (llvm::Error err =
+            reserveCache(*m->runner, tokens.size(), tokens.size()))
+      return fail(llvm::toString(std::move(err)));
+    double start = now();
     logits.resize(tokens.size() * cfg.vocabSize);
     if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))
       return fail(llvm::toString(std::move(err)));
     for (size_t t = 0; t + 1 < tokens.size(); ++t)
       totalNLL += tokenNLL(logits.data() + t * cfg.vocabSize, cfg.vocabSize,
                            tokens[t + 1]);
+    seconds += now() - start;
     count += tokens.size() - 1;
     ++sequences;
-    progress.update(i + 1);
+    progress.update((*text)->bytesRead());
   }
-  double seconds = now() - start;
   if (count == 0)
     return fail("'" + textPath + "' has no line of two or more tokens");
   double nll = totalNLL / count;
@@ -744,8 +828,6 @@ static llvm::json::Value servedBitsJson(const mlir::qopt::ModelRunner &r) {
 }
 
 static int runBench() {
-  if (benchPrompt < 1 || benchDecode < 1)
-    return fail("--prompt-tokens and --decode-tokens must be positive");
   llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/false);
   if (!m)
     return fail(llvm::toString(m.takeError()));
@@ -758,7 +840,8 @@ static int runBench() {
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
   // The context of the benchmark: the prompt, then the decode steps.
-  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen))
+  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen,
+                                     promptLen + decodeLen))
     return fail(llvm::toString(std::move(err)));
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS
@@ -870,6 +953,8 @@ int main(int argc, char **argv) {
       "MODEL: a llama2.c .bin, a Hugging Face checkpoint directory, a GGUF "
       "file, a qopt module (.mlir/.mlirbc from qopt-import), an artifact "
       "directory from `qopt-run compile`, or synthetic:llama-7b-layer.\n");
+  if (llvm::Error err = checkOptions())
+    return fail(llvm::toString(std::move(err)));
   if (generateCmd)
     return runGenerate();
   if (pplCmd)
@@ -878,7 +963,7 @@ int main(int argc, char **argv) {
     return runBench();
   if (compileCmd) {
     llvm::Expected<LoadedModel> m =
-        loadModel(/*needTokenizer=*/false, artifactDir);
+        loadModel(/*needTokenizer=*/false, nullptr, artifactDir);
     if (!m)
       return fail(llvm::toString(m.takeError()));
     llvm::errs() << llvm::format("compiled '%s' into '%s' in %.2f s\n",

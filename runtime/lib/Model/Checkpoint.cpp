@@ -72,8 +72,12 @@ llvm::Expected<std::unique_ptr<Checkpoint>>
 qopt::model::loadCheckpoint(llvm::StringRef path) {
   if (llvm::sys::fs::is_directory(path))
     return loadHuggingFace(path);
-  if (!llvm::sys::fs::exists(path))
+  llvm::sys::fs::file_status status;
+  if (llvm::sys::fs::status(path, status))
     return makeError("checkpoint '" + path + "' does not exist");
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return makeError("checkpoint '" + path +
+                     "' is neither a regular file nor a directory");
 
   // A safetensors file or config.json names its Hugging Face directory.
   llvm::StringRef fileName = llvm::sys::path::filename(path);

@@ -14,27 +14,34 @@
 // RoPE order, so the checkpoint's ropeStyle is Interleaved.
 //
 // The tokenizer is tokenizer.ggml.model == "llama" (SentencePiece vocabulary
-// with scores), run with llama2.c's encode/decode algorithm after turning the
+// with scores), run by the llama2.c encoder of ScoredBPE.h after turning the
 // vocabulary's U+2581 space marker back into ' ' as llama2.c's tokenizer.bin
-// stores it.
+// stores it. Tensor data ranges must not overlap; keys and tensor names must
+// be valid UTF-8 and unique.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Model/GGUFWriter.h"
+#include "qopt/Model/Input.h"
 #include "qopt/Model/Tokenizer.h"
 
+#include "ScoredBPE.h"
+
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 
 #include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 
 using namespace qopt::model;
@@ -440,6 +447,9 @@ Error readTensorInfo(GGUFFile &file, Cursor &cursor, uint64_t index,
   if (Error err =
           cursor.readString(info.name, "tensor " + Twine(index) + " name"))
     return err;
+  if (!llvm::json::isUTF8(info.name))
+    return file.error("the name of tensor " + Twine(index) +
+                      " is not valid UTF-8 (GGUF strings are UTF-8)");
   std::string what = ("tensor '" + info.name + "'").str();
   uint32_t numDims = 0;
   if (Error err = cursor.read(numDims, what + " dimension count"))
@@ -501,18 +511,43 @@ Error readTensorInfo(GGUFFile &file, Cursor &cursor, uint64_t index,
   return Error::success();
 }
 
+/// Checks that no two tensors of `file` share a byte of the data section
+/// that starts at `data`: each tensor must own its bytes.
+Error checkDisjoint(const GGUFFile &file, const uint8_t *data) {
+  std::vector<const TensorInfo *> byOffset;
+  for (const TensorInfo &info : file.tensors)
+    byOffset.push_back(&info);
+  // By offset, then name: the error names the same pair every time.
+  llvm::sort(byOffset, [](const TensorInfo *a, const TensorInfo *b) {
+    return std::tie(a->data, a->name) < std::tie(b->data, b->name);
+  });
+  for (size_t i = 1; i < byOffset.size(); ++i) {
+    const TensorInfo &prev = *byOffset[i - 1], &next = *byOffset[i];
+    if (next.data >= prev.data + prev.numBytes)
+      continue;
+    return file.error(llvm::formatv("tensors '{0}' (data offsets [{1}, {2})) "
+                                    "and '{3}' (data offsets [{4}, {5})) "
+                                    "overlap; every tensor must have bytes of "
+                                    "its own",
+                                    prev.name, prev.data - data,
+                                    prev.data - data + prev.numBytes, next.name,
+                                    next.data - data,
+                                    next.data - data + next.numBytes)
+                          .str());
+  }
+  return Error::success();
+}
+
 /// Maps and parses `path`; tensor infos are read and checked against the
 /// file only when `withTensors`.
 Expected<std::unique_ptr<GGUFFile>> parseGGUF(StringRef path,
                                               bool withTensors) {
   auto file = std::make_unique<GGUFFile>();
   file->path = path.str();
-  auto bufferOr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false);
+  Expected<std::unique_ptr<llvm::MemoryBuffer>> bufferOr =
+      openRegularFile(path, "");
   if (!bufferOr)
-    return llvm::createStringError(bufferOr.getError(),
-                                   "cannot open '" + path +
-                                       "': " + bufferOr.getError().message());
+    return bufferOr.takeError();
   file->buffer = std::move(*bufferOr);
   Cursor cursor(*file);
 
@@ -547,6 +582,9 @@ Expected<std::unique_ptr<GGUFFile>> parseGGUF(StringRef path,
     StringRef key;
     if (Error err = cursor.readString(key, "metadata key " + Twine(i)))
       return err;
+    if (!llvm::json::isUTF8(key))
+      return file->error("metadata key " + Twine(i) +
+                         " is not valid UTF-8 (GGUF strings are UTF-8)");
     uint32_t type = 0;
     if (Error err = cursor.read(type, "metadata '" + key + "' type"))
       return err;
@@ -604,6 +642,8 @@ Expected<std::unique_ptr<GGUFFile>> parseGGUF(StringRef path,
                              .str());
     info.data = data + offsets[i];
   }
+  if (Error err = checkDisjoint(*file, data))
+    return err;
   return file;
 }
 
@@ -701,8 +741,10 @@ Expected<std::unique_ptr<Checkpoint>> qopt::model::loadGGUF(StringRef path) {
     return err;
   if (Error err = getPositive("llama.attention.head_count", config.numHeads))
     return err;
-  if (Error err = getPositive("llama.context_length", config.maxSeqLen))
-    return err;
+  auto context = file.getInt("llama.context_length", 1, kMaxContextLength);
+  if (!context)
+    return context.takeError();
+  config.maxSeqLen = *context;
   auto kvHeads = file.getOptionalInt("llama.attention.head_count_kv", 1);
   if (!kvHeads)
     return kvHeads.takeError();
@@ -843,129 +885,11 @@ Expected<std::unique_ptr<Checkpoint>> qopt::model::loadGGUF(StringRef path) {
 // Tokenizer
 //===----------------------------------------------------------------------===//
 
-namespace {
-
-/// A SentencePiece vocabulary from GGUF, run with llama2.c's algorithm.
-class GGUFTokenizer final : public Tokenizer {
-public:
-  std::vector<std::string> vocab; ///< pieces, U+2581 turned into ' '
-  std::vector<float> scores;
-  llvm::StringMap<int32_t> pieceIds;
-  int32_t byteIds[256];
-  int32_t bos = 1, eos = 2, unk = 0;
-
-  std::vector<int32_t> encode(StringRef text, bool addBos,
-                              bool addEos) const override;
-  std::string decode(int32_t prev, int32_t token) const override;
-  int32_t bosId() const override { return bos; }
-  int32_t eosId() const override { return eos; }
-  int64_t vocabSize() const override { return int64_t(vocab.size()); }
-
-private:
-  int32_t lookup(StringRef piece) const {
-    auto it = pieceIds.find(piece);
-    return it == pieceIds.end() ? -1 : it->second;
-  }
-};
-
-/// The byte a "<0xXX>" piece stands for (llama2.c's sscanf "<0x%02hhX>").
-std::optional<uint8_t> parseBytePiece(StringRef piece) {
-  if (!piece.consume_front("<0x"))
-    return std::nullopt;
-  unsigned value = 0, digits = 0;
-  while (digits < 2 && digits < piece.size() && llvm::isHexDigit(piece[digits]))
-    value = value * 16 + llvm::hexDigitValue(piece[digits++]);
-  if (digits == 0)
-    return std::nullopt;
-  return uint8_t(value);
-}
-
-} // namespace
-
-std::vector<int32_t> GGUFTokenizer::encode(StringRef text, bool addBos,
-                                           bool addEos) const {
-  std::vector<int32_t> tokens;
-  if (addBos)
-    tokens.push_back(bos);
-  // SentencePiece's add_dummy_prefix: a leading space token.
-  if (!text.empty()) {
-    int32_t prefix = lookup(" ");
-    if (prefix != -1)
-      tokens.push_back(prefix);
-  }
-
-  // One token per UTF-8 code point (or per byte when the code point is not
-  // in the vocabulary).
-  std::string buffer;
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = text[i];
-    if ((c & 0xC0) != 0x80)
-      buffer.clear();
-    buffer.push_back(char(c));
-    if (i + 1 < text.size() && (uint8_t(text[i + 1]) & 0xC0) == 0x80 &&
-        buffer.size() < 4)
-      continue;
-    int32_t id = lookup(buffer);
-    if (id != -1) {
-      tokens.push_back(id);
-    } else {
-      for (char b : buffer) {
-        int32_t byteId = byteIds[uint8_t(b)];
-        tokens.push_back(byteId != -1 ? byteId : unk);
-      }
-    }
-    buffer.clear();
-  }
-
-  // Greedily merge the adjacent pair whose merged piece scores highest (the
-  // leftmost on ties, nothing scoring <= -1e10), as llama2.c does; the
-  // merged id of each pair is cached and only the pairs around a merge are
-  // looked up again.
-  auto pairId = [&](size_t i) {
-    std::string merged = vocab[tokens[i]];
-    merged += vocab[tokens[i + 1]];
-    int32_t id = lookup(merged);
-    return id != -1 && scores[id] > -1e10f ? id : -1;
-  };
-  std::vector<int32_t> pairs;
-  for (size_t i = 0; i + 1 < tokens.size(); ++i)
-    pairs.push_back(pairId(i));
-  while (true) {
-    int32_t bestId = -1;
-    size_t bestIndex = 0;
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      if (pairs[i] != -1 &&
-          (bestId == -1 || scores[pairs[i]] > scores[bestId])) {
-        bestId = pairs[i];
-        bestIndex = i;
-      }
-    }
-    if (bestId == -1)
-      break;
-    tokens[bestIndex] = bestId;
-    tokens.erase(tokens.begin() + bestIndex + 1);
-    pairs.erase(pairs.begin() + bestIndex);
-    if (bestIndex < pairs.size())
-      pairs[bestIndex] = pairId(bestIndex);
-    if (bestIndex > 0)
-      pairs[bestIndex - 1] = pairId(bestIndex - 1);
-  }
-
-  if (addEos)
-    tokens.push_back(eos);
-  return tokens;
-}
-
-std::string GGUFTokenizer::decode(int32_t prev, int32_t token) const {
-  if (token < 0 || token >= int32_t(vocab.size()))
-    return "";
-  StringRef piece = vocab[token];
-  // SentencePiece strips the leading space of the first piece after BOS.
-  if (prev == bos && piece.starts_with(" "))
-    piece = piece.drop_front();
-  if (std::optional<uint8_t> byte = parseBytePiece(piece))
-    return std::string(1, char(*byte));
-  return piece.str();
+/// True if `piece` is a byte-fallback piece "<0xXX>".
+static bool isBytePiece(StringRef piece) {
+  return piece.size() == 6 && piece.starts_with("<0x") &&
+         piece.ends_with(">") && llvm::isHexDigit(piece[3]) &&
+         llvm::isHexDigit(piece[4]);
 }
 
 Expected<std::unique_ptr<Tokenizer>>
@@ -996,9 +920,16 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
                       Twine(tokens->count) + " entries");
   int64_t numTokens = int64_t(tokens->count);
 
-  auto tokenizer = std::make_unique<GGUFTokenizer>();
-  tokenizer->vocab.reserve(numTokens);
-  for (StringRef piece : tokens->strings) {
+  detail::ScoredVocabulary vocab;
+  vocab.pieces.reserve(numTokens);
+  for (auto [index, piece] : llvm::enumerate(tokens->strings)) {
+    if (piece.size() > detail::kMaxPieceBytes)
+      return file.error(llvm::formatv("metadata 'tokenizer.ggml.tokens' "
+                                      "element {0} is {1} bytes long, more "
+                                      "than the {2} a piece may have",
+                                      index, piece.size(),
+                                      detail::kMaxPieceBytes)
+                            .str());
     std::string text;
     text.reserve(piece.size());
     for (size_t i = 0; i < piece.size(); ++i) {
@@ -1009,10 +940,10 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
         text.push_back(piece[i]);
       }
     }
-    tokenizer->vocab.push_back(std::move(text));
+    vocab.pieces.push_back(std::move(text));
   }
 
-  tokenizer->scores.assign(numTokens, 0.0f);
+  vocab.scores.assign(numTokens, 0.0f);
   if (const Value *scores = file.lookup("tokenizer.ggml.scores")) {
     if (scores->type != uint32_t(GGUFValueType::Array) ||
         !scalarSize(scores->elemType) || int64_t(scores->count) != numTokens)
@@ -1020,7 +951,7 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
                         "array with one entry per token (" +
                         Twine(numTokens) + ")");
     for (int64_t i = 0; i < numTokens; ++i)
-      tokenizer->scores[i] = float(arrayElement(*scores, i));
+      vocab.scores[i] = float(arrayElement(*scores, i));
   }
   if (const Value *types = file.lookup("tokenizer.ggml.token_type")) {
     if (types->type != uint32_t(GGUFValueType::Array) ||
@@ -1040,24 +971,23 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
                         Twine(defaultId) + " is not a token id");
     return Error::success();
   };
-  if (Error err = getId("tokenizer.ggml.bos_token_id", 1, tokenizer->bos))
+  if (Error err = getId("tokenizer.ggml.bos_token_id", 1, vocab.bos))
     return err;
-  if (Error err = getId("tokenizer.ggml.eos_token_id", 2, tokenizer->eos))
+  if (Error err = getId("tokenizer.ggml.eos_token_id", 2, vocab.eos))
     return err;
-  if (Error err = getId("tokenizer.ggml.unknown_token_id", 0, tokenizer->unk))
+  if (Error err = getId("tokenizer.ggml.unknown_token_id", 0, vocab.unknown))
     return err;
 
-  std::fill(std::begin(tokenizer->byteIds), std::end(tokenizer->byteIds), -1);
+  // Byte fallback: the first "<0xXX>" piece of each byte.
+  vocab.byteTokens.fill(-1);
   for (int64_t i = 0; i < numTokens; ++i) {
-    StringRef piece = tokenizer->vocab[i];
-    tokenizer->pieceIds.try_emplace(piece, int32_t(i));
-    // Byte fallback pieces are exactly "<0xXX>".
-    if (piece.size() == 6 && piece.starts_with("<0x") && piece.ends_with(">")) {
-      std::optional<uint8_t> byte = parseBytePiece(piece);
-      if (byte && llvm::isHexDigit(piece[3]) && llvm::isHexDigit(piece[4]) &&
-          tokenizer->byteIds[*byte] == -1)
-        tokenizer->byteIds[*byte] = int32_t(i);
-    }
+    StringRef piece = vocab.pieces[i];
+    if (!isBytePiece(piece))
+      continue;
+    unsigned byte =
+        llvm::hexDigitValue(piece[3]) * 16 + llvm::hexDigitValue(piece[4]);
+    if (vocab.byteTokens[byte] == -1)
+      vocab.byteTokens[byte] = int32_t(i);
   }
-  return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+  return detail::makeScoredBPETokenizer(std::move(vocab));
 }

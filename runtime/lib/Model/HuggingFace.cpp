@@ -10,9 +10,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Model/Input.h"
 
 #include "ModelUtils.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -20,6 +22,7 @@
 #include "llvm/Support/Path.h"
 
 #include <map>
+#include <tuple>
 
 using namespace qopt::model;
 using namespace qopt::model::detail;
@@ -33,19 +36,6 @@ struct SafetensorsFile {
   std::vector<std::pair<std::string, std::string>> metadata;
 };
 } // namespace
-
-/// Reads and parses the JSON file at `path`.
-static llvm::Expected<llvm::json::Value> readJsonFile(llvm::StringRef path) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buf)
-    return makeError("cannot read '" + path + "': " + buf.getError().message());
-  llvm::Expected<llvm::json::Value> value =
-      llvm::json::parse((*buf)->getBuffer());
-  if (!value)
-    return makeError("'" + path + "' is not valid JSON: " +
-                     llvm::toString(value.takeError()));
-  return value;
-}
 
 /// Prints a shape as "[a, b]".
 static std::string shapeString(const std::vector<int64_t> &shape) {
@@ -70,14 +60,42 @@ static std::optional<int64_t> getNonNegInt(const llvm::json::Value &v) {
 // safetensors
 //===----------------------------------------------------------------------===//
 
+/// Checks that no two tensors of `file` share a byte of its data section
+/// (which starts at `data`): each tensor must own its bytes.
+static llvm::Error checkDisjoint(const SafetensorsFile &file,
+                                 const uint8_t *data) {
+  std::vector<const TensorRef *> byOffset;
+  for (const auto &kv : file.tensors)
+    if (kv.second.numBytes > 0)
+      byOffset.push_back(&kv.second);
+  // By offset, then name: the error names the same pair every time.
+  llvm::sort(byOffset, [](const TensorRef *a, const TensorRef *b) {
+    return std::tie(a->data, a->name) < std::tie(b->data, b->name);
+  });
+  for (size_t i = 1; i < byOffset.size(); ++i) {
+    const TensorRef &prev = *byOffset[i - 1], &next = *byOffset[i];
+    if (next.data >= prev.data + prev.numBytes)
+      continue;
+    auto range = [&](const TensorRef &t) {
+      return ("[" + llvm::Twine(t.data - data) + ", " +
+              llvm::Twine(t.data - data + t.numBytes) + "]")
+          .str();
+    };
+    return makeError("safetensors file '" + file.path + "': tensors '" +
+                     prev.name + "' (data_offsets " + range(prev) + ") and '" +
+                     next.name + "' (data_offsets " + range(next) +
+                     ") overlap; every tensor must have bytes of its own");
+  }
+  return llvm::Error::success();
+}
+
 /// Maps and validates the safetensors file at `path`.
 static llvm::Error readSafetensors(llvm::StringRef path, SafetensorsFile &out) {
   out.path = path.str();
-  auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> bufOrErr =
+      openRegularFile(path, "safetensors file");
   if (!bufOrErr)
-    return makeError("cannot open safetensors file '" + path +
-                     "': " + bufOrErr.getError().message());
+    return bufOrErr.takeError();
   out.buffer = std::move(*bufOrErr);
   const uint8_t *base =
       reinterpret_cast<const uint8_t *>(out.buffer->getBufferStart());
@@ -92,13 +110,19 @@ static llvm::Error readSafetensors(llvm::StringRef path, SafetensorsFile &out) {
                      llvm::Twine(headerLen) + " exceeds the " +
                      llvm::Twine(fileSize - 8) +
                      " bytes that follow it (truncated file?)");
+  if (headerLen > kMaxJSONBytes)
+    return makeError("safetensors file '" + path + "': header length " +
+                     llvm::Twine(headerLen) +
+                     " exceeds the format's limit of " +
+                     llvm::Twine(kMaxJSONBytes) + " bytes");
   llvm::StringRef headerText(reinterpret_cast<const char *>(base + 8),
                              headerLen);
-  llvm::Expected<llvm::json::Value> header = llvm::json::parse(headerText);
+  // Duplicate keys are refused here: a tensor named twice would otherwise
+  // silently be the last entry.
+  llvm::Expected<llvm::json::Value> header =
+      parseJSON(headerText, "safetensors file '" + path + "': header");
   if (!header)
-    return makeError("safetensors file '" + path +
-                     "': header is not valid JSON: " +
-                     llvm::toString(header.takeError()));
+    return header.takeError();
   const llvm::json::Object *obj = header->getAsObject();
   if (!obj)
     return makeError("safetensors file '" + path +
@@ -173,7 +197,7 @@ static llvm::Error readSafetensors(llvm::StringRef path, SafetensorsFile &out) {
     t.numBytes = numBytes;
     out.tensors[name] = std::move(t);
   }
-  return llvm::Error::success();
+  return checkDisjoint(out, data);
 }
 
 //===----------------------------------------------------------------------===//
@@ -240,6 +264,11 @@ static llvm::Error parseConfig(llvm::StringRef path,
     return e;
   if (llvm::Error e = intKey("max_position_embeddings", c.maxSeqLen, 2048))
     return e;
+  if (c.maxSeqLen > kMaxContextLength)
+    return makeError("'" + path + "': \"max_position_embeddings\" is " +
+                     llvm::Twine(c.maxSeqLen) + ", more than the " +
+                     llvm::Twine(kMaxContextLength) +
+                     " positions qopt supports");
   if (c.dim % c.numHeads != 0)
     return makeError("'" + path + "': hidden_size " + llvm::Twine(c.dim) +
                      " is not a multiple of num_attention_heads " +
@@ -355,7 +384,7 @@ qopt::model::loadHuggingFace(llvm::StringRef directory) {
   if (!llvm::sys::fs::exists(configPath))
     return makeError("Hugging Face checkpoint '" + directory +
                      "' has no config.json");
-  llvm::Expected<llvm::json::Value> config = readJsonFile(configPath);
+  llvm::Expected<llvm::json::Value> config = readJSONFile(configPath);
   if (!config)
     return config.takeError();
   if (llvm::Error e = parseConfig(configPath, *config, ckpt->config, *ckpt))
@@ -377,7 +406,7 @@ qopt::model::loadHuggingFace(llvm::StringRef directory) {
       where[kv.first] = &kv.second;
   } else if (llvm::sys::fs::exists(indexPath)) {
     weightsDesc = indexPath;
-    llvm::Expected<llvm::json::Value> index = readJsonFile(indexPath);
+    llvm::Expected<llvm::json::Value> index = readJSONFile(indexPath);
     if (!index)
       return index.takeError();
     const llvm::json::Object *obj = index->getAsObject();

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Model/Input.h"
 
 #include "ModelUtils.h"
 
@@ -31,11 +32,10 @@ struct Segment {
 
 llvm::Expected<std::unique_ptr<Checkpoint>>
 qopt::model::loadLlama2c(llvm::StringRef path) {
-  auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> bufOrErr =
+      openRegularFile(path, "llama2.c checkpoint");
   if (!bufOrErr)
-    return makeError("cannot open llama2.c checkpoint '" + path +
-                     "': " + bufOrErr.getError().message());
+    return bufOrErr.takeError();
   std::unique_ptr<llvm::MemoryBuffer> buf = std::move(*bufOrErr);
   const uint8_t *base =
       reinterpret_cast<const uint8_t *>(buf->getBufferStart());
@@ -73,6 +73,10 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
   if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 ||
       vocab <= 0 || seqLen <= 0)
     return headerError("all sizes must be positive");
+  if (seqLen > kMaxContextLength)
+    return headerError("seq_len is more than the " +
+                       llvm::Twine(kMaxContextLength) +
+                       " positions qopt supports");
   if (dim % heads != 0)
     return headerError("dim is not a multiple of n_heads");
   if (heads % kvHeads != 0)

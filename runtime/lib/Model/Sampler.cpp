@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace qopt::model;
 
@@ -35,18 +36,23 @@ int32_t Sampler::sample(float *logits) {
   int64_t n = vocabSize;
   if (n <= 0 || !logits)
     return 0;
-  if (temperature == 0.0f) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; ++i)
-      if (logits[i] > logits[best])
-        best = i;
+  // Greedy: the first maximum, which is also the limit of sampling as the
+  // temperature goes to 0.
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (logits[i] > logits[best])
+      best = i;
+  if (temperature == 0.0f)
     return static_cast<int32_t>(best);
-  }
   for (int64_t i = 0; i < n; ++i)
     logits[i] /= temperature;
   float maxVal = logits[0];
   for (int64_t i = 1; i < n; ++i)
     maxVal = std::max(maxVal, logits[i]);
+  // A temperature so small that the scaled logits overflow: the softmax
+  // would be inf / inf; its limit is the maximum.
+  if (maxVal == std::numeric_limits<float>::infinity())
+    return static_cast<int32_t>(best);
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     logits[i] = std::exp(logits[i] - maxVal);

@@ -1,21 +1,28 @@
 //===- Tokenizer.cpp - llama2.c and Hugging Face tokenizers -----*- C++ -*-===//
 //
-// Two tokenizers plus the lookup that picks one for a checkpoint:
-//  - llama2.c's tokenizer.bin, with encode()/decode() replicating run.c
-//    exactly (dummy prefix, UTF-8 codepoints with byte fallback, greedy
-//    merging of the best-scoring adjacent pair);
+// Two BPE encoders plus the lookup that picks a tokenizer for a checkpoint:
+//  - vocabularies of pieces with scores (llama2.c's tokenizer.bin here, the
+//    GGUF "llama" vocabulary in GGUF.cpp), with encode()/decode() replicating
+//    llama2.c's run.c exactly (dummy prefix, UTF-8 code points with byte
+//    fallback, greedy merging of the best-scoring adjacent pair);
 //  - Hugging Face tokenizer.json with a SentencePiece-style BPE model (Llama:
 //    "▁" space marker, byte_fallback <0xXX> tokens, merges by rank).
+// Both merge greedily through one priority queue of candidate pairs over a
+// linked list of symbols, as SentencePiece does: O(n log n) in the length of
+// the text, where rescanning for the best pair after every merge is O(n^2).
 // Forms that would tokenize differently (ByteLevel, WordPiece, Unigram,
 // unknown normalizers) are rejected with an error instead of guessed at.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Tokenizer.h"
+#include "qopt/Model/Input.h"
 
 #include "ModelUtils.h"
+#include "ScoredBPE.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
@@ -24,7 +31,12 @@
 #include "llvm/Support/Path.h"
 
 #include <algorithm>
+#include <array>
+#include <bitset>
+#include <cstring>
 #include <functional>
+#include <limits>
+#include <optional>
 
 using namespace qopt::model;
 using namespace qopt::model::detail;
@@ -42,110 +54,373 @@ static int byteFallbackValue(llvm::StringRef piece) {
 }
 
 //===----------------------------------------------------------------------===//
-// llama2.c tokenizer.bin
+// Greedy pair merging
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// llama2.c's tokenizer: pieces with scores, BOS 1, EOS 2, bytes at 3..258.
-class Llama2cTokenizer : public Tokenizer {
-public:
-  std::vector<std::string> vocab;
-  std::vector<float> scores;
-  llvm::StringMap<int32_t> lookup;
-  int32_t maxTokenLength = 0;
+/// What two adjacent symbols merge into: the token, and the priority of the
+/// merge (a higher priority merges first).
+struct PairMerge {
+  int32_t token;
+  uint32_t priority;
+};
+/// The merge of the symbols `left` and `right`, if they merge.
+using PairMergeFn =
+    llvm::function_ref<std::optional<PairMerge>(int32_t left, int32_t right)>;
 
-  std::vector<int32_t> encode(llvm::StringRef text, bool bos,
-                              bool eos) const override;
-  std::string decode(int32_t prev, int32_t token) const override;
-  int32_t bosId() const override { return 1; }
-  int32_t eosId() const override { return 2; }
-  int64_t vocabSize() const override { return vocab.size(); }
+/// The candidate merges of one priority, by the position of their left
+/// symbol: positions pushed in increasing order wait in a queue (most of
+/// them: the initial pairs, and pairs that form to the right of the last
+/// one), the others in a min-heap.
+template <typename Index> struct MergeBucket {
+  /// Positions in increasing order; those before `head` are taken.
+  std::vector<Index> queue;
+  size_t head = 0;
+  /// The other positions, a min-heap.
+  std::vector<Index> heap;
+  /// Whether the bucket's priority is in the heap of priorities.
+  bool active = false;
+
+  bool empty() const { return head == queue.size() && heap.empty(); }
+  void clear() {
+    queue.clear();
+    heap.clear();
+    head = 0;
+    active = false;
+  }
+  void push(Index position) {
+    if (head == queue.size()) {
+      queue.clear();
+      head = 0;
+    }
+    if (queue.empty() || queue.back() < position) {
+      queue.push_back(position);
+      return;
+    }
+    heap.push_back(position);
+    std::push_heap(heap.begin(), heap.end(), std::greater<Index>());
+  }
+  /// Removes and returns the leftmost position (the bucket is not empty).
+  Index pop() {
+    if (heap.empty() || (head < queue.size() && queue[head] < heap.front()))
+      return queue[head++];
+    std::pop_heap(heap.begin(), heap.end(), std::greater<Index>());
+    Index position = heap.back();
+    heap.pop_back();
+    return position;
+  }
+};
+
+/// Merges the adjacent pairs of a sequence of symbols, best first, with
+/// positions of type `Index` (wide enough for the sequence). Its buffers are
+/// reused from one sequence to the next.
+template <typename Index> class PairMerger {
+public:
+  explicit PairMerger(PairMergeFn merge) : merge(merge) {}
+
+  /// Merges the `n` symbols at `symbols`; the result is written over their
+  /// beginning and its length returned.
+  size_t run(int32_t *symbols, size_t n);
 
 private:
-  int32_t find(llvm::StringRef s) const {
-    auto it = lookup.find(s);
-    return it == lookup.end() ? -1 : it->second;
-  }
+  static constexpr Index none = std::numeric_limits<Index>::max();
+  static constexpr int32_t removed = -1;
+  /// A symbol of the doubly-linked list of those still in the sequence (one
+  /// array, so that visiting a symbol reads one cache line).
+  struct Symbol {
+    int32_t token;
+    Index prev, next;
+  };
+
+  /// Adds the candidate of the pair whose left symbol is at `left`.
+  void push(Index left);
+
+  PairMergeFn merge;
+  std::vector<Symbol> list;
+  std::vector<MergeBucket<Index>> buckets;
+  size_t usedBuckets = 0;
+  /// Bucket index by priority (widened: DenseMap reserves two keys of every
+  /// type, and a priority may be any 32-bit value).
+  llvm::DenseMap<uint64_t, unsigned> bucketOf;
+  /// Max-heap of the priorities whose bucket is active.
+  std::vector<uint32_t> priorities;
 };
 } // namespace
 
-std::vector<int32_t> Llama2cTokenizer::encode(llvm::StringRef text, bool bos,
-                                              bool eos) const {
-  // run.c stops at the first NUL.
-  text = text.take_until([](char c) { return c == '\0'; });
-  std::vector<int32_t> tokens;
-  if (bos)
-    tokens.push_back(1);
-  if (!text.empty()) {
-    int32_t dummyPrefix = find(" ");
-    // run.c would push -1 here; fall back to the byte token instead.
-    tokens.push_back(dummyPrefix >= 0 ? dummyPrefix : ' ' + 3);
+template <typename Index> void PairMerger<Index>::push(Index left) {
+  std::optional<PairMerge> m =
+      merge(list[left].token, list[list[left].next].token);
+  if (!m)
+    return;
+  auto [it, inserted] = bucketOf.try_emplace(m->priority, usedBuckets);
+  if (inserted && usedBuckets++ == buckets.size())
+    buckets.emplace_back();
+  MergeBucket<Index> &bucket = buckets[it->second];
+  bucket.push(left);
+  if (!bucket.active) {
+    bucket.active = true;
+    priorities.push_back(m->priority);
+    std::push_heap(priorities.begin(), priorities.end());
+  }
+}
+
+template <typename Index>
+size_t PairMerger<Index>::run(int32_t *symbols, size_t n) {
+  // A candidate is (priority, position of its left symbol); the best is the
+  // highest priority, then the leftmost. Candidates go to the bucket of
+  // their priority, and a max-heap holds the priorities of the non-empty
+  // buckets. A candidate whose pair has changed since it was pushed is
+  // skipped when it comes up: it is current while the pair now at its
+  // position has its priority. (If that pair formed later, it has its own
+  // candidate with the same key, so merging it now changes nothing.) Every
+  // merge pushes at most two candidates: O(n log n) in all.
+  list.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    list[i] = {symbols[i], i == 0 ? none : static_cast<Index>(i - 1),
+               i + 1 == n ? none : static_cast<Index>(i + 1)};
+  for (size_t i = 0; i < usedBuckets; ++i)
+    buckets[i].clear();
+  usedBuckets = 0;
+  bucketOf.clear();
+  priorities.clear();
+  for (size_t i = 0; i + 1 < n; ++i)
+    push(static_cast<Index>(i));
+
+  while (!priorities.empty()) {
+    uint32_t priority = priorities.front();
+    MergeBucket<Index> &bucket = buckets[bucketOf.find(priority)->second];
+    if (bucket.empty()) {
+      bucket.active = false;
+      std::pop_heap(priorities.begin(), priorities.end());
+      priorities.pop_back();
+      continue;
+    }
+    Index left = bucket.pop();
+    Symbol &l = list[left];
+    if (l.token == removed || l.next == none)
+      continue;
+    Symbol &r = list[l.next];
+    std::optional<PairMerge> m = merge(l.token, r.token);
+    if (!m || m->priority != priority)
+      continue; // stale: a neighbour merged since
+    l.token = m->token;
+    r.token = removed;
+    l.next = r.next;
+    if (l.next != none)
+      list[l.next].prev = left;
+    if (l.prev != none)
+      push(l.prev);
+    if (l.next != none)
+      push(left);
+  }
+  // Position 0 is never removed: only the right symbol of a pair is.
+  size_t length = 0;
+  for (Index i = 0; i != none; i = list[i].next)
+    symbols[length++] = list[i].token;
+  return length;
+}
+
+/// Merges adjacent pairs of `symbols` (token ids, all >= 0) as long as one
+/// merges: each time the pair of the highest priority, the leftmost among
+/// equals. This is the result of rescanning the whole sequence for the best
+/// pair after every merge, in O(n log n).
+///
+/// `piece` is a token's text (a merge concatenates them) and `inner` the
+/// bytes that some merge result holds past its first byte. A symbol whose
+/// piece starts with any other byte, after a symbol with a non-empty piece,
+/// is never merged with what precedes it (no merge result could hold its
+/// first byte where it would be), so the sequence is cut there into parts
+/// that merge independently, each small enough to stay in cache. For a
+/// SentencePiece vocabulary, whose pieces hold the space only first, the
+/// parts are words.
+static void mergePairs(std::vector<int32_t> &symbols, PairMergeFn merge,
+                       const std::bitset<256> &inner,
+                       llvm::function_ref<llvm::StringRef(int32_t)> piece) {
+  size_t n = symbols.size();
+  auto startsPart = [&](size_t i) {
+    llvm::StringRef text = piece(symbols[i]);
+    return !text.empty() && !inner[static_cast<uint8_t>(text[0])] &&
+           !piece(symbols[i - 1]).empty();
+  };
+  PairMerger<uint32_t> merger(merge);
+  size_t length = 0;
+  for (size_t begin = 0, end; begin < n; begin = end) {
+    end = begin + 1;
+    while (end < n && !startsPart(end))
+      ++end;
+    // Parts only shrink: each is written at or before where it was read.
+    int32_t *part = symbols.data() + begin;
+    size_t merged = end - begin < std::numeric_limits<uint32_t>::max()
+                        ? merger.run(part, end - begin)
+                        : PairMerger<uint64_t>(merge).run(part, end - begin);
+    std::copy(part, part + merged, symbols.data() + length);
+    length += merged;
+  }
+  symbols.resize(length);
+}
+
+/// Adds to `inner` (see mergePairs) the bytes of `piece`, the text of a
+/// merge result, past its first byte.
+static void addInnerBytes(std::bitset<256> &inner, llvm::StringRef piece) {
+  for (char c : piece.drop_front())
+    inner.set(static_cast<uint8_t>(c));
+}
+
+/// An unsigned key ordered as the float `score` (not NaN); -0 and +0 are
+/// equal, as they compare.
+static uint32_t scoreKey(float score) {
+  if (score == 0.0f)
+    score = 0.0f;
+  uint32_t bits;
+  std::memcpy(&bits, &score, sizeof(bits));
+  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
+
+//===----------------------------------------------------------------------===//
+// Vocabularies with scores (llama2.c, GGUF)
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// See makeScoredBPETokenizer.
+class ScoredBPETokenizer final : public Tokenizer {
+public:
+  explicit ScoredBPETokenizer(ScoredVocabulary vocabulary);
+
+  std::vector<int32_t> encode(llvm::StringRef text, bool addBos,
+                              bool addEos) const override;
+  std::string decode(int32_t prev, int32_t token) const override;
+  int32_t bosId() const override { return v.bos; }
+  int32_t eosId() const override { return v.eos; }
+  int64_t vocabSize() const override { return v.pieces.size(); }
+
+private:
+  /// The token whose piece is `piece` (the first of equal pieces), or -1.
+  int32_t find(llvm::StringRef piece) const {
+    auto it = ids.find(piece);
+    return it == ids.end() ? -1 : it->second;
+  }
+  /// The token standing for `byte` outside a known code point.
+  int32_t byteToken(uint8_t byte) const {
+    return v.byteTokens[byte] >= 0 ? v.byteTokens[byte] : v.unknown;
   }
 
-  // UTF-8 codepoints (at most 4 bytes) looked up whole, else byte fallback.
-  std::string buf;
+  ScoredVocabulary v;
+  llvm::StringMap<int32_t> ids;
+  /// The first token of each token's piece (pieces may repeat).
+  std::vector<int32_t> canonical;
+  /// Every merge, by (canonical left << 32 | canonical right): the first
+  /// token whose piece is the concatenation, when it scores above -1e10.
+  llvm::DenseMap<uint64_t, PairMerge> merges;
+  /// The bytes of merge results past their first (see mergePairs).
+  std::bitset<256> inner;
+};
+} // namespace
+
+/// The key of the pair (`left`, `right`) in a merge table.
+static uint64_t pairKey(int32_t left, int32_t right) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32 |
+         static_cast<uint32_t>(right);
+}
+
+ScoredBPETokenizer::ScoredBPETokenizer(ScoredVocabulary vocabulary)
+    : v(std::move(vocabulary)) {
+  canonical.resize(v.pieces.size());
+  for (auto [i, piece] : llvm::enumerate(v.pieces))
+    canonical[i] =
+        ids.try_emplace(piece, static_cast<int32_t>(i)).first->second;
+  // Two pieces merge when their concatenation is a piece: enumerate the
+  // splits of every piece (its first token, which a lookup of the
+  // concatenation finds), at most (length + 1) per piece.
+  for (auto [i, piece] : llvm::enumerate(v.pieces)) {
+    if (canonical[i] != static_cast<int32_t>(i) || !(v.scores[i] > -1e10f))
+      continue;
+    llvm::StringRef text = piece;
+    for (size_t cut = 0; cut <= text.size(); ++cut) {
+      int32_t left = find(text.take_front(cut));
+      int32_t right = left < 0 ? -1 : find(text.drop_front(cut));
+      if (right < 0)
+        continue;
+      merges.try_emplace(
+          pairKey(left, right),
+          PairMerge{static_cast<int32_t>(i), scoreKey(v.scores[i])});
+      addInnerBytes(inner, text);
+    }
+  }
+}
+
+std::vector<int32_t> ScoredBPETokenizer::encode(llvm::StringRef text,
+                                                bool addBos,
+                                                bool addEos) const {
+  if (v.stopAtNul)
+    text = text.take_until([](char c) { return c == '\0'; });
+  std::vector<int32_t> tokens;
+  tokens.reserve(text.size() + 3);
+  if (addBos)
+    tokens.push_back(v.bos);
+  // SentencePiece's add_dummy_prefix: a leading space token.
+  if (!text.empty()) {
+    int32_t prefix = find(" ");
+    if (prefix >= 0)
+      tokens.push_back(prefix);
+    else if (v.prefixByteFallback)
+      tokens.push_back(byteToken(' '));
+  }
+
+  // UTF-8 code points (at most 4 bytes) looked up whole, else byte by byte.
+  std::string codePoint;
   for (size_t i = 0; i < text.size(); ++i) {
     unsigned char c = text[i];
     if ((c & 0xC0) != 0x80)
-      buf.clear();
-    buf.push_back(static_cast<char>(c));
+      codePoint.clear();
+    codePoint.push_back(static_cast<char>(c));
     unsigned char next = i + 1 < text.size() ? text[i + 1] : 0;
-    if ((next & 0xC0) == 0x80 && buf.size() < 4)
+    if ((next & 0xC0) == 0x80 && codePoint.size() < 4)
       continue;
-    int32_t id = find(buf);
-    if (id != -1) {
+    int32_t id = find(codePoint);
+    if (id >= 0) {
       tokens.push_back(id);
     } else {
-      for (char b : buf)
-        tokens.push_back(static_cast<unsigned char>(b) + 3);
+      for (char b : codePoint)
+        tokens.push_back(byteToken(static_cast<uint8_t>(b)));
     }
-    buf.clear();
+    codePoint.clear();
   }
 
-  // Greedily merge the best-scoring adjacent pair until none merges.
   // run.c merges over the whole sequence, BOS included.
-  std::string pair;
-  while (true) {
-    float bestScore = -1e10f;
-    int32_t bestId = -1;
-    size_t bestIdx = 0;
-    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-      const std::string &a = vocab[tokens[i]], &b = vocab[tokens[i + 1]];
-      // run.c concatenates C strings: a piece ends at its first NUL.
-      pair.assign(a.c_str());
-      pair.append(b.c_str());
-      int32_t id = find(pair);
-      if (id != -1 && scores[id] > bestScore) {
-        bestScore = scores[id];
-        bestId = id;
-        bestIdx = i;
-      }
-    }
-    if (bestId == -1)
-      break;
-    tokens[bestIdx] = bestId;
-    tokens.erase(tokens.begin() + bestIdx + 1);
-  }
-  if (eos)
-    tokens.push_back(2);
+  mergePairs(
+      tokens,
+      [&](int32_t left, int32_t right) -> std::optional<PairMerge> {
+        auto it = merges.find(pairKey(canonical[left], canonical[right]));
+        if (it == merges.end())
+          return std::nullopt;
+        return it->second;
+      },
+      inner, [&](int32_t token) -> llvm::StringRef { return v.pieces[token]; });
+  if (addEos)
+    tokens.push_back(v.eos);
   return tokens;
 }
 
-std::string Llama2cTokenizer::decode(int32_t prev, int32_t token) const {
-  if (token < 0 || static_cast<size_t>(token) >= vocab.size())
+std::string ScoredBPETokenizer::decode(int32_t prev, int32_t token) const {
+  if (token < 0 || static_cast<size_t>(token) >= v.pieces.size())
     return std::string();
-  llvm::StringRef piece(vocab[token].c_str());
-  if (prev == 1 && piece.starts_with(" "))
+  llvm::StringRef piece = v.pieces[token];
+  if (prev == v.bos && piece.starts_with(" "))
     piece = piece.drop_front();
   // run.c: sscanf(piece, "<0x%02hhX>", &byte) — "<0x" and 1-2 hex digits.
   if (piece.starts_with("<0x")) {
     llvm::StringRef hex = piece.drop_front(3).take_while(llvm::isHexDigit);
     hex = hex.take_front(2);
-    unsigned v;
-    if (!hex.empty() && !hex.getAsInteger(16, v))
-      return std::string(1, static_cast<char>(v));
+    unsigned value;
+    if (!hex.empty() && !hex.getAsInteger(16, value))
+      return std::string(1, static_cast<char>(value));
   }
   return piece.str();
+}
+
+std::unique_ptr<Tokenizer>
+qopt::model::detail::makeScoredBPETokenizer(ScoredVocabulary vocabulary) {
+  return std::make_unique<ScoredBPETokenizer>(std::move(vocabulary));
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
@@ -153,11 +428,10 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
   if (vocabSize <= 0 || vocabSize > INT32_MAX)
     return makeError("llama2.c tokenizer '" + path + "': invalid vocab size " +
                      llvm::Twine(vocabSize));
-  auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> bufOrErr =
+      openRegularFile(path, "llama2.c tokenizer");
   if (!bufOrErr)
-    return makeError("cannot open llama2.c tokenizer '" + path +
-                     "': " + bufOrErr.getError().message());
+    return bufOrErr.takeError();
   llvm::StringRef data = (*bufOrErr)->getBuffer();
   const uint8_t *p = reinterpret_cast<const uint8_t *>(data.data());
   size_t size = data.size(), pos = 0;
@@ -171,11 +445,13 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
     return makeError("llama2.c tokenizer '" + path +
                      "' is too small for its header (" + llvm::Twine(size) +
                      " bytes)");
-  auto tok = std::make_unique<Llama2cTokenizer>();
-  tok->maxTokenLength = loadI32(p);
+  // The header's max_token_length is not needed. Each token takes at least
+  // 8 bytes: reserve no more than the file can hold.
   pos = 4;
-  tok->vocab.reserve(vocabSize);
-  tok->scores.reserve(vocabSize);
+  ScoredVocabulary vocab;
+  size_t capacity = std::min<uint64_t>(vocabSize, (size - pos) / 8);
+  vocab.pieces.reserve(capacity);
+  vocab.scores.reserve(capacity);
   for (int64_t i = 0; i < vocabSize; ++i) {
     if (size - pos < 8)
       return truncated(i, "the score/length");
@@ -188,14 +464,32 @@ qopt::model::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
                        llvm::Twine(len));
     if (size - pos < static_cast<size_t>(len))
       return truncated(i, "the text");
-    tok->vocab.emplace_back(data.data() + pos, len);
-    tok->scores.push_back(score);
+    if (static_cast<size_t>(len) > kMaxPieceBytes)
+      return makeError("llama2.c tokenizer '" + path + "': token " +
+                       llvm::Twine(i) + " is " + llvm::Twine(len) +
+                       " bytes long, more than the " +
+                       llvm::Twine(kMaxPieceBytes) + " a piece may have");
+    // run.c keeps pieces as C strings: a piece ends at its first NUL.
+    llvm::StringRef piece(data.data() + pos, len);
+    vocab.pieces.push_back(
+        piece.take_until([](char c) { return c == '\0'; }).str());
+    vocab.scores.push_back(score);
     pos += len;
   }
-  // bsearch over duplicate pieces is unspecified in run.c; keep the first.
-  for (int64_t i = 0; i < vocabSize; ++i)
-    tok->lookup.try_emplace(tok->vocab[i], static_cast<int32_t>(i));
-  return std::unique_ptr<Tokenizer>(std::move(tok));
+  if (vocabSize < 3)
+    return makeError("llama2.c tokenizer '" + path + "' has " +
+                     llvm::Twine(vocabSize) +
+                     " tokens; it needs at least 3 (<unk>, BOS, EOS)");
+  // BOS 1, EOS 2, <unk> 0 and byte b at b + 3 (run.c's fallback; a byte
+  // whose token would be past the vocabulary becomes <unk>).
+  vocab.bos = 1;
+  vocab.eos = 2;
+  for (int b = 0; b < 256; ++b)
+    vocab.byteTokens[b] = b + 3 < vocabSize ? b + 3 : -1;
+  vocab.unknown = 0;
+  vocab.prefixByteFallback = true;
+  vocab.stopAtNul = true;
+  return makeScoredBPETokenizer(std::move(vocab));
 }
 
 //===----------------------------------------------------------------------===//
@@ -216,7 +510,13 @@ public:
   llvm::StringMap<int32_t> tokenToId;
   /// (left id << 32 | right id) -> (rank, merged id).
   llvm::DenseMap<uint64_t, std::pair<int32_t, int32_t>> merges;
+  /// The bytes of merge results past their first (see mergePairs).
+  std::bitset<256> inner;
   std::vector<std::pair<std::string, int32_t>> addedTokens; ///< longest first
+  /// Indices into addedTokens by first byte (longest first).
+  std::array<std::vector<uint32_t>, 256> addedByFirstByte;
+  /// The <0xXX> token of each byte (byte_fallback), or -1.
+  std::array<int32_t, 256> byteTokens;
   std::vector<NormalizeStep> normalizer;
   bool metaspace = false;
   std::string metaspaceReplacement = "\xE2\x96\x81"; // ▁
@@ -304,46 +604,31 @@ void HFBPETokenizer::encodeWord(llvm::StringRef word,
       lastUnk = false;
       continue;
     }
-    if (byteFallback) {
-      std::vector<int32_t> bytes;
-      for (unsigned char b : ch) {
-        char name[8];
-        snprintf(name, sizeof(name), "<0x%02X>", b);
-        int32_t bid = find(name);
-        if (bid < 0)
-          break;
-        bytes.push_back(bid);
-      }
-      if (bytes.size() == ch.size()) {
-        syms.insert(syms.end(), bytes.begin(), bytes.end());
-        lastUnk = false;
-        continue;
-      }
+    if (byteFallback && llvm::all_of(ch, [&](char b) {
+          return byteTokens[static_cast<uint8_t>(b)] >= 0;
+        })) {
+      for (char b : ch)
+        syms.push_back(byteTokens[static_cast<uint8_t>(b)]);
+      lastUnk = false;
+      continue;
     }
     if (unkId >= 0 && !(fuseUnk && lastUnk))
       syms.push_back(unkId);
     lastUnk = unkId >= 0;
   }
   // Merge the lowest-ranked adjacent pair (leftmost on ties) until none.
-  while (syms.size() > 1) {
-    int32_t bestRank = INT32_MAX, bestId = -1;
-    size_t bestIdx = 0;
-    for (size_t i = 0; i + 1 < syms.size(); ++i) {
-      uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(syms[i]))
-                         << 32 |
-                     static_cast<uint32_t>(syms[i + 1]);
-      auto it = merges.find(key);
-      if (it != merges.end() && it->second.first < bestRank) {
-        bestRank = it->second.first;
-        bestId = it->second.second;
-        bestIdx = i;
-      }
-    }
-    if (bestId < 0)
-      break;
-    syms[bestIdx] = bestId;
-    syms.erase(syms.begin() + bestIdx + 1);
-  }
+  mergePairs(
+      syms,
+      [&](int32_t left, int32_t right) -> std::optional<PairMerge> {
+        auto it = merges.find(pairKey(left, right));
+        if (it == merges.end())
+          return std::nullopt;
+        return PairMerge{it->second.second,
+                         std::numeric_limits<uint32_t>::max() -
+                             static_cast<uint32_t>(it->second.first)};
+      },
+      inner,
+      [&](int32_t token) -> llvm::StringRef { return idToToken[token]; });
   out.insert(out.end(), syms.begin(), syms.end());
 }
 
@@ -393,12 +678,14 @@ std::vector<int32_t> HFBPETokenizer::encode(llvm::StringRef text, bool addBos,
   for (size_t i = 0; i < text.size();) {
     int32_t hitId = -1;
     size_t hitLen = 0;
-    for (const auto &at : addedTokens)
-      if (text.substr(i).starts_with(at.first)) {
-        hitId = at.second;
-        hitLen = at.first.size();
+    for (uint32_t index : addedByFirstByte[static_cast<uint8_t>(text[i])]) {
+      const auto &[content, id] = addedTokens[index];
+      if (text.substr(i).starts_with(content)) {
+        hitId = id;
+        hitLen = content.size();
         break;
       }
+    }
     if (hitId < 0) {
       ++i;
       continue;
@@ -473,15 +760,9 @@ static llvm::Error walkTokenizerSteps(
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
-  auto bufOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!bufOrErr)
-    return makeError("cannot open tokenizer '" + path +
-                     "': " + bufOrErr.getError().message());
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*bufOrErr)->getBuffer());
+  llvm::Expected<llvm::json::Value> json = readJSONFile(path, "tokenizer");
   if (!json)
-    return makeError("tokenizer '" + path + "' is not valid JSON: " +
-                     llvm::toString(json.takeError()));
+    return json.takeError();
   auto unsupported = [&](const llvm::Twine &what) {
     return makeError("tokenizer '" + path + "': " + what +
                      " is not supported (only SentencePiece-style BPE as "
@@ -510,10 +791,16 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
   tok->ignoreMerges = model->getBoolean("ignore_merges").value_or(false);
   tok->fuseUnk = model->getBoolean("fuse_unk").value_or(false);
 
+  // Ids are dense: each is below the number of entries, which bounds the
+  // id table by the file's size.
+  const llvm::json::Array *added = root->getArray("added_tokens");
+  int64_t numEntries = vocab->size() + (added ? added->size() : 0);
   auto addToken = [&](llvm::StringRef s, int64_t id) -> llvm::Error {
-    if (id < 0 || id >= (int64_t(1) << 24))
-      return makeError("tokenizer '" + path + "': token '" + s +
-                       "' has invalid id " + llvm::Twine(id));
+    if (id < 0 || id >= numEntries)
+      return makeError("tokenizer '" + path + "': token '" + s + "' has id " +
+                       llvm::Twine(id) + "; ids must be in [0, " +
+                       llvm::Twine(numEntries) +
+                       "), the number of vocab and added_tokens entries");
     if (static_cast<size_t>(id) >= tok->idToToken.size())
       tok->idToToken.resize(id + 1);
     tok->idToToken[id] = s.str();
@@ -528,7 +815,7 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
     if (llvm::Error e = addToken(kv.first, *id))
       return std::move(e);
   }
-  if (const llvm::json::Array *added = root->getArray("added_tokens")) {
+  if (added) {
     for (const llvm::json::Value &v : *added) {
       const llvm::json::Object *o = v.getAsObject();
       std::optional<llvm::StringRef> content =
@@ -547,6 +834,13 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
                    [](const auto &a, const auto &b) {
                      return a.first.size() > b.first.size();
                    });
+  for (auto [i, entry] : llvm::enumerate(tok->addedTokens))
+    tok->addedByFirstByte[static_cast<uint8_t>(entry.first[0])].push_back(i);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    snprintf(name, sizeof(name), "<0x%02X>", b);
+    tok->byteTokens[b] = tok->find(name);
+  }
 
   int32_t rank = 0;
   for (const llvm::json::Value &m : *mergeList) {
@@ -575,9 +869,8 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
       return makeError("tokenizer '" + path + "': merge " + llvm::Twine(rank) +
                        " ('" + left + "' + '" + right +
                        "') uses a piece missing from the vocab");
-    uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32 |
-                   static_cast<uint32_t>(r);
-    tok->merges.try_emplace(key, rank, merged);
+    tok->merges.try_emplace(pairKey(l, r), rank, merged);
+    addInnerBytes(tok->inner, tok->idToToken[merged]);
     ++rank;
   }
   if (std::optional<llvm::StringRef> unk = model->getString("unk_token"))
@@ -662,20 +955,16 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
   llvm::SmallString<256> cfgPath(llvm::sys::path::parent_path(path));
   llvm::sys::path::append(cfgPath, "tokenizer_config.json");
   if (llvm::sys::fs::exists(cfgPath)) {
-    if (auto cfgBuf = llvm::MemoryBuffer::getFile(cfgPath, /*IsText=*/true)) {
-      llvm::Expected<llvm::json::Value> cfg =
-          llvm::json::parse((*cfgBuf)->getBuffer());
-      if (!cfg)
-        return makeError("'" + cfgPath + "' is not valid JSON: " +
-                         llvm::toString(cfg.takeError()));
-      if (const llvm::json::Object *o = cfg->getAsObject()) {
-        if (std::optional<std::string> s =
-                specialTokenString(o->get("bos_token")))
-          tok->bos = tok->find(*s);
-        if (std::optional<std::string> s =
-                specialTokenString(o->get("eos_token")))
-          tok->eos = tok->find(*s);
-      }
+    llvm::Expected<llvm::json::Value> cfg = readJSONFile(cfgPath);
+    if (!cfg)
+      return cfg.takeError();
+    if (const llvm::json::Object *o = cfg->getAsObject()) {
+      if (std::optional<std::string> s =
+              specialTokenString(o->get("bos_token")))
+        tok->bos = tok->find(*s);
+      if (std::optional<std::string> s =
+              specialTokenString(o->get("eos_token")))
+        tok->eos = tok->find(*s);
     }
   }
   if (tok->bos < 0)
@@ -708,8 +997,11 @@ qopt::model::loadHuggingFaceTokenizer(llvm::StringRef path) {
 // loadTokenizerFor
 //===----------------------------------------------------------------------===//
 
-/// True if the file at `path` starts with the GGUF magic.
+/// True if `path` is a regular file that starts with the GGUF magic (never
+/// opens anything else: a FIFO would block).
 static bool isGGUF(llvm::StringRef path) {
+  if (!llvm::sys::fs::is_regular_file(path))
+    return false;
   auto buf = llvm::MemoryBuffer::getFileSlice(path, 4, 0, /*IsVolatile=*/false);
   return buf && (*buf)->getBuffer() == "GGUF";
 }

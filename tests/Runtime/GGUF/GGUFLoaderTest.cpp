@@ -493,6 +493,54 @@ TEST_F(GGUFMalformedTest, DuplicateTensor) {
       << error;
 }
 
+TEST_F(GGUFMalformedTest, OverlappingTensors) {
+  // blk.0.attn_k.weight pointed at the bytes of blk.0.attn_q.weight (an
+  // aligned offset inside the data section): both would read them.
+  size_t q = tensorOffsetField(bytes, "blk.0.attn_q.weight");
+  size_t k = tensorOffsetField(bytes, "blk.0.attn_k.weight");
+  uint64_t offset = loadAt<uint64_t>(bytes, q);
+  storeAt<uint64_t>(bytes, k, offset);
+  std::string error = errorFor(bytes);
+  EXPECT_EQ(error, path + ": tensors 'blk.0.attn_k.weight' (data offsets [" +
+                       std::to_string(offset) + ", " +
+                       std::to_string(offset + 32 * 64 * 4) +
+                       ")) and 'blk.0.attn_q.weight' (data offsets [" +
+                       std::to_string(offset) + ", " +
+                       std::to_string(offset + 64 * 64 * 4) +
+                       ")) overlap; every tensor must have bytes of its own");
+}
+
+TEST_F(GGUFMalformedTest, NamesMustBeUTF8) {
+  std::vector<uint8_t> name = bytes;
+  name[findBytes(name, "blk.1.ffn_up.weight") + 4] = 0xFF;
+  std::string error = errorFor(name);
+  EXPECT_TRUE(mentions(error, path)) << error;
+  EXPECT_TRUE(mentions(error, "the name of tensor")) << error;
+  EXPECT_TRUE(mentions(error, "is not valid UTF-8 (GGUF strings are UTF-8)"))
+      << error;
+  // Metadata keys too (general.name is key 1).
+  bytes[findBytes(bytes, "general.name") + 3] = 0xC3;
+  EXPECT_EQ(errorFor(bytes), path + ": metadata key 1 is not valid UTF-8 "
+                                    "(GGUF strings are UTF-8)");
+}
+
+TEST_F(GGUFMalformedTest, DuplicateKey) {
+  GGUFWriter writer;
+  model.build(writer);
+  writer.addUInt32("llama.block_count", 1);
+  EXPECT_EQ(errorFor(writer.serialize()),
+            path + ": duplicate metadata key 'llama.block_count'");
+}
+
+TEST_F(GGUFMalformedTest, ContextBeyondTheLimit) {
+  // 2^24 + 1 positions are refused; 2^21 load (nothing is sized by them).
+  model.contextLength = (int64_t(1) << 24) + 1;
+  EXPECT_EQ(errorForModel(), path + ": metadata 'llama.context_length' = "
+                                    "16777217 is out of range [1, 16777216]");
+  model.contextLength = int64_t(1) << 21;
+  EXPECT_EQ(errorForModel(), "");
+}
+
 TEST_F(GGUFMalformedTest, BlockBeyondBlockCount) {
   GGUFWriter writer;
   model.build(writer);

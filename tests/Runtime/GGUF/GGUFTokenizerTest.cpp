@@ -190,6 +190,24 @@ TEST(GGUFTokenizerErrorTest, BadArrays) {
   EXPECT_NE(error.find("tokenizer.ggml.model"), std::string::npos) << error;
 }
 
+TEST(GGUFTokenizerErrorTest, LongPiece) {
+  // Pieces are bounded (1024 bytes): the merge table looks up every split of
+  // every piece.
+  TempDir dir;
+  std::string path = dir.path("long.gguf");
+  GGUFWriter writer;
+  writer.addString("tokenizer.ggml.model", "llama");
+  writer.addStringArray(
+      "tokenizer.ggml.tokens",
+      {"<unk>", "<s>", "</s>", std::string(1024, 'a'), std::string(1025, 'b')});
+  ASSERT_FALSE(bool(writer.write(path)));
+  auto tokenizer = loadGGUFTokenizer(path);
+  ASSERT_FALSE(bool(tokenizer));
+  EXPECT_EQ(errorText(tokenizer.takeError()),
+            path + ": metadata 'tokenizer.ggml.tokens' element 4 is 1025 "
+                   "bytes long, more than the 1024 a piece may have");
+}
+
 TEST(GGUFTokenizerErrorTest, Truncated) {
   TempDir dir;
   std::string path = dir.path("trunc.gguf");

@@ -212,10 +212,14 @@ TEST(Llama2cTest, BadHeaders) {
   check(h, "positive");
   // Huge sizes must not overflow into a plausible total.
   h = Llama2cHeader();
-  h.dim = h.hidden = h.vocab = h.seqLen = 1 << 30;
+  h.dim = h.hidden = h.vocab = 1 << 30;
   h.layers = INT32_MAX;
   h.heads = h.kvHeads = 1 << 29;
   check(h, "overflow");
+  // A context beyond kMaxContextLength, however large the file.
+  h = Llama2cHeader();
+  h.seqLen = (1 << 24) + 1;
+  check(h, "seq_len is more than the 16777216 positions qopt supports");
 
   writeFile(path, "abc");
   EXPECT_THAT(errorOf(loadLlama2c(path)), HasSubstr("smaller than"));
@@ -506,6 +510,25 @@ TEST_F(BrokenHFTest, HeaderLengthLargerThanFile) {
   EXPECT_THAT(msg, HasSubstr("header length"));
   writeFile(dir.file("model.safetensors"), "1234");
   EXPECT_THAT(errorOf(loadHuggingFace(dir.path)), HasSubstr("too small"));
+  // A header within the file but over the format's 100 MB (a sparse file).
+  bytes.clear();
+  appendRaw(bytes, uint64_t(100000001));
+  writeFile(dir.file("model.safetensors"), bytes);
+  resizeFile(dir.file("model.safetensors"), 8 + 100000001);
+  EXPECT_EQ(errorOf(loadHuggingFace(dir.path)),
+            "safetensors file '" + dir.file("model.safetensors") +
+                "': header length 100000001 exceeds the format's limit of "
+                "100000000 bytes");
+}
+
+TEST_F(BrokenHFTest, ShapeOverflows) {
+  SafetensorsWriter w;
+  m.write(w);
+  (*w.header.getObject("model.norm.weight"))["shape"] =
+      llvm::json::Array{int64_t(1) << 40, int64_t(1) << 40};
+  EXPECT_EQ(load(w), "safetensors file '" + dir.file("model.safetensors") +
+                         "', tensor 'model.norm.weight': shape "
+                         "[1099511627776, 1099511627776] overflows");
 }
 
 TEST_F(BrokenHFTest, DataOffsetsOutOfRange) {
@@ -673,6 +696,125 @@ TEST_F(BrokenHFTest, IndexNamesTensorAbsentFromShard) {
 
   writeJson(dir.file("model.safetensors.index.json"), llvm::json::Object{});
   EXPECT_THAT(errorOf(loadHuggingFace(dir.path)), HasSubstr("weight_map"));
+}
+
+TEST_F(BrokenHFTest, OverlappingTensors) {
+  // The up projection of layer 1 moved 4 bytes into the gate projection of
+  // the same size: both would read the same bytes.
+  SafetensorsWriter w;
+  m.write(w);
+  const llvm::json::Array &gate =
+      *w.header.getObject("model.layers.1.mlp.gate_proj.weight")
+           ->getArray("data_offsets");
+  int64_t begin = *gate[0].getAsInteger() + 4;
+  int64_t size = *gate[1].getAsInteger() - *gate[0].getAsInteger();
+  (*w.header.getObject("model.layers.1.mlp.up_proj.weight"))["data_offsets"] =
+      llvm::json::Array{begin, begin + size};
+  std::string msg = load(w);
+  EXPECT_EQ(msg,
+            "safetensors file '" + dir.file("model.safetensors") +
+                "': tensors 'model.layers.1.mlp.gate_proj.weight' "
+                "(data_offsets [" +
+                std::to_string(begin - 4) + ", " +
+                std::to_string(begin - 4 + size) +
+                "]) and 'model.layers.1.mlp.up_proj.weight' (data_offsets [" +
+                std::to_string(begin) + ", " + std::to_string(begin + size) +
+                "]) overlap; every tensor must have bytes of its own");
+  // Empty tensors own no bytes: two at one offset are fine.
+  SafetensorsWriter empty;
+  m.write(empty);
+  empty.add("extra.a", "F32", {0}, "");
+  empty.add("extra.b", "F32", {4, 0}, "");
+  writeFile(dir.file("model.safetensors"), empty.str());
+  EXPECT_TRUE(bool(unwrap(loadHuggingFace(dir.path))));
+}
+
+TEST_F(BrokenHFTest, TensorNamedTwice) {
+  // The header text with model.norm.weight a second time, pointing at the
+  // embedding's bytes: the last entry used to win silently.
+  SafetensorsWriter w;
+  m.write(w);
+  std::string bytes = w.str();
+  uint64_t length;
+  std::memcpy(&length, bytes.data(), 8);
+  std::string header = llvm::StringRef(bytes).substr(8, length).rtrim().str();
+  header.pop_back(); // the closing brace
+  header += ", \"model.norm.weight\": {\"dtype\": \"F32\", \"shape\": [8], "
+            "\"data_offsets\": [0, 32]}}";
+  std::string rewritten;
+  appendRaw(rewritten, uint64_t(header.size()));
+  writeJson(dir.file("config.json"), m.config4x(false));
+  writeFile(dir.file("model.safetensors"),
+            rewritten + header + bytes.substr(8 + length));
+  std::string msg = errorOf(loadHuggingFace(dir.path));
+  EXPECT_THAT(msg,
+              HasSubstr("safetensors file '" + dir.file("model.safetensors") +
+                        "': header has the key \"model.norm.weight\" "
+                        "twice in one object"));
+  EXPECT_THAT(msg, HasSubstr("a key may appear once"));
+}
+
+TEST_F(BrokenHFTest, NonUTF8TensorName) {
+  // A name byte turned into 0xFF: the header is not JSON (JSON is UTF-8).
+  SafetensorsWriter w;
+  m.write(w);
+  std::string bytes = w.str();
+  bytes[bytes.find("model.norm.weight") + 2] = '\xFF';
+  writeJson(dir.file("config.json"), m.config4x(false));
+  writeFile(dir.file("model.safetensors"), bytes);
+  std::string msg = errorOf(loadHuggingFace(dir.path));
+  EXPECT_THAT(msg,
+              HasSubstr("safetensors file '" + dir.file("model.safetensors") +
+                        "': header is not valid JSON: "));
+  EXPECT_THAT(msg, HasSubstr("Invalid UTF-8 sequence"));
+}
+
+TEST_F(BrokenHFTest, DeepNestingAndHugeContext) {
+  // 100000 nested arrays in the header and in config.json: refused before
+  // the recursive parser sees them.
+  SafetensorsWriter w;
+  m.write(w);
+  w.header["deep"] = llvm::json::Array{};
+  std::string bytes = w.str();
+  size_t at = bytes.find("\"deep\":[]") + 8;
+  bytes.replace(at, 1, std::string(100000, '[') + std::string(100001, ']'));
+  uint64_t length;
+  std::memcpy(&length, bytes.data(), 8);
+  length += 200000;
+  std::memcpy(bytes.data(), &length, 8);
+  writeJson(dir.file("config.json"), m.config4x(false));
+  writeFile(dir.file("model.safetensors"), bytes);
+  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
+              HasSubstr("safetensors file '" + dir.file("model.safetensors") +
+                        "': header nests JSON arrays and objects deeper than "
+                        "256 levels"));
+
+  writeFile(dir.file("config.json"), "{\"a\": " + std::string(100000, '[') +
+                                         std::string(100000, ']') + "}");
+  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
+              HasSubstr("'" + dir.file("config.json") +
+                        "' nests JSON arrays and objects deeper than 256 "
+                        "levels"));
+
+  // A declared context of 2^31 - 1: refused, not allocated.
+  llvm::json::Object cfg = m.config4x(false);
+  cfg["max_position_embeddings"] = int64_t(INT32_MAX);
+  writeJson(dir.file("config.json"), std::move(cfg));
+  EXPECT_EQ(errorOf(loadHuggingFace(dir.path)),
+            "'" + dir.file("config.json") +
+                "': \"max_position_embeddings\" is 2147483647, more than the "
+                "16777216 positions qopt supports");
+}
+
+TEST(CheckpointTest, NonRegularFilesAreNeverRead) {
+  EXPECT_EQ(errorOf(loadCheckpoint("/dev/zero")),
+            "checkpoint '/dev/zero' is neither a regular file nor a "
+            "directory");
+  EXPECT_EQ(errorOf(loadLlama2c("/dev/zero")),
+            "llama2.c checkpoint '/dev/zero' is not a regular file (it is a "
+            "character device)");
+  EXPECT_EQ(errorOf(loadGGUF("/dev/zero")),
+            "'/dev/zero' is not a regular file (it is a character device)");
 }
 
 TEST(CorruptionTest, NeverCrashes) {

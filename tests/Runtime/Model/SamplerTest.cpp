@@ -25,6 +25,18 @@ TEST(SamplerTest, GreedyTakesFirstMaximum) {
   EXPECT_EQ(s3.sample(neg.data()), 1);
 }
 
+TEST(SamplerTest, TinyTemperatureTakesTheMaximum) {
+  // Logits / 1e-40 overflow to inf (the softmax would be NaN): sampling at
+  // such a temperature is its limit, the greedy choice, for every seed.
+  for (uint64_t seed : {1, 2, 3, 42}) {
+    for (float topp : {0.5f, 1.0f}) {
+      Sampler s(4, 1e-40f, topp, seed);
+      std::vector<float> logits = {10.0f, 20.0f, -5.0f, 20.0f};
+      EXPECT_EQ(s.sample(logits.data()), 1) << seed << " " << topp;
+    }
+  }
+}
+
 TEST(SamplerTest, MultinomialMatchesLlama2cRng) {
   // Uniform over 4 tokens: the pick is floor(random_f32 * 4) with
   // llama2.c's xorshift seeded by 42 (values computed independently).

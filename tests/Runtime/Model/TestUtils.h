@@ -14,6 +14,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include "gtest/gtest.h"
@@ -59,6 +60,17 @@ inline void writeFile(const std::string &path, llvm::StringRef bytes) {
   std::ofstream os(path, std::ios::binary | std::ios::trunc);
   os.write(bytes.data(), bytes.size());
   ASSERT_TRUE(os.good()) << "cannot write " << path;
+}
+
+/// Extends (or cuts) the file at `path` to `size` bytes; the bytes added
+/// are a hole, so a huge file costs no disk.
+inline void resizeFile(const std::string &path, uint64_t size) {
+  int fd;
+  ASSERT_FALSE(
+      llvm::sys::fs::openFileForWrite(path, fd, llvm::sys::fs::CD_OpenAlways));
+  std::error_code ec = llvm::sys::fs::resize_file_sparse(fd, size);
+  llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  ASSERT_FALSE(ec) << ec.message();
 }
 
 /// Appends the raw bytes of `v` to `out`.

@@ -17,7 +17,10 @@
 #include "gmock/gmock.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <map>
+#include <random>
 
 using namespace qopt::model;
 using namespace qopt::model::test;
@@ -125,6 +128,16 @@ TEST(Llama2cTokenizerTest, BrokenFiles) {
               HasSubstr("negative length"));
   EXPECT_THAT(errorOf(loadLlama2cTokenizer(dir.file("absent.bin"), 10)),
               HasSubstr("absent.bin"));
+  // Pieces are bounded: the merge table looks up every split of each.
+  auto longVocab = tinyVocab();
+  longVocab.push_back({std::string(1024, 'a'), 0});
+  longVocab.push_back({std::string(1025, 'a'), 0});
+  writeFile(dir.file("long.bin"), tokenizerBin(longVocab));
+  EXPECT_TRUE(bool(unwrap(loadLlama2cTokenizer(dir.file("long.bin"), 270))));
+  EXPECT_EQ(errorOf(loadLlama2cTokenizer(dir.file("long.bin"), 271)),
+            "llama2.c tokenizer '" + dir.file("long.bin") +
+                "': token 270 is 1025 bytes long, more than the 1024 a piece "
+                "may have");
 }
 
 //===----------------------------------------------------------------------===//
@@ -315,6 +328,42 @@ TEST(HFTokenizerSplitTest, UnsupportedAndBrokenFiles) {
               HasSubstr("not valid JSON"));
 }
 
+TEST(HFTokenizerSplitTest, HostileFiles) {
+  TempDir dir;
+  std::string path = dir.file("tokenizer.json");
+  // An id far past the entries (it sized a table of 16M strings).
+  llvm::json::Object root = tinyTokenizerJson(false, false);
+  (*root.getObject("model")->getObject("vocab"))["a"] = 16777215;
+  writeJson(path, std::move(root));
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "tokenizer '" + path +
+                "': token 'a' has id 16777215; ids must be in [0, 270), the "
+                "number of vocab and added_tokens entries");
+  // A vocab key twice (JSON keeps the last silently).
+  writeFile(path, R"({"model": {"type": "BPE", "vocab": {"a": 0, "a": 1},
+                      "merges": []}})");
+  EXPECT_THAT(errorOf(loadHuggingFaceTokenizer(path)),
+              HasSubstr("has the key \"a\" twice in one object"));
+  // 100000 nested arrays.
+  writeFile(path, "{\"model\": " + std::string(100000, '[') +
+                      std::string(100000, ']') + "}");
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "tokenizer '" + path +
+                "' nests JSON arrays and objects deeper than 256 levels (at "
+                "byte 265)");
+  // Devices are not read, as tokenizer.json or as tokenizer_config.json.
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer("/dev/zero")),
+            "tokenizer '/dev/zero' is not a regular file (it is a character "
+            "device)");
+  writeJson(path, tinyTokenizerJson(false, false));
+  ASSERT_EQ(llvm::sys::fs::create_link("/dev/zero",
+                                       dir.file("tokenizer_config.json")),
+            std::error_code());
+  EXPECT_EQ(errorOf(loadHuggingFaceTokenizer(path)),
+            "'" + dir.file("tokenizer_config.json") +
+                "' is not a regular file (it is a character device)");
+}
+
 TEST(LoadTokenizerForTest, FindsTokenizers) {
   TempDir dir;
   auto vocab = tinyVocab();
@@ -463,6 +512,355 @@ TEST(Tok512Test, HuggingFaceFormMatchesLlama2c) {
   Ids once = ref->encode("Once upon a time", true, false);
   EXPECT_EQ(once.front(), 1);
   EXPECT_LE(once.size(), 8u);
+}
+
+//===----------------------------------------------------------------------===//
+// Equivalence with the quadratic reference encoders, and speed
+//===----------------------------------------------------------------------===//
+
+/// llama2.c's run.c encode() transcribed directly: after every merge the
+/// whole sequence is scanned again for the best pair, O(n^2). The encoder
+/// must give exactly its tokens. Pieces are C strings, and a lookup finds
+/// the first of equal pieces; a byte whose token b + 3 is not in the
+/// vocabulary becomes <unk> (0), where run.c would read past its table.
+static Ids
+referenceLlama2cEncode(const std::vector<std::pair<std::string, float>> &vocab,
+                       llvm::StringRef text, bool bos) {
+  std::vector<std::string> pieces;
+  std::map<std::string, int32_t> lookup;
+  for (size_t i = 0; i < vocab.size(); ++i) {
+    pieces.push_back(vocab[i].first.c_str());
+    lookup.emplace(pieces.back(), int32_t(i));
+  }
+  auto find = [&](const std::string &s) {
+    auto it = lookup.find(s);
+    return it == lookup.end() ? -1 : it->second;
+  };
+  auto byteToken = [&](unsigned char b) {
+    return b + 3 < int(vocab.size()) ? int32_t(b + 3) : 0;
+  };
+  text = text.take_until([](char c) { return c == '\0'; });
+  Ids tokens;
+  if (bos)
+    tokens.push_back(1);
+  if (!text.empty()) {
+    int32_t prefix = find(" ");
+    tokens.push_back(prefix >= 0 ? prefix : byteToken(' '));
+  }
+  std::string buf;
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = text[i];
+    if ((c & 0xC0) != 0x80)
+      buf.clear();
+    buf.push_back(char(c));
+    unsigned char next = i + 1 < text.size() ? text[i + 1] : 0;
+    if ((next & 0xC0) == 0x80 && buf.size() < 4)
+      continue;
+    int32_t id = find(buf);
+    if (id >= 0) {
+      tokens.push_back(id);
+    } else {
+      for (char b : buf)
+        tokens.push_back(byteToken(static_cast<unsigned char>(b)));
+    }
+    buf.clear();
+  }
+  while (true) {
+    float bestScore = -1e10f;
+    int32_t bestId = -1;
+    size_t bestIndex = 0;
+    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+      int32_t id = find(pieces[tokens[i]] + pieces[tokens[i + 1]]);
+      if (id != -1 && vocab[id].second > bestScore) {
+        bestScore = vocab[id].second;
+        bestId = id;
+        bestIndex = i;
+      }
+    }
+    if (bestId == -1)
+      break;
+    tokens[bestIndex] = bestId;
+    tokens.erase(tokens.begin() + bestIndex + 1);
+  }
+  return tokens;
+}
+
+/// A random text of `length` units: a few code points (é is a piece, ü only
+/// bytes), a stray continuation byte, and rarely a NUL (llama2.c stops
+/// there).
+static std::string randomText(std::mt19937 &rng, size_t length) {
+  static const char *const units[] = {"a",        "b",        "c",    " ",
+                                      "\xC3\xA9", "\xC3\xBC", "\x80", "d"};
+  std::string text;
+  for (size_t i = 0; i < length; ++i) {
+    if (rng() % 500 == 0)
+      text.push_back('\0');
+    text += units[rng() % std::size(units)];
+  }
+  return text;
+}
+
+/// A random llama2.c vocabulary: <unk>, BOS, EOS, the 256 bytes, then
+/// `count` pieces of 1-4 units from {a, b, c, ' ', é} with scores in a small
+/// range (many ties), some that never merge (-1e10, NaN), and a few pieces
+/// repeated with another score.
+static std::vector<std::pair<std::string, float>>
+randomLlama2cVocab(std::mt19937 &rng, int count) {
+  static const char *const units[] = {"a", "b", "c", " ", "\xC3\xA9"};
+  std::vector<std::pair<std::string, float>> vocab = {
+      {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}};
+  for (int b = 0; b < 256; ++b)
+    vocab.push_back({bytePiece(b), 0});
+  for (int i = 0; i < count; ++i) {
+    std::string piece;
+    for (int n = 1 + rng() % 4; n > 0; --n)
+      piece += units[rng() % std::size(units)];
+    float score = float(int(rng() % 7) - 3);
+    if (rng() % 20 == 0)
+      score = -1e10f;
+    else if (rng() % 20 == 0)
+      score = NAN;
+    vocab.push_back({piece, score});
+  }
+  for (int i = 0; i < 3; ++i)
+    vocab.push_back({vocab[259 + rng() % count].first, float(rng() % 5)});
+  return vocab;
+}
+
+TEST(Llama2cTokenizerTest, MatchesQuadraticReferenceOnRandomTexts) {
+  TempDir dir;
+  std::mt19937 rng(20240601);
+  for (int v = 0; v < 40; ++v) {
+    auto vocab = randomLlama2cVocab(rng, 10 + rng() % 60);
+    writeFile(dir.file("tok.bin"), tokenizerBin(vocab));
+    auto tok = unwrap(loadLlama2cTokenizer(dir.file("tok.bin"), vocab.size()));
+    ASSERT_TRUE(tok);
+    for (int t = 0; t < 50; ++t) {
+      std::string text = randomText(rng, rng() % 120);
+      bool bos = t % 2 == 0;
+      ASSERT_EQ(tok->encode(text, bos, false),
+                referenceLlama2cEncode(vocab, text, bos))
+          << "vocabulary " << v << ", text '" << text << "'";
+    }
+  }
+}
+
+TEST(Llama2cTokenizerTest, SmallVocabulariesStayInRange) {
+  // Byte tokens past a small vocabulary are <unk>; BOS and EOS need 3.
+  TempDir dir;
+  std::vector<std::pair<std::string, float>> vocab = {
+      {"<unk>", 0}, {"<s>", 0}, {"</s>", 0}, {"a", 1}, {"aa", 2}};
+  writeFile(dir.file("tok.bin"), tokenizerBin(vocab));
+  auto tok = unwrap(loadLlama2cTokenizer(dir.file("tok.bin"), 5));
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->encode("aaa b", true, false), (Ids{1, 0, 4, 3, 0, 0}));
+  EXPECT_EQ(tok->encode("aaa b", true, false),
+            referenceLlama2cEncode(vocab, "aaa b", true));
+  EXPECT_EQ(errorOf(loadLlama2cTokenizer(dir.file("tok.bin"), 2)),
+            "llama2.c tokenizer '" + dir.file("tok.bin") +
+                "' has 2 tokens; it needs at least 3 (<unk>, BOS, EOS)");
+}
+
+/// The Hugging Face BPE model encoded the quadratic way (no normalizer or
+/// pre-tokenizer: the text is one word): characters to ids (the vocab, else
+/// <0xXX> bytes), then the lowest-ranked adjacent pair, the leftmost on
+/// ties, merged until none.
+static Ids referenceHFEncode(const std::map<std::string, int32_t> &vocab,
+                             const std::map<std::pair<int32_t, int32_t>,
+                                            std::pair<int32_t, int32_t>> &ranks,
+                             llvm::StringRef text) {
+  Ids syms;
+  for (size_t i = 0; i < text.size();) {
+    size_t len = 1;
+    unsigned char lead = text[i];
+    if ((lead & 0xE0) == 0xC0)
+      len = 2;
+    len = std::min(len, text.size() - i);
+    auto it = vocab.find(text.substr(i, len).str());
+    if (it != vocab.end()) {
+      syms.push_back(it->second);
+    } else {
+      for (char b : text.substr(i, len))
+        syms.push_back(vocab.at(bytePiece(static_cast<unsigned char>(b))));
+    }
+    i += len;
+  }
+  while (syms.size() > 1) {
+    int32_t bestRank = INT32_MAX, bestId = -1;
+    size_t bestIndex = 0;
+    for (size_t i = 0; i + 1 < syms.size(); ++i) {
+      auto it = ranks.find({syms[i], syms[i + 1]});
+      if (it != ranks.end() && it->second.first < bestRank) {
+        bestRank = it->second.first;
+        bestId = it->second.second;
+        bestIndex = i;
+      }
+    }
+    if (bestId < 0)
+      break;
+    syms[bestIndex] = bestId;
+    syms.erase(syms.begin() + bestIndex + 1);
+  }
+  return syms;
+}
+
+TEST(HFTokenizerSplitTest, MatchesQuadraticReferenceOnRandomTexts) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  for (int v = 0; v < 30; ++v) {
+    // <unk>, bytes, a b c d, then merges of random pieces in random order
+    // (a pair listed twice keeps its first rank).
+    std::map<std::string, int32_t> vocab = {{"<unk>", 0}};
+    std::vector<std::string> pieces = {"<unk>"};
+    for (int b = 0; b < 256; ++b) {
+      vocab[bytePiece(b)] = int32_t(pieces.size());
+      pieces.push_back(bytePiece(b));
+    }
+    size_t base = pieces.size();
+    for (const char *c : {"a", "b", "c", "d"}) {
+      vocab[c] = int32_t(pieces.size());
+      pieces.push_back(c);
+    }
+    std::vector<std::pair<std::string, std::string>> mergeList;
+    for (int m = 0, count = 5 + rng() % 60; m < count; ++m) {
+      const std::string &l = pieces[base + rng() % (pieces.size() - base)];
+      const std::string &r = pieces[base + rng() % (pieces.size() - base)];
+      if (l.size() + r.size() > 8)
+        continue;
+      mergeList.push_back({l, r});
+      if (!vocab.count(l + r)) {
+        vocab[l + r] = int32_t(pieces.size());
+        pieces.push_back(l + r);
+      }
+    }
+    std::shuffle(mergeList.begin(), mergeList.end(), rng);
+    std::map<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>> ranks;
+    llvm::json::Object vocabJson;
+    llvm::json::Array mergeJson;
+    for (const auto &[piece, id] : vocab)
+      vocabJson[piece] = id;
+    for (auto [rank, merge] : llvm::enumerate(mergeList)) {
+      ranks.try_emplace({vocab[merge.first], vocab[merge.second]},
+                        int32_t(rank), vocab[merge.first + merge.second]);
+      mergeJson.push_back(llvm::json::Array{merge.first, merge.second});
+    }
+    writeJson(
+        dir.file("tokenizer.json"),
+        llvm::json::Object{
+            {"model", llvm::json::Object{{"type", "BPE"},
+                                         {"unk_token", "<unk>"},
+                                         {"byte_fallback", true},
+                                         {"vocab", std::move(vocabJson)},
+                                         {"merges", std::move(mergeJson)}}}});
+    auto tok = unwrap(loadHuggingFaceTokenizer(dir.file("tokenizer.json")));
+    ASSERT_TRUE(tok);
+    for (int t = 0; t < 50; ++t) {
+      std::string text;
+      for (size_t n = rng() % 150; n > 0; --n)
+        text += rng() % 16 ? std::string(1, "abcd"[rng() % 4]) : "\xC3\xA9";
+      ASSERT_EQ(tok->encode(text, false, false),
+                referenceHFEncode(vocab, ranks, text))
+          << "vocabulary " << v << ", text '" << text << "'";
+    }
+  }
+}
+
+/// The path of a file of ../shared's stories260K (a test failure if absent).
+static std::string storiesFile(llvm::StringRef name) {
+  std::string dir = joinPath(joinPath(sharedDir(), "models"), "stories260K");
+  std::string path = joinPath(dir, name);
+  EXPECT_TRUE(llvm::sys::fs::exists(path))
+      << path << " not found (the tests need ../shared beside the checkout)";
+  return path;
+}
+
+TEST(Tok512Test, MatchesQuadraticReferenceOnDevStories) {
+  std::string bin = storiesFile("tok512.bin");
+  auto tok = unwrap(loadLlama2cTokenizer(bin, 512));
+  ASSERT_TRUE(tok);
+  auto vocab = readTokenizerBin(bin, 512);
+  auto text = llvm::MemoryBuffer::getFile(storiesFile("tinystories-dev.txt"));
+  ASSERT_TRUE(bool(text));
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*text)->getBuffer().split(lines, '\n', -1, /*KeepEmpty=*/false);
+  ASSERT_GT(lines.size(), 5u);
+  size_t tokens = 0;
+  for (llvm::StringRef line : lines) {
+    Ids ids = tok->encode(line, true, false);
+    EXPECT_EQ(ids, referenceLlama2cEncode(vocab, line, true)) << line.str();
+    tokens += std::min<size_t>(ids.size(), 512) - 1;
+  }
+  // The published perplexity's count: each line a sequence, BOS first, cut
+  // at the 512-token context.
+  EXPECT_EQ(tokens, 4769u);
+}
+
+TEST(Tok512Test, LongLinesEncodeInLinearTime) {
+  // The dev stories joined into one line, repeated to 100 KB and 10 MB: the
+  // quadratic encoder took minutes for 100 KB and never finished 10 MB.
+  // Every token decodes back to the text.
+  auto tok = unwrap(loadLlama2cTokenizer(storiesFile("tok512.bin"), 512));
+  ASSERT_TRUE(tok);
+  auto text = llvm::MemoryBuffer::getFile(storiesFile("tinystories-dev.txt"));
+  ASSERT_TRUE(bool(text));
+  std::string stories = (*text)->getBuffer().str();
+  std::replace(stories.begin(), stories.end(), '\n', ' ');
+  for (auto [bytes, seconds] : {std::pair<size_t, double>{100000, 1.0},
+                                std::pair<size_t, double>{10000000, 10.0}}) {
+    std::string line;
+    while (line.size() < bytes)
+      line += stories;
+    line.resize(bytes);
+    auto start = std::chrono::steady_clock::now();
+    Ids ids = tok->encode(line, true, false);
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    EXPECT_LT(elapsed, seconds) << bytes << " bytes";
+    std::string decoded;
+    for (size_t i = 1; i < ids.size(); ++i)
+      decoded += tok->decode(ids[i - 1], ids[i]);
+    EXPECT_EQ(decoded, line);
+    EXPECT_LT(ids.size(), bytes * 3 / 4);
+  }
+}
+
+TEST(Llama2cTokenizerTest, OneLongPartEncodesInLinearTime) {
+  // Pieces over {a, b} hold both letters past their first byte, so no
+  // symbol starts a part: 1 MB is one sequence of a million symbols.
+  TempDir dir;
+  std::mt19937 rng(11);
+  std::vector<std::pair<std::string, float>> vocab = {
+      {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}};
+  for (int b = 0; b < 256; ++b)
+    vocab.push_back({bytePiece(b), 0});
+  vocab.push_back({" ", -100}); // the dummy prefix
+  for (int i = 0; i < 200; ++i) {
+    std::string piece;
+    for (int n = 1 + rng() % 8; n > 0; --n)
+      piece.push_back("ab"[rng() % 2]);
+    vocab.push_back({piece, float(int(rng() % 20) - 20)});
+  }
+  writeFile(dir.file("tok.bin"), tokenizerBin(vocab));
+  auto tok = unwrap(loadLlama2cTokenizer(dir.file("tok.bin"), vocab.size()));
+  ASSERT_TRUE(tok);
+  std::string text;
+  for (int i = 0; i < 1000000; ++i)
+    text.push_back("ab"[rng() % 2]);
+  // The reference on a prefix, then the whole text in time.
+  EXPECT_EQ(tok->encode(llvm::StringRef(text).take_front(3000), true, false),
+            referenceLlama2cEncode(
+                vocab, llvm::StringRef(text).take_front(3000), true));
+  auto start = std::chrono::steady_clock::now();
+  Ids ids = tok->encode(text, true, false);
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_LT(elapsed, 5.0);
+  std::string decoded;
+  for (size_t i = 1; i < ids.size(); ++i)
+    decoded += tok->decode(ids[i - 1], ids[i]);
+  EXPECT_EQ(decoded, text);
 }
 
 } // namespace

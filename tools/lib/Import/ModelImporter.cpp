@@ -19,6 +19,9 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::qopt;
 namespace model = ::qopt::model;
@@ -463,6 +466,72 @@ llvm::Expected<KVCacheInfo> mlir::qopt::readKVCacheInfo(ModuleOp module) {
   return info;
 }
 
+/// Checks a configuration read from `module`'s qopt.model attribute: sizes
+/// in range and consistent, and equal to the extents of the entry points'
+/// logits ([tokens, vocab_size]) and key cache ([num_layers, positions,
+/// kv_dim]) where those are static. Nothing sized by the attribute is
+/// allocated before this holds.
+static llvm::Error checkModelConfig(ModuleOp module,
+                                    const model::ModelConfig &cfg) {
+  auto fail = [](const llvm::Twine &why) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "qopt.model: " + why);
+  };
+  // Each size at most 2^31 - 1 (token ids are i32), so that products of two
+  // sizes cannot overflow.
+  constexpr int64_t maxSize = std::numeric_limits<int32_t>::max();
+  for (auto [key, value] : {std::pair<StringRef, int64_t>{"dim", cfg.dim},
+                            {"hidden_dim", cfg.hiddenDim},
+                            {"num_layers", cfg.numLayers},
+                            {"num_heads", cfg.numHeads},
+                            {"num_kv_heads", cfg.numKVHeads},
+                            {"vocab_size", cfg.vocabSize}})
+    if (value < 1 || value > maxSize)
+      return fail(
+          llvm::formatv("{0} = {1} is outside [1, {2}]", key, value, maxSize)
+              .str());
+  if (cfg.maxSeqLen < 1 || cfg.maxSeqLen > model::kMaxContextLength)
+    return fail(llvm::formatv("max_seq_len = {0} is outside [1, {1}]",
+                              cfg.maxSeqLen, model::kMaxContextLength)
+                    .str());
+  if (cfg.dim % cfg.numHeads != 0 || cfg.numHeads % cfg.numKVHeads != 0 ||
+      cfg.headDim() % 2 != 0)
+    return fail(llvm::formatv("num_heads = {0} must divide dim = {1} into "
+                              "even head sizes, and num_kv_heads = {2} must "
+                              "divide num_heads",
+                              cfg.numHeads, cfg.dim, cfg.numKVHeads)
+                    .str());
+  if (!(cfg.normEps > 0) || !std::isfinite(cfg.normEps) ||
+      !(cfg.ropeTheta > 0) || !std::isfinite(cfg.ropeTheta))
+    return fail("norm_eps and rope_theta must be positive and finite");
+  for (StringRef name : {kPrefillFunction, kDecodeFunction}) {
+    auto fn = module.lookupSymbol<func::FuncOp>(name);
+    if (!fn)
+      continue; // readKVCacheInfo names the missing function
+    auto logits = fn.getNumResults() == 1
+                      ? dyn_cast<RankedTensorType>(fn.getResultTypes()[0])
+                      : RankedTensorType();
+    if (!logits || logits.getRank() != 2 ||
+        (!logits.isDynamicDim(1) && logits.getDimSize(1) != cfg.vocabSize))
+      return fail(llvm::formatv("vocab_size = {0} disagrees with the result "
+                                "of @{1} (logits [tokens, vocab_size] "
+                                "expected)",
+                                cfg.vocabSize, name)
+                      .str());
+    MemRefType cache = keyCacheType(fn);
+    if (!cache || cache.getRank() != 3)
+      continue; // readKVCacheInfo reports it
+    if ((!cache.isDynamicDim(0) && cache.getDimSize(0) != cfg.numLayers) ||
+        (!cache.isDynamicDim(2) && cache.getDimSize(2) != cfg.kvDim()))
+      return fail(llvm::formatv("num_layers = {0} and kv_dim = {1} disagree "
+                                "with the key cache of @{2} ([num_layers, "
+                                "positions, kv_dim] expected)",
+                                cfg.numLayers, cfg.kvDim(), name)
+                      .str());
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) {
   auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr);
   auto fail = [](const llvm::Twine &why) {
@@ -508,5 +577,7 @@ llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) 
     cfg.tiedEmbeddings = tied.getValue();
   if (auto arch = dict.getAs<StringAttr>("architecture"))
     cfg.architecture = arch.getValue().str();
+  if (llvm::Error err = checkModelConfig(module, cfg))
+    return std::move(err);
   return cfg;
 }

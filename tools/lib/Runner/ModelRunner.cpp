@@ -8,6 +8,7 @@
 #include "qopt/Tools/ModelRunner.h"
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Model/Input.h"
 #include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -38,9 +39,11 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <sys/mman.h>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -276,38 +279,51 @@ llvm::Error ModelRunner::finishSetup(void *prefill, void *decode,
   // all of it. Otherwise nothing is allocated until the first forward or
   // reserve call says how many positions the run uses.
   if (staticPositions > 0)
-    resizeCache(staticPositions);
+    return resizeCache(staticPositions);
   return llvm::Error::success();
 }
 
-void ModelRunner::CacheBuffer::Free::operator()(void *p) const { free(p); }
-
-/// A zero-initialized buffer of `bytes` bytes aligned to a cache line.
-static uint8_t *allocateCache(size_t bytes) {
-  constexpr size_t kAlign = 64;
-  size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-  void *p = std::aligned_alloc(kAlign, rounded);
-  if (!p)
-    llvm::report_fatal_error("cannot allocate the KV cache (" +
-                             llvm::Twine(bytes) + " bytes)");
-  std::memset(p, 0, rounded);
-  return static_cast<uint8_t *>(p);
+void ModelRunner::CacheBuffer::Unmap::operator()(uint8_t *p) const {
+  munmap(p, bytes);
 }
 
-void ModelRunner::resizeCache(int64_t positions) {
-  size_t rowBytes =
-      static_cast<size_t>(cfg.kvDim()) * kvCacheElementBytes(kvType);
-  size_t layerBytes = rowBytes * positions;
+llvm::Error ModelRunner::resizeCache(int64_t positions) {
+  uint64_t rowBytes =
+      static_cast<uint64_t>(cfg.kvDim()) * kvCacheElementBytes(kvType);
+  uint64_t layerBytes = 0, bytes = 0;
   size_t keptBytes = rowBytes * std::min(capacity, positions);
-  for (CacheBuffer *cache : {&keyCache, &valueCache}) {
-    uint8_t *next = allocateCache(layerBytes * cfg.numLayers);
-    if (cache->data)
+  auto cannot = [&](llvm::StringRef why) {
+    return makeError("cannot allocate a KV cache of " + llvm::Twine(positions) +
+                     " positions (2 x " + llvm::Twine(cfg.numLayers) +
+                     " layers x " + llvm::Twine(rowBytes) +
+                     " bytes per position): " + why);
+  };
+  if (__builtin_mul_overflow(rowBytes, static_cast<uint64_t>(positions),
+                             &layerBytes) ||
+      __builtin_mul_overflow(layerBytes, static_cast<uint64_t>(cfg.numLayers),
+                             &bytes))
+    return cannot("the size overflows");
+  CacheBuffer next[2];
+  for (CacheBuffer &buffer : next) {
+    // Anonymous pages are zero and committed on first write.
+    void *p = mmap(nullptr, std::max<uint64_t>(bytes, 1),
+                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return cannot(std::strerror(errno));
+    buffer.data = std::unique_ptr<uint8_t, CacheBuffer::Unmap>(
+        static_cast<uint8_t *>(p),
+        CacheBuffer::Unmap{std::max<uint64_t>(bytes, 1)});
+  }
+  CacheBuffer *caches[2] = {&keyCache, &valueCache};
+  for (int i = 0; i < 2; ++i) {
+    if (caches[i]->data)
       for (int64_t l = 0; l < cfg.numLayers; ++l)
-        std::memcpy(next + l * layerBytes,
-                    cache->data.get() + l * rowBytes * capacity, keptBytes);
-    cache->data.reset(next);
+        std::memcpy(next[i].data.get() + l * layerBytes,
+                    caches[i]->data.get() + l * rowBytes * capacity, keptBytes);
+    caches[i]->data = std::move(next[i].data);
   }
   capacity = positions;
+  return llvm::Error::success();
 }
 
 llvm::Error ModelRunner::reserve(int64_t positions) {
@@ -320,8 +336,7 @@ llvm::Error ModelRunner::reserve(int64_t positions) {
   if (staticPositions > 0)
     return makeError("the KV cache of this module has a static extent of " +
                      llvm::Twine(staticPositions) + " positions");
-  resizeCache(positions);
-  return llvm::Error::success();
+  return resizeCache(positions);
 }
 
 uint64_t ModelRunner::cacheBytes() const {
@@ -476,15 +491,10 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
     llvm::sys::path::append(path, name);
     return std::string(path);
   };
-  auto buffer = llvm::MemoryBuffer::getFile(file(kManifest), /*IsText=*/true);
-  if (!buffer)
-    return makeError("cannot read '" + file(kManifest) +
-                     "': " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*buffer)->getBuffer());
+      ::qopt::model::readJSONFile(file(kManifest));
   if (!json)
-    return makeError("'" + file(kManifest) +
-                     "' is not valid JSON: " + llvm::toString(json.takeError()));
+    return json.takeError();
   const llvm::json::Object *obj = json->getAsObject();
   std::optional<llvm::StringRef> format =
       obj ? obj->getString("format") : std::nullopt;
@@ -497,10 +507,18 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
   if (!names || !library || !weights)
     return makeError("'" + file(kManifest) +
                      "' lacks library, weights or weight_table");
+  // Both are files of the artifact directory, never paths out of it.
+  for (llvm::StringRef name : {*library, *weights})
+    if (name.empty() || name.contains('/') || name == "." || name == "..")
+      return makeError("'" + file(kManifest) + "' names '" + name +
+                       "', not a file name inside the artifact directory");
   if (std::optional<llvm::StringRef> tok = obj->getString("tokenizer_source"))
     tokenizerSource = tok->str();
 
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
+  if (!llvm::sys::fs::is_regular_file(file(*weights)))
+    return makeError("the artifact's weights '" + file(*weights) +
+                     "' are not a regular file");
   runner->weightsModule = parseSourceFile<ModuleOp>(file(*weights), &context);
   if (!runner->weightsModule)
     return makeError("cannot parse the artifact's weights '" + file(*weights) +
@@ -581,14 +599,22 @@ llvm::Error ModelRunner::forward(llvm::ArrayRef<int32_t> tokens,
                        " is outside the vocabulary of " +
                        llvm::Twine(cfg.vocabSize));
   // Grow the cache geometrically (amortized O(1) copies per position),
-  // never past the model's context.
+  // never past the model's context; to exactly what is needed when twice
+  // the capacity cannot be had.
   if (position + n > capacity) {
     if (staticPositions > 0)
       return makeError("positions up to " + llvm::Twine(position + n - 1) +
                        " exceed this module's static KV cache of " +
                        llvm::Twine(staticPositions) + " positions");
-    resizeCache(std::min<int64_t>(
-        cfg.maxSeqLen, std::max<int64_t>(position + n, 2 * capacity)));
+    int64_t grown = std::min<int64_t>(
+        cfg.maxSeqLen, std::max<int64_t>(position + n, 2 * capacity));
+    if (llvm::Error err = resizeCache(grown)) {
+      if (grown == position + n)
+        return err;
+      llvm::consumeError(std::move(err));
+      if (llvm::Error exact = resizeCache(position + n))
+        return exact;
+    }
   }
   auto tokensDesc = describe<int32_t, 1>(const_cast<int32_t *>(tokens.data()),
                                          {n});

@@ -48,6 +48,12 @@ enum class RopeStyle {
   RotateHalf,
 };
 
+/// The longest context (positions) a checkpoint or module may declare: 2^24,
+/// above every released model (the longest declare 10M). The KV cache is
+/// allocated for the positions a run uses, not for this; the limit keeps
+/// sizes derived from a hostile declaration far from overflow.
+constexpr int64_t kMaxContextLength = int64_t(1) << 24;
+
 /// Architecture hyper-parameters of a Llama-family decoder.
 struct ModelConfig {
   std::string architecture = "llama";
@@ -118,7 +124,8 @@ public:
 /// or a llama2.c `.bin` (legacy v0 header). Every inconsistency (truncated
 /// file, header sizes that disagree with the file, missing tensor, wrong
 /// shape, unsupported architecture or dtype) is an llvm::Error whose message
-/// names the file and, where relevant, the tensor.
+/// names the file and, where relevant, the tensor. A path that is neither a
+/// directory nor a regular file is refused, never read.
 llvm::Expected<std::unique_ptr<Checkpoint>> loadCheckpoint(llvm::StringRef path);
 
 /// Individual loaders (loadCheckpoint dispatches to these).

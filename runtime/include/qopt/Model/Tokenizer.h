@@ -28,7 +28,8 @@ namespace model {
 class Tokenizer {
 public:
   virtual ~Tokenizer();
-  /// Token ids of `text`, with BOS first if `bos`, EOS last if `eos`.
+  /// Token ids of `text`, with BOS first if `bos`, EOS last if `eos`. Takes
+  /// O(n log n) time in the length of the text.
   virtual std::vector<int32_t> encode(llvm::StringRef text, bool bos,
                                       bool eos) const = 0;
   /// The text of `token` when it follows `prev` (llama2.c strips the leading

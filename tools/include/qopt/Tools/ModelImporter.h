@@ -81,7 +81,11 @@ llvm::Expected<KVCacheInfo> readKVCacheInfo(ModuleOp module);
 /// The dialects an imported module uses (for building a context).
 void registerImportDialects(DialectRegistry &registry);
 
-/// Reads the configuration back from a module's `qopt.model` attribute.
+/// Reads the configuration back from a module's `qopt.model` attribute and
+/// checks it before anything is sized by it: every size in [1, 2^31 - 1],
+/// `max_seq_len` at most kMaxContextLength, heads dividing the dimension,
+/// and `vocab_size`, `num_layers` and the KV dimension equal to the static
+/// extents of the entry points' logits and key cache.
 llvm::Expected<::qopt::model::ModelConfig> readModelConfig(ModuleOp module);
 
 } // namespace qopt

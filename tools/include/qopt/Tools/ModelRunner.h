@@ -93,7 +93,9 @@ public:
   /// decode function, more use prefill. Fails (without running) if a token
   /// id or a position is out of range. Grows the KV cache when the
   /// positions exceed its capacity (geometrically, at most to the model's
-  /// context), keeping the rows already stored.
+  /// context; exactly as needed when twice the capacity cannot be
+  /// allocated), keeping the rows already stored, and fails when even that
+  /// memory cannot be had.
   llvm::Error forward(llvm::ArrayRef<int32_t> tokens, int64_t position,
                       float *logits);
 
@@ -139,15 +141,20 @@ private:
   llvm::Error finishSetup(void *prefill, void *decode,
                           const KVCacheInfo &cache);
   /// Re-allocates both caches for `positions` positions, copying each
-  /// layer's stored rows.
-  void resizeCache(int64_t positions);
+  /// layer's stored rows. Fails, changing nothing, when the memory cannot be
+  /// had.
+  llvm::Error resizeCache(int64_t positions);
 
-  /// A zero-initialized, 64-byte aligned byte buffer.
+  /// A zero-initialized, page-aligned byte buffer of anonymous memory: its
+  /// pages take memory when first written, so positions that a run
+  /// reserves but never reaches cost none.
   struct CacheBuffer {
-    struct Free {
-      void operator()(void *p) const;
+    /// Unmaps the `bytes` bytes of a buffer.
+    struct Unmap {
+      size_t bytes;
+      void operator()(uint8_t *p) const;
     };
-    std::unique_ptr<uint8_t, Free> data;
+    std::unique_ptr<uint8_t, Unmap> data;
   };
 
   ::qopt::model::ModelConfig cfg;
