@@ -6,7 +6,12 @@
 // threads: the whole call, its two parts (the Hessian factor, the column
 // pass with a prepared factor), Matryoshka over {8, 4, 2} and clipped RTN.
 // Each benchmark runs one iteration per repetition: a layer takes seconds.
-// See bench/README.md.
+//
+// BM_MatryoshkaFeedback compares the error-propagation choices of the
+// Matryoshka method on a 512 x 512 layer (H of full rank, 2048 inputs): its
+// counters r8 ... r2 are the
+// output error at each served width divided by that of GPTQ run directly at
+// that width. See bench/README.md and docs/gptq.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +19,11 @@
 
 #include "benchmark/benchmark.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace qopt::quant;
@@ -37,17 +44,18 @@ const std::vector<float> &weights(int64_t rows, int64_t cols) {
   return w;
 }
 
-/// H = sum of 256 outer products of inputs correlated along the channels
-/// (x_k = 0.9 x_(k-1) + noise), plus 1e-2 * mean(diag) on the diagonal.
-const std::vector<double> &hessian(int64_t cols) {
-  static std::map<int64_t, std::vector<double>> cache;
-  std::vector<double> &h = cache[cols];
+/// H = sum of `samples` outer products of inputs correlated along the
+/// channels (x_k = 0.9 x_(k-1) + noise), plus 1e-2 * mean(diag) on the
+/// diagonal.
+const std::vector<double> &hessian(int64_t cols, int samples = 256) {
+  static std::map<std::pair<int64_t, int>, std::vector<double>> cache;
+  std::vector<double> &h = cache[{cols, samples}];
   if (h.empty()) {
     std::mt19937 rng(2);
     std::normal_distribution<double> normal(0.0, 1.0);
     h.assign(cols * cols, 0.0);
     std::vector<double> x(cols);
-    for (int t = 0; t < 256; ++t) {
+    for (int t = 0; t < samples; ++t) {
       double prev = normal(rng);
       for (double &v : x)
         v = prev = 0.9 * prev + std::sqrt(1.0 - 0.81) * normal(rng);
@@ -157,35 +165,124 @@ void BM_Clip(benchmark::State &state) {
   }
 }
 
+/// The variants BM_MatryoshkaFeedback compares.
+enum Variant : int64_t {
+  /// GPTQ at 8 bits, sliced.
+  SlicedGPTQ,
+  /// The GPTQ pass alone (no range search, no sweeps), mean feedback.
+  MeanPass,
+  /// The GPTQ pass alone, per-width feedback.
+  PerWidthPass,
+  /// The default options (range search, sweeps), mean feedback.
+  MeanDefault,
+  /// The default options, per-width feedback.
+  PerWidthDefault,
+};
+
+void BM_MatryoshkaFeedback(benchmark::State &state) {
+  const int64_t rows = 512, cols = 512;
+  const std::vector<float> &w = weights(rows, cols);
+  const std::vector<double> &h = hessian(cols, 4 * cols);
+  const std::vector<unsigned> served = {8, 4, 2};
+  const std::vector<unsigned> reported = {8, 6, 4, 3, 2};
+  QuantConfig config = config4();
+  config.bits = 8;
+  GPTQOptions gptq;
+  gptq.numThreads = 1;
+  // The output error of GPTQ run directly at each reported width.
+  static std::map<unsigned, double> direct;
+  for (unsigned r : reported) {
+    if (direct.count(r))
+      continue;
+    QuantConfig c = config;
+    c.bits = r;
+    auto q = gptqQuantize(w, rows, cols, h, c, gptq);
+    if (!check(q, state))
+      return;
+    auto e = outputError(w, rows, cols, h, *q, c, r);
+    if (!check(e, state))
+      return;
+    direct[r] = *e;
+  }
+  auto variant = static_cast<Variant>(state.range(0));
+  MatryoshkaOptions o;
+  o.widths = served;
+  o.lambdas = state.range(1) ? balancedLambdas(served, 8)
+                             : std::vector<double>(served.size(), 1.0);
+  o.feedback = variant == MeanPass || variant == MeanDefault
+                   ? ErrorFeedback::Mean
+                   : ErrorFeedback::PerWidth;
+  if (variant == MeanPass || variant == PerWidthPass) {
+    o.rangeSearch.points = 0;
+    o.sweeps = 0;
+  }
+  QuantizedWeight q;
+  for (auto _ : state) {
+    if (variant == SlicedGPTQ) {
+      auto g = gptqQuantize(w, rows, cols, h, config, gptq);
+      if (!check(g, state))
+        return;
+      q = std::move(*g);
+      continue;
+    }
+    auto m = matryoshkaQuantize(w, rows, cols, h, config, gptq, o);
+    if (!check(m, state))
+      return;
+    q = std::move(m->weight);
+  }
+  for (unsigned r : reported) {
+    auto e = outputError(w, rows, cols, h, q, config, r);
+    if (!check(e, state))
+      return;
+    state.counters["r" + std::to_string(r)] = *e / direct[r];
+  }
+}
+
+/// One iteration per repetition, in seconds of wall-clock time, with the
+/// minimum over repetitions: on a shared machine the fastest repetition is
+/// the least disturbed.
+void oneLayerPerIteration(benchmark::internal::Benchmark *b) {
+  b->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+  b->ComputeStatistics("min", [](const std::vector<double> &v) {
+    return *std::min_element(v.begin(), v.end());
+  });
+}
+
 /// Llama-7B shapes [N, K] on 1 and 2 threads.
 void layerShapes(benchmark::internal::Benchmark *b) {
   b->ArgNames({"N", "K", "threads"});
   for (int64_t rows : {4096, 11008})
     for (int64_t threads : {1, 2})
       b->Args({rows, 4096, threads});
-  b->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+  oneLayerPerIteration(b);
+}
+
+/// The Hessian factor of K = 4096 on 1 and 2 threads (N unused).
+void factorShapes(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"N", "K", "threads"});
+  for (int64_t threads : {1, 2})
+    b->Args({0, 4096, threads});
+  oneLayerPerIteration(b);
+}
+
+/// One 4096 x 4096 layer on 2 threads.
+void squareLayer(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"N", "K", "threads"})->Args({4096, 4096, 2});
+  oneLayerPerIteration(b);
 }
 
 } // namespace
 
 BENCHMARK(BM_GPTQ)->Apply(layerShapes);
 BENCHMARK(BM_GPTQPrepared)->Apply(layerShapes);
-BENCHMARK(BM_HessianFactor)
-    ->ArgNames({"N", "K", "threads"})
-    ->Args({0, 4096, 1})
-    ->Args({0, 4096, 2})
-    ->Unit(benchmark::kSecond)
-    ->Iterations(1)
-    ->UseRealTime();
-BENCHMARK(BM_Matryoshka)
-    ->ArgNames({"N", "K", "threads"})
-    ->Args({4096, 4096, 2})
-    ->Unit(benchmark::kSecond)
-    ->Iterations(1)
-    ->UseRealTime();
-BENCHMARK(BM_Clip)
-    ->ArgNames({"N", "K", "threads"})
-    ->Args({4096, 4096, 2})
+BENCHMARK(BM_HessianFactor)->Apply(factorShapes);
+BENCHMARK(BM_Matryoshka)->Apply(squareLayer);
+BENCHMARK(BM_Clip)->Apply(squareLayer);
+BENCHMARK(BM_MatryoshkaFeedback)
+    ->ArgNames({"variant", "balanced"})
+    ->ArgsProduct({{SlicedGPTQ, MeanPass, PerWidthPass, MeanDefault,
+                    PerWidthDefault},
+                   {0, 1}})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->UseRealTime();

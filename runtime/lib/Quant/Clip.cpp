@@ -12,6 +12,7 @@
 
 #include "QuantCommon.h"
 
+#include <algorithm>
 #include <limits>
 
 using namespace qopt;

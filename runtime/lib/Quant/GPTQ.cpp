@@ -8,6 +8,8 @@
 
 #include "GPTQPass.h"
 
+#include <algorithm>
+
 using namespace qopt;
 using namespace qopt::quant;
 using namespace qopt::quant::detail;

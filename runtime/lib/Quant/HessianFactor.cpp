@@ -21,6 +21,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 using namespace qopt;

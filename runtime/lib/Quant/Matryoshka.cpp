@@ -19,6 +19,7 @@
 
 #include "GPTQPass.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 

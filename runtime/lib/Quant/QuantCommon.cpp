@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <system_error>
 
 using namespace qopt;
 using namespace qopt::quant;
@@ -91,18 +92,25 @@ llvm::Error detail::checkHessian(llvm::ArrayRef<double> hessian, int64_t cols) {
                              " is negative");
     maxDiag = std::max(maxDiag, d);
   }
-  for (int64_t i = 0; i < cols; ++i) {
-    for (int64_t j = 0; j < i; ++j) {
-      double a = hessian[i * cols + j], b = hessian[j * cols + i];
-      if (!std::isfinite(a) || !std::isfinite(b))
-        return invalidArgument("the Hessian entry (" + llvm::Twine(i) + ", " +
-                               llvm::Twine(j) + ") is not finite");
-      if (std::fabs(a - b) >
-          1e-9 * (std::fabs(a) + std::fabs(b)) + 1e-12 * maxDiag)
-        return invalidArgument(
-            "the Hessian is not symmetric: (" + llvm::Twine(i) + ", " +
-            llvm::Twine(j) + ") = " + formatDouble(a) + " but (" +
-            llvm::Twine(j) + ", " + llvm::Twine(i) + ") = " + formatDouble(b));
+  // Pairs (i, j) and (j, i) by tiles, so that both reads stay in cache.
+  constexpr int64_t tile = 64;
+  for (int64_t i0 = 0; i0 < cols; i0 += tile) {
+    for (int64_t j0 = 0; j0 <= i0; j0 += tile) {
+      for (int64_t i = i0; i < std::min(i0 + tile, cols); ++i) {
+        for (int64_t j = j0; j < std::min(j0 + tile, i); ++j) {
+          double a = hessian[i * cols + j], b = hessian[j * cols + i];
+          if (!std::isfinite(a) || !std::isfinite(b))
+            return invalidArgument("the Hessian entry (" + llvm::Twine(i) +
+                                   ", " + llvm::Twine(j) + ") is not finite");
+          if (std::fabs(a - b) >
+              1e-9 * (std::fabs(a) + std::fabs(b)) + 1e-12 * maxDiag)
+            return invalidArgument("the Hessian is not symmetric: (" +
+                                   llvm::Twine(i) + ", " + llvm::Twine(j) +
+                                   ") = " + formatDouble(a) + " but (" +
+                                   llvm::Twine(j) + ", " + llvm::Twine(i) +
+                                   ") = " + formatDouble(b));
+        }
+      }
     }
   }
   return llvm::Error::success();
