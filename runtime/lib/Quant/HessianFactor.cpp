@@ -28,7 +28,7 @@ using namespace qopt;
 using namespace qopt::quant;
 using namespace qopt::quant::detail;
 
-/// Columns of L^-1 solved per parallel task.
+/// Columns per parallel task when building A and solving for L^-1.
 static constexpr int64_t kInverseChunk = 64;
 /// Panel width of the blocked Cholesky factorisation, and the row and
 /// column blocks of its parallel tasks.
@@ -103,36 +103,45 @@ HessianFactor::compute(llvm::ArrayRef<double> hessian, int64_t cols,
   double damp = options.percDamp *
                 (std::accumulate(diag.begin(), diag.end(), 0.0) / cols);
 
-  // A = J P (H + damp I) P^T J, lower triangle, column-major.
-  Eigen::MatrixXd a(cols, cols);
-  for (int64_t k = 0; k < cols; ++k) {
-    int64_t ck = f.columnOrder[cols - 1 - k];
-    a(k, k) = diag[ck] + damp;
-    for (int64_t i = k + 1; i < cols; ++i) {
-      int64_t ci = f.columnOrder[cols - 1 - i];
-      a(i, k) = hessian[ck * cols + ci];
-    }
-  }
+  // A = J P (H + damp I) P^T J, lower triangle, column-major, by chunks of
+  // columns.
   const unsigned threads = resolveThreads(options.numThreads);
+  const int64_t chunks = (cols + kInverseChunk - 1) / kInverseChunk;
+  Eigen::MatrixXd a(cols, cols);
+  parallelFor(threads, chunks, [&](int64_t t) {
+    const int64_t c0 = t * kInverseChunk;
+    for (int64_t k = c0; k < std::min(c0 + kInverseChunk, cols); ++k) {
+      const int64_t ck = f.columnOrder[cols - 1 - k];
+      a(k, k) = diag[ck] + damp;
+      for (int64_t i = k + 1; i < cols; ++i)
+        a(i, k) = hessian[ck * cols + f.columnOrder[cols - 1 - i]];
+    }
+  });
   if (!blockedCholesky(a, threads))
     return invalidArgument(
         "the Hessian is not positive definite after dampening (percdamp " +
         formatDouble(options.percDamp) + ")");
 
-  // U[i][k] = (L^-1)[cols-1-i][cols-1-k]; chunk t solves columns
-  // [c0, c0 + n) of L^-1, which are zero above row c0.
-  f.factor.assign(cols * cols, 0.0);
-  int64_t chunks = (cols + kInverseChunk - 1) / kInverseChunk;
+  // U[p][q] = (L^-1)[cols-1-p][cols-1-q]. Chunk t solves columns
+  // [c0, c0 + n) of L^-1 (zero above row c0) and writes all of columns
+  // [cols - c0 - n, cols - c0) of U, zeros included, so U needs no
+  // initialisation.
+  f.factor.reset(new double[cols * cols]);
   parallelFor(threads, chunks, [&](int64_t t) {
-    int64_t c0 = t * kInverseChunk;
-    int64_t n = std::min(kInverseChunk, cols - c0);
-    int64_t m = cols - c0;
+    const int64_t c0 = t * kInverseChunk;
+    const int64_t n = std::min(kInverseChunk, cols - c0);
+    const int64_t m = cols - c0;
     Eigen::MatrixXd x = Eigen::MatrixXd::Identity(m, n);
     a.bottomRightCorner(m, m).triangularView<Eigen::Lower>().solveInPlace(x);
-    for (int64_t k = 0; k < n; ++k)
-      for (int64_t i = k; i < m; ++i)
-        f.factor[(cols - 1 - (c0 + i)) * cols + (cols - 1 - (c0 + k))] =
-            x(i, k);
+    for (int64_t i = 0; i < m; ++i) {
+      // Row cols - 1 - (c0 + i) of U is row c0 + i of L^-1, reversed.
+      double *row = f.factor.get() + (cols - 1 - (c0 + i)) * cols;
+      for (int64_t k = 0; k < n; ++k)
+        row[cols - 1 - (c0 + k)] = k <= i ? x(i, k) : 0.0;
+    }
+    // Rows of L^-1 above c0 are zero in the chunk's columns.
+    for (int64_t p = cols - c0; p < cols; ++p)
+      std::fill_n(f.factor.get() + p * cols + (cols - c0 - n), n, 0.0);
   });
   return f;
 }

@@ -30,6 +30,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace qopt {
@@ -109,15 +110,18 @@ public:
 
   /// Number of columns.
   int64_t cols() const { return numCols; }
-  /// The dampening and act-order this factor was prepared with.
+  /// The relative dampening this factor was prepared with.
   double percDamp() const { return damping; }
+  /// Whether this factor processes the columns in act-order.
   bool actOrder() const { return actOrdered; }
   /// order()[j] is the original column processed j-th.
   llvm::ArrayRef<int64_t> order() const { return columnOrder; }
   /// isDead()[c] is 1 for an original column c whose H diagonal was 0.
   llvm::ArrayRef<uint8_t> isDead() const { return dead; }
   /// U, cols x cols row-major, rows and columns in processing order.
-  llvm::ArrayRef<double> upper() const { return factor; }
+  llvm::ArrayRef<double> upper() const {
+    return llvm::ArrayRef<double>(factor.get(), numCols * numCols);
+  }
 
 private:
   HessianFactor() = default;
@@ -127,7 +131,7 @@ private:
   bool actOrdered = false;
   std::vector<int64_t> columnOrder;
   std::vector<uint8_t> dead;
-  std::vector<double> factor;
+  std::unique_ptr<double[]> factor;
 };
 
 /// GPTQ of a [rows, cols] weight against `hessian`. Columns are quantized
@@ -237,10 +241,10 @@ matryoshkaQuantize(llvm::ArrayRef<float> weight, int64_t rows, int64_t cols,
 // Output error
 //===----------------------------------------------------------------------===//
 
-/// tr((W - What_r) H (W - What_r)^T) = ||(W - What_r) X||^2 for H = X^T X,
-/// What_r the codes of `quantized` (bits = config.bits) sliced to `width`
-/// and dequantized. The caller's H, no dampening. Fails on mismatched sizes
-/// or a width outside 1..bits.
+/// tr((W - What_r) H (W - What_r)^T) = ||X (W - What_r)^T||^2 for H = X^T X
+/// (X: one row per token), What_r the codes of `quantized` (bits = config.bits)
+/// sliced to `width` and dequantized. The caller's H, no dampening. Fails on
+/// mismatched sizes or a width outside 1..bits.
 llvm::Expected<double> outputError(llvm::ArrayRef<float> weight, int64_t rows,
                                    int64_t cols, llvm::ArrayRef<double> hessian,
                                    const QuantizedWeight &quantized,
