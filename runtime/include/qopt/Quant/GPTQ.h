@@ -176,7 +176,9 @@ enum class ErrorFeedback : uint8_t {
 /// are QuantMath's min-max parameters of m * x. Candidates are m = 1 and
 /// `points` values evenly spaced in [minFactor, maxFactor].
 struct RangeSearch {
+  /// Factors tried besides 1 (0: none, the min-max parameters of x).
   unsigned points = 0;
+  /// The smallest and largest factor tried.
   double minFactor = 1.0;
   double maxFactor = 1.0;
 };
@@ -190,7 +192,9 @@ struct MatryoshkaOptions {
   /// Error feedback of the GPTQ pass.
   ErrorFeedback feedback = ErrorFeedback::PerWidth;
   /// Scale search over the sliced grids when a group starts: the candidate
-  /// minimising the objective's diagonal estimate over the group's columns.
+  /// with the smallest GPTQ loss over the group's columns,
+  /// sum_j sum_r lambda_r (t_rj - What_rj)^2 / U_jj^2 (feedback within the
+  /// group ignored).
   RangeSearch rangeSearch = {6, 0.85, 1.3};
   /// Coordinate-descent sweeps after the GPTQ pass (0: none).
   unsigned sweeps = 2;
@@ -205,6 +209,7 @@ std::vector<double> balancedLambdas(llvm::ArrayRef<unsigned> widths,
 
 /// A Matryoshka result and the objective of every iteration.
 struct MatryoshkaResult {
+  /// The parent codes, scales and zeros.
   QuantizedWeight weight;
   /// objective[0] after the GPTQ pass, objective[i] after sweep i; never
   /// increasing (equal values once every row has converged). The weight is
@@ -252,7 +257,8 @@ llvm::Expected<double> outputError(llvm::ArrayRef<float> weight, int64_t rows,
                                    unsigned numThreads = 0);
 
 /// sum_r lambda_r outputError(..., r), the objective matryoshkaQuantize
-/// minimises, summed the same way as its reported objective.
+/// minimises, evaluated from scratch: matryoshkaQuantize's objective[0] is
+/// computed the same way, its later entries agree with it to rounding.
 llvm::Expected<double>
 matryoshkaObjective(llvm::ArrayRef<float> weight, int64_t rows, int64_t cols,
                     llvm::ArrayRef<double> hessian,
@@ -278,6 +284,7 @@ enum class ClipMeasure : uint8_t {
 struct ClipOptions {
   /// Range factors m (<= 1) tried besides 1.
   RangeSearch rangeSearch = {20, 0.5, 1.0};
+  /// The error measure that picks the factor.
   ClipMeasure measure = ClipMeasure::Diagonal;
   /// Worker threads; 0 uses every hardware thread.
   unsigned numThreads = 0;
