@@ -28,7 +28,7 @@ foreach(lib QOptDialect QOptTransforms QOptConversion QOptImport QOptRunner)
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endforeach()
 
-install(TARGETS qopt_runtime qopt_model QOptDialect QOptTransforms
+install(TARGETS qopt_runtime qopt_model qopt_gptq QOptDialect QOptTransforms
                 QOptConversion QOptImport QOptRunner
   EXPORT QOptTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
