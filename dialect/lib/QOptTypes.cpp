@@ -9,6 +9,7 @@
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -95,9 +96,19 @@ QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!isa<FloatType>(expressedType))
     return emitError() << "expressed type must be a float type, got "
                        << expressedType;
-  for (int64_t dim : shape)
-    if (dim < 0 && !ShapedType::isDynamic(dim))
+  // The element count bounds every index the lowering computes (codes,
+  // scales, bit planes): keep it far from int64 overflow.
+  constexpr int64_t kMaxElements = int64_t(1) << 48;
+  int64_t elements = 1;
+  for (int64_t dim : shape) {
+    if (ShapedType::isDynamic(dim))
+      continue;
+    if (dim < 0)
       return emitError() << "dimensions must be non-negative, got " << dim;
+    if (llvm::MulOverflow(elements, dim, elements) || elements > kMaxElements)
+      return emitError() << "the static dimensions hold more than 2^48 "
+                            "elements";
+  }
   int64_t rank = shape.size();
   if (granularity == Granularity::PerTensor) {
     if (groupSize != 0)

@@ -16,6 +16,17 @@ func.func private @bits_zero(!qopt.qtensor<4x8xf32, bits = 0, group = 4, asym>)
 
 // -----
 
+// Element counts past 2^48 (an overflow of int64 here) are refused.
+// expected-error@+1 {{the static dimensions hold more than 2^48 elements}}
+func.func private @too_many_elements(!qopt.qtensor<4294967296x4294967296xf32, bits = 8, per_tensor, asym>)
+
+// -----
+
+// expected-error@+1 {{the static dimensions hold more than 2^48 elements}}
+func.func private @too_many_elements_dynamic(!qopt.qtensor<?x16777216x16777217xf32, bits = 4, per_tensor, asym>)
+
+// -----
+
 // expected-error@+1 {{expected a width in 0..64, got 100}}
 func.func private @bits_huge(!qopt.qtensor<4x8xf32, bits = 100, group = 4, asym>)
 
