@@ -23,10 +23,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/StringExtras.h"
 
 #include <Eigen/Dense>
 
@@ -173,14 +171,6 @@ static void applyTransform(MutableArrayRef<double> w, int64_t rows,
     for (int64_t c = 0; c < cols; ++c)
       for (int64_t i = 0; i < n; ++i)
         w[(s * n + i) * cols + c] = vectors[(s * cols + c) * n + i];
-}
-
-/// The constant elements defining `value`, or null.
-static ElementsAttr constantElements(Value value) {
-  ElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return {};
-  return attr;
 }
 
 /// Fails with the rule broken unless `value` is a weight whose values are

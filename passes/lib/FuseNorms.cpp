@@ -13,7 +13,6 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
@@ -24,14 +23,6 @@ namespace mlir::qopt {
 
 using namespace mlir;
 using namespace mlir::qopt;
-
-/// The constant elements defining `value`, or null.
-static ElementsAttr constantElements(Value value) {
-  ElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)))
-    return {};
-  return attr;
-}
 
 namespace {
 struct FuseNormsPass

@@ -156,6 +156,13 @@ bool mlir::qopt::isAllOnes(ElementsAttr attr) {
          llvm::all_of(*values, [](float v) { return v == 1.0f; });
 }
 
+ElementsAttr mlir::qopt::constantElements(Value value) {
+  ElementsAttr attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return {};
+  return attr;
+}
+
 std::optional<WeightValue> mlir::qopt::getWeightValue(Value weight) {
   WeightValue value;
   Value packed = weight;

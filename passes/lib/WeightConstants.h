@@ -51,6 +51,9 @@ ElementsAttr makeFloatWeight(ElementsAttr like, RankedTensorType type,
 /// `<role>` from `user`'s qopt.layer / qopt.role tags.
 std::string blobBaseName(ElementsAttr weight, Operation *user);
 
+/// The constant elements defining `value`, or null.
+ElementsAttr constantElements(Value value);
+
 /// A weight operand whose values a pass can compute at compile time: a float
 /// constant, or a quantized weight built from constants (`qopt.dequantize`
 /// of a `qopt.pack` of constants, as qopt-import emits for GGUF Q8_0/Q4_0
