@@ -198,6 +198,17 @@ LogicalResult HadamardOp::verify() {
   return success();
 }
 
+void ObserveOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  if (isa<MemRefType>(getInput().getType()))
+    effects.emplace_back(MemoryEffects::Read::get(), &getInputMutable(),
+                         SideEffects::DefaultResource::get());
+  // The observer: the op is kept even though it has no results.
+  effects.emplace_back(MemoryEffects::Write::get(),
+                       SideEffects::DefaultResource::get());
+}
+
 LogicalResult WeightRefOp::verify() {
   if (!getType().getLayout().isIdentity())
     return emitOpError() << "result must have the identity layout (weights "

@@ -1,9 +1,10 @@
-//===- QuantizeWeights.cpp - RTN quantization of constant weights -*- C++ -*-===//
+//===- QuantizeWeights.cpp - Quantization of constant weights ---*- C++ -*-===//
 //
 // qopt-quantize-weights: replaces the float constant weight of each selected
 // qopt.linear / qopt.embedding by qopt.dequantize(qopt.pack(codes, scales
-// [, zeros])) whose constants are computed here with QuantMath's
-// round-to-nearest min-max formulas, groups along the input dimension. The
+// [, zeros])) whose constants are computed with the requested method (RTN,
+// clipped RTN, GPTQ or Matryoshka-aware GPTQ: qopt/Quant/Methods.h, with H
+// from a calibration file), groups along the input dimension. The
 // codes are written in the storage form of the quantized type (Storage.h)
 // and every new constant is a dense_resource blob, so bytecode stores it as
 // a resource and qopt-run binds it by address like the imported weights.
@@ -13,6 +14,8 @@
 #include "WeightConstants.h"
 #include "WeightRoles.h"
 
+#include "qopt/Quant/Calibration.h"
+#include "qopt/Quant/Methods.h"
 #include "qopt/Runtime/QuantMath.h"
 #include "qopt/Runtime/Storage.h"
 #include "qopt/Transforms/Passes.h"
@@ -35,6 +38,7 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 namespace rt = ::qopt::runtime;
+namespace quant = ::qopt::quant;
 
 //===----------------------------------------------------------------------===//
 // Quantization
@@ -49,67 +53,71 @@ struct QuantizedWeight {
 
 /// The validated options.
 struct QuantizeConfig {
-  unsigned bits;
-  int64_t group; // 0: per channel
-  rt::Scheme scheme;
   Layout layout;
+  /// The method; its config's scale type is set per weight.
+  quant::MethodOptions method;
 };
 } // namespace
 
+/// The scale storage type of a weight of element type `type`.
+static quant::ScaleType scaleTypeOf(FloatType type) {
+  if (type.isF16())
+    return quant::ScaleType::F16;
+  if (type.isBF16())
+    return quant::ScaleType::BF16;
+  return quant::ScaleType::F32;
+}
+
 /// Quantizes the [N, K] float weight `values` of type `weightType`, groups
-/// along K, into resource blobs named `base`.codes / .scales / .zeros.
-static QuantizedWeight quantizeWeight(RankedTensorType weightType,
-                                      ArrayRef<float> values,
-                                      const QuantizeConfig &cfg,
-                                      StringRef base) {
+/// along K, into resource blobs named `base`.codes / .scales / .zeros, with
+/// the method of `cfg` (`hessian` and `factor` as quantizeWithMethod reads
+/// them). Emits an error on `user` and fails if the method does.
+static FailureOr<QuantizedWeight>
+quantizeWeight(RankedTensorType weightType, ArrayRef<float> values,
+               const QuantizeConfig &cfg, ArrayRef<double> hessian,
+               const quant::HessianFactor *factor, StringRef base,
+               Operation *user) {
   MLIRContext *ctx = weightType.getContext();
   auto expressed = cast<FloatType>(weightType.getElementType());
   ArrayRef<int64_t> shape = weightType.getShape();
   int64_t rows = shape[0], cols = shape[1];
-  bool perChannel = cfg.group == 0;
+  quant::MethodOptions method = cfg.method;
+  method.config.scaleType = scaleTypeOf(expressed);
+  const quant::QuantConfig &qc = method.config;
+  bool perChannel = qc.groupSize == 0;
+  llvm::Expected<quant::QuantizedWeight> result =
+      quant::quantizeWithMethod(values, rows, cols, hessian, factor, method);
+  if (!result) {
+    user->emitError() << "qopt-quantize-weights: "
+                      << llvm::toString(result.takeError());
+    return failure();
+  }
   QuantizedWeight q;
   q.type = QTensorType::get(
-      ctx, shape, expressed, cfg.bits, /*parentBits=*/0u,
-      cfg.scheme == rt::Scheme::Asymmetric ? QuantScheme::Asymmetric
-                                           : QuantScheme::Symmetric,
+      ctx, shape, expressed, qc.bits, /*parentBits=*/0u,
+      qc.scheme == rt::Scheme::Asymmetric ? QuantScheme::Asymmetric
+                                          : QuantScheme::Symmetric,
       perChannel ? Granularity::PerChannel : Granularity::Group,
-      perChannel ? 0 : cfg.group, /*axis=*/1, cfg.layout);
-
-  rt::GroupIndexer indexer(shape.data(), shape.size(), /*axis=*/1,
-                           perChannel ? std::max<int64_t>(cols, 1)
-                                      : cfg.group);
-  int64_t numGroups = indexer.numGroups();
-  SmallVector<float> scales(numGroups), zeros(numGroups);
-  for (int64_t g = 0; g < numGroups; ++g) {
-    rt::GroupParams p =
-        rt::computeGroupParams(values.data() + indexer.first(g),
-                               indexer.count(g), indexer.stride(), cfg.bits,
-                               cfg.scheme);
-    // Codes are computed with the scale as it will be stored.
-    scales[g] = roundTo(p.scale, expressed);
-    zeros[g] = p.zero;
-  }
-  SmallVector<uint8_t> codes(values.size());
-  for (int64_t i = 0, e = values.size(); i < e; ++i) {
-    int64_t g = indexer.scaleIndex(i);
-    codes[i] = static_cast<uint8_t>(
-        rt::quantizeValue(values[i], scales[g], zeros[g], cfg.bits));
-  }
+      perChannel ? 0 : qc.groupSize, /*axis=*/1, cfg.layout);
 
   RankedTensorType storageType = q.type.getStorageType();
   SmallVector<uint8_t> storage(storageType.getNumElements());
   if (cfg.layout == Layout::Nested)
-    rt::packNestedPlanes(codes.data(), rows, cols, cfg.bits, storage.data());
+    rt::packNestedPlanes(result->codes.data(), rows, cols, qc.bits,
+                         storage.data());
   else
-    rt::packDenseRows(codes.data(), rows, cols, cfg.bits, storage.data());
+    rt::packDenseRows(result->codes.data(), rows, cols, qc.bits,
+                      storage.data());
   q.codes = DenseResourceElementsAttr::get(
       storageType, (base + ".codes").str(),
       HeapAsmResourceBlob::allocateAndCopyInferAlign(
           ArrayRef<uint8_t>(storage)));
   RankedTensorType scalesType = q.type.getScalesType();
-  q.scales = makeFloatBlob(scalesType, (base + ".scales").str(), scales);
-  if (cfg.scheme == rt::Scheme::Asymmetric)
-    q.zeros = makeFloatBlob(scalesType, (base + ".zeros").str(), zeros);
+  q.scales = makeFloatBlob(scalesType, (base + ".scales").str(),
+                           ArrayRef<float>(result->scales));
+  if (qc.scheme == rt::Scheme::Asymmetric)
+    q.zeros = makeFloatBlob(scalesType, (base + ".zeros").str(),
+                            ArrayRef<float>(result->zeros));
   return q;
 }
 
@@ -118,6 +126,30 @@ static QuantizedWeight quantizeWeight(RankedTensorType weightType,
 //===----------------------------------------------------------------------===//
 
 namespace {
+/// The H of the weights' inputs, read from a calibration file one entry at
+/// a time (weights are visited layer by layer, and the weights reading one
+/// input, q/k/v or gate/up, follow each other), with its GPTQ factor.
+class HessianSource {
+public:
+  /// Opens `path` and checks it against the module's qopt.model.
+  LogicalResult open(StringRef path, ModuleOp module,
+                     const quant::MethodOptions &method);
+
+  /// The H of the input of `user` (a qopt.linear tagged with qopt.role), or
+  /// an empty ArrayRef if the file has none. `factor` is set when the
+  /// method needs one. Emits an error on `user` and fails on a corrupt entry
+  /// or a width mismatch.
+  LogicalResult lookup(Operation *user, int64_t cols, ArrayRef<double> &h,
+                       const quant::HessianFactor *&factor);
+
+private:
+  std::optional<quant::CalibrationFile> file;
+  const quant::MethodOptions *method = nullptr;
+  int64_t cachedIndex = -1;
+  std::vector<double> cached;
+  std::optional<quant::HessianFactor> cachedFactor;
+};
+
 struct QuantizeWeightsPass
     : public mlir::qopt::impl::QuantizeWeightsPassBase<QuantizeWeightsPass> {
   using Base::Base;
@@ -131,6 +163,101 @@ private:
 };
 } // namespace
 
+LogicalResult HessianSource::open(StringRef path, ModuleOp module,
+                                  const quant::MethodOptions &methodOptions) {
+  method = &methodOptions;
+  llvm::Expected<quant::CalibrationFile> opened =
+      quant::CalibrationFile::open(path);
+  if (!opened)
+    return module.emitError()
+           << "qopt-quantize-weights: " << llvm::toString(opened.takeError());
+  file = std::move(*opened);
+  // A module from qopt-import says which model it is: the file must have
+  // been recorded on one of the same shape.
+  auto dict = module->getAttrOfType<DictionaryAttr>("qopt.model");
+  if (!dict)
+    return success();
+  auto get = [&](StringRef key) -> int64_t {
+    auto attr = dict.getAs<IntegerAttr>(key);
+    return attr ? attr.getInt() : -1;
+  };
+  quant::CalibrationModel model{get("dim"),       get("hidden_dim"),
+                                get("num_layers"), get("num_heads"),
+                                get("num_kv_heads"), get("vocab_size")};
+  const quant::CalibrationInfo &info = file->info();
+  if (model != info.model)
+    return module.emitError()
+           << "qopt-quantize-weights: calibration file '" << path
+           << "' was recorded on another model (" << info.model.describe()
+           << "; this one has " << model.describe() << ")";
+  return success();
+}
+
+LogicalResult HessianSource::lookup(Operation *user, int64_t cols,
+                                    ArrayRef<double> &h,
+                                    const quant::HessianFactor *&factor) {
+  h = {};
+  factor = nullptr;
+  auto role = user->getAttrOfType<StringAttr>("qopt.role");
+  auto layerAttr = user->getAttrOfType<IntegerAttr>("qopt.layer");
+  if (!file || !role || !isa<LinearOp>(user))
+    return success();
+  int64_t layer = layerAttr ? layerAttr.getInt() : -1;
+  int64_t index = file->find(layer, role.getValue());
+  if (index < 0)
+    return success();
+  if (index != cachedIndex) {
+    cachedIndex = -1;
+    cachedFactor.reset();
+    const quant::CalibrationEntry &entry = file->entries()[index];
+    if (entry.cols != cols)
+      return user->emitError()
+             << "qopt-quantize-weights: calibration file '" << file->path()
+             << "' records " << entry.cols << " input features for layer "
+             << layer << " " << role.getValue() << ", the weight has "
+             << cols;
+    llvm::Expected<std::vector<double>> loaded = file->hessian(index);
+    if (!loaded)
+      return user->emitError() << "qopt-quantize-weights: "
+                               << llvm::toString(loaded.takeError());
+    cached = std::move(*loaded);
+    if (method->method != quant::Method::RTN) {
+      llvm::Expected<quant::HessianFactor> f =
+          quant::HessianFactor::compute(cached, cols, method->gptq);
+      if (!f)
+        return user->emitError()
+               << "qopt-quantize-weights: H of layer " << layer << " "
+               << role.getValue() << ": " << llvm::toString(f.takeError());
+      cachedFactor = std::move(*f);
+    }
+    cachedIndex = index;
+  }
+  h = cached;
+  factor = cachedFactor ? &*cachedFactor : nullptr;
+  return success();
+}
+
+/// Parses a comma list of numbers into `out`; false on a malformed entry.
+template <typename T>
+static bool parseList(StringRef spec, std::vector<T> &out) {
+  out.clear();
+  for (StringRef item : llvm::split(spec, ',')) {
+    item = item.trim();
+    if constexpr (std::is_integral_v<T>) {
+      unsigned long long v;
+      if (item.getAsInteger(10, v) || v > 64)
+        return false;
+      out.push_back(static_cast<T>(v));
+    } else {
+      double v;
+      if (item.getAsDouble(v) || !std::isfinite(v))
+        return false;
+      out.push_back(v);
+    }
+  }
+  return true;
+}
+
 LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
                                                 RoleSelection &roles) {
   ModuleOp module = getOperation();
@@ -138,20 +265,22 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
     module.emitError() << "qopt-quantize-weights: " << message;
     return failure();
   };
+  quant::MethodOptions &m = cfg.method;
+  quant::QuantConfig &qc = m.config;
   if (!rt::isValidBits(bits))
     return fail("bits must be in 1..8, got " + Twine(bits));
-  cfg.bits = bits;
+  qc.bits = bits;
   if (group < 0)
     return fail("group must be positive, or 0 for per-channel scales, got " +
                 Twine(group));
-  cfg.group = group;
+  qc.groupSize = group;
   if (scheme == "asym")
-    cfg.scheme = rt::Scheme::Asymmetric;
+    qc.scheme = rt::Scheme::Asymmetric;
   else if (scheme == "sym")
-    cfg.scheme = rt::Scheme::Symmetric;
+    qc.scheme = rt::Scheme::Symmetric;
   else
     return fail("unknown scheme '" + scheme + "' (expected asym or sym)");
-  if (cfg.scheme == rt::Scheme::Symmetric && bits < 2)
+  if (qc.scheme == rt::Scheme::Symmetric && bits < 2)
     return fail("the symmetric scheme needs at least 2 bits, got " +
                 Twine(bits));
   if (layout == "static" || layout == "dense")
@@ -164,6 +293,58 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
   std::string error;
   if (!parseRoleSelection(layers, roles, error))
     return fail(error);
+
+  std::optional<quant::Method> parsed = quant::parseMethod(method);
+  if (!parsed)
+    return fail("unknown method '" + std::string(method) +
+                "' (expected rtn, gptq or matryoshka)");
+  m.method = *parsed;
+  m.clip = clip;
+  if (!(damp >= 0.0 && damp <= 10.0))
+    return fail("damp must be in [0, 10], got " + std::to_string(double(damp)));
+  m.gptq.percDamp = damp;
+  m.gptq.actOrder = actOrder;
+  bool matryoshka = m.method == quant::Method::Matryoshka;
+  if (!matryoshka && (!widths.empty() || !weights.empty()))
+    return fail("widths and weights apply to method=matryoshka only");
+  if (matryoshka) {
+    std::string spec = widths;
+    if (spec.empty()) {
+      if (bits != 8)
+        return fail("method=matryoshka with bits=" + Twine(bits) +
+                    " needs widths= (the default 8,4,2 is for bits=8)");
+      spec = "8,4,2";
+    }
+    if (!parseList(spec, m.matryoshka.widths))
+      return fail("widths must be a comma list of widths in 1..bits, got '" +
+                  spec + "'");
+    for (unsigned w : m.matryoshka.widths)
+      if (w < 1 || w > bits)
+        return fail("width " + Twine(w) + " is outside 1.." + Twine(bits));
+    if (weights.empty())
+      m.matryoshka.lambdas =
+          quant::balancedLambdas(m.matryoshka.widths, bits);
+    else if (!parseList(weights, m.matryoshka.lambdas))
+      return fail("weights must be a comma list of finite numbers, got '" +
+                  std::string(weights) + "'");
+    if (feedback == "per-width")
+      m.matryoshka.feedback = quant::ErrorFeedback::PerWidth;
+    else if (feedback == "mean")
+      m.matryoshka.feedback = quant::ErrorFeedback::Mean;
+    else
+      return fail("unknown feedback '" + std::string(feedback) +
+                  "' (expected per-width or mean)");
+    if (sweeps > 100)
+      return fail("sweeps must be at most 100, got " + Twine(unsigned(sweeps)));
+    m.matryoshka.sweeps = sweeps;
+  }
+  if (llvm::Error err = quant::checkMethodOptions(m))
+    return fail(llvm::toString(std::move(err)));
+  if (m.needsHessian() && calibration.empty())
+    return fail((m.clip ? std::string("clip=true")
+                        : "method=" + std::string(method)) +
+                " needs calibration=FILE (record one with `qopt-run "
+                "calibrate`)");
   return success();
 }
 
@@ -172,6 +353,30 @@ void QuantizeWeightsPass::runOnOperation() {
   RoleSelection roles;
   if (failed(parseOptions(cfg, roles)))
     return signalPassFailure();
+  HessianSource hessians;
+  if (!calibration.empty() &&
+      failed(hessians.open(calibration, getOperation(), cfg.method)))
+    return signalPassFailure();
+
+  // Quantizes one weight with the H of `user`'s input. A weight without an
+  // H (the embedding table) falls back to RTN, with a warning.
+  auto quantizeFor = [&](Operation *user, RankedTensorType type,
+                         ArrayRef<float> values,
+                         StringRef base) -> FailureOr<QuantizedWeight> {
+    ArrayRef<double> h;
+    const quant::HessianFactor *factor = nullptr;
+    if (cfg.method.needsHessian() &&
+        failed(hessians.lookup(user, type.getDimSize(1), h, factor)))
+      return failure();
+    if (!cfg.method.needsHessian() || !h.empty())
+      return quantizeWeight(type, values, cfg, h, factor, base, user);
+    user->emitWarning() << "qopt-quantize-weights: no calibration data for "
+                           "this weight's input; quantized with RTN";
+    QuantizeConfig rtn = cfg;
+    rtn.method.method = quant::Method::RTN;
+    rtn.method.clip = false;
+    return quantizeWeight(type, values, rtn, {}, nullptr, base, user);
+  };
 
   // The weight operand of every selected op.
   SmallVector<OpOperand *> uses = roles.selectedWeights(getOperation());
@@ -217,10 +422,11 @@ void QuantizeWeightsPass::runOnOperation() {
         std::string base = blobBaseName(cast<ElementsAttr>(key), user);
         StringRef stem = base;
         stem.consume_back(".codes");
-        it = quantized
-                 .insert({key, quantizeWeight(type, *values, cfg,
-                                              (stem + ".requantized").str())})
-                 .first;
+        FailureOr<QuantizedWeight> q =
+            quantizeFor(user, type, *values, (stem + ".requantized").str());
+        if (failed(q))
+          return signalPassFailure();
+        it = quantized.insert({key, *q}).first;
       }
       const QuantizedWeight &q = it->second;
       Value &repacked = packs[pack];
@@ -262,10 +468,11 @@ void QuantizeWeightsPass::runOnOperation() {
                                    "left alone\n");
         continue;
       }
-      it = quantized
-               .insert({attr, quantizeWeight(type, *values, cfg,
-                                             blobBaseName(attr, user))})
-               .first;
+      FailureOr<QuantizedWeight> q =
+          quantizeFor(user, type, *values, blobBaseName(attr, user));
+      if (failed(q))
+        return signalPassFailure();
+      it = quantized.insert({attr, *q}).first;
     }
     const QuantizedWeight &q = it->second;
 

@@ -5,7 +5,8 @@
 // destination-passing style, its inits alias its results, its other tensor
 // operands are only read, and it overwrites its inits entirely (an init is
 // not read, so bufferization never copies into it). Bufferizing builds the
-// same op on buffers, without results.
+// same op on buffers, without results. qopt.observe (calibration) only
+// reads its operand.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,6 +64,37 @@ struct KernelOpInterface
   }
 };
 
+/// qopt.observe reads its operand and writes nothing: bufferizing passes
+/// the operand's buffer to the same op.
+struct ObserveOpInterface
+    : public BufferizableOpInterface::ExternalModel<ObserveOpInterface,
+                                                    ObserveOp> {
+  bool bufferizesToMemoryRead(Operation *, OpOperand &,
+                              const AnalysisState &) const {
+    return true;
+  }
+  bool bufferizesToMemoryWrite(Operation *, OpOperand &,
+                               const AnalysisState &) const {
+    return false;
+  }
+  AliasingValueList getAliasingValues(Operation *, OpOperand &,
+                                      const AnalysisState &) const {
+    return {};
+  }
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto observe = cast<ObserveOp>(op);
+    FailureOr<Value> buffer =
+        getBuffer(rewriter, observe.getInput(), options, state);
+    if (failed(buffer))
+      return failure();
+    rewriter.modifyOpInPlace(
+        op, [&] { observe.getInputMutable().assign(*buffer); });
+    return success();
+  }
+};
+
 template <typename... Ops> void attach(MLIRContext *ctx) {
   (Ops::template attachInterface<KernelOpInterface<Ops>>(*ctx), ...);
 }
@@ -73,5 +105,6 @@ void mlir::qopt::registerBufferizableOpInterfaceExternalModels(
   registry.addExtension(+[](MLIRContext *ctx, QOptDialect *) {
     attach<KernelMatmulOp, KernelGatherOp, KernelDequantizeOp, KernelQuantizeOp,
            KernelRepackOp, KernelAttentionOp, KernelHadamardOp>(ctx);
+    ObserveOp::attachInterface<ObserveOpInterface>(*ctx);
   });
 }

@@ -160,6 +160,7 @@ void populateAttentionKernelPatterns(RewritePatternSet &patterns,
 void populateCodecKernelPatterns(RewritePatternSet &patterns);
 void populateHadamardKernelPatterns(RewritePatternSet &patterns,
                                     int64_t width);
+void populateObserveKernelPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

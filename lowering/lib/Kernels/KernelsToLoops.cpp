@@ -1,8 +1,9 @@
 //===- KernelsToLoops.cpp - Kernel ops to loops -----------------*- C++ -*-===//
 //
 // Drives the kernel patterns (Matmul.cpp, Gather.cpp, Attention.cpp,
-// Codecs.cpp, Hadamard.cpp) with the dialect conversion framework: every bufferized
-// qopt.kernel_* op becomes scf loops with vector code on its buffers.
+// Codecs.cpp, Hadamard.cpp, Observe.cpp) with the dialect conversion
+// framework: every bufferized qopt.kernel_* op becomes scf loops with vector
+// code on its buffers, and qopt.observe a call of the runtime's observer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +30,7 @@ void mlir::qopt::populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
   populateAttentionKernelPatterns(patterns, vectorWidth);
   populateCodecKernelPatterns(patterns);
   populateHadamardKernelPatterns(patterns, vectorWidth);
+  populateObserveKernelPatterns(patterns);
 }
 
 namespace {
@@ -48,12 +50,13 @@ struct ConvertQOptKernelsToLoopsPass
     }
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
-    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+    target.addLegalDialect<arith::ArithDialect, func::FuncDialect,
+                           linalg::LinalgDialect,
                            math::MathDialect, memref::MemRefDialect,
                            scf::SCFDialect, vector::VectorDialect>();
     target.addIllegalOp<KernelMatmulOp, KernelGatherOp, KernelAttentionOp,
                         KernelDequantizeOp, KernelQuantizeOp, KernelRepackOp,
-                        KernelHadamardOp>();
+                        KernelHadamardOp, ObserveOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateQOptKernelsToLoopsPatterns(patterns, vectorWidth);

@@ -251,6 +251,17 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   if (!engine)
     return engine.takeError();
   runner->engine = std::move(*engine);
+  if (!options.symbols.empty()) {
+    std::vector<std::pair<std::string, void *>> symbols = options.symbols;
+    runner->engine->registerSymbols(
+        [symbols](llvm::orc::MangleAndInterner interner) {
+          llvm::orc::SymbolMap map;
+          for (const auto &[name, address] : symbols)
+            map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                   llvm::JITSymbolFlags::Exported};
+          return map;
+        });
+  }
   llvm::Expected<void *> prefill =
       runner->engine->lookup(("_mlir_ciface_" + kPrefillFunction).str());
   if (!prefill)
@@ -262,6 +273,22 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   if (llvm::Error err = runner->finishSetup(*prefill, *decode, *cache))
     return std::move(err);
   return std::move(runner);
+}
+
+llvm::Error ModelRunner::replaceWeight(llvm::StringRef name,
+                                       const void *data, size_t bytes) {
+  for (auto [i, weightName] : llvm::enumerate(weightNames)) {
+    if (weightName != name)
+      continue;
+    if (weightSpans[i].second != bytes)
+      return makeError("weight '" + name + "' has " +
+                       llvm::Twine(weightSpans[i].second) +
+                       " bytes, the replacement " + llvm::Twine(bytes));
+    weightTable[i] = reinterpret_cast<int64_t>(data);
+    weightSpans[i] = {static_cast<const char *>(data), bytes};
+    return llvm::Error::success();
+  }
+  return makeError("no weight named '" + name + "' in the weight table");
 }
 
 llvm::Error ModelRunner::finishSetup(void *prefill, void *decode,
@@ -365,6 +392,14 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   registerTranslations(module.getContext());
+  if (!options.symbols.empty())
+    return makeError("an ahead-of-time artifact cannot bind extra symbols (" +
+                     options.symbols.front().first + ")");
+  if (module->hasAttr("qopt.observe_sites"))
+    return makeError("a model instrumented for calibration "
+                     "(qopt-instrument-calibration) runs only in the JIT "
+                     "(`qopt-run calibrate`); it cannot be compiled ahead of "
+                     "time");
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return makeError("cannot create '" + dir + "': " + ec.message());
   auto file = [&](llvm::StringRef name) {

@@ -61,12 +61,23 @@ def ImportQuantPass : Pass<"qopt-import-quant", "ModuleOp"> {
 }
 
 def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
-  let summary = "RTN min-max quantization of constant linear weights";
+  let summary = "Quantize constant linear weights (RTN, GPTQ, Matryoshka)";
   let description = [{
     Quantizes the float constant weights of the selected `qopt.linear` (and,
-    on request, `qopt.embedding`) ops with round-to-nearest min-max
-    quantization (QuantMath's `computeGroupParams` / `quantizeValue`, the
-    formulas of docs/quantization.md), groups along the input dimension
+    on request, `qopt.embedding`) ops with `method`:
+    - `rtn` (default): round-to-nearest min-max quantization (QuantMath's
+      `computeGroupParams` / `quantizeValue`, the formulas of
+      docs/quantization.md); with `clip=true`, each group's range is the
+      factor of an H-weighted search (needs `calibration`);
+    - `gptq`: GPTQ (arXiv 2210.17323) against the H = X^T X of the weight's
+      input recorded in `calibration` (`qopt-run calibrate`), dampened by
+      `damp` * mean(diag H), optionally in act-order;
+    - `matryoshka`: the int`bits` parent codes, scales and zeros that
+      minimise sum_r lambda_r ||(W - deq(S(q, r))) X||^2 over the served
+      `widths` (lambda_r from `weights`), docs/gptq.md.
+    A calibration file must have been recorded on a model of the same shape;
+    a weight without an H (the embedding table) falls back to RTN with a
+    warning. Groups run along the input dimension
     (`axis = 1` of an `[N, K]` weight; a shorter last group when `group`
     does not divide K). The codes are stored in the storage form of the
     result type (dense rows at `bits` per code, or the nested bit planes),
@@ -114,11 +125,60 @@ def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
     Option<"layers", "layers", "std::string",
            /*default=*/"\"q,k,v,o,gate,up,down\"",
            "comma list of roles to quantize (q, k, v, o, gate, up, down, "
-           "embedding, classifier) or all">
+           "embedding, classifier) or all">,
+    Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
+           "rtn, gptq or matryoshka (the last two need calibration=)">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "calibration file written by `qopt-run calibrate` (H = X^T X of "
+           "every linear input)">,
+    Option<"widths", "widths", "std::string", /*default=*/"\"\"",
+           "matryoshka: the served widths, comma list (default 8,4,2 for "
+           "bits=8)">,
+    Option<"weights", "weights", "std::string", /*default=*/"\"\"",
+           "matryoshka: lambda_r per width, comma list (default: 4^(r - "
+           "bits), every width weighted alike relative to its own noise)">,
+    Option<"feedback", "feedback", "std::string",
+           /*default=*/"\"per-width\"",
+           "matryoshka error feedback: per-width (qopt) or mean (MatGPTQ)">,
+    Option<"sweeps", "sweeps", "unsigned", /*default=*/"2",
+           "matryoshka: coordinate-descent sweeps after the GPTQ pass">,
+    Option<"clip", "clip", "bool", /*default=*/"false",
+           "rtn: H-weighted clipping search of each group's range (needs "
+           "calibration=)">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "gptq/matryoshka: relative dampening of H's diagonal">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "gptq/matryoshka: process columns by decreasing H diagonal">
   ];
   let dependentDialects = [
     "::mlir::qopt::QOptDialect",
     "::mlir::arith::ArithDialect"
+  ];
+}
+
+def InstrumentCalibrationPass : Pass<"qopt-instrument-calibration", "ModuleOp"> {
+  let summary = "Observe the inputs of linear layers for calibration";
+  let description = [{
+    Inserts a `qopt.observe` of the input of every `qopt.linear` tagged with
+    a `qopt.role` (q k v o gate up down classifier), once per distinct input
+    value: q, k and v read the same normed activation and share one site,
+    as do gate and up. A site is identified by its layer (`qopt.layer`, -1
+    for the classifier) and the sorted roles reading it; the same site in
+    `@prefill` and `@decode` gets the same number. The module attribute
+    `qopt.observe_sites` lists them:
+    `[{site = 0, layer = 0, roles = ["k", "q", "v"], cols = 64}, ...]`.
+
+    `qopt-run calibrate` runs this pass, compiles the model and accumulates
+    H = X^T X per site through the runtime observer (docs/calibration.md).
+    `layer` restricts the instrumentation to one decoder layer (-1: all
+    layers and the classifier); an input whose width is not static is an
+    error.
+  }];
+  let dependentDialects = ["::mlir::qopt::QOptDialect"];
+  let options = [
+    Option<"layer", "layer", "int64_t", /*default=*/"-2",
+           "Instrument only this decoder layer (-1: the classifier; "
+           "default: every layer)">,
   ];
 }
 

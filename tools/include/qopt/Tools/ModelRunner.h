@@ -38,6 +38,10 @@ struct CompileOptions {
   /// f32 lanes of the vector kernels; 0 picks the host's (16 with AVX-512F,
   /// else 8).
   int64_t vectorWidth = 0;
+  /// Extra symbols the JIT resolves for the compiled code (name, address):
+  /// e.g. `qopt_observe` for a model instrumented for calibration. JIT only;
+  /// an ahead-of-time artifact must not need any.
+  std::vector<std::pair<std::string, void *>> symbols;
 };
 
 /// A weight stored in the nested (Matryoshka bit-plane) layout whose served
@@ -131,6 +135,13 @@ public:
   llvm::ArrayRef<std::pair<const char *, size_t>> weightBuffers() const {
     return weightSpans;
   }
+  /// Makes the compiled code read weight `name` (a resource name of the
+  /// weight table) from `data` from now on, instead of the module's blob.
+  /// `data` must hold exactly as many bytes as the weight it replaces and
+  /// outlive its use. Sequential calibration runs the model with the
+  /// weights of its first blocks replaced by their quantized values.
+  llvm::Error replaceWeight(llvm::StringRef name, const void *data,
+                            size_t bytes);
   /// Bytes of the KV cache allocated now (keys and values).
   uint64_t cacheBytes() const;
 

@@ -207,6 +207,30 @@ def QOpt_HadamardOp : QOpt_Op<"hadamard", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def QOpt_ObserveOp : QOpt_Op<"observe", [
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "hands an activation to the runtime's calibration observer";
+  let description = [{
+    Calibration instrumentation, inserted by `qopt-instrument-calibration`
+    before the linear layers that read `input` (`[T, K]` f32): each call of
+    the compiled model passes the T rows to the runtime function
+    `qopt_observe(site, ...)` (docs/calibration.md), which accumulates the
+    second moment H = X^T X of observation site `site`. The module
+    attribute `qopt.observe_sites` says which layer and roles each site
+    feeds. The op reads `input` and has an effect on the observer (it is
+    never removed as dead). It is a tensor op before bufferization and a
+    buffer op after; `convert-qopt-kernels-to-loops` turns it into the
+    call.
+
+    ```mlir
+    qopt.observe %x {site = 0 : i64} : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyTypeOf<[QOpt_F32Tensor2D, MemRefRankOf<[F32], [2]>]>:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$site);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 //===----------------------------------------------------------------------===//
 // Lowering-level operations
 //===----------------------------------------------------------------------===//
