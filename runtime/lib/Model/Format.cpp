@@ -15,7 +15,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cstring>
+#include <algorithm>
 
 using namespace qopt::model;
 using namespace qopt::model::detail;
@@ -50,19 +50,17 @@ llvm::StringRef qopt::model::modelFormatName(ModelFormat format) {
   return "unknown";
 }
 
-/// The first kProbeBytes bytes of the regular file `path` (fewer if it is
-/// shorter; empty if it cannot be read).
+/// The first kProbeBytes bytes of the regular file `path` (all of it if it
+/// is shorter; empty if it cannot be read).
 static std::string probe(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFileSlice(path, kProbeBytes, 0,
-                                                 /*IsVolatile=*/false);
-  if (!buffer) {
-    // Shorter than kProbeBytes: getFileSlice wants the whole slice.
-    buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
-    if (!buffer)
-      return "";
-  }
-  return (*buffer)->getBuffer().take_front(kProbeBytes).str();
+  uint64_t size = 0;
+  if (llvm::sys::fs::file_size(path, size) || size == 0)
+    return "";
+  auto buffer = llvm::MemoryBuffer::getFileSlice(
+      path, std::min(size, kProbeBytes), 0, /*IsVolatile=*/false);
+  if (!buffer)
+    return "";
+  return (*buffer)->getBuffer().str();
 }
 
 /// Whether `head` starts like MLIR text: after whitespace, a module, an
