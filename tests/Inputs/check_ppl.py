@@ -2,10 +2,13 @@
 """Checks the JSON line of `qopt-run ppl --json` read from stdin.
 
   check_ppl.py [--tokens N] [--nll X] [--reference FILE] [--tolerance T]
+               [--stderr]
 
 Fails (exit 1, message on stderr) unless the result has `tokens` == N (if
 given), a finite NLL and perplexity with ppl == exp(nll), and |nll - X| <=
-T (if X is given; T defaults to 1e-3). --reference FILE takes N and X from
+T (if X is given; T defaults to 1e-3). --stderr also requires the
+standard errors: nll_stderr finite, > 0 and below the NLL, and
+ppl_stderr == ppl * nll_stderr. --reference FILE takes N and X from
 the JSON line of another `qopt-run ppl --json` run (e.g. the same model
 without a pass pipeline). Prints "ppl-ok tokens=N nll=X" on
 success, for FileCheck.
@@ -23,6 +26,7 @@ def main():
     parser.add_argument("--nll", type=float)
     parser.add_argument("--reference")
     parser.add_argument("--tolerance", type=float, default=1e-3)
+    parser.add_argument("--stderr", action="store_true")
     args = parser.parse_args()
     if args.reference:
         with open(args.reference) as f:
@@ -44,6 +48,14 @@ def main():
                  (nll, ppl))
     if abs(math.log(ppl) - nll) > 1e-9 * max(1.0, nll):
         sys.exit("perplexity %r is not exp(nll %r)" % (ppl, nll))
+    if args.stderr:
+        err, perr = result.get("nll_stderr"), result.get("ppl_stderr")
+        if not (isinstance(err, float) and math.isfinite(err) and
+                0 < err < nll):
+            sys.exit("nll_stderr %r is not finite, positive and below the "
+                     "NLL" % (err,))
+        if abs(perr - ppl * err) > 1e-9 * max(1.0, perr):
+            sys.exit("ppl_stderr %r is not ppl * nll_stderr" % (perr,))
     if args.tokens is not None and result["tokens"] != args.tokens:
         sys.exit("tokens %r, expected %d" % (result["tokens"], args.tokens))
     if args.nll is not None and abs(nll - args.nll) > args.tolerance:

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Tools/ModelImporter.h"
+#include "qopt/Tools/Version.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/MLIRContext.h"
@@ -48,6 +49,7 @@ static cl::opt<std::string> kvType(
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter(mlir::qopt::printToolVersion);
   cl::ParseCommandLineOptions(
       argc, argv,
       "qopt-import: convert an LLM checkpoint into a qopt model module\n");

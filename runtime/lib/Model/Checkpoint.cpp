@@ -1,12 +1,14 @@
 //===- Checkpoint.cpp - Format-independent checkpoint access ----*- C++ -*-===//
 //
 // The format-independent half of qopt_model: dispatching loadCheckpoint on
-// the kind of path it is given, tensor lookup, and converting tensors of any
-// supported dtype to f32 or to qopt's block-quantized form.
+// the format of the path it is given (Format.h), tensor lookup, and
+// converting tensors of any supported dtype to f32 or to qopt's
+// block-quantized form.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Model/Format.h"
 
 #include "ModelUtils.h"
 
@@ -70,34 +72,33 @@ llvm::Expected<const TensorRef *> Checkpoint::get(llvm::StringRef name) const {
 
 llvm::Expected<std::unique_ptr<Checkpoint>>
 qopt::model::loadCheckpoint(llvm::StringRef path) {
-  if (llvm::sys::fs::is_directory(path))
+  llvm::Expected<ModelFormat> format = detectModelFormat(path);
+  if (!format)
+    return format.takeError();
+  switch (*format) {
+  case ModelFormat::HuggingFaceDirectory:
+  case ModelFormat::Directory:
+    // A directory without config.json: the reader says what is missing.
     return loadHuggingFace(path);
-  llvm::sys::fs::file_status status;
-  if (llvm::sys::fs::status(path, status))
-    return makeError("checkpoint '" + path + "' does not exist");
-  if (status.type() != llvm::sys::fs::file_type::regular_file)
-    return makeError("checkpoint '" + path +
-                     "' is neither a regular file nor a directory");
-
-  // A safetensors file or config.json names its Hugging Face directory.
-  llvm::StringRef fileName = llvm::sys::path::filename(path);
-  if (fileName == "config.json" || fileName.ends_with(".safetensors") ||
-      fileName.ends_with(".safetensors.index.json")) {
+  case ModelFormat::Safetensors:
+  case ModelFormat::HuggingFaceJSON: {
+    // A safetensors file or config.json names its Hugging Face directory.
     llvm::StringRef dir = llvm::sys::path::parent_path(path);
     return loadHuggingFace(dir.empty() ? llvm::StringRef(".") : dir);
   }
-
-  // GGUF by magic; everything else is taken for a llama2.c export.
-  char magic[4] = {0, 0, 0, 0};
-  {
-    auto buf =
-        llvm::MemoryBuffer::getFileSlice(path, 4, 0, /*IsVolatile=*/false);
-    if (buf && (*buf)->getBufferSize() == 4)
-      std::memcpy(magic, (*buf)->getBufferStart(), 4);
-  }
-  if (llvm::StringRef(magic, 4) == "GGUF")
+  case ModelFormat::GGUF:
     return loadGGUF(path);
-  return loadLlama2c(path);
+  case ModelFormat::Llama2c:
+    return loadLlama2c(path);
+  case ModelFormat::MLIRBytecode:
+  case ModelFormat::MLIRText:
+    return makeError("'" + path + "' is a qopt module (" +
+                     modelFormatName(*format) +
+                     "), not a checkpoint; qopt-run and qopt-opt take it");
+  case ModelFormat::Unknown:
+    break;
+  }
+  return unknownFormatError(path);
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,13 +2,15 @@
 //
 // Text <-> token ids for the formats qopt-run accepts: llama2.c's
 // tokenizer.bin, Hugging Face tokenizer.json (BPE) and a GGUF file's own
-// tokenizer.ggml.* vocabulary; plus the sampler (greedy, temperature, top-p,
-// seed). Depends on LLVM Support only.
+// tokenizer.ggml.* vocabulary (the sampler is in Sampler.h, included here
+// for the tools that use both). Depends on LLVM Support only.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef QOPT_MODEL_TOKENIZER_H
 #define QOPT_MODEL_TOKENIZER_H
+
+#include "qopt/Model/Sampler.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -57,22 +59,6 @@ loadGGUFTokenizer(llvm::StringRef path);
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadTokenizerFor(llvm::StringRef checkpointPath, llvm::StringRef tokenizerPath,
                  int64_t vocabSize);
-
-/// Samples the next token from logits (llama2.c's semantics): temperature 0
-/// is greedy argmax; otherwise softmax(logits / T), then nucleus (top-p)
-/// sampling when 0 < topp < 1. Deterministic for a given seed.
-class Sampler {
-public:
-  Sampler(int64_t vocabSize, float temperature, float topp, uint64_t seed);
-  /// `logits` has vocabSize entries and may be overwritten.
-  int32_t sample(float *logits);
-
-private:
-  int64_t vocabSize;
-  float temperature, topp;
-  uint64_t state;
-  std::vector<std::pair<float, int32_t>> scratch;
-};
 
 } // namespace model
 } // namespace qopt

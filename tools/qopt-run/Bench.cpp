@@ -1,0 +1,341 @@
+//===- Bench.cpp - qopt-run bench -------------------------------*- C++ -*-===//
+//
+// llama-bench's two tests on one model: prompt processing (ppN: a prefill
+// of N tokens from an empty cache) and text generation (tgN: N decode steps,
+// here continuing after the prompt, where llama-bench starts from an empty
+// cache), each repeated -r times after a warm-up and reported as the mean
+// +/- the sample standard deviation of the per-repetition tokens per second,
+// in a markdown table like llama-bench's (or --json). Each decode step also
+// alternates with one pass reading all the weights, so that the decode time
+// can be compared with the time to stream the weights through one core.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoadModel.h"
+#include "Options.h"
+#include "Subcommands.h"
+#include "Support.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <sys/resource.h>
+
+using namespace qopt::run;
+namespace model = ::qopt::model;
+
+static cl::opt<int> benchPrompt("prompt-tokens",
+                                cl::desc("Prompt processing test: prefill "
+                                         "this many tokens (llama-bench -p)"),
+                                cl::init(64), cl::sub(benchCommand()),
+                                cl::cat(benchCategory()));
+static cl::alias benchPromptShort("p", cl::desc("Alias for --prompt-tokens"),
+                                  cl::aliasopt(benchPrompt), cl::NotHidden);
+static cl::opt<int> benchDecode("decode-tokens",
+                                cl::desc("Generation test: this many decode "
+                                         "steps (llama-bench -n)"),
+                                cl::init(64), cl::sub(benchCommand()),
+                                cl::cat(benchCategory()));
+static cl::alias benchDecodeShort("n", cl::desc("Alias for --decode-tokens"),
+                                  cl::aliasopt(benchDecode), cl::NotHidden);
+static cl::opt<int> repetitions("r",
+                                cl::desc("Repetitions of each test "
+                                         "(llama-bench -r), 1..1000"),
+                                cl::init(5), cl::sub(benchCommand()),
+                                cl::cat(benchCategory()));
+static cl::alias repetitionsLong("repetitions", cl::desc("Alias for -r"),
+                                 cl::aliasopt(repetitions), cl::NotHidden);
+
+/// Peak resident set size of this process in bytes.
+static uint64_t peakRSS() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM), or 0 when the
+/// file cannot be read (not Linux).
+static uint64_t procStatusBytes(llvm::StringRef field) {
+  auto buffer = llvm::MemoryBuffer::getFileAsStream("/proc/self/status");
+  if (!buffer)
+    return 0;
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n');
+  for (llvm::StringRef line : lines) {
+    if (!line.consume_front(field) || !line.consume_front(":"))
+      continue;
+    uint64_t kib = 0;
+    line = line.trim();
+    if (line.consume_back("kB") && !line.trim().getAsInteger(10, kib))
+      return kib * 1024;
+  }
+  return 0;
+}
+
+/// Resets the process's peak RSS (VmHWM) to its current RSS, so that a later
+/// VmHWM is the peak of what ran since. Returns false where unsupported.
+static bool resetPeakRSS() {
+  std::error_code ec;
+  llvm::raw_fd_ostream os("/proc/self/clear_refs", ec);
+  if (ec)
+    return false;
+  os << "5";
+  os.flush();
+  return !os.has_error();
+}
+
+/// Sums `n` floats with four 8-wide vector accumulators. GCC builds an AVX2
+/// clone and a baseline clone (two 16-byte halves per vector) and picks one
+/// at load time, so the loads are as wide as the generated kernels'.
+__attribute__((target_clones("avx2", "default"))) static float
+sumFloats(const float *p, size_t n) {
+  typedef float v8 __attribute__((vector_size(32)));
+  v8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    v8 x0, x1, x2, x3;
+    __builtin_memcpy(&x0, p + i, 32);
+    __builtin_memcpy(&x1, p + i + 8, 32);
+    __builtin_memcpy(&x2, p + i + 16, 32);
+    __builtin_memcpy(&x3, p + i + 24, 32);
+    a0 += x0;
+    a1 += x1;
+    a2 += x2;
+    a3 += x3;
+  }
+  v8 s = a0 + a1 + a2 + a3;
+  float r = 0;
+  for (int i = 0; i < 8; ++i)
+    r += s[i];
+  return r;
+}
+
+/// Reads every byte of `spans` once with vector loads (the time to stream
+/// the weights through one core).
+static double streamSeconds(
+    llvm::ArrayRef<std::pair<const char *, size_t>> spans) {
+  float sink = 0;
+  double start = now();
+  for (auto [data, bytes] : spans) {
+    const float *p = reinterpret_cast<const float *>(data);
+    size_t n = bytes / sizeof(float);
+    sink += sumFloats(p, n);
+  }
+  double seconds = now() - start;
+  if (sink == 42.0f)
+    llvm::errs() << "";
+  return seconds;
+}
+
+static double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+/// The served widths for JSON: null without nested weights, the common
+/// width if they all agree, else the list in width-table order.
+static llvm::json::Value servedBitsJson(const mlir::qopt::ModelRunner &r) {
+  llvm::ArrayRef<int32_t> widths = r.servedWidths();
+  if (widths.empty())
+    return nullptr;
+  if (llvm::all_equal(widths))
+    return widths.front();
+  llvm::json::Array list;
+  for (int32_t w : widths)
+    list.push_back(w);
+  return list;
+}
+
+namespace {
+/// One llama-bench test: its name and per-repetition timings.
+struct BenchTest {
+  std::string name;
+  int64_t promptTokens = 0, genTokens = 0;
+  std::vector<double> seconds;
+
+  int64_t tokens() const { return promptTokens + genTokens; }
+  Stats rates() const {
+    Stats s;
+    for (double t : seconds)
+      s.add(t > 0 ? tokens() / t : 0.0);
+    return s;
+  }
+  /// llama-bench's JSON record of the test.
+  llvm::json::Object toJSON() const {
+    Stats ns, ts = rates();
+    llvm::json::Array samplesNs, samplesTs;
+    for (double t : seconds) {
+      ns.add(t * 1e9);
+      samplesNs.push_back(static_cast<int64_t>(t * 1e9));
+      samplesTs.push_back(t > 0 ? tokens() / t : 0.0);
+    }
+    return llvm::json::Object{{"test", name},
+                              {"n_prompt", promptTokens},
+                              {"n_gen", genTokens},
+                              {"avg_ns", static_cast<int64_t>(ns.mean())},
+                              {"stddev_ns", static_cast<int64_t>(ns.stddev())},
+                              {"avg_ts", ts.mean()},
+                              {"stddev_ts", ts.stddev()},
+                              {"samples_ns", std::move(samplesNs)},
+                              {"samples_ts", std::move(samplesTs)}};
+  }
+};
+} // namespace
+
+/// "1.23 MiB" / "4.56 GiB", as llama-bench writes sizes.
+static std::string formatSize(uint64_t bytes) {
+  if (bytes >= (uint64_t(1) << 30))
+    return llvm::formatv("{0:F2} GiB", bytes / 1073741824.0).str();
+  return llvm::formatv("{0:F2} MiB", bytes / 1048576.0).str();
+}
+
+int qopt::run::runBench() {
+  auto inRange = [](llvm::StringRef name, int64_t value, int64_t lo,
+                    int64_t hi) {
+    return value >= lo && value <= hi
+               ? 0
+               : fail(llvm::formatv("{0} must be in [{1}, {2}], got {3}", name,
+                                    lo, hi, value)
+                          .str());
+  };
+  if (inRange("--prompt-tokens", benchPrompt, 1, model::kMaxContextLength) ||
+      inRange("--decode-tokens", benchDecode, 1, model::kMaxContextLength) ||
+      inRange("-r", repetitions, 1, 1000))
+    return 1;
+  llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/false);
+  if (!m)
+    return fail(llvm::toString(m.takeError()));
+  const model::ModelConfig &cfg = m->runner->config();
+  int64_t promptLen = std::min<int64_t>(benchPrompt, cfg.maxSeqLen / 2);
+  int64_t decodeLen =
+      std::min<int64_t>(benchDecode, cfg.maxSeqLen - promptLen - 1);
+  std::vector<int32_t> tokens(promptLen);
+  for (int64_t i = 0; i < promptLen; ++i)
+    tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
+  std::vector<float> logits(promptLen * cfg.vocabSize);
+  // The context of the benchmark: the prompt, then the decode steps.
+  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen,
+                                     promptLen + decodeLen))
+    return fail(llvm::toString(std::move(err)));
+
+  // Warm up (first-touch of code and weights), then measure. The peak RSS
+  // of inference alone (activations on top of weights and KV cache) is
+  // VmHWM after resetting it here.
+  if (llvm::Error err = m->runner->forward({tokens[0]}, 0, logits.data()))
+    return fail(llvm::toString(std::move(err)));
+  bool peakReset = resetPeakRSS();
+  uint64_t rssBefore = procStatusBytes("VmRSS");
+
+  BenchTest pp{"pp" + std::to_string(promptLen), promptLen, 0, {}};
+  BenchTest tg{"tg" + std::to_string(decodeLen), 0, decodeLen, {}};
+  std::vector<double> steps, streams;
+  auto spans = m->runner->weightBuffers();
+  Progress progress("bench", repetitions * (1 + decodeLen));
+  int64_t done = 0;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    double start = now();
+    if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))
+      return fail(llvm::toString(std::move(err)));
+    pp.seconds.push_back(now() - start);
+    progress.update(++done);
+    // Decode steps alternate with a pass reading all the weights once, so
+    // that the ratio compares two timings taken under the same conditions.
+    int32_t next = tokens.back();
+    double decodeSeconds = 0;
+    for (int64_t i = 0; i < decodeLen; ++i) {
+      double t0 = now();
+      if (llvm::Error err =
+              m->runner->forward({next}, promptLen + i, logits.data()))
+        return fail(llvm::toString(std::move(err)));
+      double step = now() - t0;
+      decodeSeconds += step;
+      steps.push_back(step);
+      streams.push_back(streamSeconds(spans));
+      next = static_cast<int32_t>(
+          std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
+          logits.begin());
+      progress.update(++done);
+    }
+    tg.seconds.push_back(decodeSeconds);
+  }
+  progress.finish();
+
+  Stats ppRate = pp.rates(), tgRate = tg.rates();
+  double medianStep = median(steps);
+  double streamTime = median(streams);
+  uint64_t weightBytes = m->runner->weightBytes();
+  double bandwidth = weightBytes / streamTime;
+  double ratio = medianStep / streamTime;
+  uint64_t peak = peakRSS();
+  uint64_t inferencePeak = peakReset ? procStatusBytes("VmHWM") : 0;
+  int64_t inferenceGrowth =
+      inferencePeak && rssBefore
+          ? static_cast<int64_t>(inferencePeak) - static_cast<int64_t>(rssBefore)
+          : -1;
+  std::string backend = m->module ? "qopt JIT" : "qopt AOT";
+
+  if (jsonOutput) {
+    llvm::json::Object result{
+        {"model", modelPath()},
+        {"backend", backend},
+        {"compile_seconds", m->compileSeconds},
+        {"repetitions", repetitions.getValue()},
+        {"prefill_tokens", promptLen},
+        {"prefill_tokens_per_second", ppRate.mean()},
+        {"prefill_tokens_per_second_stddev", ppRate.stddev()},
+        {"decode_tokens", decodeLen},
+        {"decode_tokens_per_second", tgRate.mean()},
+        {"decode_tokens_per_second_stddev", tgRate.stddev()},
+        {"decode_median_seconds", medianStep},
+        {"tests", llvm::json::Array{pp.toJSON(), tg.toJSON()}},
+        {"weight_bytes", static_cast<int64_t>(weightBytes)},
+        {"weight_bytes_read_per_token",
+         static_cast<int64_t>(m->runner->weightBytesRead())},
+        {"served_bits", servedBitsJson(*m->runner)},
+        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
+        {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
+        {"kv_cache_positions", m->runner->cacheCapacity()},
+        {"peak_rss_bytes", static_cast<int64_t>(peak)},
+        {"inference_peak_rss_bytes", static_cast<int64_t>(inferencePeak)},
+        {"inference_rss_growth_bytes", inferenceGrowth},
+        {"read_bandwidth_bytes_per_second", bandwidth},
+        {"weight_stream_seconds", streamTime},
+        {"decode_over_stream_ratio", ratio},
+        {"threads", 1}};
+    llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
+    return 0;
+  }
+  // llama-bench's markdown table, then what llama-bench does not measure.
+  std::string name = llvm::sys::path::filename(modelPath()).str();
+  if (name.empty())
+    name = modelPath();
+  llvm::outs() << "| model | size | backend | threads | test | t/s |\n"
+               << "| --- | ---: | --- | ---: | ---: | ---: |\n";
+  for (const BenchTest *test : {&pp, &tg}) {
+    Stats rate = test->rates();
+    llvm::outs() << llvm::formatv("| {0} | {1} | {2} | 1 | {3} | {4:F2} ± "
+                                  "{5:F2} |\n",
+                                  name, formatSize(weightBytes), backend,
+                                  test->name, rate.mean(), rate.stddev());
+  }
+  llvm::outs() << llvm::format(
+      "\ncompile/load     %.2f s; %d repetitions\n"
+      "decode           median %.3f ms/token\n"
+      "weights          %.1f MiB (%.1f MiB read per token)   KV cache %.1f "
+      "MiB   peak RSS %.1f MiB\n"
+      "read bandwidth   %.2f GB/s (1 thread, vector loads over the weights)\n"
+      "weight stream    %.3f ms (median); decode/stream = %.2fx\n",
+      m->compileSeconds, repetitions.getValue(), medianStep * 1e3,
+      weightBytes / 1048576.0, m->runner->weightBytesRead() / 1048576.0,
+      m->runner->cacheBytes() / 1048576.0, peak / 1048576.0, bandwidth / 1e9,
+      streamTime * 1e3, ratio);
+  if (weightBytes < (uint64_t(64) << 20))
+    llvm::outs() << "note             the weights fit in the CPU caches: "
+                    "the ratio compares against cache, not DRAM, "
+                    "bandwidth\n";
+  return 0;
+}
