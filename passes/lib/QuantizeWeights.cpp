@@ -54,6 +54,8 @@ struct QuantizedWeight {
 /// The validated options.
 struct QuantizeConfig {
   Layout layout;
+  /// Set: the scales are rounded to this type instead of the weight's.
+  std::optional<quant::ScaleType> scaleType;
   /// The method; its config's scale type is set per weight.
   quant::MethodOptions method;
 };
@@ -82,7 +84,14 @@ quantizeWeight(RankedTensorType weightType, ArrayRef<float> values,
   ArrayRef<int64_t> shape = weightType.getShape();
   int64_t rows = shape[0], cols = shape[1];
   quant::MethodOptions method = cfg.method;
-  method.config.scaleType = scaleTypeOf(expressed);
+  method.config.scaleType =
+      cfg.scaleType ? *cfg.scaleType : scaleTypeOf(expressed);
+  if (cfg.scaleType && expressed.isBF16()) {
+    user->emitError() << "qopt-quantize-weights: scale-type=f16 needs an f32 "
+                         "or f16 weight (the scales are stored in the "
+                         "weight's type), got bf16";
+    return failure();
+  }
   const quant::QuantConfig &qc = method.config;
   bool perChannel = qc.groupSize == 0;
   llvm::Expected<quant::QuantizedWeight> result =
@@ -172,6 +181,11 @@ LogicalResult HessianSource::open(StringRef path, ModuleOp module,
     return module.emitError()
            << "qopt-quantize-weights: " << llvm::toString(opened.takeError());
   file = std::move(*opened);
+  // Every entry is checked now, used or not: a corrupt file is refused
+  // whatever the selected roles.
+  if (llvm::Error err = file->verifyChecksums())
+    return module.emitError()
+           << "qopt-quantize-weights: " << llvm::toString(std::move(err));
   // A module from qopt-import says which model it is: the file must have
   // been recorded on one of the same shape.
   auto dict = module->getAttrOfType<DictionaryAttr>("qopt.model");
@@ -294,6 +308,11 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
   if (!parseRoleSelection(layers, roles, error))
     return fail(error);
 
+  if (scaleType == "f16")
+    cfg.scaleType = quant::ScaleType::F16;
+  else if (scaleType != "auto")
+    return fail("unknown scale-type '" + std::string(scaleType) +
+                "' (expected auto or f16)");
   std::optional<quant::Method> parsed = quant::parseMethod(method);
   if (!parsed)
     return fail("unknown method '" + std::string(method) +

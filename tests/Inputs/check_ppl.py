@@ -2,7 +2,7 @@
 """Checks the JSON line of `qopt-run ppl --json` read from stdin.
 
   check_ppl.py [--tokens N] [--nll X] [--reference FILE] [--tolerance T]
-               [--stderr]
+               [--stderr] [--below FILE [--margin M]]
 
 Fails (exit 1, message on stderr) unless the result has `tokens` == N (if
 given), a finite NLL and perplexity with ppl == exp(nll), and |nll - X| <=
@@ -10,7 +10,8 @@ T (if X is given; T defaults to 1e-3). --stderr also requires the
 standard errors: nll_stderr finite, > 0 and below the NLL, and
 ppl_stderr == ppl * nll_stderr. --reference FILE takes N and X from
 the JSON line of another `qopt-run ppl --json` run (e.g. the same model
-without a pass pipeline). Prints "ppl-ok tokens=N nll=X" on
+without a pass pipeline). --below FILE requires the NLL to be lower than
+that of another run by at least M (default 0). Prints "ppl-ok tokens=N nll=X" on
 success, for FileCheck.
 """
 
@@ -27,6 +28,8 @@ def main():
     parser.add_argument("--reference")
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--stderr", action="store_true")
+    parser.add_argument("--below")
+    parser.add_argument("--margin", type=float, default=0.0)
     args = parser.parse_args()
     if args.reference:
         with open(args.reference) as f:
@@ -61,6 +64,12 @@ def main():
     if args.nll is not None and abs(nll - args.nll) > args.tolerance:
         sys.exit("NLL %.6f differs from %.6f by %.6f (> %g)" %
                  (nll, args.nll, abs(nll - args.nll), args.tolerance))
+    if args.below:
+        with open(args.below) as f:
+            other = json.loads(f.read().strip().splitlines()[-1])["nll"]
+        if not nll < other - args.margin:
+            sys.exit("NLL %.6f is not below %.6f - %g (%s)" %
+                     (nll, other, args.margin, args.below))
     print("ppl-ok tokens=%d nll=%.6f" % (result["tokens"], nll))
 
 

@@ -148,9 +148,20 @@ makeSynthetic(llvm::StringRef spec) {
   return std::move(ckpt);
 }
 
+llvm::Expected<LoadedModel> qopt::run::loadModule(bool needTokenizer) {
+  if (mlir::qopt::ModelRunner::isArtifactDirectory(modelPath()))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "'" + modelPath() +
+            "' is a compiled artifact; give the checkpoint or qopt module it "
+            "was compiled from");
+  return loadModel(needTokenizer, nullptr, "", /*compile=*/false);
+}
+
 llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
                                                  BeforeCompile beforeCompile,
-                                                 llvm::StringRef compileTo) {
+                                                 llvm::StringRef compileTo,
+                                                 bool compile) {
   LoadedModel m;
   DialectRegistry registry;
   mlir::qopt::registerImportDialects(registry);
@@ -179,7 +190,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   };
 
   llvm::StringRef path = modelPath();
-  std::string checkpointSource;
+  std::string checkpointSource, recordedTokenizer;
   double start = now();
   if (mlir::qopt::ModelRunner::isArtifactDirectory(path)) {
     if (!compileTo.empty())
@@ -248,6 +259,9 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
             mlir::qopt::kModelAttr))
       if (auto source = dict.getAs<StringAttr>("source"))
         checkpointSource = source.getValue().str();
+    // `qopt-run quantize --tokenizer T` records T.
+    if (auto tok = (*m.module)->getAttrOfType<StringAttr>("qopt.tokenizer"))
+      recordedTokenizer = tok.getValue().str();
   }
   if (m.module) {
     llvm::Expected<model::ModelConfig> cfg =
@@ -267,7 +281,9 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
 
   if (needTokenizer) {
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        model::loadTokenizerFor(checkpointSource, tokenizerPath,
+        model::loadTokenizerFor(checkpointSource,
+                                tokenizerPath.empty() ? recordedTokenizer
+                                                      : tokenizerPath,
                                 m.config.vocabSize);
     if (!tok)
       return tok.takeError();
@@ -276,7 +292,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   if (beforeCompile)
     if (llvm::Error err = beforeCompile(m))
       return std::move(err);
-  if (m.runner)
+  if (m.runner || !compile)
     return std::move(m);
 
   mlir::qopt::CompileOptions options;
@@ -286,7 +302,9 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   if (!compileTo.empty()) {
     // Recorded absolute, so the artifact finds its tokenizer from anywhere.
     llvm::SmallString<256> tokenizerSource(
-        !tokenizerPath.empty() ? std::string(tokenizerPath) : checkpointSource);
+        !tokenizerPath.empty()       ? std::string(tokenizerPath)
+        : !recordedTokenizer.empty() ? recordedTokenizer
+                                     : checkpointSource);
     if (!tokenizerSource.empty() && !tokenizerSource.starts_with("synthetic:"))
       (void)llvm::sys::fs::make_absolute(tokenizerSource);
     CompileIndicator indicator(llvm::sys::path::filename(path));

@@ -44,7 +44,14 @@ using BeforeCompile = llvm::function_ref<llvm::Error(LoadedModel &)>;
 /// time into that directory instead (no runner is created).
 llvm::Expected<LoadedModel> loadModel(bool needTokenizer,
                                       BeforeCompile beforeCompile = nullptr,
-                                      llvm::StringRef compileTo = "");
+                                      llvm::StringRef compileTo = "",
+                                      bool compile = true);
+
+/// Loads modelPath() as a module (importing a checkpoint, parsing a qopt
+/// module), finds the tokenizer when `needTokenizer`, and stops there: no
+/// --pipeline, no compilation. An artifact directory is an error (its IR is
+/// already lowered).
+llvm::Expected<LoadedModel> loadModule(bool needTokenizer);
 
 /// Reserves the KV cache for a run of `positions` positions (or for
 /// --kv-reserve, when given), so that it never re-allocates. The run needs

@@ -45,9 +45,24 @@ cl::SubCommand &qopt::run::compileCommand() {
   return sub;
 }
 
+cl::SubCommand &qopt::run::calibrateCommand() {
+  static cl::SubCommand sub(
+      "calibrate", "Record H = X^T X of every linear layer's input on a "
+                   "text (for GPTQ and Matryoshka quantization)");
+  return sub;
+}
+cl::SubCommand &qopt::run::quantizeCommand() {
+  static cl::SubCommand sub(
+      "quantize", "Quantize the weights (RTN, GPTQ or Matryoshka) and write "
+                  "the quantized model (.mlirbc, .mlir or .gguf), itself a "
+                  "MODEL for the other subcommands");
+  return sub;
+}
+
 llvm::ArrayRef<cl::SubCommand *> qopt::run::modelCommands() {
   static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
-                                   &benchCommand(), &compileCommand()};
+                                   &benchCommand(),    &compileCommand(),
+                                   &calibrateCommand(), &quantizeCommand()};
   return subs;
 }
 llvm::ArrayRef<cl::SubCommand *> qopt::run::runCommands() {
@@ -68,12 +83,14 @@ QOPT_CATEGORY(samplingCategory,
 QOPT_CATEGORY(pplCategory, "Perplexity options")
 QOPT_CATEGORY(benchCategory, "Benchmark options")
 QOPT_CATEGORY(outputCategory, "Output options")
+QOPT_CATEGORY(quantCategory, "Quantization options (calibrate, quantize)")
 #undef QOPT_CATEGORY
 
 llvm::ArrayRef<const cl::OptionCategory *> qopt::run::qoptCategories() {
   static const cl::OptionCategory *categories[] = {
       &modelCategory(), &generateCategory(), &samplingCategory(),
-      &pplCategory(),   &benchCategory(),    &outputCategory()};
+      &pplCategory(),   &benchCategory(),    &outputCategory(),
+      &quantCategory()};
   return categories;
 }
 

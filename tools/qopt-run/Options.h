@@ -33,6 +33,8 @@ cl::SubCommand &generateCommand();
 cl::SubCommand &pplCommand();
 cl::SubCommand &benchCommand();
 cl::SubCommand &compileCommand();
+cl::SubCommand &calibrateCommand();
+cl::SubCommand &quantizeCommand();
 
 /// Every subcommand that loads a MODEL.
 llvm::ArrayRef<cl::SubCommand *> modelCommands();
@@ -61,6 +63,7 @@ cl::OptionCategory &samplingCategory();
 cl::OptionCategory &pplCategory();
 cl::OptionCategory &benchCategory();
 cl::OptionCategory &outputCategory();
+cl::OptionCategory &quantCategory();
 llvm::ArrayRef<const cl::OptionCategory *> qoptCategories();
 
 //===----------------------------------------------------------------------===//

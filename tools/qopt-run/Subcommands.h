@@ -14,6 +14,8 @@ int runGenerate();   // Generate.cpp
 int runPerplexity(); // Perplexity.cpp
 int runBench();      // Bench.cpp
 int runCompile();    // Compile.cpp
+int runCalibrate();  // Calibrate.cpp
+int runQuantize();   // Quantize.cpp
 
 } // namespace qopt::run
 

@@ -53,7 +53,9 @@ int main(int argc, char **argv) {
   const Entry entries[] = {{&generateCommand(), runGenerate},
                            {&pplCommand(), runPerplexity},
                            {&benchCommand(), runBench},
-                           {&compileCommand(), runCompile}};
+                           {&compileCommand(), runCompile},
+                           {&calibrateCommand(), runCalibrate},
+                           {&quantizeCommand(), runQuantize}};
   for (const Entry &entry : entries) {
     if (!*entry.command)
       continue;

@@ -292,6 +292,7 @@ public:
   int32_t bosId() const override { return v.bos; }
   int32_t eosId() const override { return v.eos; }
   int64_t vocabSize() const override { return v.pieces.size(); }
+  std::optional<GGUFVocabulary> ggufVocabulary() const override;
 
 private:
   /// The token whose piece is `piece` (the first of equal pieces), or -1.
@@ -315,6 +316,37 @@ private:
   std::bitset<256> inner;
 };
 } // namespace
+
+std::optional<GGUFVocabulary> ScoredBPETokenizer::ggufVocabulary() const {
+  GGUFVocabulary out;
+  out.bos = v.bos;
+  out.eos = v.eos;
+  out.unknown = v.unknown;
+  out.scores = v.scores;
+  for (auto [i, pieceText] : llvm::enumerate(v.pieces)) {
+    int32_t id = static_cast<int32_t>(i);
+    llvm::StringRef piece = pieceText;
+    if (id == v.unknown) {
+      out.tokens.push_back("<unk>");
+      out.types.push_back(2);
+    } else if (id == v.bos || id == v.eos) {
+      // llama2.c spells them "\n<s>\n" / "\n</s>\n"; GGUF's control names.
+      out.tokens.push_back(id == v.bos ? "<s>" : "</s>");
+      out.types.push_back(3);
+    } else if (piece.size() == 6 && piece.starts_with("<0x") &&
+               piece.ends_with(">")) {
+      out.tokens.push_back(piece.str());
+      out.types.push_back(6);
+    } else {
+      std::string text;
+      for (char ch : piece)
+        text += ch == ' ' ? std::string("\xE2\x96\x81") : std::string(1, ch);
+      out.tokens.push_back(std::move(text));
+      out.types.push_back(1);
+    }
+  }
+  return out;
+}
 
 /// The key of the pair (`left`, `right`) in a merge table.
 static uint64_t pairKey(int32_t left, int32_t right) {

@@ -391,21 +391,37 @@ int64_t CalibrationFile::find(int64_t layer, StringRef role) const {
   return -1;
 }
 
+llvm::Error CalibrationFile::entryError(int64_t index,
+                                        const Twine &rule) const {
+  const CalibrationEntry &entry = list[index];
+  return makeError("calibration file '" + filePath + "': entry " +
+                   Twine(index) + " (layer " + Twine(entry.layer) + ", " +
+                   llvm::join(entry.roles, ",") + "): " + rule);
+}
+
+llvm::Error CalibrationFile::checkChecksum(int64_t index) const {
+  uint64_t bytes = packedCount(list[index].cols) * sizeof(double);
+  const char *base = buffer->getBufferStart() + offsets[index];
+  if (llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
+          reinterpret_cast<const uint8_t *>(base), bytes)) != checksums[index])
+    return entryError(index, "data checksum mismatch (the file is corrupt)");
+  return llvm::Error::success();
+}
+
+llvm::Error CalibrationFile::verifyChecksums() const {
+  for (size_t i = 0; i < list.size(); ++i)
+    if (llvm::Error err = checkChecksum(i))
+      return err;
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::vector<double>>
 CalibrationFile::hessian(int64_t index) const {
-  const CalibrationEntry &entry = list[index];
-  int64_t k = entry.cols;
-  uint64_t count = packedCount(k);
+  int64_t k = list[index].cols;
   const char *base = buffer->getBufferStart() + offsets[index];
-  auto bad = [&](const Twine &rule) {
-    return makeError("calibration file '" + filePath + "': entry " +
-                     Twine(index) + " (layer " + Twine(entry.layer) + ", " +
-                     llvm::join(entry.roles, ",") + "): " + rule);
-  };
-  if (llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
-          reinterpret_cast<const uint8_t *>(base), count * sizeof(double))) !=
-      checksums[index])
-    return bad("data checksum mismatch (the file is corrupt)");
+  auto bad = [&](const Twine &rule) { return entryError(index, rule); };
+  if (llvm::Error err = checkChecksum(index))
+    return std::move(err);
   std::vector<double> h(static_cast<size_t>(k * k));
   const char *p = base;
   for (int64_t i = 0; i < k; ++i)

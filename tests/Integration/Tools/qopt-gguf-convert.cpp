@@ -11,13 +11,14 @@
 // are not a multiple of 32 stays f32 for q8_0/q4_0, and 1-D norms always
 // stay f32. llama2.c's q/k rows are already in the interleaved RoPE order
 // GGUF llama uses, so nothing is permuted. The vocabulary is written as
-// tokenizer.ggml.model "llama" (pieces with U+2581 for ' ', <0xXX> byte
-// tokens typed 6, <unk>/<s>/</s> at ids 0/1/2).
+// tokenizer.ggml.model "llama" (Tokenizer::ggufVocabulary: pieces with
+// U+2581 for ' ', <0xXX> byte tokens typed 6, <unk>/<s>/</s> at ids 0/1/2).
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Model/GGUFWriter.h"
+#include "qopt/Model/Tokenizer.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/CommandLine.h"
@@ -50,49 +51,6 @@ static cl::opt<GGMLType> weightType(
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "qopt-gguf-convert") << message << "\n";
   return 1;
-}
-
-namespace {
-/// A llama2.c tokenizer.bin: int32 max_token_length, then per token a float
-/// score, an int32 length and the piece's bytes.
-struct Llama2cVocab {
-  std::vector<std::string> pieces;
-  std::vector<float> scores;
-};
-} // namespace
-
-static llvm::Expected<Llama2cVocab> readVocab(llvm::StringRef path,
-                                              int64_t vocabSize) {
-  auto error = [&](const llvm::Twine &what) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "tokenizer '" + path + "': " + what);
-  };
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return error("cannot open: " + buf.getError().message());
-  llvm::StringRef bytes = (*buf)->getBuffer();
-  if (bytes.size() < 4)
-    return error("truncated: no max_token_length header");
-  Llama2cVocab vocab;
-  size_t at = 4;
-  for (int64_t i = 0; i < vocabSize; ++i) {
-    if (at + 8 > bytes.size())
-      return error("truncated at token " + llvm::Twine(i) + " of " +
-                   llvm::Twine(vocabSize) + " (the checkpoint's vocab_size)");
-    float score;
-    int32_t length;
-    std::memcpy(&score, bytes.data() + at, 4);
-    std::memcpy(&length, bytes.data() + at + 4, 4);
-    at += 8;
-    if (length < 0 || at + size_t(length) > bytes.size())
-      return error("token " + llvm::Twine(i) + " has length " +
-                   llvm::Twine(length) + ", past the end of the file");
-    vocab.pieces.push_back(bytes.substr(at, length).str());
-    vocab.scores.push_back(score);
-    at += size_t(length);
-  }
-  return vocab;
 }
 
 /// The GGUF name of canonical tensor `name` (Checkpoint.h).
@@ -137,10 +95,13 @@ int main(int argc, char **argv) {
   const Checkpoint &ckpt = **ckptOr;
   const ModelConfig &c = ckpt.config;
 
-  llvm::Expected<Llama2cVocab> vocabOr = readVocab(tokenizerPath, c.vocabSize);
-  if (!vocabOr)
-    return fail(llvm::toString(vocabOr.takeError()));
-  const Llama2cVocab &vocab = *vocabOr;
+  llvm::Expected<std::unique_ptr<Tokenizer>> tokenizer =
+      loadLlama2cTokenizer(tokenizerPath, c.vocabSize);
+  if (!tokenizer)
+    return fail(llvm::toString(tokenizer.takeError()));
+  std::optional<GGUFVocabulary> vocab = (*tokenizer)->ggufVocabulary();
+  if (!vocab)
+    return fail("tokenizer '" + tokenizerPath + "' has no GGUF form");
 
   GGUFWriter writer;
   writer.addString("general.architecture", "llama");
@@ -160,32 +121,10 @@ int main(int argc, char **argv) {
   writer.addFloat32("llama.rope.freq_base", c.ropeTheta);
   writer.addUInt32("llama.rope.dimension_count", uint32_t(c.headDim()));
 
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  for (size_t i = 0; i < vocab.pieces.size(); ++i) {
-    llvm::StringRef piece = vocab.pieces[i];
-    if (i == 0) {
-      tokens.push_back("<unk>");
-      types.push_back(2); // unknown
-    } else if (i == 1 || i == 2) {
-      tokens.push_back(i == 1 ? "<s>" : "</s>");
-      types.push_back(3); // control
-    } else if (piece.size() == 6 && piece.starts_with("<0x") &&
-               piece.ends_with(">")) {
-      tokens.push_back(piece.str());
-      types.push_back(6); // byte
-    } else {
-      std::string out;
-      for (char ch : piece)
-        out += ch == ' ' ? std::string("\xE2\x96\x81") : std::string(1, ch);
-      tokens.push_back(std::move(out));
-      types.push_back(1); // normal
-    }
-  }
   writer.addString("tokenizer.ggml.model", "llama");
-  writer.addStringArray("tokenizer.ggml.tokens", tokens);
-  writer.addFloat32Array("tokenizer.ggml.scores", vocab.scores);
-  writer.addInt32Array("tokenizer.ggml.token_type", types);
+  writer.addStringArray("tokenizer.ggml.tokens", vocab->tokens);
+  writer.addFloat32Array("tokenizer.ggml.scores", vocab->scores);
+  writer.addInt32Array("tokenizer.ggml.token_type", vocab->types);
   writer.addUInt32("tokenizer.ggml.bos_token_id", 1);
   writer.addUInt32("tokenizer.ggml.eos_token_id", 2);
   writer.addUInt32("tokenizer.ggml.unknown_token_id", 0);

@@ -76,7 +76,7 @@ protected:
   std::string greedy(const Checkpoint &ckpt, const Tokenizer &tok,
                      int steps) {
     auto model = unwrap(ReferenceModel::create(ckpt));
-    Sampler sampler(ckpt.config.vocabSize, 0.0f, 0.9f, 42);
+    Sampler sampler(ckpt.config.vocabSize, SamplingParams{}, 42); // greedy
     std::string text;
     int32_t token = tok.bosId();
     for (int pos = 0; pos < steps; ++pos) {

@@ -148,7 +148,11 @@ def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
     Option<"damp", "damp", "double", /*default=*/"0.01",
            "gptq/matryoshka: relative dampening of H's diagonal">,
     Option<"actOrder", "act-order", "bool", /*default=*/"false",
-           "gptq/matryoshka: process columns by decreasing H diagonal">
+           "gptq/matryoshka: process columns by decreasing H diagonal">,
+    Option<"scaleType", "scale-type", "std::string", /*default=*/"\"auto\"",
+           "values the scales are rounded to: auto (the weight's type) or "
+           "f16 (for GGUF export; f32 and f16 weights); stored in the "
+           "weight's type">
   ];
   let dependentDialects = [
     "::mlir::qopt::QOptDialect",
@@ -171,8 +175,7 @@ def InstrumentCalibrationPass : Pass<"qopt-instrument-calibration", "ModuleOp"> 
     `qopt-run calibrate` runs this pass, compiles the model and accumulates
     H = X^T X per site through the runtime observer (docs/calibration.md).
     `layer` restricts the instrumentation to one decoder layer (-1: all
-    layers and the classifier); an input whose width is not static is an
-    error.
+    layers and the classifier).
   }];
   let dependentDialects = ["::mlir::qopt::QOptDialect"];
   let options = [

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,12 +25,29 @@
 namespace qopt {
 namespace model {
 
+/// A vocabulary as GGUF's tokenizer.ggml.* "llama" (SentencePiece) model
+/// stores it, for writing a GGUF file.
+struct GGUFVocabulary {
+  /// Each token's piece, ' ' written as U+2581.
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  /// 1 normal, 2 unknown, 3 control, 6 byte (<0xXX>).
+  std::vector<int32_t> types;
+  int32_t bos = 1, eos = 2, unknown = 0;
+};
+
 /// A tokenizer. Implementations match the reference behaviour of their
 /// format (llama2.c's encode/decode for tokenizer.bin, including its dummy
 /// prefix space and byte fallback <0xXX> tokens).
 class Tokenizer {
 public:
   virtual ~Tokenizer();
+  /// The vocabulary in GGUF's "llama" form (llama2.c and GGUF vocabularies
+  /// with scores), or nullopt for a tokenizer GGUF's "llama" model cannot
+  /// express.
+  virtual std::optional<GGUFVocabulary> ggufVocabulary() const {
+    return std::nullopt;
+  }
   /// Token ids of `text`, with BOS first if `bos`, EOS last if `eos`. Takes
   /// O(n log n) time in the length of the text.
   virtual std::vector<int32_t> encode(llvm::StringRef text, bool bos,

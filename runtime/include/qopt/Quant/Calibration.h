@@ -154,11 +154,16 @@ public:
   /// its checksum, that every value is finite and the diagonal is not
   /// negative.
   llvm::Expected<std::vector<double>> hessian(int64_t index) const;
+  /// Checks every entry's data checksum (cheap: no matrix is expanded).
+  llvm::Error verifyChecksums() const;
   /// Loads every entry once: the whole file checked.
   llvm::Error verify() const;
 
 private:
   CalibrationFile() = default;
+  /// An error about entry `index`, naming the file, layer and roles.
+  llvm::Error entryError(int64_t index, const llvm::Twine &rule) const;
+  llvm::Error checkChecksum(int64_t index) const;
 
   std::string filePath;
   std::unique_ptr<llvm::MemoryBuffer> buffer;

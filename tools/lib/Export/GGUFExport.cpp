@@ -1,0 +1,397 @@
+//===- GGUFExport.cpp - A qopt model as a llama.cpp GGUF file ---*- C++ -*-===//
+//
+// See GGUFExport.h for the type mapping. The weights are found in @prefill
+// by what reads them: qopt.embedding's table, the qopt.rms_norm scales in
+// program order (attention norm and FFN norm of each layer, then the final
+// norm), and the role-tagged qopt.linear weights.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Tools/GGUFExport.h"
+
+#include "qopt/Dialect/QOpt/QOptOps.h"
+#include "qopt/Model/GGUFWriter.h"
+#include "qopt/Runtime/QuantMath.h"
+#include "qopt/Runtime/Storage.h"
+#include "qopt/Tools/ModelImporter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::qopt;
+namespace model = ::qopt::model;
+namespace rt = ::qopt::runtime;
+
+namespace {
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// The element bytes of a constant (a splat expanded).
+llvm::Expected<std::vector<char>> constantBytes(Value value,
+                                                const llvm::Twine &what) {
+  auto cst = value.getDefiningOp<arith::ConstantOp>();
+  if (!cst)
+    return makeError(what + " is not a constant");
+  auto type = cast<ShapedType>(cst.getType());
+  int64_t n = type.getNumElements();
+  unsigned width = type.getElementType().getIntOrFloatBitWidth();
+  if (width % 8 != 0)
+    return makeError(what + " has " + llvm::Twine(width) + "-bit elements");
+  size_t bytes = static_cast<size_t>(n) * (width / 8);
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(cst.getValue())) {
+    ArrayRef<char> data = resource.getData();
+    if (data.size() != bytes)
+      return makeError(what + " has no data (elided resource)");
+    return std::vector<char>(data.begin(), data.end());
+  }
+  auto dense = dyn_cast<DenseElementsAttr>(cst.getValue());
+  if (!dense)
+    return makeError(what + " is not a dense constant");
+  ArrayRef<char> raw = dense.getRawData();
+  std::vector<char> out(bytes);
+  if (dense.isSplat()) {
+    for (size_t i = 0; i < bytes; i += width / 8)
+      std::memcpy(out.data() + i, raw.data(), width / 8);
+  } else {
+    std::memcpy(out.data(), raw.data(), bytes);
+  }
+  return out;
+}
+
+/// Floats of an f32 / f16 / bf16 byte buffer.
+std::vector<float> decodeFloats(ArrayRef<char> bytes, Type type) {
+  if (type.isF32()) {
+    std::vector<float> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+  std::vector<float> out(bytes.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, bytes.data() + 2 * i, 2);
+    out[i] = type.isF16() ? model::halfToFloat(bits) : model::bf16ToFloat(bits);
+  }
+  return out;
+}
+
+/// The original row of output row `row` when q/k rows are permuted from
+/// rotate-half to interleaved pairs (identity when `headDim` is 0).
+int64_t sourceRow(int64_t row, int64_t headDim) {
+  if (headDim == 0)
+    return row;
+  int64_t head = row / headDim, i = row % headDim, half = headDim / 2;
+  return head * headDim + (i % 2) * half + i / 2;
+}
+
+void appendHalf(std::vector<uint8_t> &out, uint16_t bits) {
+  out.push_back(bits & 0xff);
+  out.push_back(bits >> 8);
+}
+
+class Exporter {
+public:
+  Exporter(ModuleOp module, const model::ModelConfig &cfg,
+           const GGUFExportOptions &options, std::vector<std::string> &warnings)
+      : module(module), cfg(cfg), options(options), warnings(warnings) {}
+
+  /// Writes weight `value` (rows x cols) as tensor `name`; `headDim` permutes
+  /// rotate-half q/k rows.
+  llvm::Error weight(StringRef name, Value value, int64_t headDim = 0);
+  /// Writes a 1-D float constant as F32.
+  llvm::Error norm(StringRef name, Value value);
+
+  model::GGUFWriter writer;
+  int quantizedQ8 = 0, quantizedQ4 = 0, halfWeights = 0;
+
+private:
+  llvm::Error quantized(StringRef name, PackOp pack, int64_t headDim);
+
+  ModuleOp module;
+  const model::ModelConfig &cfg;
+  const GGUFExportOptions &options;
+  std::vector<std::string> &warnings;
+};
+
+llvm::Error Exporter::norm(StringRef name, Value value) {
+  llvm::Expected<std::vector<char>> bytes = constantBytes(value, name);
+  if (!bytes)
+    return bytes.takeError();
+  auto type = cast<ShapedType>(value.getType());
+  std::vector<float> values = decodeFloats(*bytes, type.getElementType());
+  writer.addTensorF32(name, type.getShape(), values);
+  return llvm::Error::success();
+}
+
+llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
+  if (auto deq = value.getDefiningOp<DequantizeOp>()) {
+    auto pack = deq.getInput().getDefiningOp<PackOp>();
+    if (!pack)
+      return makeError("weight '" + name +
+                       "' is quantized but not a constant pack");
+    return quantized(name, pack, headDim);
+  }
+  llvm::Expected<std::vector<char>> bytes = constantBytes(value, name);
+  if (!bytes)
+    return bytes.takeError();
+  auto type = cast<RankedTensorType>(value.getType());
+  Type element = type.getElementType();
+  int64_t rows = type.getDimSize(0);
+  size_t rowBytes = bytes->size() / rows;
+  std::vector<uint8_t> data(bytes->size());
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(data.data() + r * rowBytes,
+                bytes->data() + sourceRow(r, headDim) * rowBytes, rowBytes);
+  model::GGMLType ggml = element.isF16()    ? model::GGMLType::F16
+                         : element.isBF16() ? model::GGMLType::BF16
+                                            : model::GGMLType::F32;
+  halfWeights += !element.isF32();
+  writer.addTensor(name, ggml, type.getShape(), data);
+  return llvm::Error::success();
+}
+
+llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
+  auto qt = cast<QTensorType>(pack.getType());
+  if (qt.isSliced() || qt.getRank() != 2)
+    return makeError("weight '" + name + "' is a sliced or non-2-D qtensor");
+  llvm::Expected<std::vector<char>> storage =
+      constantBytes(pack.getCodes(), name + " codes");
+  if (!storage)
+    return storage.takeError();
+  llvm::Expected<std::vector<char>> scaleBytes =
+      constantBytes(pack.getScales(), name + " scales");
+  if (!scaleBytes)
+    return scaleBytes.takeError();
+  Type scaleType = cast<ShapedType>(pack.getScales().getType()).getElementType();
+  std::vector<float> scales = decodeFloats(*scaleBytes, scaleType);
+  std::vector<float> zeros;
+  if (pack.getZeros()) {
+    llvm::Expected<std::vector<char>> zeroBytes =
+        constantBytes(pack.getZeros(), name + " zeros");
+    if (!zeroBytes)
+      return zeroBytes.takeError();
+    zeros = decodeFloats(*zeroBytes, scaleType);
+  }
+  int64_t rows = qt.getShape()[0], cols = qt.getShape()[1];
+  unsigned c = qt.getBits();
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+  const auto *packed = reinterpret_cast<const uint8_t *>(storage->data());
+  if (qt.getLayout() == Layout::Nested)
+    rt::unpackNestedPlanes(packed, rows, cols, c, c, codes.data());
+  else
+    rt::unpackDenseRows(packed, rows, cols, c, codes.data());
+  unsigned r = options.servedBits == 0 || options.servedBits >= c
+                   ? c
+                   : options.servedBits;
+  if (r < c && qt.getLayout() != Layout::Nested)
+    return makeError("weight '" + name + "' is static " + llvm::Twine(c) +
+                     "-bit; only a nested model is exported at another width");
+  bool grouped = qt.getGranularity() == Granularity::Group;
+  int64_t group = grouped ? qt.getElementsPerGroup() : cols;
+  int64_t groupsPerRow = (cols + group - 1) / group;
+  bool symmetric = !qt.isAsymmetric();
+  bool blockType = symmetric && group == model::kGGMLBlockSize &&
+                   cols % model::kGGMLBlockSize == 0 && (r == 8 || r == 4);
+  auto sliced = [&](uint8_t code) {
+    return r < c ? rt::sliceCode(code, c, r) : uint32_t(code);
+  };
+  if (!blockType) {
+    std::string why =
+        !symmetric ? "asymmetric"
+        : group != model::kGGMLBlockSize
+            ? "groups of " + std::to_string(group)
+            : r != 8 && r != 4 ? std::to_string(r) + "-bit" : "";
+    if (!why.empty())
+      return makeError(
+          "weight '" + name + "' is " + why +
+          "; GGUF has Q8_0 and Q4_0 for qopt's symmetric groups of 32 at 8 "
+          "or 4 bits (quantize with --scheme sym --group 32 --bits 8|4, or "
+          "export a nested int8 with --export-bits 4)");
+    // Rows not a multiple of 32: dequantized, as llama.cpp keeps them.
+    std::vector<float> values(static_cast<size_t>(rows * cols));
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t src = sourceRow(row, headDim);
+      for (int64_t col = 0; col < cols; ++col) {
+        int64_t g = src * groupsPerRow + col / group;
+        uint32_t q = sliced(codes[src * cols + col]) << (c - r);
+        float zero = zeros.empty() ? float(rt::symmetricZero(c)) : zeros[g];
+        values[row * cols + col] = rt::dequantizeValue(q, scales[g], zero);
+      }
+    }
+    warnings.push_back("'" + name.str() + "': " + std::to_string(cols) +
+                       " columns are not a multiple of 32; written "
+                       "dequantized as F32");
+    writer.addTensorF32(name, qt.getShape(), values);
+    return llvm::Error::success();
+  }
+  // Exact block types: value = a * (q - 2^(c-1)) = d * q' per element.
+  bool q8 = r == 8;
+  double unit = std::ldexp(1.0, int(c - r)); // d = a * 2^(c-r)
+  std::vector<uint8_t> data;
+  data.reserve(rows * groupsPerRow *
+               (q8 ? model::kQ8_0BlockBytes : model::kQ4_0BlockBytes));
+  double worst = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t src = sourceRow(row, headDim);
+    for (int64_t g = 0; g < groupsPerRow; ++g) {
+      float d = static_cast<float>(scales[src * groupsPerRow + g] * unit);
+      uint16_t half = model::floatToHalf(d);
+      if (d != 0)
+        worst = std::max<double>(
+            worst, std::fabs(model::halfToFloat(half) - d) / std::fabs(d));
+      appendHalf(data, half);
+      const uint8_t *block = codes.data() + src * cols + g * 32;
+      if (q8) {
+        for (int i = 0; i < 32; ++i)
+          data.push_back(static_cast<uint8_t>(int(block[i]) - 128));
+      } else {
+        for (int i = 0; i < 16; ++i)
+          data.push_back(static_cast<uint8_t>(sliced(block[i]) |
+                                              sliced(block[i + 16]) << 4));
+      }
+    }
+  }
+  if (worst > 0)
+    warnings.push_back(
+        "'" + name.str() + "': scales rounded to f16 (relative change up to " +
+        llvm::formatv("{0:e2}", worst).str() +
+        "; quantize with qopt-run quantize -o FILE.gguf for f16 scales)");
+  (q8 ? quantizedQ8 : quantizedQ4)++;
+  writer.addTensor(name, q8 ? model::GGMLType::Q8_0 : model::GGMLType::Q4_0,
+                   qt.getShape(), data);
+  return llvm::Error::success();
+}
+
+/// GGUF's name of a linear role.
+std::optional<StringRef> ggufLinearName(StringRef role) {
+  return llvm::StringSwitch<std::optional<StringRef>>(role)
+      .Case("q", "attn_q")
+      .Case("k", "attn_k")
+      .Case("v", "attn_v")
+      .Case("o", "attn_output")
+      .Case("gate", "ffn_gate")
+      .Case("up", "ffn_up")
+      .Case("down", "ffn_down")
+      .Default(std::nullopt);
+}
+} // namespace
+
+llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
+                                   const model::GGUFVocabulary &vocabulary,
+                                   llvm::StringRef path,
+                                   const GGUFExportOptions &options,
+                                   std::vector<std::string> &warnings) {
+  llvm::Expected<model::ModelConfig> cfg = readModelConfig(module);
+  if (!cfg)
+    return cfg.takeError();
+  if (cfg->architecture != "llama")
+    return makeError("GGUF export writes llama models; this one is '" +
+                     cfg->architecture + "'");
+  auto prefill = module.lookupSymbol<func::FuncOp>(kPrefillFunction);
+  if (!prefill)
+    return makeError("the module has no @prefill function");
+  bool online = false;
+  prefill.walk([&](HadamardOp) { online = true; });
+  if (online)
+    return makeError("the model computes online Hadamard transforms "
+                     "(qopt-fold-rotations R3/R4), which llama.cpp does not; "
+                     "fold only r1,r2 to export it");
+  if (static_cast<int64_t>(vocabulary.tokens.size()) > cfg->vocabSize)
+    return makeError("the tokenizer has more tokens than the model's vocabulary");
+
+  Exporter e(module, *cfg, options, warnings);
+  model::GGUFWriter &w = e.writer;
+  w.addString("general.architecture", "llama");
+  w.addString("general.name", options.name);
+  w.addUInt32("llama.context_length", uint32_t(cfg->maxSeqLen));
+  w.addUInt32("llama.embedding_length", uint32_t(cfg->dim));
+  w.addUInt32("llama.feed_forward_length", uint32_t(cfg->hiddenDim));
+  w.addUInt32("llama.block_count", uint32_t(cfg->numLayers));
+  w.addUInt32("llama.attention.head_count", uint32_t(cfg->numHeads));
+  w.addUInt32("llama.attention.head_count_kv", uint32_t(cfg->numKVHeads));
+  w.addFloat32("llama.attention.layer_norm_rms_epsilon", cfg->normEps);
+  w.addFloat32("llama.rope.freq_base", cfg->ropeTheta);
+  w.addUInt32("llama.rope.dimension_count", uint32_t(cfg->headDim()));
+  w.addString("tokenizer.ggml.model", "llama");
+  w.addStringArray("tokenizer.ggml.tokens", vocabulary.tokens);
+  w.addFloat32Array("tokenizer.ggml.scores", vocabulary.scores);
+  w.addInt32Array("tokenizer.ggml.token_type", vocabulary.types);
+  w.addUInt32("tokenizer.ggml.bos_token_id", uint32_t(vocabulary.bos));
+  w.addUInt32("tokenizer.ggml.eos_token_id", uint32_t(vocabulary.eos));
+  w.addUInt32("tokenizer.ggml.unknown_token_id", uint32_t(vocabulary.unknown));
+
+  bool rotateHalf = cfg->ropeStyle == model::RopeStyle::RotateHalf;
+  Value embeddingTable;
+  int64_t norms = 0;
+  llvm::Error error = llvm::Error::success();
+  auto check = [&](llvm::Error err) {
+    if (err && !error)
+      error = std::move(err);
+    else
+      llvm::consumeError(std::move(err));
+  };
+  // The file type is decided after the tensors; the writer keeps KVs in
+  // order, so it is added last (GGUF readers look keys up by name).
+  prefill.walk([&](Operation *op) {
+    if (error)
+      return;
+    if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+      embeddingTable = emb.getTable();
+      if (isa<QTensorType>(embeddingTable.getType()))
+        return check(makeError("a quantized embedding table is not exported "
+                               "(quantize the linear roles only)"));
+      check(e.weight("token_embd.weight", embeddingTable));
+    } else if (auto n = dyn_cast<RMSNormOp>(op)) {
+      int64_t i = norms++;
+      std::string name =
+          i == 2 * cfg->numLayers
+              ? std::string("output_norm.weight")
+              : llvm::formatv("blk.{0}.{1}.weight", i / 2,
+                              i % 2 ? "ffn_norm" : "attn_norm")
+                    .str();
+      check(e.norm(name, n.getWeight()));
+    } else if (auto linear = dyn_cast<LinearOp>(op)) {
+      auto role = linear->getAttrOfType<StringAttr>("qopt.role");
+      auto layer = linear->getAttrOfType<IntegerAttr>("qopt.layer");
+      if (!role)
+        return check(makeError("a linear without qopt.role (import the model "
+                               "with qopt-import)"));
+      if (role.getValue() == "classifier") {
+        // Tied: the same table (or its fused copy is its own weight).
+        if (linear.getWeight() == embeddingTable)
+          return;
+        return check(e.weight("output.weight", linear.getWeight()));
+      }
+      std::optional<StringRef> name = ggufLinearName(role.getValue());
+      if (!name || !layer)
+        return check(makeError("unexpected linear role '" + role.getValue() +
+                               "'"));
+      int64_t headDim = 0;
+      if (rotateHalf && (role.getValue() == "q" || role.getValue() == "k"))
+        headDim = cfg->headDim();
+      check(e.weight(llvm::formatv("blk.{0}.{1}.weight", layer.getInt(), *name)
+                         .str(),
+                     linear.getWeight(), headDim));
+    }
+  });
+  if (error)
+    return error;
+  if (norms != 2 * cfg->numLayers + 1)
+    return makeError("expected " + llvm::Twine(2 * cfg->numLayers + 1) +
+                     " RMSNorms in @prefill, found " + llvm::Twine(norms));
+  // llama_ftype: MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_F16 = 1, ALL_F32.
+  w.addUInt32("general.file_type", e.quantizedQ4   ? 2
+                                   : e.quantizedQ8 ? 7
+                                   : e.halfWeights ? 1
+                                                   : 0);
+  return w.write(path);
+}
