@@ -4,7 +4,8 @@
 # Writes runtime/lib/Model/UnicodeTables.inc, the character data that the
 # ByteLevel pre-tokenizers and the NFC normalizer need, from Python's
 # unicodedata module (the Unicode Character Database of the Python that runs
-# this; Python 3.11 has Unicode 14.0.0):
+# this: run it with the newest Python at hand; Python 3.13 has Unicode 15.1,
+# 3.11 only 14.0, and Hugging Face tokenizers 0.23 uses 16.0):
 #  - kCharClasses: ranges of general category L (letters) and N (numbers),
 #    and of the White_Space property (PropList.txt, which unicodedata does
 #    not expose: listed below; str.isspace() differs from it);
@@ -14,7 +15,8 @@
 #  - kCompositions: the primary composites, by their pair (the two-code-point
 #    decompositions that NFC recomposes: not excluded from composition).
 #
-#   python3 scripts/gen_unicode_tables.py > runtime/lib/Model/UnicodeTables.inc
+#   python3.13 scripts/gen_unicode_tables.py \
+#     > runtime/lib/Model/UnicodeTables.inc
 #
 #===------------------------------------------------------------------------===#
 

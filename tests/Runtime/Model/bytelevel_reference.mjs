@@ -63,6 +63,8 @@ const TEXTS = [
   "Tab\tseparated\tvalues\t\t\n\n\n\n",
   "mixed \u4e2d\u6587 and English, \u65e5\u672c\u8a9e too; 123\u4e2d456",
   "\u00e9\u00e8 \u0000 \u007f \u00ad \u00a0\u00a0",
+  // Unicode 15.0/15.1: Kaktovik numerals (No), Kawi letters, CJK Ext. H/I.
+  " \u{1d2c0}\u{1d2c1} 1\u{1d2c2} x\u{11f04}\u{11f05} \u{31350}\u{2ebf0}",
 ];
 
 // Random strings over pieces that exercise the pre-tokenizers' edge cases,
