@@ -199,8 +199,8 @@ static bool isWordChar(uint32_t cp) {
 /// The code point of `text` that ends at `end` (> `lower`), and where it
 /// starts (not before `lower`); a byte that ends no valid sequence stands
 /// alone.
-static uint32_t codePointBefore(llvm::StringRef text, size_t lower,
-                                size_t end, size_t &start) {
+static uint32_t codePointBefore(llvm::StringRef text, size_t lower, size_t end,
+                                size_t &start) {
   start = end - 1;
   while (start > lower && end - start < 4 &&
          (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80)
@@ -215,8 +215,7 @@ static uint32_t codePointBefore(llvm::StringRef text, size_t lower,
 
 const AddedToken *HFBPETokenizer::matchAdded(llvm::StringRef text,
                                              size_t segStart, size_t pos,
-                                             size_t &begin,
-                                             size_t &end) const {
+                                             size_t &begin, size_t &end) const {
   for (uint32_t index : addedByFirstByte[static_cast<uint8_t>(text[pos])]) {
     const AddedToken &t = addedTokens[index];
     if (!text.substr(pos).starts_with(t.content))

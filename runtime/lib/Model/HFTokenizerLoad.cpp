@@ -166,8 +166,7 @@ llvm::Error TokenizerJSONReader::readModel() {
   for (const auto &kv : *vocab) {
     std::optional<int64_t> id = kv.second.getAsInteger();
     if (!id)
-      return error("vocab entry '" + kv.first.str() +
-                   "' has no integer id");
+      return error("vocab entry '" + kv.first.str() + "' has no integer id");
     if (llvm::Error e = addToken(kv.first, *id))
       return e;
   }
@@ -317,12 +316,13 @@ llvm::Error TokenizerJSONReader::readPreTokenizer() {
       std::optional<SplitPattern> p =
           regex ? recognizeSplitPattern(*regex) : std::nullopt;
       if (!p)
-        return error("Split pattern " +
-                     (regex ? "'" + *regex + "'"
-                            : llvm::Twine("without a Regex")) +
-                     " is not supported (only the regexes of GPT-2, Llama 3 "
-                     "and Qwen2 are)");
-      if (o.getString("behavior") != std::optional<llvm::StringRef>("Isolated") ||
+        return error(
+            "Split pattern " +
+            (regex ? "'" + *regex + "'" : llvm::Twine("without a Regex")) +
+            " is not supported (only the regexes of GPT-2, Llama 3 "
+            "and Qwen2 are)");
+      if (o.getString("behavior") !=
+              std::optional<llvm::StringRef>("Isolated") ||
           o.getBoolean("invert").value_or(false))
         return unsupported("Split other than behavior Isolated, not inverted");
       step.kind = PreTokenizeStep::Split;

@@ -101,8 +101,7 @@ static size_t matchGPT2(const Decoded &d, size_t i) {
     return k;
   bool space = d.cp(i) == ' ';
   // ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+'.
-  for (CharClass c :
-       {CharClass::Letter, CharClass::Number, CharClass::Other}) {
+  for (CharClass c : {CharClass::Letter, CharClass::Number, CharClass::Other}) {
     if (space && d.is(i + 1, c))
       return 1 + d.run(i + 1, c);
     if (d.is(i, c))
@@ -145,15 +144,13 @@ void qopt::model::detail::splitByPattern(SplitPattern pattern,
                                          std::vector<std::string> &pieces) {
   Decoded d(text);
   for (size_t i = 0; i < d.size();) {
-    size_t length = pattern == SplitPattern::GPT2
-                        ? matchGPT2(d, i)
-                        : matchLlama3(d, i, pattern == SplitPattern::Llama3
-                                                ? 3
-                                                : 1);
+    size_t length =
+        pattern == SplitPattern::GPT2
+            ? matchGPT2(d, i)
+            : matchLlama3(d, i, pattern == SplitPattern::Llama3 ? 3 : 1);
     // Every character matches some alternative; never loop on none.
     length = std::max<size_t>(length, 1);
-    pieces.push_back(
-        text.slice(d.offset(i), d.offset(i + length)).str());
+    pieces.push_back(text.slice(d.offset(i), d.offset(i + length)).str());
     i += length;
   }
 }

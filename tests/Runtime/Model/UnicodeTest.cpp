@@ -1,4 +1,5 @@
-//===- UnicodeTest.cpp - Tests of the tokenizers' Unicode support -*- C++ -*-===//
+//===- UnicodeTest.cpp - Tests of the tokenizers' Unicode support -*- C++
+//-*-===//
 //
 // The character classes of the pre-tokenizer regexes, UTF-8 decoding of
 // broken input, NFC (composition, exclusions, Hangul, canonical ordering)
@@ -6,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PreTokenizer.h"
 #include "Unicode.h"
+#include "PreTokenizer.h"
 
 #include "gmock/gmock.h"
 
@@ -63,14 +64,15 @@ TEST(UnicodeTest, DecodesBrokenUTF8ByteByByte) {
 }
 
 TEST(UnicodeTest, NFC) {
-  EXPECT_EQ(normalizeNFC("plain ASCII, caf\xC3\xA9"), "plain ASCII, caf\xC3\xA9");
-  EXPECT_EQ(normalizeNFC("e\xCC\x81"), "\xC3\xA9");              // é
-  EXPECT_EQ(normalizeNFC("A\xCC\x8A"), "\xC3\x85");              // Å
-  EXPECT_EQ(normalizeNFC("\xE2\x84\xAB"), "\xC3\x85");           // Å sign
-  EXPECT_EQ(normalizeNFC("o\xCC\x88\xCC\x84"), "\xC8\xAB");      // ȫ
+  EXPECT_EQ(normalizeNFC("plain ASCII, caf\xC3\xA9"),
+            "plain ASCII, caf\xC3\xA9");
+  EXPECT_EQ(normalizeNFC("e\xCC\x81"), "\xC3\xA9");         // é
+  EXPECT_EQ(normalizeNFC("A\xCC\x8A"), "\xC3\x85");         // Å
+  EXPECT_EQ(normalizeNFC("\xE2\x84\xAB"), "\xC3\x85");      // Å sign
+  EXPECT_EQ(normalizeNFC("o\xCC\x88\xCC\x84"), "\xC8\xAB"); // ȫ
   // Hangul: L V T composes to one syllable, LV + T too.
   EXPECT_EQ(normalizeNFC("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"),
-            "\xEA\xB0\x81");                                     // 각
+            "\xEA\xB0\x81"); // 각
   EXPECT_EQ(normalizeNFC("\xEA\xB0\x80\xE1\x86\xA8"), "\xEA\xB0\x81");
   // U+0958 is excluded from composition: it stays decomposed.
   EXPECT_EQ(normalizeNFC("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");
@@ -81,7 +83,9 @@ TEST(UnicodeTest, NFC) {
   // A mark blocked by another of the same class stays apart.
   EXPECT_EQ(normalizeNFC("a\xCC\x81\xCC\x81"), "\xC3\xA1\xCC\x81");
   // Broken UTF-8 is kept and does not compose with what follows.
-  EXPECT_EQ(normalizeNFC("\xFF" "e\xCC\x81\xC3"), "\xFF\xC3\xA9\xC3");
+  EXPECT_EQ(normalizeNFC("\xFF"
+                         "e\xCC\x81\xC3"),
+            "\xFF\xC3\xA9\xC3");
   EXPECT_EQ(normalizeNFC("\xCC\x81"), "\xCC\x81");
 }
 
@@ -99,9 +103,9 @@ TEST(PreTokenizerTest, SplitPatterns) {
   // GPT-2's contractions are case-sensitive, Llama-3's are not.
   EXPECT_THAT(split(SplitPattern::GPT2, "I'M 2024"),
               ElementsAre("I", "'", "M", " 2024"));
-  EXPECT_THAT(split(SplitPattern::Llama3, "I'M 12345 abc\r\n\n  x"),
-              ElementsAre("I", "'M", " ", "123", "45", " abc", "\r\n\n", " ",
-                          " x"));
+  EXPECT_THAT(
+      split(SplitPattern::Llama3, "I'M 12345 abc\r\n\n  x"),
+      ElementsAre("I", "'M", " ", "123", "45", " abc", "\r\n\n", " ", " x"));
   EXPECT_THAT(split(SplitPattern::Qwen2, "I'M 12345 abc\r\n\n  x"),
               ElementsAre("I", "'M", " ", "1", "2", "3", "4", "5", " abc",
                           "\r\n\n", " ", " x"));
@@ -109,9 +113,10 @@ TEST(PreTokenizerTest, SplitPatterns) {
   // but a line break joins the letters after it.
   EXPECT_THAT(split(SplitPattern::Llama3, "...\n\nok \"quote\"\tx"),
               ElementsAre("...\n\n", "ok", " \"", "quote", "\"", "\tx"));
-  EXPECT_THAT(split(SplitPattern::Llama3, "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C"
-                                          "\xE4\xB8\x96"),
-              ElementsAre("\xE4\xBD\xA0\xE5\xA5\xBD", "\xEF\xBC\x8C\xE4\xB8\x96"));
+  EXPECT_THAT(
+      split(SplitPattern::Llama3, "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C"
+                                  "\xE4\xB8\x96"),
+      ElementsAre("\xE4\xBD\xA0\xE5\xA5\xBD", "\xEF\xBC\x8C\xE4\xB8\x96"));
   EXPECT_THAT(split(SplitPattern::Llama3, "   "), ElementsAre("   "));
   EXPECT_THAT(split(SplitPattern::Llama3, ""), ElementsAre());
   // Broken UTF-8 is one piece per stray byte run, and nothing is lost.
@@ -121,9 +126,10 @@ TEST(PreTokenizerTest, SplitPatterns) {
     joined += p;
   EXPECT_EQ(joined, "a\xFF\xFEz ");
   EXPECT_EQ(recognizeSplitPattern("\\s+"), std::nullopt);
-  EXPECT_EQ(recognizeSplitPattern(
-                R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"),
-            SplitPattern::GPT2);
+  EXPECT_EQ(
+      recognizeSplitPattern(
+          R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"),
+      SplitPattern::GPT2);
 }
 
 TEST(PreTokenizerTest, DigitsAndAlphabet) {
