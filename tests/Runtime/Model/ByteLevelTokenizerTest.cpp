@@ -268,6 +268,19 @@ TEST(ByteLevelTokenizerTest, LongTextsEncodeInLinearTime) {
   }
 }
 
+TEST(ByteLevelTokenizerTest, FoundBesideACheckpoint) {
+  // loadTokenizerFor picks tokenizer.json inside a Hugging Face directory
+  // and checks its size against the model's vocabulary.
+  TempDir dir;
+  ASSERT_TRUE(load(dir, byteLevelJson()));
+  auto tok = unwrap(loadTokenizerFor(dir.path, "", 300));
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->encode(" the", false, false), (Ids{258}));
+  EXPECT_EQ(errorOf(loadTokenizerFor(dir.path, "", 200)),
+            "tokenizer for '" + dir.path +
+                "' has 266 tokens, more than the model's vocabulary of 200");
+}
+
 TEST(ByteLevelTokenizerTest, RefusedFiles) {
   TempDir dir;
   std::string path = dir.file("tokenizer.json");
