@@ -304,7 +304,8 @@ TEST(HFTokenizerSplitTest, UnsupportedAndBrokenFiles) {
   llvm::json::Object root = tinyTokenizerJson(false, false);
   root["pre_tokenizer"] = llvm::json::Object{{"type", "ByteLevel"},
                                              {"add_prefix_space", false}};
-  expectError(std::move(root), "ByteLevel");
+  expectError(std::move(root),
+              "a ByteLevel pre_tokenizer without a ByteLevel decoder");
   root = tinyTokenizerJson(false, false);
   (*root.getObject("model"))["type"] = "WordPiece";
   expectError(std::move(root), "WordPiece");

@@ -1,9 +1,10 @@
 //===- Tokenizer.h - Tokenizers and samplers ----------------------*- C++ -*-===//
 //
 // Text <-> token ids for the formats qopt-run accepts: llama2.c's
-// tokenizer.bin, Hugging Face tokenizer.json (BPE) and a GGUF file's own
-// tokenizer.ggml.* vocabulary (the sampler is in Sampler.h, included here
-// for the tools that use both). Depends on LLVM Support only.
+// tokenizer.bin, Hugging Face tokenizer.json (BPE, SentencePiece-style or
+// ByteLevel) and a GGUF file's own tokenizer.ggml.* vocabulary (the sampler
+// is in Sampler.h, included here for the tools that use both). Depends on
+// LLVM Support only.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,13 +49,16 @@ public:
   virtual std::optional<GGUFVocabulary> ggufVocabulary() const {
     return std::nullopt;
   }
-  /// Token ids of `text`, with BOS first if `bos`, EOS last if `eos`. Takes
-  /// O(n log n) time in the length of the text.
+  /// Token ids of `text`, with BOS first if `bos`, EOS last if `eos` (a
+  /// tokenizer without one, whose id is -1, adds none). Takes O(n log n)
+  /// time in the length of the text.
   virtual std::vector<int32_t> encode(llvm::StringRef text, bool bos,
                                       bool eos) const = 0;
   /// The text of `token` when it follows `prev` (llama2.c strips the leading
-  /// space after BOS and turns <0xXX> into the raw byte).
+  /// space after BOS and turns <0xXX> into the raw byte; ByteLevel returns
+  /// the token's bytes, possibly part of a UTF-8 character).
   virtual std::string decode(int32_t prev, int32_t token) const = 0;
+  /// BOS and EOS, or -1 if the tokenizer has none.
   virtual int32_t bosId() const = 0;
   virtual int32_t eosId() const = 0;
   virtual int64_t vocabSize() const = 0;
@@ -63,8 +67,11 @@ public:
 /// llama2.c tokenizer.bin for a model with `vocabSize` tokens.
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
-/// Hugging Face tokenizer.json (model.type == "BPE"; SentencePiece-style
-/// with byte_fallback and the ▁ space marker, as Llama tokenizers are).
+/// Hugging Face tokenizer.json (model.type == "BPE"): SentencePiece-style
+/// with byte_fallback and the ▁ space marker (Llama 1/2, Mistral), or
+/// ByteLevel with the GPT-2, Llama-3 or Qwen2 Split regex (GPT-2, Llama 3,
+/// Qwen2/3, SmolLM). Ids match Hugging Face tokenizers'; see
+/// docs/tokenizers.md.
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadHuggingFaceTokenizer(llvm::StringRef path);
 /// The tokenizer.ggml.* vocabulary of a GGUF file (model "llama").

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Writes a small ByteLevel BPE tokenizer.json for the qopt-run lit tests.
+
+  make_bytelevel_tokenizer.py OUTDIR
+
+OUTDIR/tokenizer.json has the Llama-3 pre-tokenizer and decoder, GPT-2's
+byte alphabet as ids 0-255, the merges below (ids 256-265) and the added
+tokens <|begin_of_text|> (266) and <|end_of_text|> (267);
+OUTDIR/tokenizer_config.json names them BOS and EOS. 268 tokens in all.
+Standard library only.
+"""
+
+import json
+import os
+import sys
+
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"
+                r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
+                r"\s+(?!\S)|\s+")
+
+
+def byte_alphabet():
+    """GPT-2's bytes_to_unicode()."""
+    printable = (list(range(ord("!"), ord("~") + 1)) +
+                 list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100)))
+    chars, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + n)
+            n += 1
+    return chars
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    alphabet = byte_alphabet()
+    vocab = {alphabet[b]: b for b in range(256)}
+    sp = alphabet[ord(" ")]
+    merges = [("H", "e"), ("l", "l"), ("He", "ll"), ("Hell", "o"),
+              (sp, "w"), ("o", "r"), (sp + "w", "or"), ("l", "d"),
+              (sp + "wor", "ld"), ("2", "0")]
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
+    added = ["<|begin_of_text|>", "<|end_of_text|>"]
+    spec = {
+        "version": "1.0",
+        "added_tokens": [
+            {"id": len(vocab) + i, "content": t, "single_word": False,
+             "lstrip": False, "rstrip": False, "normalized": False,
+             "special": True} for i, t in enumerate(added)],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX},
+             "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False,
+             "trim_offsets": True, "use_regex": False}]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": True,
+                           "trim_offsets": False, "use_regex": True},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True,
+                    "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "fuse_unk": False, "byte_fallback": False,
+                  "ignore_merges": True, "vocab": vocab,
+                  "merges": ["%s %s" % m for m in merges]},
+    }
+    with open(os.path.join(out, "tokenizer.json"), "w",
+              encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False)
+    with open(os.path.join(out, "tokenizer_config.json"), "w",
+              encoding="utf-8") as f:
+        json.dump({"bos_token": added[0], "eos_token": added[1]}, f)
+
+
+if __name__ == "__main__":
+    main()
