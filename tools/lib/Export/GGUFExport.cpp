@@ -271,6 +271,15 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
   return llvm::Error::success();
 }
 
+/// Whether `a` and `b` are the same value or constants of the same data.
+bool sameConstant(Value a, Value b) {
+  if (a == b)
+    return true;
+  auto ca = a ? a.getDefiningOp<arith::ConstantOp>() : nullptr;
+  auto cb = b ? b.getDefiningOp<arith::ConstantOp>() : nullptr;
+  return ca && cb && ca.getValue() == cb.getValue();
+}
+
 /// GGUF's name of a linear role.
 std::optional<StringRef> ggufLinearName(StringRef role) {
   return llvm::StringSwitch<std::optional<StringRef>>(role)
@@ -366,8 +375,9 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
         return check(makeError("a linear without qopt.role (import the model "
                                "with qopt-import)"));
       if (role.getValue() == "classifier") {
-        // Tied: the same table (or its fused copy is its own weight).
-        if (linear.getWeight() == embeddingTable)
+        // Tied: the same table (qopt-fuse-norms gives the classifier its
+        // own copy, which is then written).
+        if (sameConstant(linear.getWeight(), embeddingTable))
           return;
         return check(e.weight("output.weight", linear.getWeight()));
       }
