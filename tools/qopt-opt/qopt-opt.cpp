@@ -2,13 +2,16 @@
 //
 // The mlir-opt of qopt: parses MLIR with the qopt dialect and the upstream
 // dialects qopt pipelines produce or consume, and runs qopt and upstream
-// passes on it. Registers only what it uses.
+// passes on it. Registers only what it uses. Its input is checked under
+// qopt's policy for untrusted module files (qopt/Tools/ModuleInput.h) before
+// MLIR's parsers see it.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Transforms/Passes.h"
+#include "qopt/Tools/ModuleInput.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -25,7 +28,10 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/ToolOutputFile.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
@@ -47,6 +53,39 @@ int main(int argc, char **argv) {
   mlir::bufferization::registerOneShotBufferizePass();
   mlir::bufferization::registerBufferizationPipelines();
 
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "qopt optimizer driver\n", registry));
+  llvm::InitLLVM init(argc, argv);
+  auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(
+      argc, argv, "qopt optimizer driver\n", registry);
+  mlir::MlirOptMainConfig config = mlir::MlirOptMainConfig::createFromCLOptions();
+  // Listing dialects or passes reads no input.
+  if (config.shouldShowDialects() || config.shouldListPasses())
+    return mlir::asMainReturnCode(
+        mlir::MlirOptMain(argc, argv, inputFilename, outputFilename, registry));
+
+  std::string message;
+  std::unique_ptr<llvm::MemoryBuffer> input =
+      mlir::openInputFile(inputFilename, &message);
+  if (!input) {
+    llvm::errs() << message << "\n";
+    return EXIT_FAILURE;
+  }
+  std::string subject =
+      inputFilename == "-" ? "<stdin>" : "'" + inputFilename + "'";
+  if (llvm::Error err = mlir::qopt::checkModuleInput(input->getMemBufferRef(),
+                                                     subject, registry)) {
+    llvm::errs() << "error: " << llvm::toString(std::move(err)) << "\n";
+    return EXIT_FAILURE;
+  }
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      mlir::openOutputFile(outputFilename, &message);
+  if (!output) {
+    llvm::errs() << message << "\n";
+    return EXIT_FAILURE;
+  }
+  // The buffer checked is the buffer parsed.
+  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(input), registry,
+                                     config)))
+    return EXIT_FAILURE;
+  output->keep();
+  return EXIT_SUCCESS;
 }

@@ -24,6 +24,7 @@
 #include "qopt/Model/Tokenizer.h"
 #include "qopt/Tools/ModelImporter.h"
 #include "qopt/Tools/ModelRunner.h"
+#include "qopt/Tools/ModuleInput.h"
 
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Transforms/Passes.h"
@@ -498,9 +499,11 @@ loadModel(bool needTokenizer, BeforeCompile beforeCompile = nullptr,
       return error("no such file: '" + path + "'");
     if (!llvm::sys::fs::is_regular_file(path))
       return error("qopt module '" + path + "' is not a regular file");
-    m.module = parseSourceFile<ModuleOp>(path, m.context.get());
-    if (!m.module)
-      return error("cannot parse qopt module '" + path + "'");
+    llvm::Expected<OwningOpRef<ModuleOp>> module =
+        mlir::qopt::parseModuleFile(path, *m.context);
+    if (!module)
+      return module.takeError();
+    m.module = std::move(*module);
   } else {
     llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =
         model::loadCheckpoint(path);

@@ -12,6 +12,7 @@
 #define QOPT_TOOLS_MODELRUNNER_H
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Tools/ArtifactManifest.h"
 #include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -38,20 +39,6 @@ struct CompileOptions {
   /// f32 lanes of the vector kernels; 0 picks the host's (16 with AVX-512F,
   /// else 8).
   int64_t vectorWidth = 0;
-};
-
-/// A weight stored in the nested (Matryoshka bit-plane) layout whose served
-/// width is a run-time parameter of the compiled code: one entry of the
-/// module's `qopt.width_table`.
-struct WidthSlot {
-  /// The resource name of its codes (e.g. `layers.0.wq.codes`).
-  std::string name;
-  /// The parent width P: serving P bits (the default) is the full model.
-  unsigned parentBits = 8;
-  /// The decoder layer, or -1 (embedding, classifier, untagged).
-  int64_t layer = -1;
-  /// q, k, v, o, gate, up, down, embedding, classifier, or empty.
-  std::string role;
 };
 
 /// A compiled model with its KV cache.
