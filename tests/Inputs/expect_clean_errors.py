@@ -4,10 +4,10 @@ cleanly: exit 0, or exit 1 with exactly one line on stderr that contains
 "error: ". A signal, a crash report, any other exit code, a multi-line error
 or a run longer than the timeout fails, naming the input.
 
-usage: expect_clean_errors.py TOOL DIR [--timeout S] [--jobs N] [-- ARGS...]
+usage: expect_clean_errors.py [--timeout S] [--jobs N] DIR TOOL [ARGS...]
 
 Each input is given as `TOOL [ARGS before @] INPUT [ARGS after @]`: an `@`
-among ARGS marks where the input goes (default: first).
+among ARGS marks where the input goes (default: last).
 """
 
 import argparse
@@ -22,7 +22,7 @@ def run_case(tool, args, path, timeout):
         at = args.index("@")
         cmd = [tool] + args[:at] + [path] + args[at + 1:]
     else:
-        cmd = [tool, path] + args
+        cmd = [tool] + args + [path]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, timeout=timeout)
@@ -44,17 +44,14 @@ def run_case(tool, args, path, timeout):
 
 
 def main():
-    argv = sys.argv[1:]
-    extra = []
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1:]
-        argv = argv[:argv.index("--")]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tool")
-    parser.add_argument("dir")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--jobs", type=int, default=2)
-    opts = parser.parse_args(argv)
+    parser.add_argument("dir")
+    parser.add_argument("tool")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    opts = parser.parse_args()
+    extra = opts.args
 
     paths = sorted(os.path.join(opts.dir, n) for n in os.listdir(opts.dir))
     failures = []
