@@ -29,7 +29,7 @@ using namespace mlir;
 static MLIRContext &context() {
   static MLIRContext *ctx = [] {
     DialectRegistry registry;
-    qopt::registerImportDialects(registry);
+    mlir::qopt::registerImportDialects(registry);
     registry.insert<func::FuncDialect>();
     auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
     c->getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
@@ -44,10 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!isBytecode(buffer))
     return 0;
   MLIRContext &ctx = context();
-  qopt::ModuleInputLimits limits;
+  mlir::qopt::ModuleInputLimits limits;
   limits.seconds = 10;
   limits.memoryBytes = uint64_t(1) << 30;
-  if (llvm::Error err = qopt::checkModuleInput(buffer, "input.mlirbc",
+  if (llvm::Error err = mlir::qopt::checkModuleInput(buffer, "input.mlirbc",
                                                ctx.getDialectRegistry(),
                                                limits)) {
     llvm::consumeError(std::move(err));
@@ -62,9 +62,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::fprintf(stderr, "accepted by the child but not parsed here\n");
     std::abort();
   }
-  if (auto cfg = qopt::readModelConfig(*module); !cfg)
+  if (auto cfg = mlir::qopt::readModelConfig(*module); !cfg)
     llvm::consumeError(cfg.takeError());
-  if (auto kv = qopt::readKVCacheInfo(*module); !kv)
+  if (auto kv = mlir::qopt::readKVCacheInfo(*module); !kv)
     llvm::consumeError(kv.takeError());
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "qopt/Tools/ModelImporter.h"
 #include "qopt/Tools/ModuleInput.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Bytecode/BytecodeReader.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -28,7 +29,7 @@ using namespace mlir;
 static MLIRContext &context() {
   static MLIRContext *ctx = [] {
     DialectRegistry registry;
-    qopt::registerImportDialects(registry);
+    mlir::qopt::registerImportDialects(registry);
     registry.insert<func::FuncDialect>();
     auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
     c->loadAllAvailableDialects();
@@ -53,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::MemoryBufferRef buffer(owned, "input.mlir");
   MLIRContext &ctx = context();
   if (llvm::Error err =
-          qopt::checkModuleInput(buffer, "input.mlir", ctx.getDialectRegistry())) {
+          mlir::qopt::checkModuleInput(buffer, "input.mlir",
+                                       ctx.getDialectRegistry())) {
     llvm::consumeError(std::move(err));
     return 0;
   }
@@ -80,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(owned, ParserConfig(&ctx));
   if (module) {
-    if (auto cfg = qopt::readModelConfig(*module); !cfg)
+    if (auto cfg = mlir::qopt::readModelConfig(*module); !cfg)
       llvm::consumeError(cfg.takeError());
   }
   return 0;

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -100,7 +101,10 @@ enum ChildExit : int { kParsed = 0, kRejected = 3 };
                                       uint64_t addressSpace, unsigned seconds) {
   // The child's own reports (LLVM's stack dumps, ASan) are not the tool's
   // output: the parent says what happened in one line.
-  int devNull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  // QOPT_DEBUG_MODULE_CHECK=1 keeps them, to debug the child.
+  int devNull = std::getenv("QOPT_DEBUG_MODULE_CHECK")
+                    ? -1
+                    : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devNull >= 0) {
     ::dup2(devNull, STDERR_FILENO);
     ::dup2(devNull, STDOUT_FILENO);
