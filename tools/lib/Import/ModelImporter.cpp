@@ -559,6 +559,11 @@ static llvm::Error checkModelConfig(ModuleOp module,
       if (auto rope = dyn_cast<RopeOp>(op))
         check(op, "head_dim", rope.getHeadDim(), cfg.headDim(),
               "dim / num_heads");
+      if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
+        auto type = cast<RankedTensorType>(embedding.getType());
+        if (!type.isDynamicDim(1))
+          check(op, "width", type.getDimSize(1), cfg.dim, "dim");
+      }
       return;
     }
     check(op, "num_heads", heads, cfg.numHeads, "num_heads");
