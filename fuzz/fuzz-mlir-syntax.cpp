@@ -23,20 +23,27 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 using namespace mlir;
 
+/// A context for the next input. Types and attributes stay uniqued in a
+/// context forever, so it is replaced every 4096 inputs to keep the
+/// fuzzer's memory bounded.
 static MLIRContext &context() {
-  static MLIRContext *ctx = [] {
+  static std::unique_ptr<MLIRContext> ctx;
+  static unsigned uses = 0;
+  if (!ctx || ++uses % 4096 == 0) {
     DialectRegistry registry;
     mlir::qopt::registerImportDialects(registry);
     registry.insert<func::FuncDialect>();
-    auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
-    c->loadAllAvailableDialects();
+    ctx = std::make_unique<MLIRContext>(registry,
+                                        MLIRContext::Threading::DISABLED);
+    ctx->loadAllAvailableDialects();
     // Diagnostics of rejected inputs are expected: drop them.
-    c->getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
-    return c;
-  }();
+    ctx->getDiagEngine().registerHandler(
+        [](Diagnostic &) { return success(); });
+  }
   return *ctx;
 }
 
