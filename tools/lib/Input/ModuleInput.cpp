@@ -170,6 +170,13 @@ static llvm::Error vetBytecode(llvm::MemoryBufferRef buffer,
   uint64_t size = buffer.getBufferSize();
   unsigned seconds = limits.seconds ? limits.seconds
                                     : 30 + static_cast<unsigned>(size >> 25);
+  // QOPT_MODULE_CHECK_SECONDS overrides the default (the tests of a hang).
+  if (const char *env = std::getenv("QOPT_MODULE_CHECK_SECONDS");
+      env && !limits.seconds) {
+    unsigned value = 0;
+    if (!llvm::StringRef(env).getAsInteger(10, value) && value > 0)
+      seconds = value;
+  }
   uint64_t extra = limits.memoryBytes ? limits.memoryBytes
                                       : (uint64_t(1) << 30) + 4 * size;
   uint64_t base = currentAddressSpace();

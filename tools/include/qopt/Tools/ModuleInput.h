@@ -38,7 +38,8 @@ constexpr unsigned kMaxModuleNesting = 1000;
 
 /// Limits of the child process that vets a bytecode file.
 struct ModuleInputLimits {
-  /// Wall-clock seconds; 0: 30 s plus one second per 32 MiB of input.
+  /// Wall-clock seconds; 0: the environment's QOPT_MODULE_CHECK_SECONDS
+  /// if set, else 30 s plus one second per 32 MiB of input.
   unsigned seconds = 0;
   /// Address space the child may add to what it inherits; 0: 1 GiB plus
   /// four times the input's size. Not enforced in ASan builds (ASan
