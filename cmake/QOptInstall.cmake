@@ -23,13 +23,14 @@ foreach(component ${QOPT_COMPONENTS})
     FILES_MATCHING PATTERN "*.inc")
 endforeach()
 
-foreach(lib QOptDialect QOptTransforms QOptConversion QOptImport QOptRunner)
+foreach(lib QOptDialect QOptTransforms QOptConversion QOptImport QOptModuleInput
+           QOptRunner)
   target_include_directories(${lib} INTERFACE
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endforeach()
 
 install(TARGETS qopt_runtime qopt_model qopt_gptq QOptDialect QOptTransforms
-                QOptConversion QOptImport QOptRunner
+                QOptConversion QOptImport QOptModuleInput QOptRunner
   EXPORT QOptTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -7,6 +7,7 @@
 #   QOPT_BUILD_TYPE    CMake build type (default: Release)
 #   QOPT_SANITIZE=1    ASan + UBSan build
 #   QOPT_JOBS          parallel build jobs (default: nproc)
+#   QOPT_BUILD_TARGET  what to build (default: all)
 #
 #===------------------------------------------------------------------------===#
 set -euo pipefail
@@ -57,4 +58,4 @@ cmake -G Ninja -S "$root" -B "$build_dir" \
   -DMLIR_DIR="$mlir_dir" \
   -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
   -DQOPT_ENABLE_SANITIZERS="$sanitize" "${launcher[@]}" >/dev/null
-cmake --build "$build_dir" -j "$jobs"
+cmake --build "$build_dir" -j "$jobs" --target "${QOPT_BUILD_TARGET:-all}"

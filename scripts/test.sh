@@ -3,7 +3,8 @@
 #
 # Sets up and builds (scripts/setup.sh), then runs all suites through ctest:
 # the lit suite (check-qopt), the runtime GoogleTest suite and the embedding
-# test that builds a consumer against the installed package.
+# test that builds a consumer against the installed package; then the
+# sanitizer suite in build-asan (below).
 #
 #===------------------------------------------------------------------------===#
 set -euo pipefail
@@ -20,3 +21,19 @@ if [ "${QOPT_SANITIZE:-0}" = "1" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 fi
 ctest --test-dir "$build_dir" --output-on-failure "$@"
+
+# The sanitizer suite (docs/hardening.md): the readers of untrusted files,
+# their unit tests and the hostile-input tests of qopt-import, built with
+# ASan + UBSan in a second build directory. Set QOPT_SANITIZER_SUITE=0 to
+# skip it; a full sanitizer build (QOPT_SANITIZE=1) runs everything
+# instrumented already.
+if [ "${QOPT_SANITIZER_SUITE:-1}" = "1" ] && [ "${QOPT_SANITIZE:-0}" != "1" ]; then
+  asan_dir="${QOPT_ASAN_BUILD_DIR:-$root/build-asan}"
+  start=$SECONDS
+  QOPT_BUILD_DIR="$asan_dir" QOPT_SANITIZE=1 \
+    QOPT_BUILD_TARGET=qopt-sanitizer-suite "$root/scripts/setup.sh"
+  ASAN_OPTIONS="allow_user_poisoning=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+  UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+    ctest --test-dir "$asan_dir" --output-on-failure -L sanitizer-suite
+  echo "qopt test: sanitizer suite built and passed in $((SECONDS - start)) s"
+fi

@@ -45,7 +45,8 @@ config.available_features.add("stories260k")
 # `%limit_memory` (2 GiB of address space). ASan reserves terabytes of
 # address space for its shadow memory, so a sanitizer build bounds the
 # resident set instead.
-if config.qopt_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
+sanitizers = config.qopt_sanitizers.upper() in ("ON", "1", "TRUE", "YES")
+if sanitizers:
     config.substitutions.append(
         ("%limit_memory", 'export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}'
                           'hard_rss_limit_mb=2048"'))
@@ -55,11 +56,23 @@ else:
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
+# Every qopt-opt RUN line verifies the IR after each pass (`--verify-each`,
+# spelled out so that no test depends on the driver's default). With
+# `--param verify_roundtrip=1` each also checks that its output survives a
+# round trip through the textual and bytecode forms.
+opt_args = ["--verify-each"]
+if lit_config.params.get("verify_roundtrip", "0") == "1":
+    opt_args.append("--verify-roundtrip")
+
+# A sanitizer build may be the sanitizer suite's (scripts/test.sh), which
+# builds only some tools and runs only the tests that use those.
+unresolved = "ignore" if sanitizers else "fatal"
+
 tool_dirs = [config.qopt_tools_dir, config.llvm_tools_dir]
 tools = [
-    ToolSubst("qopt-opt", unresolved="fatal"),
-    ToolSubst("qopt-import", unresolved="fatal"),
-    ToolSubst("qopt-run", unresolved="fatal"),
+    ToolSubst("qopt-opt", unresolved=unresolved, extra_args=opt_args),
+    ToolSubst("qopt-import", unresolved=unresolved),
+    ToolSubst("qopt-run", unresolved=unresolved),
     ToolSubst("qopt-gguf-convert", unresolved="ignore"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -10,6 +10,7 @@
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -18,6 +19,38 @@ using namespace mlir::qopt;
 // Shared verification helpers
 //===----------------------------------------------------------------------===//
 
+/// Fails if `type` (operand or result `index` of `op`) is shaped with a
+/// static dimension or element count beyond the dialect's bounds.
+static LogicalResult verifyBoundedShape(Operation *op, Type type,
+                                        StringRef kind, unsigned index) {
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (!shaped || !shaped.hasRank())
+    return success();
+  int64_t elements = 1;
+  for (int64_t dim : shaped.getShape()) {
+    if (ShapedType::isDynamic(dim))
+      continue;
+    if (dim < 0 || dim >= kMaxDimension)
+      return op->emitOpError()
+             << kind << " #" << index << " has dimension " << dim
+             << "; static dimensions must be in [0, 2^31)";
+    if (llvm::MulOverflow(elements, dim, elements) ||
+        elements > kMaxShapeElements)
+      return op->emitOpError() << kind << " #" << index << " (" << type
+                               << ") holds more than 2^48 elements";
+  }
+  return success();
+}
+
+LogicalResult mlir::qopt::verifyBoundedShapes(Operation *op) {
+  for (auto [index, type] : llvm::enumerate(op->getOperandTypes()))
+    if (failed(verifyBoundedShape(op, type, "operand", index)))
+      return failure();
+  for (auto [index, type] : llvm::enumerate(op->getResultTypes()))
+    if (failed(verifyBoundedShape(op, type, "result", index)))
+      return failure();
+  return success();
+}
 
 /// Checks that `actual` is a shape compatible with `expected` (a dynamic
 /// dimension on either side matches anything).

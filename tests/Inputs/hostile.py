@@ -22,10 +22,19 @@ Standard library only; files are edited in place unless an output is named.
       first tensor's name.
   hostile.py text OUT --bytes N
       Writes one line of N bytes of words (and a final newline).
+  hostile.py mutants IN OUTDIR --count N [--seed S]
+      Writes N mutated copies of IN (MLIR bytecode, or any binary file) to
+      OUTDIR: bytes replaced, runs of 0xFF (varints that never end or
+      overflow), cuts, slices deleted or repeated; reproducible with S.
+  hostile.py nest-mlir OUT --depth N
+      Writes an MLIR module whose function carries an attribute of N nested
+      arrays.
 """
 
 import argparse
 import json
+import os
+import random
 import struct
 import sys
 
@@ -178,6 +187,49 @@ def cmd_text(args):
         f.write(bytes(out[:args.bytes]) + b"\n")
 
 
+def mutate(data, rng):
+    """One random structural mutation of `data`."""
+    data = bytearray(data)
+    kind = rng.randrange(5)
+    pos = rng.randrange(len(data))
+    if kind == 0:
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    elif kind == 1:
+        run = rng.randint(1, 10)
+        data[pos:pos + run] = b"\xff" * run
+    elif kind == 2:
+        del data[pos:]
+    elif kind == 3:
+        del data[pos:pos + rng.randint(1, 64)]
+    else:
+        end = min(len(data), pos + rng.randint(1, 64))
+        data[pos:pos] = data[pos:end] * rng.randint(1, 4)
+    return bytes(data)
+
+
+def cmd_mutants(args):
+    with open(args.input, "rb") as f:
+        data = f.read()
+    os.makedirs(args.outdir, exist_ok=True)
+    rng = random.Random(args.seed)
+    base, ext = os.path.splitext(os.path.basename(args.input))
+    for i in range(args.count):
+        mutated = data
+        # The magic stays in most mutants, so that they reach the reader.
+        while mutated == data or (i % 8 and not mutated.startswith(data[:4])):
+            mutated = mutate(data, rng)
+        with open(os.path.join(args.outdir, "%s.%04d%s" % (base, i, ext)),
+                  "wb") as f:
+            f.write(mutated)
+
+
+def cmd_nest_mlir(args):
+    with open(args.out, "w") as f:
+        f.write("func.func private @f() attributes {qopt.nested = %s0%s}\n"
+                % ("[" * args.depth, "]" * args.depth))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +266,18 @@ def main():
     p.add_argument("out")
     p.add_argument("--bytes", type=int, required=True)
     p.set_defaults(func=cmd_text)
+
+    p = sub.add_parser("mutants")
+    p.add_argument("input")
+    p.add_argument("outdir")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--seed", type=int, default=10)
+    p.set_defaults(func=cmd_mutants)
+
+    p = sub.add_parser("nest-mlir")
+    p.add_argument("out")
+    p.add_argument("--depth", type=int, required=True)
+    p.set_defaults(func=cmd_nest_mlir)
 
     args = parser.parse_args()
     args.func(args)

@@ -4,9 +4,11 @@ to qopt-opt and fails only on crashes (death by a signal, an LLVM crash
 report) and hangs. Diagnostics and non-zero exit codes are expected: most of
 the inputs are invalid.
 
-usage: truncate_and_run.py QOPT_OPT INPUT WORKDIR [options] [-- ARGS...]
+usage: truncate_and_run.py [options] INPUT WORKDIR QOPT_OPT [ARGS...]
 
-ARGS are passed to qopt-opt after the input path (e.g. -canonicalize).
+QOPT_OPT and ARGS (e.g. -canonicalize) are the command; the input path
+comes last. The tool comes last so that lit's substitution of qopt-opt,
+which adds --verify-each, stays part of the command.
 Inputs are cut at every STRIDE-th byte (sampled down to --max-prefixes
 evenly spaced cuts; --all keeps every one), plus --flips copies with one
 byte replaced, chosen with a fixed seed so that runs are reproducible.
@@ -41,7 +43,7 @@ def make_cases(data, stride, max_prefixes, flips, seed, keep_all):
 
 def run_case(tool, args, path, timeout):
     try:
-        proc = subprocess.run([tool, path] + args, stdout=subprocess.DEVNULL,
+        proc = subprocess.run([tool] + args + [path], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "hang (no exit within %gs)" % timeout, b""
@@ -56,15 +58,7 @@ def run_case(tool, args, path, timeout):
 
 
 def main():
-    argv = sys.argv[1:]
-    extra = []
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1:]
-        argv = argv[:argv.index("--")]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tool")
-    parser.add_argument("input")
-    parser.add_argument("workdir")
     parser.add_argument("--stride", type=int, default=23)
     parser.add_argument("--max-prefixes", type=int, default=120)
     parser.add_argument("--all", action="store_true",
@@ -73,7 +67,12 @@ def main():
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--jobs", type=int, default=2)
-    opts = parser.parse_args(argv)
+    parser.add_argument("input")
+    parser.add_argument("workdir")
+    parser.add_argument("tool")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    opts = parser.parse_args()
+    extra = opts.args
 
     with open(opts.input, "rb") as f:
         data = f.read()
@@ -100,7 +99,7 @@ def main():
                 os.remove(path)
 
     for path, why, stderr in failures:
-        print("FAIL: %s %s: %s" % (opts.tool, " ".join([path] + extra), why))
+        print("FAIL: %s %s: %s" % (opts.tool, " ".join(extra + [path]), why))
         tail = stderr.decode("utf-8", "replace").splitlines()[-40:]
         print("\n".join("  | " + line for line in tail))
     print("%s: %d inputs, %d crashes or hangs" %

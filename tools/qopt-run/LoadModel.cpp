@@ -13,6 +13,7 @@
 
 #include "qopt/Model/Format.h"
 #include "qopt/Tools/ModelImporter.h"
+#include "qopt/Tools/ModuleInput.h"
 #include "qopt/Tools/Registration.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -233,9 +234,12 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     }
     if (format == model::ModelFormat::MLIRText ||
         format == model::ModelFormat::MLIRBytecode) {
-      m.module = mlir::parseSourceFile<ModuleOp>(path, m.context.get());
-      if (!m.module)
-        return error("cannot parse qopt module '" + path + "'");
+      // Under qopt's policy for untrusted module files (ModuleInput.h).
+      llvm::Expected<OwningOpRef<ModuleOp>> module =
+          mlir::qopt::parseModuleFile(path, *m.context);
+      if (!module)
+        return module.takeError();
+      m.module = std::move(*module);
     } else {
       // Checkpoints, and the errors for directories and unknown files.
       llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =

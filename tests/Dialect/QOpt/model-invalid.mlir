@@ -657,3 +657,34 @@ func.func @hadamard_size(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
   %0 = qopt.hadamard %x {size = 0 : i64} : tensor<4x4xf32>
   return %0 : tensor<4x4xf32>
 }
+
+//===----------------------------------------------------------------------===//
+// Shapes of every qopt op (the BoundedShapes trait)
+//===----------------------------------------------------------------------===//
+
+// A builtin tensor type takes any static dimension; on a qopt op each must be
+// below 2^31, checked before the op's verifier multiplies them.
+
+// -----
+
+func.func @dimension_too_large(%x: tensor<?x2147483648xf32>) -> tensor<?x2147483648xf32> {
+  // expected-error@+1 {{'qopt.swiglu' op operand #0 has dimension 2147483648; static dimensions must be in [0, 2^31)}}
+  %0 = qopt.swiglu %x, %x : tensor<?x2147483648xf32>
+  return %0 : tensor<?x2147483648xf32>
+}
+
+// -----
+
+func.func @too_many_elements(%x: tensor<2147483647x2147483647xf32>) -> tensor<2147483647x2147483647xf32> {
+  // expected-error@+1 {{'qopt.swiglu' op operand #0 ('tensor<2147483647x2147483647xf32>') holds more than 2^48 elements}}
+  %0 = qopt.swiglu %x, %x : tensor<2147483647x2147483647xf32>
+  return %0 : tensor<2147483647x2147483647xf32>
+}
+
+// -----
+
+// The largest dimension allowed.
+func.func @dimension_at_the_limit(%x: tensor<1x2147483647xf32>) -> tensor<1x2147483647xf32> {
+  %0 = qopt.swiglu %x, %x : tensor<1x2147483647xf32>
+  return %0 : tensor<1x2147483647xf32>
+}

@@ -25,9 +25,26 @@
 #include <string>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define QOPT_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QOPT_TEST_SANITIZED 1
+#endif
+#endif
+
 namespace qopt {
 namespace model {
 namespace test {
+
+/// The factor on the wall-clock bounds of timing tests: instrumented code
+/// (the sanitizer suite, docs/hardening.md) runs several times slower. The
+/// bounds tell linear from quadratic time, which a constant factor keeps.
+#ifdef QOPT_TEST_SANITIZED
+constexpr double kTimeScale = 5.0;
+#else
+constexpr double kTimeScale = 1.0;
+#endif
 
 /// The shared directory (../shared from the project root).
 inline std::string sharedDir() { return QOPT_SHARED_DIR; }

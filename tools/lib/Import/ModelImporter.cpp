@@ -529,6 +529,55 @@ static llvm::Error checkModelConfig(ModuleOp module,
                                 cfg.numLayers, cfg.kvDim(), name)
                       .str());
   }
+  // The attention and rotary ops (before or after lowering to kernels) must
+  // agree with the attribute: the runner sizes the KV cache and the head
+  // loops of the compiled code by it.
+  std::string mismatch;
+  auto check = [&](Operation *op, StringRef key, int64_t value,
+                   int64_t expected, StringRef field) {
+    if (!mismatch.empty() || value == expected)
+      return;
+    mismatch = llvm::formatv("{0} = {1} disagrees with {2} = {3} of a '{4}' "
+                             "op",
+                             field, expected, key, value,
+                             op->getName().getStringRef())
+                   .str();
+  };
+  module.walk([&](Operation *op) {
+    int64_t heads, kvHeads, headDim, layer;
+    if (auto attn = dyn_cast<AttentionOp>(op)) {
+      heads = attn.getNumHeads();
+      kvHeads = attn.getNumKvHeads();
+      headDim = attn.getHeadDim();
+      layer = attn.getLayer();
+    } else if (auto attn = dyn_cast<KernelAttentionOp>(op)) {
+      heads = attn.getNumHeads();
+      kvHeads = attn.getNumKvHeads();
+      headDim = attn.getHeadDim();
+      layer = attn.getLayer();
+    } else {
+      if (auto rope = dyn_cast<RopeOp>(op))
+        check(op, "head_dim", rope.getHeadDim(), cfg.headDim(),
+              "dim / num_heads");
+      if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
+        auto type = cast<RankedTensorType>(embedding.getType());
+        if (!type.isDynamicDim(1))
+          check(op, "width", type.getDimSize(1), cfg.dim, "dim");
+      }
+      return;
+    }
+    check(op, "num_heads", heads, cfg.numHeads, "num_heads");
+    check(op, "num_kv_heads", kvHeads, cfg.numKVHeads, "num_kv_heads");
+    check(op, "head_dim", headDim, cfg.headDim(), "dim / num_heads");
+    if (mismatch.empty() && (layer < 0 || layer >= cfg.numLayers))
+      mismatch = llvm::formatv("num_layers = {0} disagrees with layer = {1} "
+                               "of a '{2}' op",
+                               cfg.numLayers, layer,
+                               op->getName().getStringRef())
+                     .str();
+  });
+  if (!mismatch.empty())
+    return fail(mismatch);
   return llvm::Error::success();
 }
 

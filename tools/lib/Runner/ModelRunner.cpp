@@ -10,6 +10,7 @@
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Model/Input.h"
 #include "qopt/Tools/ModelImporter.h"
+#include "qopt/Tools/ModuleInput.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -376,12 +377,10 @@ ModelRunner::~ModelRunner() {
     dlclose(library);
 }
 
-static constexpr llvm::StringLiteral kManifest = "manifest.json";
-static constexpr llvm::StringLiteral kArtifactFormat = "qopt-aot-1";
 
 bool ModelRunner::isArtifactDirectory(llvm::StringRef path) {
   llvm::SmallString<256> manifest(path);
-  llvm::sys::path::append(manifest, kManifest);
+  llvm::sys::path::append(manifest, kArtifactManifest);
   return llvm::sys::fs::is_directory(path) && llvm::sys::fs::exists(manifest);
 }
 
@@ -511,9 +510,11 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
       {"target_cpu", (*tm)->getTargetCPU().str()},
   };
   std::error_code ec;
-  llvm::raw_fd_ostream os(file(kManifest), ec, llvm::sys::fs::OF_Text);
+  llvm::raw_fd_ostream os(file(kArtifactManifest), ec,
+                          llvm::sys::fs::OF_Text);
   if (ec)
-    return makeError("cannot write '" + file(kManifest) + "': " + ec.message());
+    return makeError("cannot write '" + file(kArtifactManifest) +
+                     "': " + ec.message());
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
   return llvm::Error::success();
 }
@@ -526,38 +527,22 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
     llvm::sys::path::append(path, name);
     return std::string(path);
   };
-  llvm::Expected<llvm::json::Value> json =
-      ::qopt::model::readJSONFile(file(kManifest));
-  if (!json)
-    return json.takeError();
-  const llvm::json::Object *obj = json->getAsObject();
-  std::optional<llvm::StringRef> format =
-      obj ? obj->getString("format") : std::nullopt;
-  if (!format || *format != kArtifactFormat)
-    return makeError("'" + file(kManifest) + "' is not a " + kArtifactFormat +
-                     " manifest");
-  const llvm::json::Array *names = obj->getArray("weight_table");
-  std::optional<llvm::StringRef> library = obj->getString("library");
-  std::optional<llvm::StringRef> weights = obj->getString("weights");
-  if (!names || !library || !weights)
-    return makeError("'" + file(kManifest) +
-                     "' lacks library, weights or weight_table");
-  // Both are files of the artifact directory, never paths out of it.
-  for (llvm::StringRef name : {*library, *weights})
-    if (name.empty() || name.contains('/') || name == "." || name == "..")
-      return makeError("'" + file(kManifest) + "' names '" + name +
-                       "', not a file name inside the artifact directory");
-  if (std::optional<llvm::StringRef> tok = obj->getString("tokenizer_source"))
-    tokenizerSource = tok->str();
+  llvm::Expected<ArtifactManifest> manifest =
+      readArtifactManifest(file(kArtifactManifest));
+  if (!manifest)
+    return manifest.takeError();
+  tokenizerSource = manifest->tokenizerSource;
 
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
-  if (!llvm::sys::fs::is_regular_file(file(*weights)))
-    return makeError("the artifact's weights '" + file(*weights) +
+  std::string weightsPath = file(manifest->weights);
+  if (!llvm::sys::fs::is_regular_file(weightsPath))
+    return makeError("the artifact's weights '" + weightsPath +
                      "' are not a regular file");
-  runner->weightsModule = parseSourceFile<ModuleOp>(file(*weights), &context);
-  if (!runner->weightsModule)
-    return makeError("cannot parse the artifact's weights '" + file(*weights) +
-                     "'");
+  llvm::Expected<OwningOpRef<ModuleOp>> weightsModule =
+      parseModuleFile(weightsPath, context, "the artifact's weights");
+  if (!weightsModule)
+    return weightsModule.takeError();
+  runner->weightsModule = std::move(*weightsModule);
   llvm::Expected<model::ModelConfig> cfg =
       readModelConfig(*runner->weightsModule);
   if (!cfg)
@@ -567,44 +552,21 @@ ModelRunner::loadArtifact(MLIRContext &context, llvm::StringRef dir,
   llvm::Expected<KVCacheInfo> cache = readKVCacheInfo(*runner->weightsModule);
   if (!cache)
     return cache.takeError();
-  if (std::optional<llvm::StringRef> kv = obj->getString("kv_type"))
-    if (*kv != kvCacheTypeName(cache->type))
-      return makeError(llvm::Twine("'") + file(kManifest) +
-                       "' records kv_type " + *kv +
-                       " but the artifact's module has a " +
-                       kvCacheTypeName(cache->type) + " KV cache");
-  SmallVector<StringRef> keys;
-  for (const llvm::json::Value &name : *names) {
-    std::optional<llvm::StringRef> key = name.getAsString();
-    if (!key)
-      return makeError("weight_table entries must be strings");
-    keys.push_back(*key);
-    runner->weightNames.push_back(key->str());
-  }
-  if (const llvm::json::Array *widthTable = obj->getArray("width_table")) {
-    for (const llvm::json::Value &value : *widthTable) {
-      const llvm::json::Object *entry = value.getAsObject();
-      std::optional<llvm::StringRef> name =
-          entry ? entry->getString("name") : std::nullopt;
-      std::optional<int64_t> parent =
-          entry ? entry->getInteger("parent_bits") : std::nullopt;
-      if (!name || !parent || *parent < 1 || *parent > 8)
-        return makeError("'" + file(kManifest) +
-                         "' has a malformed width_table entry");
-      WidthSlot slot;
-      slot.name = name->str();
-      slot.parentBits = *parent;
-      slot.layer = entry->getInteger("layer").value_or(-1);
-      slot.role = entry->getString("role").value_or("").str();
-      runner->slots.push_back(std::move(slot));
-    }
-  }
+  if (!manifest->kvType.empty() &&
+      manifest->kvType != kvCacheTypeName(cache->type))
+    return makeError("'" + file(kArtifactManifest) + "' records kv_type " +
+                     manifest->kvType + " but the artifact's module has a " +
+                     kvCacheTypeName(cache->type) + " KV cache");
+  runner->weightNames = manifest->weightTable;
+  SmallVector<StringRef> keys(runner->weightNames.begin(),
+                              runner->weightNames.end());
+  runner->slots = manifest->widthTable;
   if (llvm::Error err = bindWeights(collectBlobs(*runner->weightsModule), keys,
                                     runner->weightTable, runner->weightSpans,
                                     runner->weightByteCount))
     return std::move(err);
 
-  std::string libraryPath = file(*library);
+  std::string libraryPath = file(manifest->library);
   runner->library = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!runner->library)
     return makeError("cannot load '" + libraryPath + "': " + dlerror());

@@ -12,6 +12,7 @@
 #define QOPT_TOOLS_MODELRUNNER_H
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Tools/ArtifactManifest.h"
 #include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -42,20 +43,6 @@ struct CompileOptions {
   /// e.g. `qopt_observe` for a model instrumented for calibration. JIT only;
   /// an ahead-of-time artifact must not need any.
   std::vector<std::pair<std::string, void *>> symbols;
-};
-
-/// A weight stored in the nested (Matryoshka bit-plane) layout whose served
-/// width is a run-time parameter of the compiled code: one entry of the
-/// module's `qopt.width_table`.
-struct WidthSlot {
-  /// The resource name of its codes (e.g. `layers.0.wq.codes`).
-  std::string name;
-  /// The parent width P: serving P bits (the default) is the full model.
-  unsigned parentBits = 8;
-  /// The decoder layer, or -1 (embedding, classifier, untagged).
-  int64_t layer = -1;
-  /// q, k, v, o, gate, up, down, embedding, classifier, or empty.
-  std::string role;
 };
 
 /// A compiled model with its KV cache.

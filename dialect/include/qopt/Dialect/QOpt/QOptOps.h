@@ -13,6 +13,29 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir {
+namespace qopt {
+/// The largest static dimension of a shaped operand or result of a qopt op
+/// (exclusive), and the most elements its static dimensions may hold.
+constexpr int64_t kMaxDimension = int64_t(1) << 31;
+constexpr int64_t kMaxShapeElements = int64_t(1) << 48;
+
+/// Fails, naming the operand or result, if a shaped operand or result of
+/// `op` has a static dimension of kMaxDimension or more or more than
+/// kMaxShapeElements elements.
+LogicalResult verifyBoundedShapes(Operation *op);
+
+/// The op trait of every qopt op that checks verifyBoundedShapes.
+template <typename ConcreteType>
+class BoundedShapes : public OpTrait::TraitBase<ConcreteType, BoundedShapes> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return verifyBoundedShapes(op);
+  }
+};
+} // namespace qopt
+} // namespace mlir
+
 #define GET_OP_CLASSES
 #include "qopt/Dialect/QOpt/QOptOps.h.inc"
 

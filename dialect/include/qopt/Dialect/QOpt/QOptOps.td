@@ -14,8 +14,15 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/BuiltinAttributes.td"
 
+// Every static dimension of a shaped operand or result of a qopt op is below
+// 2^31 and the dimensions hold at most 2^48 elements (the bounds of
+// !qopt.qtensor), checked before the op's own verifier multiplies them.
+def QOpt_BoundedShapes : NativeOpTrait<"BoundedShapes"> {
+  let cppNamespace = "::mlir::qopt";
+}
+
 class QOpt_Op<string mnemonic, list<Trait> traits = []>
-    : Op<QOpt_Dialect, mnemonic, traits>;
+    : Op<QOpt_Dialect, mnemonic, !listconcat([QOpt_BoundedShapes], traits)>;
 
 def QOpt_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def QOpt_IntTensor : RankedTensorOf<[AnyInteger]>;
