@@ -21,7 +21,8 @@ Reproduces the table and plot of docs/matryoshka.md with one command:
        quantized at r bits),
    (c) GPTQ int8 in the nested layout, served at r (one artifact),
    (d) qopt's Matryoshka int8 for widths {8,4,2} and {8,6,4,3,2}, nested,
-       served at r (one artifact each),
+       served at r (one artifact each), with the default lambdas 2^(r-8)
+       and with the noise-balanced 4^(r-8),
    (e) the same with MatGPTQ's mean error feedback (feedback=mean), for
        the study of why MatGPTQ loses int8/int4.
    GPTQ and Matryoshka use `qopt-run calibrate --sequential` with the same
@@ -76,6 +77,9 @@ class Study:
         self.sequences = args.calib_sequences
 
     def generate_calibration(self):
+        if os.path.exists(self.calib_text):
+            with open(self.calib_text) as f:
+                return sum(1 for line in f if line.strip())
         lines = []
         for seed in range(1, self.sequences + 1):
             out = run([self.qopt_run, "generate", self.model, "--tokenizer",
@@ -108,6 +112,14 @@ class Study:
         return path
 
     def ppl(self, model, served=None):
+        key = "%s@%s" % (os.path.basename(model), served)
+        cache = os.path.join(self.work, "ppl-cache.json")
+        results = {}
+        if os.path.exists(cache):
+            with open(cache) as f:
+                results = json.load(f)
+        if key in results:
+            return results[key]
         cmd = [self.qopt_run, "ppl", model, "--tokenizer", self.tok, "--text",
                self.eval_text, "--json", "--no-progress"]
         if served is not None:
@@ -115,6 +127,9 @@ class Study:
         result = json.loads(run(cmd))
         if result["tokens"] != 4769:
             sys.exit("unexpected token count %d" % result["tokens"])
+        results[key] = result["nll"]
+        with open(cache, "w") as f:
+            json.dump(results, f)
         return result["nll"]
 
 
@@ -172,16 +187,24 @@ def main():
         add("GPTQ int8 sliced", scheme, [study.ppl(art, r) for r in WIDTHS])
         # (d), (e) Matryoshka int8, nested, served at r.
         for widths in ("8,4,2", "8,6,4,3,2"):
-            for feedback, label in (("per-width", "qopt Matryoshka"),
-                                    ("mean", "mean feedback (MatGPTQ's)")):
-                m = method_args("matryoshka", 8, scheme,
-                                ["--widths", widths, "--feedback", feedback])
-                name = "mat-%s-%s-%s" % (scheme, widths.replace(",", ""),
-                                         feedback)
-                calib = study.calibrate(name, m)
-                art = study.quantize(name, calib, m, "nested")
-                add("%s {%s} sliced" % (label, widths), scheme,
-                    [study.ppl(art, r) for r in WIDTHS])
+            ws = [int(w) for w in widths.split(",")]
+            for lam_name, lam in (("2^(r-8)", [2.0 ** (w - 8) for w in ws]),
+                                  ("4^(r-8)", [4.0 ** (w - 8) for w in ws])):
+                for feedback, label in (("per-width", "qopt Matryoshka"),
+                                        ("mean", "mean feedback (MatGPTQ's)")):
+                    if feedback == "mean" and widths != "8,4,2":
+                        continue
+                    m = method_args("matryoshka", 8, scheme, [
+                        "--widths", widths, "--feedback", feedback,
+                        "--weights", ",".join(repr(x) for x in lam)])
+                    name = "mat-%s-%s-%s-%s" % (
+                        scheme, widths.replace(",", ""), feedback,
+                        "geo" if lam_name == "2^(r-8)" else "bal")
+                    calib = study.calibrate(name, m)
+                    art = study.quantize(name, calib, m, "nested")
+                    add("%s {%s} sliced, lambda %s" % (label, widths,
+                                                       lam_name),
+                        scheme, [study.ppl(art, r) for r in WIDTHS])
     results["seconds"] = time.time() - start
 
     with open(os.path.join(args.out, "matryoshka_study.json"), "w") as f:
@@ -221,6 +244,11 @@ def markdown(results):
 
 
 def plot(results, path):
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("the plot needs matplotlib (apt-get install "
+                 "python3-matplotlib); the table and JSON are written")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

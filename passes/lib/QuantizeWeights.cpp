@@ -342,7 +342,7 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
         return fail("width " + Twine(w) + " is outside 1.." + Twine(bits));
     if (weights.empty())
       m.matryoshka.lambdas =
-          quant::balancedLambdas(m.matryoshka.widths, bits);
+          quant::servingLambdas(m.matryoshka.widths, bits);
     else if (!parseList(weights, m.matryoshka.lambdas))
       return fail("weights must be a comma list of finite numbers, got '" +
                   std::string(weights) + "'");

@@ -196,6 +196,9 @@ TEST(Matryoshka, BalancedLambdas) {
   EXPECT_EQ(balancedLambdas({8, 4, 2}, 8),
             std::vector<double>({1.0, 1.0 / 256, 1.0 / 4096}));
   EXPECT_EQ(balancedLambdas({3, 4}, 4), std::vector<double>({0.25, 1.0}));
+  EXPECT_EQ(servingLambdas({8, 4, 2}, 8),
+            std::vector<double>({1.0, 1.0 / 16, 1.0 / 64}));
+  EXPECT_EQ(servingLambdas({3, 4}, 4), std::vector<double>({0.5, 1.0}));
 }
 
 /// Threads and a prepared factor change nothing.

@@ -53,7 +53,7 @@ static cl::opt<std::string>
            cl::cat(quantCategory()));
 static cl::opt<std::string>
     lambdas("weights",
-            cl::desc("matryoshka: lambda_r of each width (default 4^(r - "
+            cl::desc("matryoshka: lambda_r of each width (default 2^(r - "
                      "bits))"),
             cl::value_desc("list"), cl::init(""), QuantCommands(),
             cl::cat(quantCategory()));
@@ -161,7 +161,7 @@ llvm::Expected<quant::MethodOptions> qopt::run::methodOptions() {
       return optionError("--widths must be a comma list of widths, got '" +
                          widths + "'");
     if (lambdas.empty())
-      m.matryoshka.lambdas = quant::balancedLambdas(m.matryoshka.widths, bits);
+      m.matryoshka.lambdas = quant::servingLambdas(m.matryoshka.widths, bits);
     else if (!parseList(std::string(lambdas), m.matryoshka.lambdas))
       return optionError("--weights must be a comma list of numbers, got '" +
                          lambdas + "'");

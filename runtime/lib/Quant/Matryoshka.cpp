@@ -395,6 +395,15 @@ std::vector<double> quant::balancedLambdas(llvm::ArrayRef<unsigned> widths,
   return lambdas;
 }
 
+std::vector<double> quant::servingLambdas(llvm::ArrayRef<unsigned> widths,
+                                          unsigned bits) {
+  std::vector<double> lambdas;
+  for (unsigned r : widths)
+    lambdas.push_back(
+        std::ldexp(1.0, static_cast<int>(r) - static_cast<int>(bits)));
+  return lambdas;
+}
+
 /// Checks what both matryoshkaQuantize overloads need before any work.
 static llvm::Error checkInputs(llvm::ArrayRef<float> weight, int64_t rows,
                                int64_t cols, const QuantConfig &config,

@@ -135,8 +135,8 @@ def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
            "matryoshka: the served widths, comma list (default 8,4,2 for "
            "bits=8)">,
     Option<"weights", "weights", "std::string", /*default=*/"\"\"",
-           "matryoshka: lambda_r per width, comma list (default: 4^(r - "
-           "bits), every width weighted alike relative to its own noise)">,
+           "matryoshka: lambda_r per width, comma list (default: 2^(r - "
+           "bits), docs/matryoshka.md)">,
     Option<"feedback", "feedback", "std::string",
            /*default=*/"\"per-width\"",
            "matryoshka error feedback: per-width (qopt) or mean (MatGPTQ)">,

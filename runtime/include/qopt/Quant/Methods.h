@@ -34,7 +34,7 @@ struct MethodOptions {
   bool clip = false;
   ClipOptions clipOptions;
   GPTQOptions gptq;
-  /// Matryoshka only: widths, lambdas (empty: balancedLambdas), feedback,
+  /// Matryoshka only: widths, lambdas, feedback,
   /// range search and sweeps.
   MatryoshkaOptions matryoshka;
 
