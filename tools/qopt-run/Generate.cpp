@@ -137,7 +137,6 @@ int qopt::run::runGenerate() {
     std::random_device device;
     runSeed = device(); // 32 bits, as llama.cpp's seeds
   }
-  llvm::errs() << "seed: " << runSeed << "\n";
 
   // The prompt must leave room for one generated token within the context;
   // checked before compiling.
@@ -176,6 +175,9 @@ int qopt::run::runGenerate() {
   params.minP = minP;
   params.repeatPenalty = repeatPenalty;
   params.repeatLastN = repeatLastN;
+  // Printed once the model is loaded and the prompt fits, so that an error
+  // stays the only line on stderr.
+  llvm::errs() << "seed: " << runSeed << "\n";
   model::Sampler sampler(cfg.vocabSize, params, runSeed);
   std::vector<float> logits(tokens.size() * cfg.vocabSize);
   std::string text;
