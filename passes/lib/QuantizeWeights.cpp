@@ -251,27 +251,6 @@ LogicalResult HessianSource::lookup(Operation *user, int64_t cols,
   return success();
 }
 
-/// Parses a comma list of numbers into `out`; false on a malformed entry.
-template <typename T>
-static bool parseList(StringRef spec, std::vector<T> &out) {
-  out.clear();
-  for (StringRef item : llvm::split(spec, ',')) {
-    item = item.trim();
-    if constexpr (std::is_integral_v<T>) {
-      unsigned long long v;
-      if (item.getAsInteger(10, v) || v > 64)
-        return false;
-      out.push_back(static_cast<T>(v));
-    } else {
-      double v;
-      if (item.getAsDouble(v) || !std::isfinite(v))
-        return false;
-      out.push_back(v);
-    }
-  }
-  return true;
-}
-
 LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
                                                 RoleSelection &roles) {
   ModuleOp module = getOperation();
@@ -327,35 +306,9 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
   if (!matryoshka && (!widths.empty() || !weights.empty()))
     return fail("widths and weights apply to method=matryoshka only");
   if (matryoshka) {
-    std::string spec = widths;
-    if (spec.empty()) {
-      if (bits != 8)
-        return fail("method=matryoshka with bits=" + Twine(bits) +
-                    " needs widths= (the default 8,4,2 is for bits=8)");
-      spec = "8,4,2";
-    }
-    if (!parseList(spec, m.matryoshka.widths))
-      return fail("widths must be a comma list of widths in 1..bits, got '" +
-                  spec + "'");
-    for (unsigned w : m.matryoshka.widths)
-      if (w < 1 || w > bits)
-        return fail("width " + Twine(w) + " is outside 1.." + Twine(bits));
-    if (weights.empty())
-      m.matryoshka.lambdas =
-          quant::servingLambdas(m.matryoshka.widths, bits);
-    else if (!parseList(weights, m.matryoshka.lambdas))
-      return fail("weights must be a comma list of finite numbers, got '" +
-                  std::string(weights) + "'");
-    if (feedback == "per-width")
-      m.matryoshka.feedback = quant::ErrorFeedback::PerWidth;
-    else if (feedback == "mean")
-      m.matryoshka.feedback = quant::ErrorFeedback::Mean;
-    else
-      return fail("unknown feedback '" + std::string(feedback) +
-                  "' (expected per-width or mean)");
-    if (sweeps > 100)
-      return fail("sweeps must be at most 100, got " + Twine(unsigned(sweeps)));
-    m.matryoshka.sweeps = sweeps;
+    if (llvm::Error err = quant::parseMatryoshkaOptions(
+            widths, weights, feedback, sweeps, bits, m.matryoshka))
+      return fail(llvm::toString(std::move(err)));
   }
   if (llvm::Error err = quant::checkMethodOptions(m))
     return fail(llvm::toString(std::move(err)));

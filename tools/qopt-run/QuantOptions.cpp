@@ -108,26 +108,6 @@ mlir::qopt::QuantizeWeightsPassOptions qopt::run::quantizePassOptions() {
 }
 
 namespace {
-/// Parses a comma list; false on a malformed entry.
-template <typename T>
-bool parseList(llvm::StringRef spec, std::vector<T> &out) {
-  for (llvm::StringRef item : llvm::split(spec, ',')) {
-    item = item.trim();
-    if constexpr (std::is_integral_v<T>) {
-      unsigned v;
-      if (item.getAsInteger(10, v))
-        return false;
-      out.push_back(v);
-    } else {
-      double v;
-      if (item.getAsDouble(v) || !std::isfinite(v))
-        return false;
-      out.push_back(v);
-    }
-  }
-  return true;
-}
-
 llvm::Error optionError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
@@ -156,21 +136,9 @@ llvm::Expected<quant::MethodOptions> qopt::run::methodOptions() {
   m.gptq.percDamp = damp;
   m.gptq.actOrder = actOrder;
   if (m.method == quant::Method::Matryoshka) {
-    if (!parseList(widths.empty() ? std::string("8,4,2") : std::string(widths),
-                   m.matryoshka.widths))
-      return optionError("--widths must be a comma list of widths, got '" +
-                         widths + "'");
-    if (lambdas.empty())
-      m.matryoshka.lambdas = quant::servingLambdas(m.matryoshka.widths, bits);
-    else if (!parseList(std::string(lambdas), m.matryoshka.lambdas))
-      return optionError("--weights must be a comma list of numbers, got '" +
-                         lambdas + "'");
-    if (feedback != "per-width" && feedback != "mean")
-      return optionError("--feedback must be per-width or mean, got '" +
-                         feedback + "'");
-    m.matryoshka.feedback = feedback == "mean" ? quant::ErrorFeedback::Mean
-                                               : quant::ErrorFeedback::PerWidth;
-    m.matryoshka.sweeps = sweeps;
+    if (llvm::Error err = quant::parseMatryoshkaOptions(
+            widths, lambdas, feedback, sweeps, bits, m.matryoshka))
+      return optionError(llvm::toString(std::move(err)));
   }
   if (llvm::Error err = quant::checkMethodOptions(m))
     return std::move(err);

@@ -4,9 +4,12 @@
 
 #include "QuantCommon.h"
 
+#include <cmath>
+
 #include "qopt/Runtime/QuantMath.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/Twine.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace qopt;
@@ -59,6 +62,67 @@ std::string MethodOptions::describe() const {
        << llvm::join(llvm::map_range(matryoshka.lambdas, formatDouble), ",");
   }
   return s;
+}
+
+namespace {
+/// Parses a comma list of numbers; false on a malformed entry.
+template <typename T>
+bool parseList(llvm::StringRef spec, std::vector<T> &out) {
+  out.clear();
+  for (llvm::StringRef item : llvm::split(spec, ',')) {
+    item = item.trim();
+    if constexpr (std::is_integral_v<T>) {
+      unsigned long long v;
+      if (item.getAsInteger(10, v) || v > 64)
+        return false;
+      out.push_back(static_cast<T>(v));
+    } else {
+      double v;
+      if (item.getAsDouble(v) || !std::isfinite(v))
+        return false;
+      out.push_back(v);
+    }
+  }
+  return true;
+}
+} // namespace
+
+llvm::Error quant::parseMatryoshkaOptions(llvm::StringRef widths,
+                                          llvm::StringRef weights,
+                                          llvm::StringRef feedback,
+                                          unsigned sweeps, unsigned bits,
+                                          MatryoshkaOptions &out) {
+  std::string spec = widths.str();
+  if (spec.empty()) {
+    if (bits != 8)
+      return invalidArgument("matryoshka with bits " + llvm::Twine(bits) +
+                             " needs widths (the default 8,4,2 is for 8)");
+    spec = "8,4,2";
+  }
+  if (!parseList(spec, out.widths))
+    return invalidArgument("widths must be a comma list of widths in 1.." +
+                           llvm::Twine(bits) + ", got '" + spec + "'");
+  for (unsigned w : out.widths)
+    if (w < 1 || w > bits)
+      return invalidArgument("width " + llvm::Twine(w) + " is outside 1.." +
+                             llvm::Twine(bits));
+  if (weights.empty())
+    out.lambdas = servingLambdas(out.widths, bits);
+  else if (!parseList(weights, out.lambdas))
+    return invalidArgument("weights must be a comma list of finite numbers, "
+                           "got '" + weights + "'");
+  if (feedback == "per-width")
+    out.feedback = ErrorFeedback::PerWidth;
+  else if (feedback == "mean")
+    out.feedback = ErrorFeedback::Mean;
+  else
+    return invalidArgument("feedback must be per-width or mean, got '" +
+                           feedback + "'");
+  if (sweeps > 100)
+    return invalidArgument("sweeps must be at most 100, got " +
+                           llvm::Twine(sweeps));
+  out.sweeps = sweeps;
+  return llvm::Error::success();
 }
 
 llvm::Error quant::checkMethodOptions(const MethodOptions &options) {

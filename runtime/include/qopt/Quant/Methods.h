@@ -45,6 +45,16 @@ struct MethodOptions {
   std::string describe() const;
 };
 
+/// Fills `out` from the textual Matryoshka options of
+/// qopt-quantize-weights and `qopt-run quantize` (the same spellings):
+/// `widths` a comma list (empty: 8,4,2, for bits = 8 only), `weights` the
+/// lambdas (empty: servingLambdas), `feedback` per-width or mean, `sweeps`
+/// at most 100. The error names the option (without a `--` or `=`).
+llvm::Error parseMatryoshkaOptions(llvm::StringRef widths,
+                                   llvm::StringRef weights,
+                                   llvm::StringRef feedback, unsigned sweeps,
+                                   unsigned bits, MatryoshkaOptions &out);
+
 /// Checks the options (config, widths within bits, lambdas) before any
 /// weight is touched.
 llvm::Error checkMethodOptions(const MethodOptions &options);
