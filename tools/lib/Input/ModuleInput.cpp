@@ -39,6 +39,11 @@
 #endif
 #endif
 
+// A sanitizer's hook that a fuzzer sets to write the input it is running
+// when the process dies (weak: absent without sanitizers).
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void))
+    __attribute__((weak));
+
 using namespace mlir;
 
 static llvm::Error makeError(const llvm::Twine &message) {
@@ -113,6 +118,8 @@ enum ChildExit : int { kParsed = 0, kRejected = 3 };
   // sanitizer's or a fuzzer's) runs in the child.
   for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGXCPU})
     ::signal(sig, SIG_DFL);
+  if (__sanitizer_set_death_callback)
+    __sanitizer_set_death_callback(nullptr);
   struct rlimit none = {0, 0};
   ::setrlimit(RLIMIT_CORE, &none);
   struct rlimit cpu = {seconds, seconds + 1};
