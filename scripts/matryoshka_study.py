@@ -252,14 +252,21 @@ def plot(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5), sharey=True)
+    # One color and marker per method, the same in both panels.
+    labels = list(results["rows"])
+    cmap = plt.get_cmap("tab10")
+    style = {label: (cmap(i % 10), "os^vDx*"[i // 10 % 7] if i >= 10 else "o")
+             for i, label in enumerate(labels)}
     for ax, scheme in zip(axes, SCHEMES):
         overhead = 2 if scheme == "asym" else 1
         for label, by_scheme in results["rows"].items():
             if scheme not in by_scheme:
                 continue
             xs = [r + overhead for r in WIDTHS]
-            ax.plot(xs, by_scheme[scheme], marker="o", label=label)
+            color, marker = style[label]
+            ax.plot(xs, by_scheme[scheme], marker=marker, color=color,
+                    label=label)
         ax.axhline(results["fp32"], color="black", linestyle=":",
                    label="fp32")
         ax.set_title("stories260K, %s, group %d" % (scheme, GROUP))
@@ -268,8 +275,9 @@ def plot(results, path):
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean NLL on tinystories-dev.txt (log scale)")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8)
+    fig.subplots_adjust(bottom=0.28)
     fig.savefig(path, dpi=110)
 
 
