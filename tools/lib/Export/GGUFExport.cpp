@@ -68,22 +68,6 @@ llvm::Expected<std::vector<char>> constantBytes(Value value,
   return out;
 }
 
-/// Floats of an f32 / f16 / bf16 byte buffer.
-std::vector<float> decodeFloats(ArrayRef<char> bytes, Type type) {
-  if (type.isF32()) {
-    std::vector<float> out(bytes.size() / 4);
-    std::memcpy(out.data(), bytes.data(), bytes.size());
-    return out;
-  }
-  std::vector<float> out(bytes.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    uint16_t bits;
-    std::memcpy(&bits, bytes.data() + 2 * i, 2);
-    out[i] = type.isF16() ? model::halfToFloat(bits) : model::bf16ToFloat(bits);
-  }
-  return out;
-}
-
 /// The original row of output row `row` when q/k rows are permuted from
 /// rotate-half to interleaved pairs (identity when `headDim` is 0).
 int64_t sourceRow(int64_t row, int64_t headDim) {
@@ -127,7 +111,7 @@ llvm::Error Exporter::norm(StringRef name, Value value) {
   if (!bytes)
     return bytes.takeError();
   auto type = cast<ShapedType>(value.getType());
-  std::vector<float> values = decodeFloats(*bytes, type.getElementType());
+  std::vector<float> values = decodeFloatElements(*bytes, type.getElementType());
   writer.addTensorF32(name, type.getShape(), values);
   return llvm::Error::success();
 }
@@ -172,14 +156,14 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
   if (!scaleBytes)
     return scaleBytes.takeError();
   Type scaleType = cast<ShapedType>(pack.getScales().getType()).getElementType();
-  std::vector<float> scales = decodeFloats(*scaleBytes, scaleType);
+  std::vector<float> scales = decodeFloatElements(*scaleBytes, scaleType);
   std::vector<float> zeros;
   if (pack.getZeros()) {
     llvm::Expected<std::vector<char>> zeroBytes =
         constantBytes(pack.getZeros(), name + " zeros");
     if (!zeroBytes)
       return zeroBytes.takeError();
-    zeros = decodeFloats(*zeroBytes, scaleType);
+    zeros = decodeFloatElements(*zeroBytes, scaleType);
   }
   int64_t rows = qt.getShape()[0], cols = qt.getShape()[1];
   unsigned c = qt.getBits();

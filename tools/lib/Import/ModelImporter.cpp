@@ -7,6 +7,10 @@
 
 #include "qopt/Tools/ModelImporter.h"
 
+#include "qopt/Model/GGUFWriter.h"
+
+#include <cstring>
+
 #include "qopt/Dialect/QOpt/QOptOps.h"
 #include "qopt/Runtime/QOptRuntime.h"
 
@@ -629,4 +633,21 @@ llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) 
   if (llvm::Error err = checkModelConfig(module, cfg))
     return std::move(err);
   return cfg;
+}
+
+std::vector<float> mlir::qopt::decodeFloatElements(ArrayRef<char> bytes,
+                                                   Type type) {
+  if (type.isF32()) {
+    std::vector<float> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), out.size() * 4);
+    return out;
+  }
+  std::vector<float> out(bytes.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, bytes.data() + 2 * i, 2);
+    out[i] = type.isF16() ? ::qopt::model::halfToFloat(bits)
+                          : ::qopt::model::bf16ToFloat(bits);
+  }
+  return out;
 }

@@ -136,22 +136,6 @@ collectLinearWeights(ModuleOp module) {
   return weights;
 }
 
-/// Decodes a float blob of f32, f16 or bf16 elements.
-std::vector<float> decodeWeight(const FloatWeight &w) {
-  size_t n = static_cast<size_t>(w.rows * w.cols);
-  std::vector<float> out(n);
-  if (w.elementType.isF32()) {
-    std::memcpy(out.data(), w.data.data(), n * sizeof(float));
-    return out;
-  }
-  const auto *bits = reinterpret_cast<const uint16_t *>(w.data.data());
-  bool half = w.elementType.isF16();
-  for (size_t i = 0; i < n; ++i)
-    out[i] = half ? ::qopt::model::halfToFloat(bits[i])
-                  : ::qopt::model::bf16ToFloat(bits[i]);
-  return out;
-}
-
 /// Encodes floats in `w`'s element type.
 std::vector<char> encodeWeight(const FloatWeight &w,
                                llvm::ArrayRef<float> values) {
@@ -327,7 +311,7 @@ llvm::Error mlir::qopt::calibrateModel(
                 " is not one (a quantized checkpoint can be calibrated "
                 "without --sequential)");
           const FloatWeight &w = it->second;
-          std::vector<float> values = decodeWeight(w);
+          std::vector<float> values = decodeFloatElements(w.data, w.elementType);
           llvm::Expected<quant::QuantizedWeight> q = quant::quantizeWithMethod(
               values, w.rows, w.cols, h, factor ? &*factor : nullptr,
               options.method);

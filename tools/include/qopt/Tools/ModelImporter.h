@@ -17,6 +17,7 @@
 #include "llvm/Support/Error.h"
 
 #include <optional>
+#include <vector>
 
 namespace mlir {
 class MLIRContext;
@@ -87,6 +88,11 @@ void registerImportDialects(DialectRegistry &registry);
 /// and `vocab_size`, `num_layers` and the KV dimension equal to the static
 /// extents of the entry points' logits and key cache.
 llvm::Expected<::qopt::model::ModelConfig> readModelConfig(ModuleOp module);
+
+/// The floats of the raw bytes of f32, f16 or bf16 (`elementType`)
+/// elements, as weight blobs store them.
+std::vector<float> decodeFloatElements(llvm::ArrayRef<char> bytes,
+                                       Type elementType);
 
 } // namespace qopt
 } // namespace mlir
