@@ -22,8 +22,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/TargetSelect.h"
@@ -118,8 +116,7 @@ private:
     llvm::InitializeNativeTargetAsmPrinter();
     DialectRegistry registry;
     mlir::qopt::registerLoweringDialects(registry);
-    registerBuiltinDialectTranslation(registry);
-    registerLLVMDialectTranslation(registry);
+    mlir::qopt::registerLoweringTranslations(registry);
     context = std::make_unique<MLIRContext>(registry);
     std::string source;
     for (int64_t n : kSizes)
@@ -151,6 +148,10 @@ private:
         makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, tm->get());
     ExecutionEngineOptions engineOptions;
     engineOptions.transformer = transformer;
+    if (llvm::Error err = mlir::qopt::loadOpenMPRuntime()) {
+      std::fprintf(stderr, "%s\n", llvm::toString(std::move(err)).c_str());
+      std::abort();
+    }
     auto created =
         ExecutionEngine::create(*module, engineOptions, std::move(*tm));
     if (!created) {

@@ -20,7 +20,7 @@ jobs="${QOPT_JOBS:-$(nproc)}"
 packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   libeigen3-dev libgtest-dev libbenchmark-dev
-  cmake ninja-build g++ python3 python3-numpy
+  libomp-22-dev cmake ninja-build g++ python3 python3-numpy
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -20,10 +21,15 @@
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
@@ -32,14 +38,29 @@ void mlir::qopt::registerLoweringDialects(DialectRegistry &registry) {
   registry.insert<arith::ArithDialect, bufferization::BufferizationDialect,
                   cf::ControlFlowDialect, func::FuncDialect,
                   linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
-                  memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect,
-                  vector::VectorDialect, qopt::QOptDialect>();
+                  memref::MemRefDialect, omp::OpenMPDialect, scf::SCFDialect,
+                  tensor::TensorDialect, vector::VectorDialect,
+                  qopt::QOptDialect>();
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
       registry);
   linalg::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   qopt::registerBufferizableOpInterfaceExternalModels(registry);
+}
+
+void mlir::qopt::registerLoweringTranslations(DialectRegistry &registry) {
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
+}
+
+llvm::Error mlir::qopt::loadOpenMPRuntime() {
+  std::string message;
+  if (llvm::sys::DynamicLibrary::LoadLibraryPermanently(QOPT_LIBOMP, &message))
+    return llvm::createStringError("cannot load the OpenMP runtime '" +
+                                   llvm::Twine(QOPT_LIBOMP) + "': " + message);
+  return llvm::Error::success();
 }
 
 void mlir::qopt::buildQOptToLoopsPipeline(
@@ -79,7 +100,15 @@ void mlir::qopt::buildQOptToLoopsPipeline(
 void mlir::qopt::buildQOptToLLVMPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
   buildQOptToLoopsPipeline(pm, options);
-  pm.addPass(createSCFToControlFlowPass());
+  // The kernels' scf.parallel loops become omp.parallel + omp.wsloop
+  // (static schedule; the thread count is the OpenMP runtime's, set by the
+  // tools' -t), then convert-qopt-to-llvm lowers the remaining scf to cf
+  // itself (see its description); or plain loops and branches without
+  // OpenMP.
+  if (options.openmp)
+    pm.addPass(createConvertSCFToOpenMPPass());
+  else
+    pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createConvertQOptToLLVMPass());

@@ -7,8 +7,9 @@
 // Dense 3-bit codes: 8 codes are 3 bytes; each lane joins its byte and the
 // next into 16 bits, shifts by its bit offset and masks. Each group's lane
 // sums are scaled into one vector accumulator, reduced once per output.
+// The output rows are a parallel loop (threads split them).
 // CHECK-LABEL: func.func @matmul_dense3
-// CHECK: scf.for %[[N:.*]] = {{.*}} to %c32
+// CHECK: scf.parallel (%[[N:.*]]) = ({{.*}}) to (%c32)
 // CHECK: scf.for %[[T:.*]] = {{.*}} to %{{.*}}
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, f32)
 // CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<32x24xi8>, vector<3xi8>
@@ -133,14 +134,21 @@ func.func @repack_nested(%u: memref<4x16xi8>, %c: memref<8x4x2xi8>) {
   return
 }
 
-// Attention: the new keys and values go into the cache, then scores, a
-// max-subtracted softmax and the weighted values.
+// Attention: the new keys and values of every token go into the cache
+// first, then one parallel iteration per (token, head) pair computes the
+// scores into its own buffer, a max-subtracted softmax and the weighted
+// values.
 // CHECK-LABEL: func.func @attention
-// CHECK: %[[SCORES:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
+// CHECK: scf.for
 // CHECK: memref.store %{{.*}}, %{{.*}} : memref<2x8x16xf32>
+// CHECK: scf.parallel (%[[TH:.*]]) = (%{{.*}}) to (%{{.*}}) step
+// CHECK: arith.divui %[[TH]], %c4
+// CHECK: arith.remui %[[TH]], %c4
+// CHECK: %[[SCORES:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
 // CHECK: arith.maximumf
 // CHECK: math.exp
 // CHECK: memref.dealloc %[[SCORES]]
+// CHECK-NEXT: scf.reduce
 func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
   qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
   return

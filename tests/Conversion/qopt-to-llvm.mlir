@@ -2,6 +2,12 @@
 // RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=ONLY
 // RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=ALLOC
 // RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
+// RUN: qopt-opt %s --qopt-to-llvm=openmp=false | FileCheck %s --check-prefix=SERIAL
+
+// The kernels' parallel loops (matmul rows, attention (token, head) pairs)
+// become OpenMP work-shared loops, which the translation outlines into
+// calls of the OpenMP runtime; with openmp=false they stay serial loops.
+// SERIAL-NOT: omp.
 
 // The qopt-to-llvm pipeline takes a model function on tensors all the way
 // to the LLVM dialect, which mlir-translate accepts.
@@ -28,20 +34,24 @@
 // CHECK: llvm.intr.vector.reduce.fadd
 // CHECK: llvm.return
 // CHECK-NEXT: }
-// One malloc per intermediate buffer (embedding, linear, rope, attention
-// and its scores): one-shot bufferization lets swiglu overwrite the
-// attention output in place, and the final add writes straight into the
-// result out-parameter. Each buffer is freed after its last use, not at the
-// return: the linear's, rope's and the scores after attention, the
-// attention output after swiglu, the embedding after the final add.
+// One malloc per intermediate buffer (embedding, linear, rope, attention):
+// one-shot bufferization lets swiglu overwrite the attention output in
+// place, and the final add writes straight into the result out-parameter.
+// Each buffer is freed after its last use, not at the return: the linear's
+// before attention; the rope's, the attention output's and the
+// embedding's after it. Each (token, head) iteration of the attention, an
+// OpenMP work-shared loop, allocates and frees its own scores.
 // ALLOC-LABEL: llvm.func @decode(
 // ALLOC-COUNT-4: llvm.call @malloc
-// ALLOC-NOT: llvm.call @free
-// ALLOC: llvm.call @malloc
-// ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC: llvm.call @free
+// ALLOC: omp.parallel
+// ALLOC: omp.wsloop
+// ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @free
+// ALLOC: omp.terminator
+// ALLOC-NOT: llvm.call @malloc
+// ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NEXT: llvm.return
 
 // The C interface wrapper takes memref descriptors by pointer.
@@ -51,6 +61,7 @@
 // LLVMIR-DAG: declare ptr @malloc(i64)
 // LLVMIR-DAG: declare void @free(ptr)
 // LLVMIR: define void @decode(
+// LLVMIR: call void {{.*}}@__kmpc_fork_call(ptr @{{[0-9]+}}, i32 1, ptr @decode..omp_par
 // LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
 // LLVMIR: define void @_mlir_ciface_decode(
 // LLVMIR: call void @decode(

@@ -32,11 +32,14 @@ func.func @attention_f16(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index
   return %o : tensor<?x32xf32>
 }
 
-// The scores scratch has the cache's run-time sequence extent.
+// A cache with a run-time sequence extent: each (token, head) iteration's
+// scores scratch holds the positions it attends to, pos + t + 1.
 // CHECK-LABEL: func.func @attention_dynamic_seq(
-// CHECK-SAME: %[[KC:[^:]*]]: memref<2x?x16xf32>
-// CHECK: %[[SEQ:.*]] = memref.dim %[[KC]], %{{.*}} : memref<2x?x16xf32>
-// CHECK: memref.alloc(%[[SEQ]]) {alignment = 64 : i64} : memref<?xf32>
+// CHECK-SAME: %[[POS:[^:]*]]: index, %{{[^:]*}}: memref<2x?x16xf32>
+// CHECK: scf.parallel
+// CHECK: %[[P:.*]] = arith.addi %[[POS]], %{{.*}} : index
+// CHECK: %[[END:.*]] = arith.addi %[[P]], %c1 : index
+// CHECK: memref.alloc(%[[END]]) {alignment = 64 : i64} : memref<?xf32>
 // CHECK-NOT: arith.extf
 // CHECK-NOT: arith.truncf
 // CHECK: return

@@ -6,8 +6,9 @@
 // cache), each repeated -r times after a warm-up and reported as the mean
 // +/- the sample standard deviation of the per-repetition tokens per second,
 // in a markdown table like llama-bench's (or --json). Each decode step also
-// alternates with one pass reading all the weights, so that the decode time
-// can be compared with the time to stream the weights through one core.
+// alternates with one pass reading all the weights on as many threads as the
+// kernels use (-t), so that the decode time can be compared with the time to
+// stream the weights.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,8 @@
 #include "Options.h"
 #include "Subcommands.h"
 #include "Support.h"
+
+#include "qopt/Tools/ModelRunner.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -24,6 +27,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <numeric>
+#include <thread>
 #include <sys/resource.h>
 
 using namespace qopt::run;
@@ -114,19 +119,43 @@ sumFloats(const float *p, size_t n) {
   return r;
 }
 
-/// Reads every byte of `spans` once with vector loads (the time to stream
-/// the weights through one core).
-static double streamSeconds(
-    llvm::ArrayRef<std::pair<const char *, size_t>> spans) {
+/// Sums the floats of bytes [begin, end) of the concatenation of `spans`.
+static float sumRange(llvm::ArrayRef<std::pair<const char *, size_t>> spans,
+                      size_t begin, size_t end) {
   float sink = 0;
-  double start = now();
+  size_t offset = 0;
   for (auto [data, bytes] : spans) {
-    const float *p = reinterpret_cast<const float *>(data);
-    size_t n = bytes / sizeof(float);
-    sink += sumFloats(p, n);
+    size_t lo = std::max(begin, offset), hi = std::min(end, offset + bytes);
+    if (lo < hi)
+      sink += sumFloats(reinterpret_cast<const float *>(data + (lo - offset)),
+                        (hi - lo) / sizeof(float));
+    offset += bytes;
   }
+  return sink;
+}
+
+/// Reads every byte of `spans` once with vector loads, split in equal byte
+/// ranges between `threads` threads (the kernels' -t): the time to stream
+/// the weights through the cores the decode uses.
+static double streamSeconds(
+    llvm::ArrayRef<std::pair<const char *, size_t>> spans, unsigned threads) {
+  size_t total = 0;
+  for (auto [data, bytes] : spans)
+    total += bytes;
+  size_t share = (total / threads + 63) / 64 * 64;
+  std::vector<float> sinks(threads, 0.0f);
+  double start = now();
+  std::vector<std::thread> workers;
+  for (unsigned t = 1; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      sinks[t] = sumRange(spans, std::min(total, t * share),
+                          std::min(total, (t + 1) * share));
+    });
+  sinks[0] = sumRange(spans, 0, std::min(total, share));
+  for (std::thread &w : workers)
+    w.join();
   double seconds = now() - start;
-  if (sink == 42.0f)
+  if (std::accumulate(sinks.begin(), sinks.end(), 0.0f) == 42.0f)
     llvm::errs() << "";
   return seconds;
 }
@@ -254,7 +283,8 @@ int qopt::run::runBench() {
       double step = now() - t0;
       decodeSeconds += step;
       steps.push_back(step);
-      streams.push_back(streamSeconds(spans));
+      streams.push_back(
+          streamSeconds(spans, mlir::qopt::kernelThreads()));
       next = static_cast<int32_t>(
           std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
           logits.begin());
@@ -305,7 +335,7 @@ int qopt::run::runBench() {
         {"read_bandwidth_bytes_per_second", bandwidth},
         {"weight_stream_seconds", streamTime},
         {"decode_over_stream_ratio", ratio},
-        {"threads", 1}};
+        {"threads", static_cast<int64_t>(mlir::qopt::kernelThreads())}};
     llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
     return 0;
   }
@@ -317,21 +347,23 @@ int qopt::run::runBench() {
                << "| --- | ---: | --- | ---: | ---: | ---: |\n";
   for (const BenchTest *test : {&pp, &tg}) {
     Stats rate = test->rates();
-    llvm::outs() << llvm::formatv("| {0} | {1} | {2} | 1 | {3} | {4:F2} ± "
-                                  "{5:F2} |\n",
+    llvm::outs() << llvm::formatv("| {0} | {1} | {2} | {3} | {4} | {5:F2} ± "
+                                  "{6:F2} |\n",
                                   name, formatSize(weightBytes), backend,
-                                  test->name, rate.mean(), rate.stddev());
+                                  mlir::qopt::kernelThreads(), test->name,
+                                  rate.mean(), rate.stddev());
   }
   llvm::outs() << llvm::format(
       "\ncompile/load     %.2f s; %d repetitions\n"
       "decode           median %.3f ms/token\n"
       "weights          %.1f MiB (%.1f MiB read per token)   KV cache %.1f "
       "MiB   peak RSS %.1f MiB\n"
-      "read bandwidth   %.2f GB/s (1 thread, vector loads over the weights)\n"
+      "read bandwidth   %.2f GB/s (%u threads, vector loads over the weights)\n"
       "weight stream    %.3f ms (median); decode/stream = %.2fx\n",
       m->compileSeconds, repetitions.getValue(), medianStep * 1e3,
       weightBytes / 1048576.0, m->runner->weightBytesRead() / 1048576.0,
       m->runner->cacheBytes() / 1048576.0, peak / 1048576.0, bandwidth / 1e9,
+      mlir::qopt::kernelThreads(),
       streamTime * 1e3, ratio);
   if (weightBytes < (uint64_t(64) << 20))
     llvm::outs() << "note             the weights fit in the CPU caches: "

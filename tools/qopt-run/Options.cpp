@@ -9,6 +9,7 @@
 #include "Options.h"
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Tools/ModelRunner.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -156,9 +157,9 @@ cl::opt<std::string> qopt::run::layerBits(
     cl::cat(modelCategory()));
 cl::opt<int> qopt::run::threads(
     "t",
-    cl::desc("Threads (llama.cpp's -t), 1..1024: accepted and checked; the "
-             "generated code currently runs on 1 thread whatever the value"),
-    cl::init(1), RunCommands(), cl::cat(modelCategory()));
+    cl::desc("Threads of the compiled kernels (llama.cpp's -t), 1..1024 "
+             "(default: the cores this process may use)"),
+    cl::init(0), RunCommands(), cl::cat(modelCategory()));
 static cl::alias threadsLong("threads", cl::desc("Alias for -t"),
                              cl::aliasopt(threads), cl::NotHidden);
 
@@ -217,8 +218,13 @@ llvm::Error qopt::run::checkOptions() {
     return err;
   if (llvm::Error err = inRange("-c", contextSize, 0, maxPositions))
     return err;
-  if (llvm::Error err = inRange("-t", threads, 1, kMaxThreads))
-    return err;
+  if (threads.getNumOccurrences()) {
+    if (llvm::Error err = inRange("-t", threads, 1, kMaxThreads))
+      return err;
+  } else {
+    threads = static_cast<int>(
+        std::min<unsigned>(mlir::qopt::availableCores(), kMaxThreads));
+  }
   if (servedBits.getNumOccurrences())
     if (llvm::Error err = inRange("--bits", servedBits, 1, 8))
       return err;

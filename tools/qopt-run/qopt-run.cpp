@@ -19,6 +19,7 @@
 #include "Subcommands.h"
 #include "Support.h"
 
+#include "qopt/Tools/ModelRunner.h"
 #include "qopt/Tools/Registration.h"
 #include "qopt/Tools/Version.h"
 
@@ -61,10 +62,7 @@ int main(int argc, char **argv) {
       continue;
     if (llvm::Error err = checkOptions())
       return fail(llvm::toString(std::move(err)));
-    if (threads > 1)
-      llvm::WithColor::note(llvm::errs(), "qopt-run")
-          << "-t " << threads
-          << " accepted; qopt's generated code runs on 1 thread for now\n";
+    mlir::qopt::setKernelThreads(static_cast<unsigned>(threads));
     return entry.run();
   }
   return fail("expected a subcommand: " + subcommandList() + " (see --help)");

@@ -1,10 +1,10 @@
 //===- Attention.cpp - qopt.kernel_attention to vector loops ----*- C++ -*-===//
 //
 // Causal grouped-query attention over the KV cache buffers: the new keys and
-// values are appended at their positions, then for each token and head the
-// scores against every cached position are computed with the vector dot
-// product, a max-subtracted softmax is taken, and the values are
-// accumulated `width` lanes at a time. The cache element type may be f32 or
+// values are appended at their positions, then for each (token, head) pair,
+// in parallel, the scores against every cached position are computed with
+// the vector dot product into a scratch buffer, a max-subtracted
+// softmax is taken, and the values are accumulated `width` lanes at a time. The cache element type may be f32 or
 // a 16-bit float (widened on load, rounded on store).
 //
 //===----------------------------------------------------------------------===//
@@ -39,81 +39,89 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
     int64_t group = heads / kvHeads;
     Value layer = k.index(op.getLayer());
 
-    // Scratch for one head's scores over every cached position.
-    Value seq = k.dim(kc, 1);
-    auto scoresType =
-        MemRefType::get({ShapedType::kDynamic}, rewriter.getF32Type());
-    Value scores = memref::AllocOp::create(rewriter, op.getLoc(), scoresType,
-                                           ValueRange{seq},
-                                           rewriter.getI64IntegerAttr(64));
     Value scale = k.f32(1.0f / std::sqrt(static_cast<float>(headDim)));
     Value negInf = k.f32(-std::numeric_limits<float>::infinity());
     Value zero = k.f32(0.0f), one = k.f32(1.0f);
     auto vecType = VectorType::get({k.width}, rewriter.getF32Type());
+    auto scoresType =
+        MemRefType::get({ShapedType::kDynamic}, rewriter.getF32Type());
     bool vectorizeHead = headDim % k.width == 0;
+    Value numTokens = k.dim(q, 0);
 
-    k.forLoop(0, k.dim(q, 0), [&](Value t) {
+    // Append every new token's key and value to the cache first: token t
+    // reads positions up to pos + t only, so the later tokens' entries are
+    // not seen by it.
+    k.forLoop(0, numTokens, [&](Value t) {
       Value p = k.addi(pos, t);
-      Value end = k.addi(p, k.index(1));
-      // Append this token's key and value to the cache.
       k.forLoop(0, k.index(kvDim), [&](Value i) {
         k.store(k.load(key, {t, i}), kc, {layer, p, i});
         k.store(k.load(value, {t, i}), vc, {layer, p, i});
       });
-      k.forLoop(0, k.index(heads), [&](Value h) {
-        Value qOff = k.muli(h, k.index(headDim));
-        Value kvHead = k.divui(h, k.index(group));
-        Value kOff = k.muli(kvHead, k.index(headDim));
-        // scores[s] = q . K[s] / sqrt(head_dim), tracking the maximum.
-        Value maxScore = k.forLoopCarried(
-            k.index(0), end, 1, {negInf},
-            [&](Value s, ValueRange carried) -> SmallVector<Value> {
-              Value dot = k.dot(q, {t}, qOff, kc, {layer, s}, kOff, headDim);
-              Value sc = k.mulf(dot, scale);
-              k.store(sc, scores, {s});
-              return {arith::MaximumFOp::create(k.b, k.loc, carried[0], sc)};
-            })[0];
-        Value sum = k.forLoopCarried(
-            k.index(0), end, 1, {zero},
-            [&](Value s, ValueRange carried) -> SmallVector<Value> {
-              Value ex = math::ExpOp::create(
-                  k.b, k.loc, k.subf(k.load(scores, {s}), maxScore));
-              k.store(ex, scores, {s});
-              return {k.addf(carried[0], ex)};
-            })[0];
-        Value inv = k.divf(one, sum);
-        // out[t, head] = sum_s softmax[s] * V[s, kv head].
-        if (vectorizeHead) {
-          Value vzero = arith::ConstantOp::create(
-              k.b, k.loc,
-              DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
-          k.forLoop(k.index(0), k.index(headDim), k.width, [&](Value i) {
-            Value acc = k.forLoopCarried(
-                k.index(0), end, 1, {vzero},
-                [&](Value s, ValueRange carried) -> SmallVector<Value> {
-                  Value w = k.splat(vecType, k.load(scores, {s}));
-                  Value vv = k.vectorLoad(vc, {layer, s, k.addi(kOff, i)});
-                  return {vector::FMAOp::create(k.b, k.loc, w, vv, carried[0])};
-                })[0];
-            Value scaled = k.mulf(acc, k.splat(vecType, inv));
-            vector::StoreOp::create(k.b, k.loc, scaled, out,
-                                    ValueRange{t, k.addi(qOff, i)});
-          });
-        } else {
-          k.forLoop(0, k.index(headDim), [&](Value i) {
-            Value acc = k.forLoopCarried(
-                k.index(0), end, 1, {zero},
-                [&](Value s, ValueRange carried) -> SmallVector<Value> {
-                  Value term = k.mulf(k.load(scores, {s}),
-                                      k.load(vc, {layer, s, k.addi(kOff, i)}));
-                  return {k.addf(carried[0], term)};
-                })[0];
-            k.store(k.mulf(acc, inv), out, {t, k.addi(qOff, i)});
-          });
-        }
-      });
     });
-    memref::DeallocOp::create(rewriter, op.getLoc(), scores);
+    // One independent iteration per (token, head), split between threads;
+    // each keeps its scores over the cached positions in its own buffer (a
+    // heap allocation: an alloca would need an alloca_scope, which cannot
+    // hold the loops once they are lowered to branches).
+    k.parallelLoop(0, k.muli(numTokens, k.index(heads)), [&](Value th) {
+      Value t = k.divui(th, k.index(heads));
+      Value h = k.remui(th, k.index(heads));
+      Value p = k.addi(pos, t);
+      Value end = k.addi(p, k.index(1));
+      Value scores =
+          memref::AllocOp::create(k.b, k.loc, scoresType, ValueRange{end},
+                                  k.b.getI64IntegerAttr(64));
+      Value qOff = k.muli(h, k.index(headDim));
+      Value kvHead = k.divui(h, k.index(group));
+      Value kOff = k.muli(kvHead, k.index(headDim));
+      // scores[s] = q . K[s] / sqrt(head_dim), tracking the maximum.
+      Value maxScore = k.forLoopCarried(
+          k.index(0), end, 1, {negInf},
+          [&](Value s, ValueRange carried) -> SmallVector<Value> {
+            Value dot = k.dot(q, {t}, qOff, kc, {layer, s}, kOff, headDim);
+            Value sc = k.mulf(dot, scale);
+            k.store(sc, scores, {s});
+            return {arith::MaximumFOp::create(k.b, k.loc, carried[0], sc)};
+          })[0];
+      Value sum = k.forLoopCarried(
+          k.index(0), end, 1, {zero},
+          [&](Value s, ValueRange carried) -> SmallVector<Value> {
+            Value ex = math::ExpOp::create(
+                k.b, k.loc, k.subf(k.load(scores, {s}), maxScore));
+            k.store(ex, scores, {s});
+            return {k.addf(carried[0], ex)};
+          })[0];
+      Value inv = k.divf(one, sum);
+      // out[t, head] = sum_s softmax[s] * V[s, kv head].
+      if (vectorizeHead) {
+        Value vzero = arith::ConstantOp::create(
+            k.b, k.loc,
+            DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
+        k.forLoop(k.index(0), k.index(headDim), k.width, [&](Value i) {
+          Value acc = k.forLoopCarried(
+              k.index(0), end, 1, {vzero},
+              [&](Value s, ValueRange carried) -> SmallVector<Value> {
+                Value w = k.splat(vecType, k.load(scores, {s}));
+                Value vv = k.vectorLoad(vc, {layer, s, k.addi(kOff, i)});
+                return {vector::FMAOp::create(k.b, k.loc, w, vv, carried[0])};
+              })[0];
+          Value scaled = k.mulf(acc, k.splat(vecType, inv));
+          vector::StoreOp::create(k.b, k.loc, scaled, out,
+                                  ValueRange{t, k.addi(qOff, i)});
+        });
+      } else {
+        k.forLoop(0, k.index(headDim), [&](Value i) {
+          Value acc = k.forLoopCarried(
+              k.index(0), end, 1, {zero},
+              [&](Value s, ValueRange carried) -> SmallVector<Value> {
+                Value term = k.mulf(k.load(scores, {s}),
+                                    k.load(vc, {layer, s, k.addi(kOff, i)}));
+                return {k.addf(carried[0], term)};
+              })[0];
+          k.store(k.mulf(acc, inv), out, {t, k.addi(qOff, i)});
+        });
+      }
+      memref::DeallocOp::create(k.b, k.loc, scores);
+    });
     rewriter.eraseOp(op);
     return success();
   }

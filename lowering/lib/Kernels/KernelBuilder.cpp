@@ -126,6 +126,15 @@ void KernelBuilder::forLoop(int64_t lb, Value ub,
   forLoop(index(lb), ub, 1, body);
 }
 
+void KernelBuilder::parallelLoop(int64_t lb, Value ub,
+                                 function_ref<void(Value)> body) {
+  auto loop = scf::ParallelOp::create(b, loc, ValueRange{index(lb)},
+                                      ValueRange{ub}, ValueRange{index(1)});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVars()[0]);
+}
+
 SmallVector<Value> KernelBuilder::forLoopCarried(
     Value lb, Value ub, int64_t step, ValueRange init,
     function_ref<SmallVector<Value>(Value, ValueRange)> body) {

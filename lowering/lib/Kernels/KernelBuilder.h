@@ -85,6 +85,10 @@ public:
   void forLoop(Value lb, Value ub, int64_t step,
                function_ref<void(Value)> body);
   void forLoop(int64_t lb, Value ub, function_ref<void(Value)> body);
+  /// An `scf.parallel` over [lb, ub) step 1: iterations are independent
+  /// (each writes its own outputs) and may run on different threads once
+  /// the pipeline converts the loop to OpenMP; serial otherwise.
+  void parallelLoop(int64_t lb, Value ub, function_ref<void(Value)> body);
   /// A loop carrying `init`; `body` returns the next values.
   SmallVector<Value>
   forLoopCarried(Value lb, Value ub, int64_t step, ValueRange init,

@@ -1,8 +1,8 @@
 //===- Matmul.cpp - qopt.kernel_matmul to vector loops ----------*- C++ -*-===//
 //
 // y[t, n] = sum_k x[t, k] * W[n, k] on buffers. Weight rows are the outer
-// loop, so each row is streamed from memory once and reused from cache for
-// every token. A float weight (f32/f16/bf16, widened in registers) uses the
+// loop, an `scf.parallel` (rows split between threads), so each row is
+// streamed from memory once and reused from cache for every token. A float weight (f32/f16/bf16, widened in registers) uses the
 // four-accumulator FMA dot product; a quantized weight is read in its
 // storage form, group by group: the codes of `width` lanes are unpacked in
 // registers (dense rows at c bits, or the top r + 1 bit planes of a nested
@@ -116,7 +116,7 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
       auto wType = cast<RankedTensorType>(op.getWeightType());
       Value w = adaptor.getWeight()[0];
       int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
-      k.forLoop(0, k.index(rows), [&](Value n) {
+      k.parallelLoop(0, k.index(rows), [&](Value n) {
         k.forLoop(0, numTokens, [&](Value t) {
           Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
           k.store(acc, out, {t, n});
@@ -181,7 +181,7 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     Type expressed = type.getExpressedType();
     Type rounded = expressed.isF16() || expressed.isBF16() ? expressed : Type();
     auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
-    k.forLoop(0, k.index(rows), [&](Value n) {
+    k.parallelLoop(0, k.index(rows), [&](Value n) {
       k.forLoop(0, numTokens, [&](Value t) {
         Value vzero = arith::ConstantOp::create(
             k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));

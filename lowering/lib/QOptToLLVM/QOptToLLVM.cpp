@@ -19,6 +19,9 @@
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -85,9 +88,16 @@ struct ConvertQOptToLLVMPass
     cf::populateControlFlowToLLVMConversionPatterns(converter, patterns);
     ub::populateUBToLLVMConversionPatterns(converter, patterns);
     populateFuncToLLVMConversionPatterns(converter, patterns, &symbolTables);
+    populateOpenMPToLLVMConversionPatterns(converter, patterns);
+    // scf lowers to cf in this same conversion: convert-scf-to-openmp wraps
+    // each parallel loop body in a single-block memref.alloca_scope, which
+    // would be invalid between passes once its loops became branches; here
+    // the scope is inlined (stack save/restore) as its loops are lowered.
+    populateSCFToControlFlowConversionPatterns(patterns);
 
     LLVMConversionTarget target(*ctx);
     target.addLegalOp<ModuleOp>();
+    configureOpenMPToLLVMConversionLegality(target, converter);
     if (failed(applyFullConversion(module, target, std::move(patterns))))
       return signalPassFailure();
   }

@@ -20,8 +20,6 @@
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/Parser/Parser.h"
@@ -38,6 +36,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Target/TargetMachine.h"
 
 #include <cerrno>
@@ -49,6 +48,24 @@
 using namespace mlir;
 using namespace mlir::qopt;
 namespace model = ::qopt::model;
+
+// The OpenMP runtime (libomp) that the generated kernels call.
+extern "C" {
+void omp_set_num_threads(int);
+int omp_get_max_threads(void);
+}
+
+void mlir::qopt::setKernelThreads(unsigned n) {
+  omp_set_num_threads(static_cast<int>(std::max(1u, n)));
+}
+
+unsigned mlir::qopt::kernelThreads() {
+  return static_cast<unsigned>(std::max(1, omp_get_max_threads()));
+}
+
+unsigned mlir::qopt::availableCores() {
+  return std::max(1u, llvm::hardware_concurrency().compute_thread_count());
+}
 
 namespace {
 /// A ranked memref descriptor as llvm.emit_c_interface passes it.
@@ -210,8 +227,7 @@ hostTargetMachine(unsigned optLevel, bool pic = false) {
 
 void registerTranslations(MLIRContext *ctx) {
   DialectRegistry registry;
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
+  mlir::qopt::registerLoweringTranslations(registry);
   ctx->appendDialectRegistry(registry);
 }
 } // namespace
@@ -248,6 +264,8 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   engineOptions.jitCodeGenOptLevel = options.optLevel >= 3
                                          ? llvm::CodeGenOptLevel::Aggressive
                                          : llvm::CodeGenOptLevel::Default;
+  if (llvm::Error err = loadOpenMPRuntime())
+    return std::move(err);
   auto engine = ExecutionEngine::create(module, engineOptions, std::move(*tm));
   if (!engine)
     return engine.takeError();
@@ -473,8 +491,13 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
     return makeError("wrote '" + objectPath +
                      "' but found no C compiler driver (cc) to link it into "
                      "model.so");
-  llvm::SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o", sharedPath,
-                                             objectPath, "-lm"};
+  // The kernels' parallel loops call libomp: link it by path, with its
+  // directory as the run path.
+  std::string ompRunPath =
+      ("-Wl,-rpath," + llvm::sys::path::parent_path(QOPT_LIBOMP)).str();
+  llvm::SmallVector<llvm::StringRef> args = {
+      *cc, "-shared", "-o", sharedPath, objectPath, QOPT_LIBOMP, ompRunPath,
+      "-lm"};
   std::string linkError;
   int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
                                      &linkError);

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/Support/Error.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
@@ -78,7 +79,24 @@ struct QOptToLLVMPipelineOptions
       *this, "vector-width",
       llvm::cl::desc("f32 lanes of the vector kernels (8: AVX2, 16: AVX-512)"),
       llvm::cl::init(8)};
+  Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Run the kernels' parallel loops (matmul rows, attention "
+                     "heads) on OpenMP threads (libomp); false: serial loops "
+                     "and no OpenMP runtime calls"),
+      llvm::cl::init(true)};
 };
+
+/// Registers the translations to LLVM IR that qopt-to-llvm's output needs
+/// (builtin, LLVM and OpenMP dialects). Code that runs it must be linked
+/// with the OpenMP runtime (libomp) unless the pipeline ran with
+/// `openmp=false`.
+void registerLoweringTranslations(DialectRegistry &registry);
+
+/// Loads the OpenMP runtime that qopt was built with (libomp) into the
+/// process, so that a JIT resolving symbols in the process finds the calls
+/// of the kernels' parallel loops whether or not the executable linked it.
+llvm::Error loadOpenMPRuntime();
 
 /// The vector width (f32 lanes) qopt uses on this host: 16 with AVX-512F,
 /// otherwise 8.

@@ -171,12 +171,18 @@ def ConvertQOptToLLVMPass : Pass<"convert-qopt-to-llvm", "ModuleOp"> {
   let summary = "Lower qopt buffers, loops and vectors to the LLVM dialect";
   let description = [{
     One full conversion of everything the kernel lowering produces
-    (after `scf` is lowered to `cf` and strided metadata is expanded) to the
-    LLVM dialect: `qopt.weight_ref` becomes a load of an address from the
-    table and a static memref descriptor, together with the upstream arith,
-    math, memref, vector, cf, index and func conversions.
+    (after strided metadata is expanded) to the LLVM dialect:
+    `qopt.weight_ref` becomes a load of an address from the table and a
+    static memref descriptor, together with the upstream scf-to-cf, arith,
+    math, memref, vector, cf, index, func and OpenMP conversions (scf is
+    lowered here rather than in a pass before, because the
+    `memref.alloca_scope` that `convert-scf-to-openmp` wraps around each
+    parallel body must stay a single block until it is inlined). The `omp`
+    regions made of the kernels' parallel loops keep their structure, with
+    LLVM types inside, for the translation to LLVM IR.
   }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::cf::ControlFlowDialect"];
 }
 
 #endif // QOPT_CONVERSION_PASSES_TD

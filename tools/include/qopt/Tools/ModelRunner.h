@@ -45,6 +45,16 @@ struct CompileOptions {
   std::vector<std::pair<std::string, void *>> symbols;
 };
 
+/// Threads of the compiled kernels' parallel loops (matmul rows, attention
+/// heads): the OpenMP runtime's team size for calls from the calling thread.
+/// `n` must be at least 1.
+void setKernelThreads(unsigned n);
+/// The team size the kernels use now.
+unsigned kernelThreads();
+/// The cores this process may run on (its CPU affinity mask), at least 1:
+/// the default for tools' -t.
+unsigned availableCores();
+
 /// A compiled model with its KV cache.
 class ModelRunner {
 public:
