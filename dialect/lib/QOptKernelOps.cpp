@@ -149,6 +149,9 @@ LogicalResult KernelAttentionOp::verify() {
       getNumHeads() % getNumKvHeads() != 0)
     return emitOpError() << "head counts must be positive, kv heads dividing "
                             "heads";
+  if (std::optional<uint64_t> window = getSlidingWindow();
+      window && static_cast<int64_t>(*window) <= 0)
+    return emitOpError() << "sliding_window must be positive";
   return verifyKVCaches(*this, cast<MemRefType>(getKeyCache().getType()),
                         cast<MemRefType>(getValueCache().getType()));
 }

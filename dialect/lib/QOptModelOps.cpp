@@ -11,6 +11,8 @@
 
 #include "llvm/Support/CheckedArithmetic.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::qopt;
 
@@ -112,8 +114,48 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "result type " << getType()
                          << " must equal the input type "
                          << getInput().getType();
-  if (!(getTheta().convertToFloat() > 0.0f))
-    return emitOpError() << "theta must be positive";
+  float theta = getTheta().convertToFloat();
+  if (!(theta > 0.0f) || !std::isfinite(theta))
+    return emitOpError() << "theta must be positive and finite";
+  if (std::optional<ArrayRef<float>> invFreq = getInvFreq()) {
+    if (static_cast<int64_t>(invFreq->size()) != headDim / 2)
+      return emitOpError() << "inv_freq has " << invFreq->size()
+                           << " entries, expected head_dim / 2 = "
+                           << headDim / 2;
+    for (auto [j, f] : llvm::enumerate(*invFreq))
+      if (!(f > 0.0f) || !std::isfinite(f))
+        return emitOpError() << "inv_freq[" << j << "] = " << f
+                             << " is not positive and finite";
+  }
+  if (std::optional<APFloat> scale = getScale()) {
+    float s = scale->convertToFloat();
+    if (!(s > 0.0f) || !std::isfinite(s))
+      return emitOpError() << "scale must be positive and finite";
+  }
+  bool hasFactor = getNtkFactor().has_value();
+  if (hasFactor != getNtkMaxPositions().has_value())
+    return emitOpError()
+           << "ntk_factor and ntk_max_positions must be given together";
+  if (hasFactor) {
+    float factor = getNtkFactor()->convertToFloat();
+    if (!(factor >= 1.0f) || !std::isfinite(factor))
+      return emitOpError() << "ntk_factor must be finite and at least 1";
+    if (getInvFreq())
+      return emitOpError() << "dynamic NTK scaling (ntk_factor) recomputes "
+                              "the frequencies; it excludes inv_freq";
+    if (headDim <= 2)
+      return emitOpError() << "dynamic NTK scaling needs head_dim > 2";
+  }
+  return success();
+}
+
+LogicalResult BiasAddOp::verify() {
+  int64_t width = getInput().getType().getDimSize(1);
+  int64_t size = getBias().getType().getDimSize(0);
+  if (ShapedType::isDynamic(width) || width != size)
+    return emitOpError() << "bias of " << size
+                         << " elements does not match the feature dimension "
+                         << width << " of the input";
   return success();
 }
 

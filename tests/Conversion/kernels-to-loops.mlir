@@ -153,3 +153,17 @@ func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16
   qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
   return
 }
+
+// A sliding window W = 4 moves the first attended position to
+// max(0, p + 1 - W): the score, softmax and value loops start there.
+// CHECK-LABEL: func.func @attention_sliding_window
+// CHECK: %[[END:.*]] = arith.addi %{{.*}}, %c1
+// CHECK: %[[PAST:.*]] = arith.cmpi ugt, %[[END]], %c4
+// CHECK: %[[FROM:.*]] = arith.subi %[[END]], %c4
+// CHECK: %[[START:.*]] = arith.select %[[PAST]], %[[FROM]], %c0
+// CHECK: scf.for %{{.*}} = %[[START]] to %[[END]]
+// CHECK: scf.for %{{.*}} = %[[START]] to %[[END]]
+func.func @attention_sliding_window(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
+  qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64, sliding_window = 4 : i64}
+  return
+}

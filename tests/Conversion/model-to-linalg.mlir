@@ -52,6 +52,50 @@ func.func @rope_rotate_half(%x: tensor<?x64xf32>, %pos: index) -> tensor<?x64xf3
   return %y : tensor<?x64xf32>
 }
 
+// Scaled RoPE with a frequency table: the table is a constant read by
+// frequency index, no power is computed, and cos and sin are scaled.
+// CHECK-LABEL: func.func @rope_table
+// CHECK: %[[TABLE:.*]] = arith.constant dense<[1.000000e+00, 2.500000e-02]> : tensor<2xf32>
+// CHECK: linalg.generic
+// CHECK-NOT: math.powf
+// CHECK: tensor.extract %[[TABLE]][%{{.*}}] : tensor<2xf32>
+// CHECK: %[[COS:.*]] = math.cos
+// CHECK: %[[SIN:.*]] = math.sin
+// CHECK: arith.mulf %[[COS]], %[[SCALE:.*]] : f32
+// CHECK: arith.mulf %[[SIN]], %[[SCALE]] : f32
+// CHECK: linalg.yield
+func.func @rope_table(%x: tensor<?x8xf32>, %pos: index) -> tensor<?x8xf32> {
+  %y = qopt.rope %x, %pos {head_dim = 4 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, inv_freq = array<f32: 1.0, 0.025>, scale = 1.25 : f32} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// Dynamic NTK: the base is computed once per call from its length
+// pos + T (at least ntk_max_positions), before the generic.
+// CHECK-LABEL: func.func @rope_dynamic_ntk
+// CHECK-SAME: %[[X:.*]]: tensor<?x8xf32>, %[[POS:.*]]: index
+// CHECK: %[[T:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x8xf32>
+// CHECK: arith.addi %[[POS]], %[[T]] : index
+// CHECK: arith.maximumf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[POW:.*]] = math.powf
+// CHECK: %[[BASE:.*]] = arith.mulf %{{.*}}, %[[POW]] : f32
+// CHECK: linalg.generic
+// CHECK: math.powf %[[BASE]], %{{.*}} : f32
+func.func @rope_dynamic_ntk(%x: tensor<?x8xf32>, %pos: index) -> tensor<?x8xf32> {
+  %y = qopt.rope %x, %pos {head_dim = 4 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, ntk_factor = 2.0 : f32, ntk_max_positions = 16 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// A bias: one broadcasting generic.
+// CHECK-LABEL: func.func @bias_add
+// CHECK-SAME: %[[X:.*]]: tensor<?x64xf32>, %[[B:.*]]: tensor<64xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[B]] : tensor<?x64xf32>, tensor<64xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: qopt.bias_add
+func.func @bias_add(%x: tensor<?x64xf32>, %b: tensor<64xf32>) -> tensor<?x64xf32> {
+  %y = qopt.bias_add %x, %b : tensor<?x64xf32>, tensor<64xf32>
+  return %y : tensor<?x64xf32>
+}
+
 // SwiGLU: one elementwise generic, g / (1 + exp(-g)) * u.
 // CHECK-LABEL: func.func @swiglu
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<?x172xf32>, tensor<?x172xf32>)

@@ -7,6 +7,13 @@ OUTDIR/tokenizer.json has the Llama-3 pre-tokenizer and decoder, GPT-2's
 byte alphabet as ids 0-255, the merges below (ids 256-265) and the added
 tokens <|begin_of_text|> (266) and <|end_of_text|> (267);
 OUTDIR/tokenizer_config.json names them BOS and EOS. 268 tokens in all.
+
+  make_bytelevel_tokenizer.py OUTDIR --qwen64
+
+writes instead a 64-token vocabulary in the form Qwen2 ships (no BOS token,
+<|endoftext|> as EOS, the last id) for the small checkpoints of
+tests/Inputs/arch: ' ' (as GPT-2's Ġ), a-z, '.', ',' and merges of common
+English pairs; text of lowercase letters, spaces and those marks encodes.
 Standard library only.
 """
 
@@ -33,8 +40,62 @@ def byte_alphabet():
     return chars
 
 
+def write_qwen64(out):
+    """The 64-token vocabulary described above."""
+    alphabet = byte_alphabet()
+    sp = alphabet[ord(" ")]
+    vocab = {}
+    for c in [sp] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + [".", ","]:
+        vocab[c] = len(vocab)
+    merges = [("t", "h"), ("th", "e"), (sp, "t"), (sp + "t", "h"),
+              (sp + "th", "e"),
+              ("a", "n"), (sp, "a"), ("i", "n"), ("e", "r"), ("o", "n"),
+              (sp, "s"), ("a", "t"), (sp, "c"), ("e", "n"), ("o", "r"),
+              (sp, "w"), ("i", "s"), (sp + "a", "n"), (sp + "an", "d"),
+              ("a", "s"), (sp, "o"), ("e", "s"), (sp, "b"), ("l", "l"),
+              (sp, "f"), ("o", "u"), (sp, "d"), ("i", "t"), (sp, "m"),
+              (sp, "h"), (sp, "i"), (sp, "l"), ("e", "d"), (sp, "r")]
+    for left, right in merges:
+        assert left in vocab and right in vocab, (left, right)
+        vocab[left + right] = len(vocab)
+    eos = "<|endoftext|>"
+    assert len(vocab) == 63, len(vocab)
+    spec = {
+        "version": "1.0",
+        "added_tokens": [
+            {"id": 63, "content": eos, "single_word": False,
+             "lstrip": False, "rstrip": False, "normalized": False,
+             "special": True}],
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX},
+             "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False,
+             "trim_offsets": False, "use_regex": False}]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": False,
+                           "trim_offsets": False, "use_regex": False},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False,
+                    "trim_offsets": False, "use_regex": False},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "fuse_unk": False, "byte_fallback": False,
+                  "ignore_merges": False, "vocab": vocab,
+                  "merges": ["%s %s" % m for m in merges]},
+    }
+    with open(os.path.join(out, "tokenizer.json"), "w",
+              encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False)
+    with open(os.path.join(out, "tokenizer_config.json"), "w",
+              encoding="utf-8") as f:
+        json.dump({"bos_token": None, "eos_token": eos,
+                   "add_bos_token": False}, f)
+
+
 def main():
     out = sys.argv[1]
+    if sys.argv[2:] == ["--qwen64"]:
+        os.makedirs(out, exist_ok=True)
+        write_qwen64(out)
+        return
     os.makedirs(out, exist_ok=True)
     alphabet = byte_alphabet()
     vocab = {alphabet[b]: b for b in range(256)}

@@ -201,8 +201,8 @@ def write_hf(args):
     brk = args.brk
     config = hf_config(args)
     if brk == "architecture":
-        config["architectures"] = ["MistralForCausalLM"]
-        config["model_type"] = "mistral"
+        config["architectures"] = ["GPT2LMHeadModel"]
+        config["model_type"] = "gpt2"
     with open(os.path.join(args.out, "config.json"), "w") as f:
         if brk == "bad-json":
             f.write(json.dumps(config)[:-10] + ",,}")

@@ -151,6 +151,9 @@ int qopt::run::runGenerate() {
     if (contextSize > 0)
       context = contextSize;
     tokens = m.tokenizer->encode(promptText, /*bos=*/true, /*eos=*/false);
+    if (tokens.empty())
+      return optionError("the prompt is empty and the tokenizer has no BOS "
+                         "token to start from; give a prompt");
     if (static_cast<int64_t>(tokens.size()) < context)
       return llvm::Error::success();
     return optionError("the prompt has " + llvm::Twine(tokens.size()) +
@@ -189,8 +192,11 @@ int qopt::run::runGenerate() {
       llvm::outs().flush();
     }
   };
-  for (size_t i = 1; i < tokens.size(); ++i)
-    emit(tokens[i - 1], tokens[i]);
+  // Echo the prompt: every token but a leading BOS (a tokenizer without
+  // one, such as Qwen2's, starts with the prompt's first token).
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (i > 0 || tokens[0] != tok.bosId())
+      emit(i > 0 ? tokens[i - 1] : -1, tokens[i]);
 
   double start = now();
   if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))

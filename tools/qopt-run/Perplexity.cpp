@@ -167,7 +167,10 @@ static llvm::Error byChunk(LoadedModel &m, int64_t context,
   for (int64_t i = 0; i < chunks; ++i) {
     std::copy(tokens.begin() + i * context, tokens.begin() + (i + 1) * context,
               chunk.begin());
-    chunk[0] = m.tokenizer->bosId();
+    // Each chunk starts from BOS, as llama-perplexity does; a tokenizer
+    // without one (Qwen2) keeps the chunk's own first token.
+    if (m.tokenizer->bosId() >= 0)
+      chunk[0] = m.tokenizer->bosId();
     if (llvm::Error err = scoreSequence(m, chunk, first, logits, result))
       return err;
     progress.update(i + 1);

@@ -3,9 +3,11 @@
 // Causal grouped-query attention over the KV cache buffers: the new keys and
 // values are appended at their positions, then for each (token, head) pair,
 // in parallel, the scores against every cached position are computed with
-// the vector dot product into a scratch buffer, a max-subtracted
-// softmax is taken, and the values are accumulated `width` lanes at a time. The cache element type may be f32 or
-// a 16-bit float (widened on load, rounded on store).
+// the vector dot product into a scratch buffer, a max-subtracted softmax is
+// taken, and the values are accumulated `width` lanes at a time. A sliding
+// window (Mistral) only moves the first position each token attends to. The
+// cache element type may be f32 or a 16-bit float (widened on load, rounded
+// on store).
 //
 //===----------------------------------------------------------------------===//
 
@@ -67,6 +69,15 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
       Value h = k.remui(th, k.index(heads));
       Value p = k.addi(pos, t);
       Value end = k.addi(p, k.index(1));
+      // Sliding window W: only positions max(0, p + 1 - W) .. p.
+      Value start = k.index(0);
+      if (std::optional<uint64_t> window = op.getSlidingWindow()) {
+        Value w = k.index(static_cast<int64_t>(*window));
+        Value past = arith::CmpIOp::create(k.b, k.loc,
+                                           arith::CmpIPredicate::ugt, end, w);
+        start = arith::SelectOp::create(k.b, k.loc, past, k.subi(end, w),
+                                        start);
+      }
       Value scores =
           memref::AllocOp::create(k.b, k.loc, scoresType, ValueRange{end},
                                   k.b.getI64IntegerAttr(64));
@@ -75,7 +86,7 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
       Value kOff = k.muli(kvHead, k.index(headDim));
       // scores[s] = q . K[s] / sqrt(head_dim), tracking the maximum.
       Value maxScore = k.forLoopCarried(
-          k.index(0), end, 1, {negInf},
+          start, end, 1, {negInf},
           [&](Value s, ValueRange carried) -> SmallVector<Value> {
             Value dot = k.dot(q, {t}, qOff, kc, {layer, s}, kOff, headDim);
             Value sc = k.mulf(dot, scale);
@@ -83,7 +94,7 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
             return {arith::MaximumFOp::create(k.b, k.loc, carried[0], sc)};
           })[0];
       Value sum = k.forLoopCarried(
-          k.index(0), end, 1, {zero},
+          start, end, 1, {zero},
           [&](Value s, ValueRange carried) -> SmallVector<Value> {
             Value ex = math::ExpOp::create(
                 k.b, k.loc, k.subf(k.load(scores, {s}), maxScore));
@@ -98,7 +109,7 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
             DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
         k.forLoop(k.index(0), k.index(headDim), k.width, [&](Value i) {
           Value acc = k.forLoopCarried(
-              k.index(0), end, 1, {vzero},
+              start, end, 1, {vzero},
               [&](Value s, ValueRange carried) -> SmallVector<Value> {
                 Value w = k.splat(vecType, k.load(scores, {s}));
                 Value vv = k.vectorLoad(vc, {layer, s, k.addi(kOff, i)});
@@ -111,7 +122,7 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
       } else {
         k.forLoop(0, k.index(headDim), [&](Value i) {
           Value acc = k.forLoopCarried(
-              k.index(0), end, 1, {zero},
+              start, end, 1, {zero},
               [&](Value s, ValueRange carried) -> SmallVector<Value> {
                 Value term = k.mulf(k.load(scores, {s}),
                                     k.load(vc, {layer, s, k.addi(kOff, i)}));

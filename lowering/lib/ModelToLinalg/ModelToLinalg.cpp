@@ -6,7 +6,10 @@
 //  - qopt.rms_norm: a sum-of-squares reduction, the inverse RMS per token,
 //    and the scaled product;
 //  - qopt.rope: one generic over the output with the partner element read by
-//    tensor.extract (both the interleaved and the rotate-half conventions);
+//    tensor.extract (both the interleaved and the rotate-half conventions;
+//    frequencies from theta, from the op's inv_freq table, or from a base
+//    that dynamic NTK scaling computes from the call's length);
+//  - qopt.bias_add: a broadcasting elementwise generic;
 //  - qopt.swiglu: an elementwise generic;
 //  - qopt.embedding of a float table: a gather generic (tensor.extract).
 // Elementwise arith on tensors (the residual adds) is left to upstream's
@@ -135,6 +138,47 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
     MLIRContext *ctx = rewriter.getContext();
     auto idMap = AffineMap::getMultiDimIdentityMap(2, ctx);
     auto par = utils::IteratorType::parallel;
+    auto indexToF32 = [](OpBuilder &b, Location l, Value index) {
+      Value i64 = arith::IndexCastUIOp::create(b, l, b.getI64Type(), index);
+      return arith::UIToFPOp::create(b, l, b.getF32Type(), i64).getResult();
+    };
+    // The per-model inverse-frequency table, if the importer computed one.
+    Value invFreqTable;
+    if (std::optional<ArrayRef<float>> invFreq = op.getInvFreq()) {
+      auto tableType = RankedTensorType::get(
+          {static_cast<int64_t>(invFreq->size())}, rewriter.getF32Type());
+      invFreqTable = arith::ConstantOp::create(
+          rewriter, loc, DenseElementsAttr::get(tableType, *invFreq));
+    }
+    // Dynamic NTK: the base of this call, from its length L = pos + T:
+    // theta * (factor * max(L, M) / M - (factor - 1))^(d / (d - 2)).
+    Value base = f32Constant(rewriter, loc, theta);
+    if (std::optional<APFloat> ntkFactor = op.getNtkFactor()) {
+      float factor = ntkFactor->convertToFloat();
+      float maxPositions = static_cast<float>(*op.getNtkMaxPositions());
+      Value tokens = tensor::DimOp::create(rewriter, loc, x, 0);
+      Value length = indexToF32(
+          rewriter, loc, arith::AddIOp::create(rewriter, loc, pos, tokens));
+      length = arith::MaximumFOp::create(
+          rewriter, loc, length, f32Constant(rewriter, loc, maxPositions));
+      Value ratio = arith::DivFOp::create(
+          rewriter, loc,
+          arith::MulFOp::create(rewriter, loc,
+                                f32Constant(rewriter, loc, factor), length),
+          f32Constant(rewriter, loc, maxPositions));
+      ratio = arith::SubFOp::create(rewriter, loc, ratio,
+                                    f32Constant(rewriter, loc, factor - 1.0f));
+      Value power = math::PowFOp::create(
+          rewriter, loc, ratio,
+          f32Constant(rewriter, loc,
+                      static_cast<float>(headDim) /
+                          static_cast<float>(headDim - 2)));
+      base = arith::MulFOp::create(rewriter, loc, base, power);
+    }
+    std::optional<float> scale;
+    if (std::optional<APFloat> s = op.getScale();
+        s && s->convertToFloat() != 1.0f)
+      scale = s->convertToFloat();
     Value result =
         linalg::GenericOp::create(
             rewriter, loc, type, ValueRange{x},
@@ -168,24 +212,31 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
                     b, l, first, arith::AddIOp::create(b, l, i, idx(half)),
                     arith::SubIOp::create(b, l, i, idx(half)));
               }
-              auto toF32 = [&](Value index) {
-                Value i64 =
-                    arith::IndexCastUIOp::create(b, l, b.getI64Type(), index);
-                return arith::UIToFPOp::create(b, l, b.getF32Type(), i64)
-                    .getResult();
-              };
-              // freq = 1 / theta^(2j / head_dim), as llama2.c computes it.
-              Value twoJ = toF32(arith::MulIOp::create(b, l, j, idx(2)));
-              Value exponent = arith::DivFOp::create(
-                  b, l, twoJ, f32Constant(b, l, static_cast<float>(headDim)));
-              Value freq = arith::DivFOp::create(
-                  b, l, f32Constant(b, l, 1.0f),
-                  math::PowFOp::create(b, l, f32Constant(b, l, theta),
-                                       exponent));
+              auto toF32 = [&](Value index) { return indexToF32(b, l, index); };
+              Value freq;
+              if (invFreqTable) {
+                freq = tensor::ExtractOp::create(b, l, invFreqTable,
+                                                 ValueRange{j});
+              } else {
+                // freq = 1 / base^(2j / head_dim), as llama2.c computes it
+                // (base = theta unless dynamic NTK rescaled it).
+                Value twoJ = toF32(arith::MulIOp::create(b, l, j, idx(2)));
+                Value exponent = arith::DivFOp::create(
+                    b, l, twoJ, f32Constant(b, l, static_cast<float>(headDim)));
+                freq = arith::DivFOp::create(
+                    b, l, f32Constant(b, l, 1.0f),
+                    math::PowFOp::create(b, l, base, exponent));
+              }
               Value p = toF32(arith::AddIOp::create(b, l, pos, t));
               Value angle = arith::MulFOp::create(b, l, p, freq);
               Value cos = math::CosOp::create(b, l, angle);
               Value sin = math::SinOp::create(b, l, angle);
+              if (scale) {
+                // YaRN's attention factor scales cos and sin.
+                Value factor = f32Constant(b, l, *scale);
+                cos = arith::MulFOp::create(b, l, cos, factor);
+                sin = arith::MulFOp::create(b, l, sin, factor);
+              }
               Value self = args[0];
               Value other =
                   tensor::ExtractOp::create(b, l, x, ValueRange{t, partner});
@@ -197,6 +248,39 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
               Value c = arith::AddFOp::create(b, l, otherSin, selfCos);
               linalg::YieldOp::create(
                   b, l, ValueRange{arith::SelectOp::create(b, l, first, a, c)});
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// bias_add
+//===----------------------------------------------------------------------===//
+
+struct BiasAddToLinalg : public OpConversionPattern<BiasAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(BiasAddOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    MLIRContext *ctx = rewriter.getContext();
+    auto idMap = AffineMap::getMultiDimIdentityMap(2, ctx);
+    auto featureMap = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    auto par = utils::IteratorType::parallel;
+    Value x = adaptor.getInput();
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, type, ValueRange{x, adaptor.getBias()},
+            ValueRange{emptyTensor(rewriter, loc, type, x)},
+            ArrayRef<AffineMap>{idMap, featureMap, idMap}, ArrayRef{par, par},
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              linalg::YieldOp::create(
+                  b, l,
+                  ValueRange{arith::AddFOp::create(b, l, args[0], args[1])});
             })
             .getResult(0);
     rewriter.replaceOp(op, result);
@@ -298,7 +382,7 @@ struct ConvertQOptModelToLinalgPass
     RewritePatternSet patterns(ctx);
     populateQOptModelToLinalgPatterns(patterns);
     ConversionTarget target(*ctx);
-    target.addIllegalOp<RMSNormOp, RopeOp, SwiGLUOp>();
+    target.addIllegalOp<RMSNormOp, RopeOp, SwiGLUOp, BiasAddOp>();
     target.addDynamicallyLegalOp<EmbeddingOp>([](EmbeddingOp op) {
       return isa<QTensorType>(op.getTable().getType());
     });
@@ -313,6 +397,6 @@ struct ConvertQOptModelToLinalgPass
 
 void mlir::qopt::populateQOptModelToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<RMSNormToLinalg, RopeToLinalg, SwiGLUToLinalg,
+  patterns.add<RMSNormToLinalg, RopeToLinalg, BiasAddToLinalg, SwiGLUToLinalg,
                EmbeddingToLinalg>(patterns.getContext());
 }

@@ -94,7 +94,8 @@ struct AttentionLowering : public OpConversionPattern<AttentionOp> {
         rewriter, loc, TypeRange{op.getType()}, adaptor.getQuery(),
         adaptor.getKey(), adaptor.getValue(), adaptor.getKeyCache(),
         adaptor.getValueCache(), adaptor.getPosition(), init, op.getLayerAttr(),
-        op.getNumHeadsAttr(), op.getNumKvHeadsAttr(), op.getHeadDimAttr());
+        op.getNumHeadsAttr(), op.getNumKvHeadsAttr(), op.getHeadDimAttr(),
+        op.getSlidingWindowAttr());
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }

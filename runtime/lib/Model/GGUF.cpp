@@ -37,6 +37,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iterator>
 #include <limits>
@@ -779,6 +780,34 @@ Expected<std::unique_ptr<Checkpoint>> qopt::model::loadGGUF(StringRef path) {
                                     "supported",
                                     **ropeDims, config.headDim())
                           .str());
+  // RoPE scaling as llama.cpp writes it: llama.rope.scaling.type "none" or
+  // "linear" (llama.rope.scaling.factor, or the older
+  // llama.rope.scale_linear, divides the frequencies); other types (yarn,
+  // longrope) are refused. rope_freqs.weight is read with the tensors.
+  auto scalingType = file.getOptionalString("llama.rope.scaling.type");
+  if (!scalingType)
+    return scalingType.takeError();
+  auto scalingFactor = file.getOptionalFloat("llama.rope.scaling.factor");
+  if (!scalingFactor)
+    return scalingFactor.takeError();
+  auto scaleLinear = file.getOptionalFloat("llama.rope.scale_linear");
+  if (!scaleLinear)
+    return scaleLinear.takeError();
+  llvm::StringRef ropeType = scalingType->value_or("");
+  if (ropeType.empty() && *scaleLinear)
+    ropeType = "linear";
+  if (ropeType == "linear") {
+    std::optional<double> factor =
+        *scalingFactor ? *scalingFactor : *scaleLinear;
+    if (!factor || !(*factor > 0) || !std::isfinite(*factor))
+      return file.error("llama.rope.scaling.type 'linear' needs a positive "
+                        "llama.rope.scaling.factor");
+    config.ropeScaling.type = RopeScalingType::Linear;
+    config.ropeScaling.factor = *factor;
+  } else if (!ropeType.empty() && ropeType != "none") {
+    return file.error("unsupported llama.rope.scaling.type '" + ropeType +
+                      "' (supported: none, linear, and rope_freqs.weight)");
+  }
   auto experts = file.getOptionalInt("llama.expert_count");
   if (!experts)
     return experts.takeError();
@@ -870,6 +899,26 @@ Expected<std::unique_ptr<Checkpoint>> qopt::model::loadGGUF(StringRef path) {
   if (Error err = expect("output", "output.weight", {vocab, dim}, true))
     return err;
   config.tiedEmbeddings = !byCanonical.count("output");
+
+  // rope_freqs.weight: llama.cpp divides frequency j by its entry j (how
+  // convert_hf_to_gguf stores Llama 3.1's llama3 scaling).
+  if (auto it = byCanonical.find("rope_freqs.weight");
+      it != byCanonical.end()) {
+    const TensorRef &ref = ckpt->tensors[it->second];
+    int64_t half = config.headDim() / 2;
+    if (ref.shape != std::vector<int64_t>{half})
+      return file.error("tensor 'rope_freqs.weight' has shape " +
+                        formatShape(ref.shape) + ", expected " +
+                        formatShape({half}));
+    Expected<std::vector<float>> factors = toF32(ref);
+    if (!factors)
+      return factors.takeError();
+    for (float f : *factors)
+      if (!(f > 0) || !std::isfinite(f))
+        return file.error("tensor 'rope_freqs.weight' has an entry that is "
+                          "not positive and finite");
+    config.ropeScaling.freqFactors = std::move(*factors);
+  }
 
   for (const auto &[key, value] : file.kvs)
     if (!key.starts_with("tokenizer."))

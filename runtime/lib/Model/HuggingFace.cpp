@@ -1,11 +1,12 @@
-//===- HuggingFace.cpp - Hugging Face Llama checkpoint reader ---*- C++ -*-===//
+//===- HuggingFace.cpp - Hugging Face checkpoint reader ---------*- C++ -*-===//
 //
-// Reads a Hugging Face transformers Llama directory: config.json (4.x and 5.x
-// key spellings) plus model.safetensors, or model.safetensors.index.json and
-// the shards its weight_map names. Safetensors headers are validated in
-// full (offsets inside the file, byte sizes matching shape and dtype) and the
-// HF tensor names are mapped to qopt's canonical ones. Q/K rows keep HF's
-// rotate-half order (config.ropeStyle = RotateHalf).
+// Reads a Hugging Face transformers Llama, Qwen2 or Mistral directory:
+// config.json (4.x and 5.x key spellings, RoPE scaling types, Qwen2's q/k/v
+// biases, Mistral's sliding window) plus model.safetensors, or
+// model.safetensors.index.json and the shards its weight_map names. Safetensors
+// headers are validated in full (offsets inside the file, byte sizes matching
+// shape and dtype) and the HF tensor names are mapped to qopt's canonical ones.
+// Q/K rows keep HF's rotate-half order (config.ropeStyle = RotateHalf).
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +22,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -204,6 +206,141 @@ static llvm::Error readSafetensors(llvm::StringRef path, SafetensorsFile &out) {
 // config.json
 //===----------------------------------------------------------------------===//
 
+/// Parses a "rope_scaling" / "rope_parameters" object `rp` (config key
+/// `key`) into `out`. Every key is either honoured or refused: an unknown
+/// rope_type, a missing or out-of-range parameter, or a key the type does
+/// not take is an error naming the file and key.
+static llvm::Error parseRopeScaling(llvm::StringRef path, llvm::StringRef key,
+                                    const llvm::json::Object &rp,
+                                    int64_t maxPositions, RopeScaling &out) {
+  auto fail = [&](const llvm::Twine &what) {
+    return makeError("'" + path + "': \"" + key + "\": " + what);
+  };
+  std::optional<llvm::StringRef> type = rp.getString("rope_type");
+  if (!type)
+    type = rp.getString("type"); // the older spelling
+  if (!type) {
+    if (rp.get("rope_type") || rp.get("type"))
+      return fail("\"rope_type\" must be a string");
+    if (key == "rope_scaling")
+      return fail("missing required key \"rope_type\"");
+    type = "default";
+  }
+  static const struct {
+    llvm::StringRef name;
+    RopeScalingType type;
+    std::vector<llvm::StringRef> keys; // besides rope_type, type, rope_theta
+  } kTypes[] = {
+      {"default", RopeScalingType::None, {}},
+      {"linear", RopeScalingType::Linear, {"factor"}},
+      {"dynamic", RopeScalingType::Dynamic, {"factor"}},
+      {"llama3",
+       RopeScalingType::Llama3,
+       {"factor", "low_freq_factor", "high_freq_factor",
+        "original_max_position_embeddings"}},
+      {"yarn",
+       RopeScalingType::Yarn,
+       {"factor", "original_max_position_embeddings", "attention_factor",
+        "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "truncate"}},
+  };
+  const auto *known =
+      llvm::find_if(kTypes, [&](const auto &t) { return t.name == *type; });
+  if (known == std::end(kTypes))
+    return fail("unsupported RoPE type '" + *type +
+                "' (supported: default, linear, dynamic, llama3, yarn)");
+  out = RopeScaling();
+  out.type = known->type;
+  for (const auto &kv : rp) {
+    llvm::StringRef k = kv.first;
+    if (k == "rope_type" || k == "type" || k == "rope_theta" ||
+        llvm::is_contained(known->keys, k) ||
+        kv.second.kind() == llvm::json::Value::Null)
+      continue;
+    if (k == "partial_rotary_factor") {
+      if (std::optional<double> d = kv.second.getAsNumber(); d && *d == 1.0)
+        continue;
+      return fail("\"partial_rotary_factor\" other than 1 is not supported");
+    }
+    return fail("key \"" + k + "\" is not supported for rope_type '" + *type +
+                "'");
+  }
+  // A positive finite number; `required` makes its absence an error.
+  auto number = [&](llvm::StringRef name, double &dst,
+                    bool required) -> llvm::Error {
+    const llvm::json::Value *v = rp.get(name);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return required ? fail("missing required key \"" + name + "\"")
+                      : llvm::Error::success();
+    std::optional<double> d = v->getAsNumber();
+    if (!d || !(*d > 0) || !std::isfinite(*d))
+      return fail("\"" + name + "\" must be a positive number");
+    dst = *d;
+    return llvm::Error::success();
+  };
+  auto positions = [&](bool required) -> llvm::Error {
+    const llvm::json::Value *v = rp.get("original_max_position_embeddings");
+    if (!v || v->kind() == llvm::json::Value::Null) {
+      if (required)
+        return fail(
+            "missing required key \"original_max_position_embeddings\"");
+      out.originalMaxPositions = maxPositions;
+      return llvm::Error::success();
+    }
+    std::optional<int64_t> i = getNonNegInt(*v);
+    if (!i || *i == 0 || *i > kMaxContextLength)
+      return fail("\"original_max_position_embeddings\" must be a positive "
+                  "integer");
+    out.originalMaxPositions = *i;
+    return llvm::Error::success();
+  };
+  switch (out.type) {
+  case RopeScalingType::None:
+    return llvm::Error::success();
+  case RopeScalingType::Linear:
+    return number("factor", out.factor, true);
+  case RopeScalingType::Dynamic:
+    if (llvm::Error e = number("factor", out.factor, true))
+      return e;
+    if (out.factor < 1.0)
+      return fail("\"factor\" of dynamic RoPE must be at least 1");
+    return llvm::Error::success();
+  case RopeScalingType::Llama3:
+    if (llvm::Error e = number("factor", out.factor, true))
+      return e;
+    if (llvm::Error e = number("low_freq_factor", out.lowFreqFactor, true))
+      return e;
+    if (llvm::Error e = number("high_freq_factor", out.highFreqFactor, true))
+      return e;
+    if (!(out.highFreqFactor > out.lowFreqFactor))
+      return fail("\"high_freq_factor\" must be larger than "
+                  "\"low_freq_factor\"");
+    return positions(true);
+  case RopeScalingType::Yarn: {
+    if (llvm::Error e = positions(false))
+      return e;
+    if (llvm::Error e = number("factor", out.factor, true))
+      return e;
+    for (auto [name, dst] : {std::pair<llvm::StringRef, double *>{
+                                 "attention_factor", &out.attentionFactor},
+                             {"beta_fast", &out.betaFast},
+                             {"beta_slow", &out.betaSlow},
+                             {"mscale", &out.mscale},
+                             {"mscale_all_dim", &out.mscaleAllDim}})
+      if (llvm::Error e = number(name, *dst, false))
+        return e;
+    if (const llvm::json::Value *v = rp.get("truncate");
+        v && v->kind() != llvm::json::Value::Null) {
+      std::optional<bool> b = v->getAsBoolean();
+      if (!b)
+        return fail("\"truncate\" must be a boolean");
+      out.truncate = *b;
+    }
+    return llvm::Error::success();
+  }
+  }
+  return llvm::Error::success();
+}
+
 /// Fills `c` from the parsed config.json at `path`.
 static llvm::Error parseConfig(llvm::StringRef path,
                                const llvm::json::Value &json, ModelConfig &c,
@@ -212,26 +349,40 @@ static llvm::Error parseConfig(llvm::StringRef path,
   if (!obj)
     return makeError("'" + path + "' is not a JSON object");
 
-  // Architecture: LlamaForCausalLM / model_type "llama" only.
+  // Architecture: Llama, Qwen2 or Mistral (the *ForCausalLM classes).
+  static const struct {
+    llvm::StringRef modelType, causalLM;
+  } kArchitectures[] = {{"llama", "LlamaForCausalLM"},
+                        {"qwen2", "Qwen2ForCausalLM"},
+                        {"mistral", "MistralForCausalLM"}};
   std::optional<llvm::StringRef> modelType = obj->getString("model_type");
   std::string archs;
-  bool llamaArch = false;
+  llvm::StringRef fromArchs;
   if (const llvm::json::Array *a = obj->getArray("architectures")) {
     for (const llvm::json::Value &v : *a)
       if (std::optional<llvm::StringRef> s = v.getAsString()) {
         archs += (archs.empty() ? "" : ", ") + s->str();
-        llamaArch |= *s == "LlamaForCausalLM";
+        for (const auto &arch : kArchitectures)
+          if (*s == arch.causalLM && fromArchs.empty())
+            fromArchs = arch.modelType;
       }
   }
-  if ((modelType && *modelType != "llama") || (!archs.empty() && !llamaArch) ||
-      (!modelType && archs.empty()))
+  llvm::StringRef arch;
+  for (const auto &known : kArchitectures)
+    if (modelType && *modelType == known.modelType)
+      arch = known.modelType;
+  if (!modelType)
+    arch = fromArchs;
+  if (arch.empty() || (!archs.empty() && fromArchs != arch))
     return makeError(
         "'" + path + "': unsupported architecture (model_type '" +
         (modelType ? *modelType : llvm::StringRef("<none>")) +
         "', architectures [" + archs +
-        "]); only Llama (LlamaForCausalLM, model_type \"llama\") is supported");
-  c.architecture = "llama";
-  ckpt.metadata.push_back({"hf.model_type", "llama"});
+        "]); supported: Llama (LlamaForCausalLM, model_type \"llama\"), "
+        "Qwen2 (Qwen2ForCausalLM, \"qwen2\"), Mistral (MistralForCausalLM, "
+        "\"mistral\")");
+  c.architecture = arch.str();
+  ckpt.metadata.push_back({"hf.model_type", arch.str()});
 
   auto intKey = [&](llvm::StringRef key, int64_t &dst,
                     std::optional<int64_t> dflt) -> llvm::Error {
@@ -262,7 +413,13 @@ static llvm::Error parseConfig(llvm::StringRef path,
     return e;
   if (llvm::Error e = intKey("vocab_size", c.vocabSize, std::nullopt))
     return e;
-  if (llvm::Error e = intKey("max_position_embeddings", c.maxSeqLen, 2048))
+  // The config classes' defaults: LlamaConfig 2048, Qwen2Config 32768,
+  // MistralConfig 4096 * 32.
+  int64_t defaultPositions = arch == "qwen2"     ? 32768
+                             : arch == "mistral" ? 4096 * 32
+                                                 : 2048;
+  if (llvm::Error e =
+          intKey("max_position_embeddings", c.maxSeqLen, defaultPositions))
     return e;
   if (c.maxSeqLen > kMaxContextLength)
     return makeError("'" + path + "': \"max_position_embeddings\" is " +
@@ -304,11 +461,11 @@ static llvm::Error parseConfig(llvm::StringRef path,
   c.normEps = 1e-6f; // LlamaConfig's default
   if (llvm::Error e = numberKey(*obj, "rms_norm_eps", c.normEps))
     return e;
-  c.ropeTheta = 10000.0f;
+  c.ropeTheta = 10000.0f; // the default of all three configs
   if (llvm::Error e = numberKey(*obj, "rope_theta", c.ropeTheta)) // 4.x
     return e;
-  // RoPE scaling: 4.x "rope_scaling", 5.x "rope_parameters" (which also
-  // carries rope_theta). Only the default (unscaled) RoPE is supported.
+  // RoPE scaling: 4.x "rope_scaling" (with a top-level rope_theta), 5.x
+  // "rope_parameters" (which also carries rope_theta).
   for (llvm::StringRef key : {"rope_scaling", "rope_parameters"}) {
     const llvm::json::Value *v = obj->get(key);
     if (!v || v->kind() == llvm::json::Value::Null)
@@ -316,23 +473,32 @@ static llvm::Error parseConfig(llvm::StringRef path,
     const llvm::json::Object *rp = v->getAsObject();
     if (!rp)
       return makeError("'" + path + "': \"" + key + "\" must be an object");
-    std::optional<llvm::StringRef> type = rp->getString("rope_type");
-    if (!type)
-      type = rp->getString("type");
-    if (type && *type != "default")
-      return makeError("'" + path + "': unsupported RoPE type '" + *type +
-                       "' in \"" + key +
-                       "\" (only the default, unscaled RoPE is supported)");
-    if (!type && key == "rope_scaling")
-      return makeError("'" + path +
-                       "': \"rope_scaling\" without a rope_type is not "
-                       "supported");
     if (llvm::Error e = numberKey(*rp, "rope_theta", c.ropeTheta))
       return e;
+    RopeScaling scaling;
+    if (llvm::Error e = parseRopeScaling(path, key, *rp, c.maxSeqLen, scaling))
+      return e;
+    if (scaling.type == RopeScalingType::None)
+      continue;
+    if (c.ropeScaling.type != RopeScalingType::None &&
+        c.ropeScaling.type != scaling.type)
+      return makeError("'" + path +
+                       "': \"rope_scaling\" and "
+                       "\"rope_parameters\" name different RoPE types ('" +
+                       ropeScalingName(c.ropeScaling.type) + "' and '" +
+                       ropeScalingName(scaling.type) + "')");
+    c.ropeScaling = scaling;
+  }
+  if (c.ropeScaling.type == RopeScalingType::Dynamic) {
+    // Dynamic NTK rescales the base beyond max_position_embeddings, which
+    // is where scaling starts, not a limit: transformers runs any length,
+    // and so does qopt, up to its longest context.
+    c.ropeScaling.originalMaxPositions = c.maxSeqLen;
+    c.maxSeqLen = kMaxContextLength;
   }
   c.ropeStyle = RopeStyle::RotateHalf;
 
-  c.tiedEmbeddings = false; // LlamaConfig's default
+  c.tiedEmbeddings = false; // the default of all three configs
   if (const llvm::json::Value *v = obj->get("tie_word_embeddings");
       v && v->kind() != llvm::json::Value::Null) {
     std::optional<bool> b = v->getAsBoolean();
@@ -342,15 +508,52 @@ static llvm::Error parseConfig(llvm::StringRef path,
     c.tiedEmbeddings = *b;
   }
 
-  // Features the canonical tensor set cannot express.
-  for (llvm::StringRef key : {"attention_bias", "mlp_bias"})
-    if (std::optional<bool> b = obj->getBoolean(key); b && *b)
-      return makeError("'" + path + "': \"" + key +
-                       "\": true is not supported (no bias tensors)");
+  // Biases: Qwen2 always has q/k/v biases (and none on o_proj); Llama's
+  // attention_bias would add an o_proj bias, which qopt has no op for.
+  c.attentionBias = arch == "qwen2";
+  if (arch != "qwen2")
+    for (llvm::StringRef key : {"attention_bias", "mlp_bias"})
+      if (std::optional<bool> b = obj->getBoolean(key); b && *b)
+        return makeError("'" + path + "': \"" + key +
+                         "\": true is not supported (only Qwen2's q/k/v "
+                         "biases are)");
   if (std::optional<llvm::StringRef> act = obj->getString("hidden_act");
       act && *act != "silu")
     return makeError("'" + path + "': hidden_act '" + *act +
                      "' is not supported (only silu)");
+
+  // Sliding-window attention: Mistral's window applies to every layer.
+  // Qwen2 applies one only to some layers (use_sliding_window,
+  // max_window_layers), which qopt does not implement.
+  if (arch == "mistral") {
+    const llvm::json::Value *v = obj->get("sliding_window");
+    if (v && v->kind() != llvm::json::Value::Null) {
+      std::optional<int64_t> w = getNonNegInt(*v);
+      if (!w || *w == 0)
+        return makeError("'" + path +
+                         "': \"sliding_window\" must be a positive integer "
+                         "or null");
+      // A window covering the whole context changes nothing.
+      if (*w < c.maxSeqLen)
+        c.slidingWindow = *w;
+    }
+  } else {
+    if (std::optional<bool> b = obj->getBoolean("use_sliding_window"); b && *b)
+      return makeError("'" + path +
+                       "': \"use_sliding_window\": true is not "
+                       "supported for " +
+                       arch +
+                       " (per-layer sliding windows); only Mistral's "
+                       "all-layer sliding_window is");
+    if (const llvm::json::Array *types = obj->getArray("layer_types"))
+      for (const llvm::json::Value &t : *types)
+        if (std::optional<llvm::StringRef> s = t.getAsString();
+            !s || *s != "full_attention")
+          return makeError("'" + path +
+                           "': \"layer_types\" may only list "
+                           "\"full_attention\" (sliding-window layers of " +
+                           arch + " are not supported)");
+  }
 
   // Informational only: the safetensors dtypes are authoritative.
   for (llvm::StringRef key : {"torch_dtype", "dtype", "transformers_version"})
@@ -497,12 +700,32 @@ qopt::model::loadHuggingFace(llvm::StringRef directory) {
     for (auto &lt : layerTensors)
       if (llvm::Error e = take(hf + lt.hfName, qo + lt.name, lt.shape))
         return std::move(e);
+    if (!c.attentionBias)
+      continue;
+    for (auto [proj, name, size] :
+         {std::tuple<const char *, const char *, int64_t>{"q", "bq", qDim},
+          {"k", "bk", c.kvDim()},
+          {"v", "bv", c.kvDim()}})
+      if (llvm::Error e =
+              take(hf + "self_attn." + proj + "_proj.bias", qo + name, {size}))
+        return std::move(e);
   }
   if (llvm::Error e = take("model.norm.weight", "norm", {c.dim}))
     return std::move(e);
   if (!c.tiedEmbeddings)
     if (llvm::Error e = take("lm_head.weight", "output", {c.vocabSize, c.dim}))
       return std::move(e);
+
+  // A bias the architecture does not use would silently be dropped.
+  llvm::StringSet<> taken;
+  for (const TensorRef &t : ckpt->tensors)
+    taken.insert(t.sourceName);
+  for (const auto &kv : where)
+    if (llvm::StringRef(kv.first).ends_with(".bias") &&
+        !taken.contains(kv.first))
+      return makeError("Hugging Face checkpoint '" + weightsDesc +
+                       "' has tensor '" + kv.first + "', a bias that " +
+                       c.architecture + " models do not have");
 
   for (SafetensorsFile &f : files)
     ckpt->buffers.push_back(std::move(f.buffer));

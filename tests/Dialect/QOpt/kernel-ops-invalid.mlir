@@ -128,6 +128,14 @@ func.func @attention_heads(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %kc: memr
 
 // -----
 
+func.func @attention_window(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
+  // expected-error@+1 {{sliding_window must be positive}}
+  qopt.kernel_attention ins(%q, %k, %k : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %kc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64, sliding_window = 0 : i64}
+  return
+}
+
+// -----
+
 func.func @gather_table(%t: tensor<?xi32>, %w: tensor<32x64xf32>, %e: tensor<?x64xf32>) {
   // expected-error@+1 {{expects 1 table operands for 'tensor<32x64xf32>', got 2}}
   %g = qopt.kernel_gather ins(%t : tensor<?xi32>) table(%w, %w : tensor<32x64xf32>, tensor<32x64xf32>) outs(%e : tensor<?x64xf32>) {table_type = tensor<32x64xf32>} -> tensor<?x64xf32>

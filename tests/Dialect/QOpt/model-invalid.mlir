@@ -264,6 +264,74 @@ func.func @rope_result(%x: tensor<?x64xf32>, %p: index) -> tensor<1x64xf32> {
 
 // -----
 
+func.func @rope_inv_freq_size(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op inv_freq has 3 entries, expected head_dim / 2 = 4}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, inv_freq = array<f32: 1.0, 0.5, 0.25>} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_inv_freq_negative(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op inv_freq[2] = -2.500000e-01 is not positive and finite}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, inv_freq = array<f32: 1.0, 0.5, -0.25, 0.125>} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_zero_scale(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op scale must be positive and finite}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, scale = 0.0 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_ntk_alone(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op ntk_factor and ntk_max_positions must be given together}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, ntk_factor = 2.0 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_ntk_small_factor(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op ntk_factor must be finite and at least 1}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, ntk_factor = 0.5 : f32, ntk_max_positions = 16 : i64} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_ntk_with_table(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op dynamic NTK scaling (ntk_factor) recomputes the frequencies; it excludes inv_freq}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, inv_freq = array<f32: 1.0, 0.5, 0.25, 0.125>, ntk_factor = 2.0 : f32, ntk_max_positions = 16 : i64} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @rope_ntk_max_positions(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.rope' op attribute 'ntk_max_positions' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, ntk_factor = 2.0 : f32, ntk_max_positions = 0 : i64} : tensor<?x64xf32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// qopt.bias_add
+//===----------------------------------------------------------------------===//
+
+func.func @bias_add_size(%x: tensor<?x64xf32>, %b: tensor<32xf32>) -> tensor<?x64xf32> {
+  // expected-error@+1 {{'qopt.bias_add' op bias of 32 elements does not match the feature dimension 64 of the input}}
+  %y = qopt.bias_add %x, %b : tensor<?x64xf32>, tensor<32xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
 func.func @rope_zero_theta(%x: tensor<?x64xf32>, %p: index) -> tensor<?x64xf32> {
   // expected-error@+1 {{'qopt.rope' op theta must be positive}}
   %y = qopt.rope %x, %p {head_dim = 8 : i64, theta = 0.0 : f32, style = #qopt<rope_style interleaved>} : tensor<?x64xf32> -> tensor<?x64xf32>

@@ -72,6 +72,37 @@ func.func @rope(%x: tensor<?x64xf32>, %x1: tensor<2x32xf32>, %pos: index)
   return %a, %b : tensor<?x64xf32>, tensor<2x32xf32>
 }
 
+// Scaled RoPE: a per-model inverse-frequency table with a cos/sin scale
+// (YaRN), and dynamic NTK scaling.
+// CHECK-LABEL: func.func @rope_scaled
+// CHECK: qopt.rope %{{.*}}, %{{.*}} {head_dim = 4 : i64, inv_freq = array<f32: 1.000000e+00, 2.500000e-02>, scale = 1.138600e+00 : f32, style = #qopt<rope_style rotate_half>, theta = 1.000000e+04 : f32} : tensor<?x8xf32> -> tensor<?x8xf32>
+// CHECK: qopt.rope %{{.*}}, %{{.*}} {head_dim = 4 : i64, ntk_factor = 2.000000e+00 : f32, ntk_max_positions = 16 : i64, style = #qopt<rope_style rotate_half>, theta = 1.000000e+04 : f32} : tensor<?x8xf32> -> tensor<?x8xf32>
+func.func @rope_scaled(%x: tensor<?x8xf32>, %pos: index) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+  %a = qopt.rope %x, %pos {head_dim = 4 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, inv_freq = array<f32: 1.0, 0.025>, scale = 1.1386 : f32} : tensor<?x8xf32> -> tensor<?x8xf32>
+  %b = qopt.rope %x, %pos {head_dim = 4 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style rotate_half>, ntk_factor = 2.0 : f32, ntk_max_positions = 16 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>
+  return %a, %b : tensor<?x8xf32>, tensor<?x8xf32>
+}
+
+// A bias added to every token (Qwen2's q/k/v projections).
+// CHECK-LABEL: func.func @bias_add
+// CHECK: qopt.bias_add %{{.*}}, %{{.*}} : tensor<?x64xf32>, tensor<64xf32>
+func.func @bias_add(%x: tensor<?x64xf32>, %b: tensor<64xf32>) -> tensor<?x64xf32> {
+  %y = qopt.bias_add %x, %b : tensor<?x64xf32>, tensor<64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// Mistral's sliding window.
+// CHECK-LABEL: func.func @attention_sliding_window
+// CHECK: qopt.attention {{.*}} {head_dim = 8 : i64, layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, sliding_window = 24 : i64}
+func.func @attention_sliding_window(%q: tensor<?x64xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>,
+                     %kc: memref<5x?x32xf32>, %vc: memref<5x?x32xf32>, %pos: index) -> tensor<?x64xf32> {
+  %o = qopt.attention %q, %k, %v, %kc, %vc, %pos
+      {layer = 0 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 8 : i64, sliding_window = 24 : i64}
+      : tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>,
+        memref<5x?x32xf32>, memref<5x?x32xf32> -> tensor<?x64xf32>
+  return %o : tensor<?x64xf32>
+}
+
 // Grouped-query (8 heads over 4 KV heads) with dynamic tokens, and
 // multi-head (equal head counts) decode of one static token in the last
 // layer.

@@ -13,6 +13,7 @@
 #include "GGUFTestUtil.h"
 
 #include <cmath>
+#include <functional>
 
 using namespace qopt::model;
 using namespace qopt::model::testing;
@@ -547,6 +548,81 @@ TEST_F(GGUFMalformedTest, BlockBeyondBlockCount) {
   writer.addTensorF32("blk.2.ffn_norm.weight", {64}, randomValues(64, 1));
   std::string error = errorFor(writer.serialize());
   EXPECT_TRUE(mentions(error, "blk.2.ffn_norm.weight")) << error;
+}
+
+} // namespace
+
+namespace {
+
+/// Writes TinyLlama with extra RoPE metadata / a rope_freqs tensor.
+std::string writeScaled(TempDir &dir, const std::string &name,
+                        const std::function<void(GGUFWriter &)> &extra) {
+  std::string path = dir.path(name);
+  TinyLlama model;
+  GGUFWriter writer;
+  model.build(writer);
+  extra(writer);
+  writeBytes(path, writer.serialize());
+  return path;
+}
+
+TEST(GGUFRopeScalingTest, LinearAndFreqFactors) {
+  TempDir dir;
+  // Linear scaling: the factor divides every frequency.
+  auto ckpt = loadGGUF(writeScaled(dir, "linear.gguf", [](GGUFWriter &w) {
+    w.addString("llama.rope.scaling.type", "linear");
+    w.addFloat32("llama.rope.scaling.factor", 4.0f);
+  }));
+  ASSERT_TRUE(bool(ckpt)) << errorText(ckpt.takeError());
+  EXPECT_EQ((*ckpt)->config.ropeScaling.type, RopeScalingType::Linear);
+  EXPECT_DOUBLE_EQ((*ckpt)->config.ropeScaling.factor, 4.0);
+
+  // rope_freqs.weight (Llama 3.1 as convert_hf_to_gguf writes it): the
+  // table is the default frequencies divided entry by entry.
+  std::vector<float> factors = {1, 1, 1, 2, 4, 8, 8, 8};
+  ckpt = loadGGUF(writeScaled(dir, "freqs.gguf", [&](GGUFWriter &w) {
+    w.addTensorF32("rope_freqs.weight", {8}, factors, GGMLType::F32);
+  }));
+  ASSERT_TRUE(bool(ckpt)) << errorText(ckpt.takeError());
+  const ModelConfig &c = (*ckpt)->config;
+  EXPECT_EQ(c.ropeScaling.freqFactors, factors);
+  RopeFrequencies f =
+      computeRopeFrequencies(c.headDim(), c.ropeTheta, c.ropeScaling);
+  ASSERT_EQ(f.invFreq.size(), 8u);
+  for (int j = 0; j < 8; ++j)
+    EXPECT_FLOAT_EQ(f.invFreq[j],
+                    float(std::pow(500000.0, -2.0 * j / 16) / factors[j]));
+}
+
+TEST(GGUFRopeScalingTest, RefusesWhatItCannotHonour) {
+  TempDir dir;
+  std::string msg = loadError(writeScaled(dir, "yarn.gguf", [](GGUFWriter &w) {
+    w.addString("llama.rope.scaling.type", "yarn");
+    w.addFloat32("llama.rope.scaling.factor", 4.0f);
+  }));
+  EXPECT_NE(msg.find("unsupported llama.rope.scaling.type 'yarn'"),
+            std::string::npos)
+      << msg;
+  msg = loadError(writeScaled(dir, "zero.gguf", [](GGUFWriter &w) {
+    w.addString("llama.rope.scaling.type", "linear");
+    w.addFloat32("llama.rope.scaling.factor", 0.0f);
+  }));
+  EXPECT_NE(msg.find("needs a positive llama.rope.scaling.factor"),
+            std::string::npos)
+      << msg;
+  msg = loadError(writeScaled(dir, "freqs.gguf", [](GGUFWriter &w) {
+    w.addTensorF32("rope_freqs.weight", {7}, std::vector<float>(7, 1.0f),
+                   GGMLType::F32);
+  }));
+  EXPECT_NE(msg.find("tensor 'rope_freqs.weight' has shape [7], expected [8]"),
+            std::string::npos)
+      << msg;
+  msg = loadError(writeScaled(dir, "negative.gguf", [](GGUFWriter &w) {
+    std::vector<float> f(8, 1.0f);
+    f[3] = -1.0f;
+    w.addTensorF32("rope_freqs.weight", {8}, f, GGMLType::F32);
+  }));
+  EXPECT_NE(msg.find("not positive and finite"), std::string::npos) << msg;
 }
 
 } // namespace

@@ -12,6 +12,8 @@
 
 #include "qopt/Model/Checkpoint.h"
 
+#include "llvm/Support/Path.h"
+
 #include "gmock/gmock.h"
 
 #include <cmath>
@@ -419,6 +421,138 @@ TEST(HuggingFaceTest, LoadsConfig5xTiedAndDefaultKVHeads) {
   EXPECT_EQ(ckpt->find("norm")->dtype, DType::F32);
 }
 
+/// The committed checkpoints of tests/Inputs/arch (transformers 5.17).
+static std::unique_ptr<Checkpoint> loadArch(llvm::StringRef name) {
+  llvm::SmallString<256> dir(QOPT_ARCH_INPUTS);
+  llvm::sys::path::append(dir, name);
+  llvm::Expected<std::unique_ptr<Checkpoint>> ckpt = loadHuggingFace(dir);
+  EXPECT_TRUE(bool(ckpt)) << name.str() << ": "
+                          << llvm::toString(ckpt.takeError());
+  return ckpt ? std::move(*ckpt) : nullptr;
+}
+
+TEST(HuggingFaceTest, ModelFamilies) {
+  auto qwen = loadArch("qwen2");
+  ASSERT_TRUE(qwen);
+  EXPECT_EQ(qwen->config.architecture, "qwen2");
+  EXPECT_TRUE(qwen->config.attentionBias);
+  EXPECT_FALSE(qwen->config.tiedEmbeddings);
+  EXPECT_FLOAT_EQ(qwen->config.ropeTheta, 1e6f);
+  ASSERT_NE(qwen->find("layers.1.bq"), nullptr);
+  EXPECT_EQ(qwen->find("layers.1.bq")->shape, std::vector<int64_t>{32});
+  EXPECT_EQ(qwen->find("layers.1.bk")->shape, std::vector<int64_t>{16});
+  EXPECT_EQ(qwen->find("layers.1.bv")->sourceName,
+            "model.layers.1.self_attn.v_proj.bias");
+  auto tied = loadArch("qwen2-tied");
+  ASSERT_TRUE(tied);
+  EXPECT_TRUE(tied->config.tiedEmbeddings);
+  EXPECT_EQ(tied->find("output"), nullptr);
+
+  auto mistral = loadArch("mistral");
+  ASSERT_TRUE(mistral);
+  EXPECT_EQ(mistral->config.architecture, "mistral");
+  EXPECT_EQ(mistral->config.slidingWindow, 0);
+  EXPECT_FALSE(mistral->config.attentionBias);
+  auto swa = loadArch("mistral-swa");
+  ASSERT_TRUE(swa);
+  EXPECT_EQ(swa->config.slidingWindow, 24);
+}
+
+TEST(HuggingFaceTest, RopeScalingTypes) {
+  auto linear = loadArch("llama-rope-linear");
+  ASSERT_TRUE(linear);
+  EXPECT_EQ(linear->config.ropeScaling.type, RopeScalingType::Linear);
+  EXPECT_DOUBLE_EQ(linear->config.ropeScaling.factor, 4.0);
+
+  auto dynamic = loadArch("llama-rope-dynamic");
+  ASSERT_TRUE(dynamic);
+  EXPECT_EQ(dynamic->config.ropeScaling.type, RopeScalingType::Dynamic);
+  EXPECT_EQ(dynamic->config.ropeScaling.originalMaxPositions, 16);
+  // Scaling starts at max_position_embeddings; the context is qopt's.
+  EXPECT_EQ(dynamic->config.maxSeqLen, kMaxContextLength);
+
+  auto llama3 = loadArch("llama-rope-llama3");
+  ASSERT_TRUE(llama3);
+  const RopeScaling &l3 = llama3->config.ropeScaling;
+  EXPECT_EQ(l3.type, RopeScalingType::Llama3);
+  EXPECT_DOUBLE_EQ(l3.factor, 8.0);
+  EXPECT_DOUBLE_EQ(l3.lowFreqFactor, 1.0);
+  EXPECT_DOUBLE_EQ(l3.highFreqFactor, 4.0);
+  EXPECT_EQ(l3.originalMaxPositions, 16);
+
+  auto yarn = loadArch("llama-rope-yarn");
+  ASSERT_TRUE(yarn);
+  const RopeScaling &y = yarn->config.ropeScaling;
+  EXPECT_EQ(y.type, RopeScalingType::Yarn);
+  EXPECT_DOUBLE_EQ(y.factor, 4.0);
+  EXPECT_EQ(y.originalMaxPositions, 16);
+  EXPECT_DOUBLE_EQ(y.betaFast, 32.0);
+  EXPECT_DOUBLE_EQ(y.betaSlow, 1.0);
+  EXPECT_TRUE(y.truncate);
+}
+
+TEST(RopeFrequenciesTest, Tables) {
+  const int64_t d = 16;
+  const float theta = 10000.0f;
+  auto plain = [&](int64_t j) {
+    return 1.0 / std::pow(10000.0, double(2 * j) / double(d));
+  };
+  // default and dynamic: no table, the op computes it.
+  EXPECT_TRUE(computeRopeFrequencies(d, theta, RopeScaling()).invFreq.empty());
+  RopeScaling dyn;
+  dyn.type = RopeScalingType::Dynamic;
+  dyn.factor = 2.0;
+  EXPECT_TRUE(computeRopeFrequencies(d, theta, dyn).invFreq.empty());
+
+  RopeScaling linear;
+  linear.type = RopeScalingType::Linear;
+  linear.factor = 4.0;
+  RopeFrequencies lf = computeRopeFrequencies(d, theta, linear);
+  ASSERT_EQ(lf.invFreq.size(), 8u);
+  for (int64_t j = 0; j < 8; ++j)
+    EXPECT_FLOAT_EQ(lf.invFreq[j], float(plain(j) / 4.0)) << j;
+  EXPECT_EQ(lf.scale, 1.0f);
+
+  // llama3 with a long original context: the high frequencies (wavelength
+  // below 8192 / 4) are unchanged, the low ones (above 8192) divided by 8.
+  RopeScaling l3;
+  l3.type = RopeScalingType::Llama3;
+  l3.factor = 8.0;
+  l3.lowFreqFactor = 1.0;
+  l3.highFreqFactor = 4.0;
+  l3.originalMaxPositions = 8192;
+  RopeFrequencies f3 = computeRopeFrequencies(d, theta, l3);
+  ASSERT_EQ(f3.invFreq.size(), 8u);
+  const double pi = 3.14159265358979323846;
+  for (int64_t j = 0; j < 8; ++j) {
+    double wavelen = 2 * pi / plain(j);
+    if (wavelen < 2048)
+      EXPECT_FLOAT_EQ(f3.invFreq[j], float(plain(j))) << j;
+    else if (wavelen > 8192)
+      EXPECT_FLOAT_EQ(f3.invFreq[j], float(plain(j) / 8)) << j;
+    else
+      EXPECT_TRUE(f3.invFreq[j] < plain(j) && f3.invFreq[j] > plain(j) / 8);
+  }
+
+  // yarn: extrapolated (unchanged) high frequencies, interpolated low ones,
+  // and the attention factor 0.1 ln(factor) + 1 unless given.
+  RopeScaling yarn;
+  yarn.type = RopeScalingType::Yarn;
+  yarn.factor = 4.0;
+  yarn.originalMaxPositions = 16;
+  RopeFrequencies fy = computeRopeFrequencies(d, theta, yarn);
+  ASSERT_EQ(fy.invFreq.size(), 8u);
+  EXPECT_FLOAT_EQ(fy.invFreq[0], float(plain(0)));
+  EXPECT_FLOAT_EQ(fy.invFreq[7], float(plain(7) / 4.0));
+  EXPECT_FLOAT_EQ(fy.scale, float(0.1 * std::log(4.0) + 1.0));
+  yarn.attentionFactor = 1.5;
+  EXPECT_FLOAT_EQ(computeRopeFrequencies(d, theta, yarn).scale, 1.5f);
+  yarn.attentionFactor = 0.0;
+  yarn.mscale = 1.0;
+  yarn.mscaleAllDim = 1.0;
+  EXPECT_FLOAT_EQ(computeRopeFrequencies(d, theta, yarn).scale, 1.0f);
+}
+
 TEST(HuggingFaceTest, HalfPrecisionTensors) {
   TempDir dir;
   HFModel m;
@@ -620,13 +754,21 @@ TEST_F(BrokenHFTest, BadSafetensorsHeaderJson) {
 
 TEST_F(BrokenHFTest, NonLlamaArchitecture) {
   llvm::json::Object cfg = m.config4x(false);
-  cfg["model_type"] = "mistral";
-  cfg["architectures"] = llvm::json::Array{"MistralForCausalLM"};
+  cfg["model_type"] = "phi3";
+  cfg["architectures"] = llvm::json::Array{"Phi3ForCausalLM"};
   writeJson(dir.file("config.json"), std::move(cfg));
   std::string msg = errorOf(loadHuggingFace(dir.path));
   EXPECT_THAT(msg, HasSubstr(dir.file("config.json")));
-  EXPECT_THAT(msg, HasSubstr("mistral"));
-  EXPECT_THAT(msg, HasSubstr("only Llama"));
+  EXPECT_THAT(msg, HasSubstr("phi3"));
+  EXPECT_THAT(msg, HasSubstr("supported: Llama"));
+
+  // model_type and architectures must name the same family.
+  cfg = m.config4x(false);
+  cfg["architectures"] = llvm::json::Array{"Qwen2ForCausalLM"};
+  writeJson(dir.file("config.json"), std::move(cfg));
+  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
+              HasSubstr("unsupported architecture (model_type 'llama', "
+                        "architectures [Qwen2ForCausalLM])"));
 
   cfg = m.config4x(false);
   cfg["architectures"] = llvm::json::Array{"GPT2LMHeadModel"};
@@ -646,13 +788,23 @@ TEST_F(BrokenHFTest, BadConfigs) {
       llvm::json::Object{{"rope_type", "llama3"}, {"factor", 8.0}};
   writeJson(dir.file("config.json"), std::move(cfg));
   EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
-              HasSubstr("unsupported RoPE type 'llama3'"));
+              HasSubstr("\"rope_scaling\": missing required key "
+                        "\"low_freq_factor\""));
 
   cfg = m.config4x(false);
   cfg["rope_parameters"] =
       llvm::json::Object{{"rope_type", "yarn"}, {"rope_theta", 1e4}};
   writeJson(dir.file("config.json"), std::move(cfg));
-  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)), HasSubstr("'yarn'"));
+  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
+              HasSubstr("\"rope_parameters\": missing required key "
+                        "\"factor\""));
+
+  cfg = m.config4x(false);
+  cfg["rope_scaling"] =
+      llvm::json::Object{{"rope_type", "longrope"}, {"factor", 2.0}};
+  writeJson(dir.file("config.json"), std::move(cfg));
+  EXPECT_THAT(errorOf(loadHuggingFace(dir.path)),
+              HasSubstr("unsupported RoPE type 'longrope'"));
 
   cfg = m.config4x(false);
   cfg.erase("hidden_size");

@@ -28,6 +28,13 @@ llvm::Expected<ReferenceModel> ReferenceModel::create(const Checkpoint &ckpt) {
   ReferenceModel m;
   m.cfg = ckpt.config;
   const ModelConfig &c = m.cfg;
+  // The oracle implements plain Llama; the other families are checked
+  // against transformers (tests/Runner/ArchReferenceTest.cpp).
+  if (c.ropeScaling.type != RopeScalingType::None || c.attentionBias ||
+      c.slidingWindow > 0)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the reference forward has no scaled RoPE, biases or sliding window");
   if (llvm::Error e = loadF32(ckpt, "tok_embeddings", m.embeddings))
     return std::move(e);
   if (llvm::Error e = loadF32(ckpt, "norm", m.finalNorm))

@@ -292,6 +292,24 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
   auto prefill = module.lookupSymbol<func::FuncOp>(kPrefillFunction);
   if (!prefill)
     return makeError("the module has no @prefill function");
+  // llama.cpp's llama architecture has none of these; exporting them
+  // would silently change the model.
+  std::string unsupported;
+  prefill.walk([&](Operation *op) {
+    if (!unsupported.empty())
+      return;
+    if (auto rope = dyn_cast<RopeOp>(op);
+        rope && (rope.getInvFreq() || rope.getScale() || rope.getNtkFactor()))
+      unsupported = "a scaled RoPE (rope_scaling)";
+    else if (isa<BiasAddOp>(op))
+      unsupported = "q/k/v biases";
+    else if (auto attn = dyn_cast<AttentionOp>(op);
+             attn && attn.getSlidingWindow())
+      unsupported = "sliding-window attention";
+  });
+  if (!unsupported.empty())
+    return makeError("the model uses " + unsupported +
+                     ", which the GGUF exporter does not write");
   bool online = false;
   prefill.walk([&](HadamardOp) { online = true; });
   if (online)

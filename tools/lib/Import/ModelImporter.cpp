@@ -259,11 +259,41 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   auto style = RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
                                             ? RopeStyle::Interleaved
                                             : RopeStyle::RotateHalf);
+  // Scaled RoPE: the frequency table and cos/sin scale are computed here,
+  // once per model; dynamic NTK, which depends on each call's length, is
+  // left to the op.
+  model::RopeFrequencies freqs =
+      model::computeRopeFrequencies(headDim, cfg.ropeTheta, cfg.ropeScaling);
+  DenseF32ArrayAttr invFreq;
+  if (!freqs.invFreq.empty())
+    invFreq = b.getDenseF32ArrayAttr(freqs.invFreq);
+  FloatAttr ropeScale;
+  if (freqs.scale != 1.0f)
+    ropeScale = b.getF32FloatAttr(freqs.scale);
+  FloatAttr ntkFactor;
+  IntegerAttr ntkMaxPositions;
+  if (cfg.ropeScaling.type == model::RopeScalingType::Dynamic) {
+    ntkFactor = b.getF32FloatAttr(static_cast<float>(cfg.ropeScaling.factor));
+    ntkMaxPositions = b.getI64IntegerAttr(cfg.ropeScaling.originalMaxPositions);
+  }
   auto rope = [&](Value x) {
     return RopeOp::create(b, loc, x.getType(), x, pos,
                           b.getI64IntegerAttr(headDim),
-                          b.getF32FloatAttr(cfg.ropeTheta), style)
+                          b.getF32FloatAttr(cfg.ropeTheta), style, invFreq,
+                          ropeScale, ntkFactor, ntkMaxPositions)
         .getResult();
+  };
+  IntegerAttr slidingWindow;
+  if (cfg.slidingWindow > 0)
+    slidingWindow = b.getI64IntegerAttr(cfg.slidingWindow);
+  // Qwen2's q/k/v biases, added after the projections.
+  auto biasAdd = [&](Value x, StringRef bname) -> llvm::Expected<Value> {
+    if (!cfg.attentionBias)
+      return x;
+    llvm::Expected<Value> bias = constant(bname);
+    if (!bias)
+      return bias.takeError();
+    return BiasAddOp::create(b, loc, x, *bias).getResult();
   };
 
   llvm::Expected<Value> table = constant("tok_embeddings");
@@ -287,10 +317,20 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
     llvm::Expected<Value> v = linear(*h, p + "wv", "v", l);
     if (!v)
       return v.takeError();
+    q = biasAdd(*q, p + "bq");
+    if (!q)
+      return q.takeError();
+    k = biasAdd(*k, p + "bk");
+    if (!k)
+      return k.takeError();
+    v = biasAdd(*v, p + "bv");
+    if (!v)
+      return v.takeError();
     Value attn = AttentionOp::create(
-        b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache,
-        pos, b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
-        b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim));
+        b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache, pos,
+        b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
+        b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim),
+        slidingWindow);
     llvm::Expected<Value> o = linear(attn, p + "wo", "o", l);
     if (!o)
       return o.takeError();
@@ -349,6 +389,15 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
                                     ? "interleaved"
                                     : "rotate_half"));
   config.append("tied_embeddings", b.getBoolAttr(cfg.tiedEmbeddings));
+  // Informational (the ops carry the semantics): the RoPE scaling, the
+  // biases and the sliding window the checkpoint declared.
+  if (cfg.ropeScaling.type != model::RopeScalingType::None)
+    config.append("rope_scaling", b.getStringAttr(model::ropeScalingName(
+                                      cfg.ropeScaling.type)));
+  if (cfg.attentionBias)
+    config.append("attention_bias", b.getBoolAttr(true));
+  if (cfg.slidingWindow > 0)
+    config.append("sliding_window", i64(cfg.slidingWindow));
   config.append("source", b.getStringAttr(ckpt.path));
   config.append("format", b.getStringAttr(ckpt.format));
   (*module)->setAttr(kModelAttr, config.getDictionary(&ctx));
@@ -630,6 +679,10 @@ llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) 
     cfg.tiedEmbeddings = tied.getValue();
   if (auto arch = dict.getAs<StringAttr>("architecture"))
     cfg.architecture = arch.getValue().str();
+  if (auto bias = dict.getAs<BoolAttr>("attention_bias"))
+    cfg.attentionBias = bias.getValue();
+  if (auto window = dict.getAs<IntegerAttr>("sliding_window"))
+    cfg.slidingWindow = window.getInt();
   if (llvm::Error err = checkModelConfig(module, cfg))
     return std::move(err);
   return cfg;

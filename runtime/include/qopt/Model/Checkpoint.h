@@ -48,6 +48,52 @@ enum class RopeStyle {
   RotateHalf,
 };
 
+/// RoPE frequency scaling (the `rope_type`s of transformers' Llama).
+enum class RopeScalingType {
+  None,    ///< theta^(-2j / head_dim)
+  Linear,  ///< frequencies divided by `factor`
+  Dynamic, ///< NTK: the base grows with the length of each call
+  Llama3,  ///< Llama 3.1: low frequencies divided by `factor`, smoothly
+  Yarn,    ///< YaRN: ramp between interpolation and extrapolation, and an
+           ///< attention factor on cos/sin
+};
+
+/// Printable name of `type` ("default", "linear", "dynamic", "llama3",
+/// "yarn": the Hugging Face `rope_type` spelling).
+llvm::StringRef ropeScalingName(RopeScalingType type);
+
+/// The parameters of a scaled RoPE; which fields are used depends on `type`.
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::None;
+  double factor = 1.0;
+  /// Context the frequencies were trained for (llama3, yarn; yarn defaults
+  /// to max_position_embeddings).
+  int64_t originalMaxPositions = 0;
+  double lowFreqFactor = 1.0, highFreqFactor = 4.0; ///< llama3
+  double betaFast = 32.0, betaSlow = 1.0;           ///< yarn
+  double mscale = 0.0, mscaleAllDim = 0.0;          ///< yarn, 0 = unset
+  double attentionFactor = 0.0;                     ///< yarn, 0 = derived
+  bool truncate = true;                             ///< yarn
+  /// llama.cpp's rope_freqs.weight (GGUF): head_dim / 2 divisors applied to
+  /// the frequencies after the type's own scaling; empty when absent.
+  std::vector<float> freqFactors;
+};
+
+/// The frequencies of a RoPE as the importer hands them to the rope ops.
+struct RopeFrequencies {
+  /// head_dim / 2 inverse frequencies; empty when the op's own formula
+  /// (theta, or dynamic NTK) applies.
+  std::vector<float> invFreq;
+  /// Multiplies cos and sin (YaRN's attention factor), else 1.
+  float scale = 1.0f;
+};
+
+/// The frequency table of a static scaled RoPE (linear, llama3, yarn),
+/// computed as transformers does (`rope_type` functions of
+/// modeling_rope_utils.py); None and Dynamic give an empty table.
+RopeFrequencies computeRopeFrequencies(int64_t headDim, float theta,
+                                       const RopeScaling &scaling);
+
 /// The longest context (positions) a checkpoint or module may declare: 2^24,
 /// above every released model (the longest declare 10M). The KV cache is
 /// allocated for the positions a run uses, not for this; the limit keeps
@@ -67,7 +113,13 @@ struct ModelConfig {
   float normEps = 1e-5f;
   float ropeTheta = 10000.0f;
   RopeStyle ropeStyle = RopeStyle::Interleaved;
+  RopeScaling ropeScaling;
   bool tiedEmbeddings = true; ///< classifier shares tok_embeddings
+  /// q/k/v projections have biases (Qwen2): layers.l.bq, bk, bv.
+  bool attentionBias = false;
+  /// Mistral's sliding window: each position attends to this many most
+  /// recent positions (itself included); 0 = the whole context.
+  int64_t slidingWindow = 0;
 
   int64_t headDim() const { return numHeads ? dim / numHeads : 0; }
   int64_t kvDim() const { return headDim() * numKVHeads; }
@@ -92,6 +144,8 @@ struct TensorRef {
 ///   layers.l.attention_norm       [dim]
 ///   layers.l.wq                   [numHeads*headDim, dim]
 ///   layers.l.wk, layers.l.wv      [numKVHeads*headDim, dim]
+///   layers.l.bq, bk, bv           [numHeads*headDim], [kvDim], [kvDim]
+///                                 (only with config.attentionBias)
 ///   layers.l.wo                   [dim, numHeads*headDim]
 ///   layers.l.ffn_norm             [dim]
 ///   layers.l.w1 (gate), layers.l.w3 (up)  [hiddenDim, dim]

@@ -168,12 +168,15 @@ def QOpt_KernelAttentionOp : QOpt_KernelOp<"kernel_attention"> {
     `[layers, seq, kv_heads * head_dim]` of f32, f16 or bf16, both of one
     type; `seq` may be dynamic), and the attention output is written to
     `init`. 16-bit caches are widened to f32 on load and rounded on store.
+    With `sliding_window = W`, position `p` attends to positions
+    `max(0, p - W + 1) .. p` only.
   }];
   let arguments = (ins AnyShaped:$query, AnyShaped:$key, AnyShaped:$value,
                        QOpt_KVCache:$key_cache, QOpt_KVCache:$value_cache,
                        Index:$position, AnyShaped:$init,
                        I64Attr:$layer, I64Attr:$num_heads,
-                       I64Attr:$num_kv_heads, I64Attr:$head_dim);
+                       I64Attr:$num_kv_heads, I64Attr:$head_dim,
+                       OptionalAttr<I64Attr>:$sliding_window);
   let results = (outs Variadic<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`

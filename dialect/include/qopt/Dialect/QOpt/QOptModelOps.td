@@ -92,6 +92,26 @@ def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
+def QOpt_BiasAddOp : QOpt_Op<"bias_add", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "adds a bias vector to every token";
+  let description = [{
+    `result[t, n] = input[t, n] + bias[n]`: the bias of a linear layer
+    (Qwen2's q/k/v projections), kept apart from `qopt.linear` so that the
+    weight passes see the same matmul with or without it.
+
+    ```mlir
+    %y = qopt.bias_add %x, %b : tensor<?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_F32Tensor2D:$input, QOpt_F32Tensor1D:$bias);
+  let results = (outs QOpt_F32Tensor2D:$result);
+  let assemblyFormat = [{
+    $input `,` $bias attr-dict `:` type($input) `,` type($bias)
+  }];
+  let hasVerifier = 1;
+}
+
 def QOpt_RopeOp : QOpt_Op<"rope", [Pure]> {
   let summary = "rotary position embedding";
   let description = [{
@@ -104,15 +124,40 @@ def QOpt_RopeOp : QOpt_Op<"rope", [Pure]> {
     The two conventions are the same model up to a permutation of the q/k
     projection rows; an importer records which one its weights use.
 
+    Scaled RoPE variants (Hugging Face `rope_type`s) are expressed by three
+    optional attributes, so that kernels hold no variant's formula:
+    - `inv_freq` (`head_dim / 2` positive finite values): the per-model
+      inverse-frequency table, replacing `theta^(-2j / head_dim)`. The
+      importer computes it for the static variants (`linear`, `llama3`,
+      `yarn`).
+    - `scale` (positive, default 1): multiplies cos and sin (YaRN's
+      attention factor).
+    - `ntk_factor` with `ntk_max_positions` (both or neither; not with
+      `inv_freq`): dynamic NTK scaling as transformers applies it. With
+      `L = position + T` (the length of this call's sequence) the base is
+      `theta * (factor * max(L, M) / M - (factor - 1))^(d / (d - 2))`,
+      `M = ntk_max_positions`, `d = head_dim`, so the frequencies depend on
+      the call: a prefill and a token-by-token decode rotate the same
+      position differently, as in transformers.
+
     ```mlir
     %q = qopt.rope %x, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32,
                              style = #qopt<rope_style interleaved>}
         : tensor<?x64xf32> -> tensor<?x64xf32>
+    %k = qopt.rope %y, %pos {head_dim = 4 : i64, theta = 1.0e+04 : f32,
+                             style = #qopt<rope_style rotate_half>,
+                             inv_freq = array<f32: 1.0, 0.025>,
+                             scale = 1.1386 : f32}
+        : tensor<?x8xf32> -> tensor<?x8xf32>
     ```
   }];
   let arguments = (ins QOpt_F32Tensor2D:$input, Index:$position,
                        ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
-                       F32Attr:$theta, QOpt_RopeStyleAttr:$style);
+                       F32Attr:$theta, QOpt_RopeStyleAttr:$style,
+                       OptionalAttr<DenseF32ArrayAttr>:$inv_freq,
+                       OptionalAttr<F32Attr>:$scale,
+                       OptionalAttr<F32Attr>:$ntk_factor,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$ntk_max_positions);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = [{
     $input `,` $position attr-dict `:` type($input) `->` type($result)
@@ -130,6 +175,10 @@ def QOpt_AttentionOp : QOpt_Op<"attention"> {
     `softmax(q_h . K[0..p]^T / sqrt(head_dim)) . V[0..p]`.
     `T = 1` is single-token decode; larger `T` is prefill of a prompt chunk.
     The caller guarantees `position + T <= seq`.
+
+    With `sliding_window = W` (Mistral), a token at position `p` attends only
+    to the `W` most recent positions, `max(0, p - W + 1) .. p` (keys older
+    than that are masked, as transformers' sliding-window mask does).
 
     The caches' element type is the KV cache's storage type: f32, f16 or
     bf16 (keys and values are rounded to it when stored and widened to f32
@@ -153,7 +202,8 @@ def QOpt_AttentionOp : QOpt_Op<"attention"> {
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim);
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$sliding_window);
   let results = (outs QOpt_F32Tensor2D:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $key_cache `,` $value_cache `,` $position
