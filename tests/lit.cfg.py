@@ -56,12 +56,13 @@ else:
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
-# Every qopt-opt RUN line verifies the IR after each pass (`--verify-each`,
-# spelled out so that no test depends on the driver's default). With
-# `--param verify_roundtrip=1` each also checks that its output survives a
-# round trip through the textual and bytecode forms.
+# Every qopt-opt RUN line verifies the IR after each pass (`--verify-each`)
+# and checks that its input survives a round trip through the textual and
+# bytecode forms (`--verify-roundtrip`), both spelled out so that no test
+# depends on the driver's defaults. `--param verify_roundtrip=0` leaves the
+# round trip out.
 opt_args = ["--verify-each"]
-if lit_config.params.get("verify_roundtrip", "0") == "1":
+if lit_config.params.get("verify_roundtrip", "1") == "1":
     opt_args.append("--verify-roundtrip")
 
 # A sanitizer build may be the sanitizer suite's (scripts/test.sh), which
