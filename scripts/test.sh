@@ -22,11 +22,12 @@ if [ "${QOPT_SANITIZE:-0}" = "1" ]; then
 fi
 ctest --test-dir "$build_dir" --output-on-failure "$@"
 
-# The sanitizer suite (docs/hardening.md): the readers of untrusted files,
-# their unit tests and the hostile-input tests of qopt-import, built with
-# ASan + UBSan in a second build directory. Set QOPT_SANITIZER_SUITE=0 to
-# skip it; a full sanitizer build (QOPT_SANITIZE=1) runs everything
-# instrumented already.
+# The sanitizer suite (docs/hardening.md), built with ASan + UBSan in a
+# second build directory: the unit tests of the readers and the runtime, the
+# whole lit suite (qopt-opt with --verify-each, qopt-import, qopt-run's
+# checks, hostile inputs) and an end-to-end smoke of qopt-run on
+# stories260K. Set QOPT_SANITIZER_SUITE=0 to skip it; a full sanitizer
+# build (QOPT_SANITIZE=1) runs everything instrumented already.
 if [ "${QOPT_SANITIZER_SUITE:-1}" = "1" ] && [ "${QOPT_SANITIZE:-0}" != "1" ]; then
   asan_dir="${QOPT_ASAN_BUILD_DIR:-$root/build-asan}"
   start=$SECONDS

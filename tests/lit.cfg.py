@@ -47,32 +47,36 @@ config.available_features.add("stories260k")
 # resident set instead.
 sanitizers = config.qopt_sanitizers.upper() in ("ON", "1", "TRUE", "YES")
 if sanitizers:
+    config.available_features.add("sanitizers")
     config.substitutions.append(
         ("%limit_memory", 'export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}'
                           'hard_rss_limit_mb=2048"'))
 else:
     config.substitutions.append(("%limit_memory", "ulimit -v 2097152"))
 
+# Tests of inputs that used to hang bound a command with `%{timeout}`: 60 s,
+# or 300 s in a sanitizer build, where qopt-run compiles and runs a model
+# several times slower (as kTimeScale scales the unit tests' bounds).
+config.substitutions.append(
+    ("%{timeout}", "timeout 300" if sanitizers else "timeout 60"))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
-# Every qopt-opt RUN line verifies the IR after each pass (`--verify-each`,
-# spelled out so that no test depends on the driver's default). With
-# `--param verify_roundtrip=1` each also checks that its output survives a
-# round trip through the textual and bytecode forms.
+# Every qopt-opt RUN line verifies the IR after each pass (`--verify-each`)
+# and checks that its input survives a round trip through the textual and
+# bytecode forms (`--verify-roundtrip`), both spelled out so that no test
+# depends on the driver's defaults. `--param verify_roundtrip=0` leaves the
+# round trip out.
 opt_args = ["--verify-each"]
-if lit_config.params.get("verify_roundtrip", "0") == "1":
+if lit_config.params.get("verify_roundtrip", "1") == "1":
     opt_args.append("--verify-roundtrip")
-
-# A sanitizer build may be the sanitizer suite's (scripts/test.sh), which
-# builds only some tools and runs only the tests that use those.
-unresolved = "ignore" if sanitizers else "fatal"
 
 tool_dirs = [config.qopt_tools_dir, config.llvm_tools_dir]
 tools = [
-    ToolSubst("qopt-opt", unresolved=unresolved, extra_args=opt_args),
-    ToolSubst("qopt-import", unresolved=unresolved),
-    ToolSubst("qopt-run", unresolved=unresolved),
+    ToolSubst("qopt-opt", unresolved="fatal", extra_args=opt_args),
+    ToolSubst("qopt-import", unresolved="fatal"),
+    ToolSubst("qopt-run", unresolved="fatal"),
     ToolSubst("qopt-gguf-convert", unresolved="ignore"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

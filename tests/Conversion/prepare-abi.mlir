@@ -41,12 +41,3 @@ func.func @prefill(%x: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>)
   return %y, %z : tensor<?x32xf32>, tensor<?x32xf32>
 }
 }
-
-{-#
-  dialect_resources: {
-    builtin: {
-      wq: "0x04000000",
-      wk: "0x04000000"
-    }
-  }
-#-}

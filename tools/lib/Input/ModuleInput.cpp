@@ -12,7 +12,10 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -25,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <poll.h>
 #include <string>
 #include <sys/resource.h>
@@ -91,6 +95,84 @@ static size_t findExcessiveNesting(llvm::StringRef text, unsigned limit) {
     }
   }
   return text.size();
+}
+
+/// A hex blob of a textual module's file metadata (`{-# ... #-}`) that MLIR
+/// 22 mishandles, and where it is.
+struct BadBlob {
+  std::string key;
+  size_t offset = 0;
+  uint32_t alignment = 0;
+  bool empty = false;
+};
+
+/// The first hex blob (`"0x..."`) in a `{-# ... #-}` section of `text` whose
+/// alignment (its first four bytes, little-endian) is not a power of two, or
+/// that holds no data after it. MLIR 22's text parser accepts alignment 0
+/// and then aborts the process allocating the blob ("LLVM ERROR: out of
+/// memory"); and it drops the alignment of an empty blob, which its bytecode
+/// writer then writes as alignment 0, a file its own reader refuses
+/// (`--verify-roundtrip` and `--emit-bytecode` of such a module fail).
+/// Strings that are not whole hex blobs are left to the parser, which
+/// rejects them as blobs itself.
+static std::optional<BadBlob> findBadResourceBlob(llvm::StringRef text) {
+  bool inMetadata = false;
+  for (size_t i = 0, e = text.size(); i < e; ++i) {
+    char c = text[i];
+    if (c == '/' && i + 1 < e && text[i + 1] == '/') {
+      while (i < e && text[i] != '\n')
+        ++i;
+      continue;
+    }
+    if (!inMetadata) {
+      if (c == '"') {
+        for (++i; i < e && text[i] != '"'; ++i)
+          if (text[i] == '\\')
+            ++i;
+      } else if (text.substr(i).starts_with("{-#")) {
+        inMetadata = true;
+        i += 2;
+      }
+      continue;
+    }
+    if (text.substr(i).starts_with("#-}")) {
+      inMetadata = false;
+      i += 2;
+      continue;
+    }
+    if (c != '"')
+      continue;
+    size_t begin = i + 1;
+    for (++i; i < e && text[i] != '"'; ++i)
+      if (text[i] == '\\')
+        ++i;
+    llvm::StringRef value = text.slice(begin, std::min(i, e));
+    if (!value.consume_front("0x") || value.size() < 8 ||
+        value.size() % 2 != 0 || !llvm::all_of(value, llvm::isHexDigit))
+      continue;
+    uint32_t alignment = 0;
+    for (unsigned byte = 0; byte < 4; ++byte)
+      alignment |= static_cast<uint32_t>(
+                       llvm::hexFromNibbles(value[2 * byte],
+                                            value[2 * byte + 1]))
+                   << (8 * byte);
+    bool empty = value.size() == 8;
+    if (llvm::isPowerOf2_32(alignment) && !empty)
+      continue;
+    // The key is the identifier before the `:` that precedes the string.
+    llvm::StringRef before = text.take_front(begin - 1).rtrim();
+    std::string key;
+    if (before.consume_back(":")) {
+      before = before.rtrim();
+      size_t start = before.size();
+      while (start > 0 && (llvm::isAlnum(before[start - 1]) ||
+                           llvm::StringRef("_.$-").contains(before[start - 1])))
+        --start;
+      key = before.substr(start).str();
+    }
+    return BadBlob{key, begin - 1, alignment, empty};
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -285,6 +367,21 @@ llvm::Error mlir::qopt::checkModuleInput(llvm::MemoryBufferRef buffer,
     return makeError(subject + " nests brackets deeper than " +
                      llvm::Twine(kMaxModuleNesting) + " levels (at line " +
                      llvm::Twine(line) + ")");
+  }
+  if (std::optional<BadBlob> bad = findBadResourceBlob(text)) {
+    size_t line = 1 + text.take_front(bad->offset).count('\n');
+    std::string where = (bad->key.empty() ? "a resource blob"
+                                          : "resource '" + bad->key + "'") +
+                        " (line " + std::to_string(line) + ")";
+    if (!bad->empty)
+      return makeError(subject + ": " + where + " declares alignment " +
+                       llvm::Twine(bad->alignment) +
+                       "; a blob's first 4 bytes must be a power-of-two "
+                       "alignment");
+    return makeError(subject + ": " + where +
+                     " holds no data after its alignment; MLIR would write "
+                     "it to bytecode in a form it cannot read back (leave "
+                     "an elided weight out of dialect_resources instead)");
   }
   return llvm::Error::success();
 }
