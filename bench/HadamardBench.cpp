@@ -13,6 +13,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchJit.h"
+
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Runtime/Hadamard.h"
 
@@ -112,12 +114,7 @@ public:
 
 private:
   CompiledKernels() {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    DialectRegistry registry;
-    mlir::qopt::registerLoweringDialects(registry);
-    mlir::qopt::registerLoweringTranslations(registry);
-    context = std::make_unique<MLIRContext>(registry);
+    context = ::qopt::bench::makeLoweringContext();
     std::string source;
     for (int64_t n : kSizes)
       for (int64_t rows : kRows)
@@ -126,40 +123,7 @@ private:
             "  qopt.kernel_hadamard outs(%x : memref<{1}x{0}xf32>) "
             "{{size = {0} : i64}\n  return\n}\n",
             n, rows);
-    OwningOpRef<ModuleOp> module =
-        parseSourceString<ModuleOp>(source, ParserConfig(context.get()));
-    PassManager pm(context.get());
-    mlir::qopt::QOptToLLVMPipelineOptions options;
-    options.vectorWidth = mlir::qopt::hostVectorWidth();
-    mlir::qopt::buildQOptToLLVMPipeline(pm, options);
-    if (!module || failed(pm.run(*module))) {
-      std::fprintf(stderr, "cannot lower the Hadamard kernels\n");
-      std::abort();
-    }
-    auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
-    auto tm = builder ? builder->createTargetMachine()
-                      : llvm::Expected<std::unique_ptr<llvm::TargetMachine>>(
-                            builder.takeError());
-    if (!tm) {
-      std::fprintf(stderr, "%s\n", llvm::toString(tm.takeError()).c_str());
-      std::abort();
-    }
-    std::function<llvm::Error(llvm::Module *)> transformer =
-        makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, tm->get());
-    ExecutionEngineOptions engineOptions;
-    engineOptions.transformer = transformer;
-    if (llvm::Error err = mlir::qopt::loadOpenMPRuntime()) {
-      std::fprintf(stderr, "%s\n", llvm::toString(std::move(err)).c_str());
-      std::abort();
-    }
-    auto created =
-        ExecutionEngine::create(*module, engineOptions, std::move(*tm));
-    if (!created) {
-      std::fprintf(stderr, "%s\n",
-                   llvm::toString(created.takeError()).c_str());
-      std::abort();
-    }
-    engine = std::move(*created);
+    engine = ::qopt::bench::jitKernels(*context, source);
   }
 
   std::unique_ptr<MLIRContext> context;

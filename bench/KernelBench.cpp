@@ -21,6 +21,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchJit.h"
+
 #include "qopt/Conversion/Passes.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -175,12 +177,7 @@ public:
 private:
   CompiledMatmul(Kind kind, int64_t n, int64_t k)
       : weight(layoutOf(kind, n, k)), n(n), k(k) {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    DialectRegistry registry;
-    mlir::qopt::registerLoweringDialects(registry);
-    mlir::qopt::registerLoweringTranslations(registry);
-    context = std::make_unique<MLIRContext>(registry);
+    context = ::qopt::bench::makeLoweringContext();
     std::string params = "%x: " + memrefType({-1, k}, "f32");
     std::string operands, types;
     for (size_t i = 0; i < weight.shapes.size(); ++i) {
@@ -199,39 +196,7 @@ private:
         "return\n}\n",
         params, memrefType({-1, k}, "f32"), operands, types,
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
-    OwningOpRef<ModuleOp> module =
-        parseSourceString<ModuleOp>(source, ParserConfig(context.get()));
-    PassManager pm(context.get());
-    mlir::qopt::QOptToLLVMPipelineOptions options;
-    options.vectorWidth = mlir::qopt::hostVectorWidth();
-    mlir::qopt::buildQOptToLLVMPipeline(pm, options);
-    if (!module || failed(pm.run(*module))) {
-      std::fprintf(stderr, "cannot lower:\n%s\n", source.c_str());
-      std::abort();
-    }
-    auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
-    auto tm = builder ? builder->createTargetMachine()
-                      : llvm::Expected<std::unique_ptr<llvm::TargetMachine>>(
-                            builder.takeError());
-    if (!tm) {
-      std::fprintf(stderr, "%s\n", llvm::toString(tm.takeError()).c_str());
-      std::abort();
-    }
-    ExecutionEngineOptions engineOptions;
-    engineOptions.transformer =
-        makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, tm->get());
-    if (llvm::Error err = mlir::qopt::loadOpenMPRuntime()) {
-      std::fprintf(stderr, "%s\n", llvm::toString(std::move(err)).c_str());
-      std::abort();
-    }
-    auto created =
-        ExecutionEngine::create(*module, engineOptions, std::move(*tm));
-    if (!created) {
-      std::fprintf(stderr, "%s\n",
-                   llvm::toString(created.takeError()).c_str());
-      std::abort();
-    }
-    engine = std::move(*created);
+    engine = ::qopt::bench::jitKernels(*context, source);
   }
 
   WeightLayout weight;
