@@ -40,6 +40,16 @@ def byte_alphabet():
     return chars
 
 
+def write_files(out, spec, config):
+    """Writes OUTDIR/tokenizer.json and OUTDIR/tokenizer_config.json."""
+    with open(os.path.join(out, "tokenizer.json"), "w",
+              encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False)
+    with open(os.path.join(out, "tokenizer_config.json"), "w",
+              encoding="utf-8") as f:
+        json.dump(config, f)
+
+
 def write_qwen64(out):
     """The 64-token vocabulary described above."""
     alphabet = byte_alphabet()
@@ -81,13 +91,8 @@ def write_qwen64(out):
                   "ignore_merges": False, "vocab": vocab,
                   "merges": ["%s %s" % m for m in merges]},
     }
-    with open(os.path.join(out, "tokenizer.json"), "w",
-              encoding="utf-8") as f:
-        json.dump(spec, f, ensure_ascii=False)
-    with open(os.path.join(out, "tokenizer_config.json"), "w",
-              encoding="utf-8") as f:
-        json.dump({"bos_token": None, "eos_token": eos,
-                   "add_bos_token": False}, f)
+    write_files(out, spec, {"bos_token": None, "eos_token": eos,
+                            "add_bos_token": False})
 
 
 def main():
@@ -127,12 +132,7 @@ def main():
                   "ignore_merges": True, "vocab": vocab,
                   "merges": ["%s %s" % m for m in merges]},
     }
-    with open(os.path.join(out, "tokenizer.json"), "w",
-              encoding="utf-8") as f:
-        json.dump(spec, f, ensure_ascii=False)
-    with open(os.path.join(out, "tokenizer_config.json"), "w",
-              encoding="utf-8") as f:
-        json.dump({"bos_token": added[0], "eos_token": added[1]}, f)
+    write_files(out, spec, {"bos_token": added[0], "eos_token": added[1]})
 
 
 if __name__ == "__main__":
