@@ -44,15 +44,23 @@ inline std::unique_ptr<mlir::MLIRContext> makeLoweringContext() {
   std::abort();
 }
 
-/// Parses `source` in `context`, lowers it and JIT-compiles it.
+/// Parses `source` in `context`, lowers it at the host's vector width (with
+/// int8 activations and the host's int8 dot products if `int8Activations`)
+/// and JIT-compiles it.
 inline std::unique_ptr<mlir::ExecutionEngine>
-jitKernels(mlir::MLIRContext &context, const std::string &source) {
+jitKernels(mlir::MLIRContext &context, const std::string &source,
+           bool int8Activations = false) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(source,
                                               mlir::ParserConfig(&context));
   mlir::PassManager pm(&context);
   mlir::qopt::QOptToLLVMPipelineOptions options;
   options.vectorWidth = mlir::qopt::hostVectorWidth();
+  options.int8Activations = int8Activations;
+  options.intDot = mlir::qopt::hostIntDot(options.vectorWidth) ==
+                           mlir::qopt::IntDot::Vnni
+                       ? "vnni"
+                       : "generic";
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (!module || mlir::failed(pm.run(*module)))
     fail("cannot lower the benchmark kernels:\n" + source);

@@ -10,7 +10,10 @@
 //
 // Weight types: f32, f16, 8-bit and 4-bit symmetric groups of 32 (q8_0 and
 // q4_0 style, f32 scales), and the 8-bit nested bit-plane layout served at
-// r = 8, 4 and 2 bits (the top r + 1 planes are read).
+// r = 8, 4 and 2 bits (the top r + 1 planes are read). The quantized ones
+// run on the exact path (int8 = 0: f32 activations) and on the integer path
+// (int8 = 1: activations quantized to int8, VNNI dot products where the host
+// has them), so the two compare as ratios within one run.
 //
 // Counters: bytes_per_second = weight bytes read (codes, scales) per second;
 // gops = 2 M N K / time (G multiply-adds x 2); bw_share = that byte rate
@@ -134,13 +137,13 @@ std::vector<int64_t> descriptor(const void *data,
 /// One JIT-compiled `@mm(x, parts..., [width], y)` per (kind, n, k).
 class CompiledMatmul {
 public:
-  static CompiledMatmul &get(Kind kind, int64_t n, int64_t k) {
-    static std::map<std::tuple<int, int64_t, int64_t>,
+  static CompiledMatmul &get(Kind kind, int64_t n, int64_t k, bool int8) {
+    static std::map<std::tuple<int, int64_t, int64_t, bool>,
                     std::unique_ptr<CompiledMatmul>>
         cache;
-    auto &slot = cache[{static_cast<int>(kind), n, k}];
+    auto &slot = cache[{static_cast<int>(kind), n, k, int8}];
     if (!slot)
-      slot.reset(new CompiledMatmul(kind, n, k));
+      slot.reset(new CompiledMatmul(kind, n, k, int8));
     return *slot;
   }
 
@@ -175,7 +178,7 @@ public:
   }
 
 private:
-  CompiledMatmul(Kind kind, int64_t n, int64_t k)
+  CompiledMatmul(Kind kind, int64_t n, int64_t k, bool int8)
       : weight(layoutOf(kind, n, k)), n(n), k(k) {
     context = ::qopt::bench::makeLoweringContext();
     std::string params = "%x: " + memrefType({-1, k}, "f32");
@@ -196,7 +199,7 @@ private:
         "return\n}\n",
         params, memrefType({-1, k}, "f32"), operands, types,
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
-    engine = ::qopt::bench::jitKernels(*context, source);
+    engine = ::qopt::bench::jitKernels(*context, source, int8);
   }
 
   WeightLayout weight;
@@ -297,13 +300,15 @@ int64_t bytesRead(const WeightLayout &l, int64_t width) {
   return total;
 }
 
-/// Args: N, K, M, threads, cold (0/1), width (nested only, else 0).
+/// Args: N, K, M, threads, cold (0/1), width (nested only, else 0), int8
+/// activations (0/1).
 void BM_Matmul(benchmark::State &state, Kind kind) {
   int64_t n = state.range(0), k = state.range(1), m = state.range(2);
   int threads = static_cast<int>(state.range(3));
   bool cold = state.range(4) != 0;
   int64_t width = state.range(5);
-  CompiledMatmul &mm = CompiledMatmul::get(kind, n, k);
+  bool int8 = state.range(6) != 0;
+  CompiledMatmul &mm = CompiledMatmul::get(kind, n, k, int8);
   const WeightLayout &l = mm.layout();
   int64_t bytes = bytesRead(l, width ? width : 8);
   // Cold: enough copies to read 512 MiB before a copy comes back.
@@ -341,8 +346,9 @@ void BM_Matmul(benchmark::State &state, Kind kind) {
 constexpr int64_t kShapes[][2] = {
     {4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}};
 
-void shapes(benchmark::internal::Benchmark *b, bool nested) {
-  b->ArgNames({"N", "K", "M", "threads", "cold", "r"})
+void shapes(benchmark::internal::Benchmark *b, bool nested,
+            bool quantized = true) {
+  b->ArgNames({"N", "K", "M", "threads", "cold", "r", "int8"})
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   for (auto [n, k] : kShapes)
@@ -353,22 +359,26 @@ void shapes(benchmark::internal::Benchmark *b, bool nested) {
           // call (decode-shaped M); large M is compute-bound.
           if (cold && m > 8)
             continue;
-          if (!nested) {
-            b->Args({n, k, m, threads, cold, 0});
-            continue;
+          for (int64_t int8 : {0, 1}) {
+            if (int8 && !quantized)
+              continue;
+            if (!nested) {
+              b->Args({n, k, m, threads, cold, 0, int8});
+              continue;
+            }
+            for (int64_t r : {8, 4, 2})
+              b->Args({n, k, m, threads, cold, r, int8});
           }
-          for (int64_t r : {8, 4, 2})
-            b->Args({n, k, m, threads, cold, r});
         }
 }
 
 } // namespace
 
 BENCHMARK_CAPTURE(BM_Matmul, f32, Kind::F32)->Apply([](auto *b) {
-  shapes(b, false);
+  shapes(b, false, /*quantized=*/false);
 });
 BENCHMARK_CAPTURE(BM_Matmul, f16, Kind::F16)->Apply([](auto *b) {
-  shapes(b, false);
+  shapes(b, false, /*quantized=*/false);
 });
 BENCHMARK_CAPTURE(BM_Matmul, q8g32, Kind::Q8)->Apply([](auto *b) {
   shapes(b, false);

@@ -89,6 +89,8 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   // Kernels and linalg to loops, then everything to LLVM.
   ConvertQOptKernelsToLoopsPassOptions kernels;
   kernels.vectorWidth = options.vectorWidth;
+  kernels.int8Activations = options.int8Activations;
+  kernels.intDot = options.intDot;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createConvertBufferizationToMemRefPass());
@@ -120,6 +122,19 @@ int64_t mlir::qopt::hostVectorWidth() {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
   auto it = features.find("avx512f");
   return it != features.end() && it->second ? 16 : 8;
+}
+
+mlir::qopt::IntDot mlir::qopt::hostIntDot(int64_t vectorWidth) {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto has = [&](StringRef name) {
+    auto it = features.find(name);
+    return it != features.end() && it->second;
+  };
+  bool vnni512 = has("avx512vnni") && has("avx512bw");
+  if (vectorWidth >= 16)
+    return vnni512 ? IntDot::Vnni : IntDot::Generic;
+  return (vnni512 && has("avx512vl")) || has("avxvnni") ? IntDot::Vnni
+                                                        : IntDot::Generic;
 }
 
 void mlir::qopt::registerQOptToLLVMPipeline() {

@@ -3,7 +3,7 @@
 
   reference_quant_ppl.py MODEL.bin --tokenizer tok.bin --text FILE
       [--bits C --group G --scheme asym|sym --layout static|nested]
-      [--serve R]
+      [--serve R] [--int8-activations]
 
 Reads a llama2.c checkpoint (legacy format: 7 int32 header fields dim,
 hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: the
@@ -28,6 +28,11 @@ z = 2^(c-1); q = clamp(round(x / a) + z, 0, 2^c - 1), round half to even.
 (c-R), 2^R - 1), dequantized as a * (S * 2^(c-R) - z); otherwise a * (q - z).
 The layout changes how qopt stores the codes, not the numbers; it is
 accepted so the command lines read like qopt's pipelines.
+
+--int8-activations mirrors qopt's integer matmul path (docs/lowering.md):
+the input of each quantized linear whose width is a multiple of 32 is
+replaced, per token and block of 32, by sx * q with a = max |x|, sx =
+a / 127, q = clamp(roundeven(x * (127 / a)), -127, 127), in float32.
 
 Uses numpy only (Debian's python3-numpy); nothing from qopt.
 """
@@ -209,7 +214,25 @@ def rope(x, heads, head_size, theta=10000.0):
     return out.reshape(t, heads * head_size)
 
 
-def forward(cfg, w, tokens):
+def int8_activations(h):
+    """qopt's int8 activation quantization of [T, K] (K a multiple of 32)."""
+    t, k = h.shape
+    x = h.astype(np.float32).reshape(t, k // 32, 32)
+    amax = np.abs(x).max(axis=-1, keepdims=True)
+    sx = amax / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax == 0, np.float32(0), np.float32(127) / amax)
+    q = np.clip(np.rint(x * inv.astype(np.float32)), np.float32(-127),
+                np.float32(127))
+    return (sx.astype(np.float64) * q).reshape(t, k)
+
+
+def forward(cfg, w, tokens, int8=False):
+    def lin(h, m):
+        if int8 and h.shape[1] % 32 == 0:
+            h = int8_activations(h)
+        return h @ m.T
+
     dim, heads, kv_heads = cfg["dim"], cfg["heads"], cfg["kv_heads"]
     hs = dim // heads
     t = len(tokens)
@@ -217,9 +240,9 @@ def forward(cfg, w, tokens):
     mask = np.triu(np.full((t, t), -np.inf), k=1)
     for l in range(cfg["layers"]):
         h = rmsnorm(x, w["rms_att"][l])
-        q = rope(h @ w["wq"][l].T, heads, hs).reshape(t, heads, hs)
-        k = rope(h @ w["wk"][l].T, kv_heads, hs).reshape(t, kv_heads, hs)
-        v = (h @ w["wv"][l].T).reshape(t, kv_heads, hs)
+        q = rope(lin(h, w["wq"][l]), heads, hs).reshape(t, heads, hs)
+        k = rope(lin(h, w["wk"][l]), kv_heads, hs).reshape(t, kv_heads, hs)
+        v = lin(h, w["wv"][l]).reshape(t, kv_heads, hs)
         rep = heads // kv_heads
         k = np.repeat(k, rep, axis=1)  # head j reads kv head j // rep
         v = np.repeat(v, rep, axis=1)
@@ -227,10 +250,10 @@ def forward(cfg, w, tokens):
         s = np.exp(s - s.max(axis=-1, keepdims=True))
         s /= s.sum(axis=-1, keepdims=True)
         att = np.einsum("htu,uhd->thd", s, v).reshape(t, dim)
-        x = x + att @ w["wo"][l].T
+        x = x + lin(att, w["wo"][l])
         h = rmsnorm(x, w["rms_ffn"][l])
-        gate, up = h @ w["w1"][l].T, h @ w["w3"][l].T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ w["w2"][l].T
+        gate, up = lin(h, w["w1"][l]), lin(h, w["w3"][l])
+        x = x + lin(gate / (1 + np.exp(-gate)) * up, w["w2"][l])
     x = rmsnorm(x, w["rms_final"])
     return x @ w["wcls"].T
 
@@ -246,6 +269,7 @@ def main():
     p.add_argument("--layout", choices=("static", "dense", "nested"),
                    default="static")
     p.add_argument("--serve", type=int)
+    p.add_argument("--int8-activations", action="store_true")
     args = p.parse_args()
     if args.bits is not None and not 1 <= args.bits <= 8:
         p.error("--bits must be in 1..8")
@@ -258,6 +282,9 @@ def main():
             p.error("--serve must be in 1..--bits")
     if args.group < 0:
         p.error("--group must be >= 0")
+    if args.int8_activations and (args.bits is None or args.group % 32):
+        p.error("--int8-activations needs --bits and a --group that is a "
+                "multiple of 32 (0: per row)")
 
     cfg, w = read_checkpoint(args.model)
     w = dict(w)
@@ -276,7 +303,7 @@ def main():
         tokens = encode(line, pieces, scores, lookup)[:cfg["seq_len"]]
         if len(tokens) < 2:
             continue
-        logits = forward(cfg, w, tokens)[:-1]
+        logits = forward(cfg, w, tokens, args.int8_activations)[:-1]
         m = logits.max(axis=-1, keepdims=True)
         logz = (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))[:, 0]
         target = np.array(tokens[1:])

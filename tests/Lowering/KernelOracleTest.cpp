@@ -57,6 +57,15 @@
 // cases in one module and calls each on 1 and on 3 OpenMP threads (the
 // kernels' parallel row loops).
 //
+// The integer matmul path (int8 activations, IntegerMatmul.cpp) runs the
+// matmul cases again, with 6 tokens instead of 3 (a tile of 4 and a
+// remainder) and one stories260K-shaped case (172 x 64, 409 tokens), with
+// generic integer code and with VNNI where the host has it. Where a case
+// takes that path (integerMatmulApplies on its served type), the reference
+// is the path's definition: x quantized per block of 32 with the kernel's
+// own f32 arithmetic (int8Activations below), weights a * (v - z) not
+// rounded to a 16-bit scale type, the sum in double; same tolerance.
+//
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
@@ -64,6 +73,7 @@
 #include "qopt/Runtime/QuantMath.h"
 #include "qopt/Runtime/Storage.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -427,12 +437,61 @@ struct Stats {
   double worst = 0; // max over outputs of |got - ref| / bound-scale
   std::string worstCase;
   int runs = 0, failures = 0;
+  /// Runs that took the integer matmul path.
+  int integerRuns = 0;
 };
 
+/// The type the matmul of case `c` reads at `runtimeWidth` (the static
+/// slice, or the nested tensor served at r: the parent for r >= P).
+std::string servedType(const Case &c, unsigned runtimeWidth) {
+  unsigned r = servedOf(c, runtimeWidth);
+  return r == c.bits ? qtype(c, c.bits, 0) : qtype(c, r, c.bits);
+}
+
+/// The integer matmul path's activations (IntegerMatmul.cpp), with the
+/// kernel's f32 arithmetic: per block of 32, a = max |x|, q =
+/// clamp(roundeven(x * (127 / a)), -127, 127); the value is (a / 127) * q.
+std::vector<double> int8Activations(const Case &c) {
+  std::vector<double> xq(c.x.size());
+  for (int64_t t = 0; t < c.tokens; ++t)
+    for (int64_t b = 0; b < c.k; b += 32) {
+      const float *x = &c.x[t * c.k + b];
+      float amax = 0;
+      for (int i = 0; i < 32; ++i)
+        amax = std::max(amax, std::fabs(x[i]));
+      float sx = amax / 127.0f;
+      float inv = amax == 0 ? 0.0f : 127.0f / amax;
+      for (int i = 0; i < 32; ++i) {
+        float q = std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f);
+        xq[t * c.k + b + i] = static_cast<double>(sx) * q;
+      }
+    }
+  return xq;
+}
+
+/// The integer path of the matmul kernel, when a run takes it.
+struct IntegerRun {
+  MLIRContext *ctx = nullptr;
+  int64_t vectorWidth = 8;
+};
+
+/// True if case `c` at `runtimeWidth` takes the integer path in `run`.
+bool takesIntegerPath(const Case &c, unsigned runtimeWidth,
+                      const IntegerRun *run) {
+  if (!run || c.op != OpKind::Matmul)
+    return false;
+  auto type = llvm::dyn_cast_or_null<mlir::qopt::QTensorType>(
+      parseType(servedType(c, runtimeWidth), run->ctx));
+  return type && mlir::qopt::integerMatmulApplies(type, run->vectorWidth);
+}
+
 /// Runs case `c` once (at `runtimeWidth` for Serve::Runtime) and checks the
-/// outputs.
+/// outputs. With `integer`, the matmuls that take the integer path are
+/// checked against int8Activations() and the weights in f32 arithmetic
+/// (not rounded to a 16-bit scale type): the path's definition.
 void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
-             int64_t numWidthSlots, Stats &stats) {
+             int64_t numWidthSlots, Stats &stats,
+             const IntegerRun *integer = nullptr) {
   std::vector<int64_t> table{0};
   std::vector<int32_t> widths(std::max<int64_t>(numWidthSlots, 1),
                               static_cast<int32_t>(runtimeWidth));
@@ -465,6 +524,13 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
   ++stats.runs;
   std::vector<double> w = referenceWeight(c, runtimeWidth);
   std::vector<double> exact = referenceWeight(c, runtimeWidth, true);
+  std::vector<double> xs(c.x.begin(), c.x.end());
+  if (takesIntegerPath(c, runtimeWidth, integer)) {
+    ++stats.integerRuns;
+    label += " (int8 activations)";
+    xs = int8Activations(c);
+    w = exact;
+  }
   int reported = 0;
   bool failed = false;
   auto check = [&](double got, double ref, double scale, const Twine &where,
@@ -492,7 +558,7 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
       for (int64_t n = 0; n < c.n; ++n) {
         double ref = 0, mag = 0, unrounded = 0;
         for (int64_t k = 0; k < c.k; ++k) {
-          double xk = c.x[t * c.k + k];
+          double xk = xs[t * c.k + k];
           double term = xk * w[n * c.k + k];
           ref += term;
           mag += std::fabs(term);
@@ -654,8 +720,9 @@ std::unique_ptr<MLIRContext> makeContext() {
 }
 
 /// Lowers `source` with qopt-to-llvm at `vectorWidth` lanes and JITs it.
-llvm::Expected<Compiled> compile(const std::string &source,
-                                 int64_t vectorWidth) {
+llvm::Expected<Compiled>
+compile(const std::string &source, int64_t vectorWidth,
+        const mlir::qopt::QOptToLLVMPipelineOptions *pipeline = nullptr) {
   Compiled result;
   result.ctx = makeContext();
   OwningOpRef<ModuleOp> module =
@@ -664,6 +731,8 @@ llvm::Expected<Compiled> compile(const std::string &source,
     return llvm::createStringError("cannot parse the oracle module");
   PassManager pm(result.ctx.get());
   mlir::qopt::QOptToLLVMPipelineOptions options;
+  if (pipeline)
+    options.copyOptionValuesFrom(*pipeline);
   options.vectorWidth = vectorWidth;
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (failed(pm.run(*module)))
@@ -692,33 +761,67 @@ llvm::Expected<Compiled> compile(const std::string &source,
   return result;
 }
 
-void runOracle(int64_t vectorWidth) {
+/// The integer matmul runs: only the matmul cases, with six tokens instead
+/// of three (a full tile of four and a remainder).
+std::vector<Case> integerCases() {
+  std::vector<Case> cases;
+  for (Case c : makeCases()) {
+    if (c.op != OpKind::Matmul)
+      continue;
+    if (c.tokens > 1)
+      c.tokens = 6;
+    cases.push_back(std::move(c));
+  }
+  // Model-shaped: stories260K's gate projection on a 409-token prefill.
+  Case model;
+  model.name = "M_dense4_sym_g32k64_f32_mm_t409";
+  model.tokens = 409;
+  model.n = 172;
+  model.bits = 4;
+  model.sym = true;
+  model.grouping = 0;
+  model.k = model.g().k;
+  cases.push_back(model);
+  return cases;
+}
+
+/// Runs every case at `vectorWidth`; with `intDot`, with int8 activations
+/// and the integer dot products emitted that way ("generic" or "vnni").
+void runOracle(int64_t vectorWidth, StringRef intDot = "") {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  std::vector<Case> cases = makeCases();
+  std::vector<Case> cases = intDot.empty() ? makeCases() : integerCases();
   std::mt19937 rng(20250 + vectorWidth);
   std::string source;
   for (Case &c : cases) {
     fillData(c, rng);
     source += caseFunction(c);
   }
+  mlir::qopt::QOptToLLVMPipelineOptions pipeline;
+  pipeline.int8Activations = !intDot.empty();
+  if (!intDot.empty())
+    pipeline.intDot = intDot.str();
   auto start = std::chrono::steady_clock::now();
-  llvm::Expected<Compiled> compiled = compile(source, vectorWidth);
+  llvm::Expected<Compiled> compiled = compile(source, vectorWidth, &pipeline);
   ASSERT_TRUE(static_cast<bool>(compiled))
       << llvm::toString(compiled.takeError());
   auto compiledAt = std::chrono::steady_clock::now();
   Stats stats;
+  IntegerRun integer{compiled->ctx.get(), vectorWidth};
+  const IntegerRun *integerRun = intDot.empty() ? nullptr : &integer;
   // The output rows of qmatmul are split between OpenMP threads: every case
   // runs on one thread and on three (rows rarely divide evenly by three).
   for (int threads : {1, 3}) {
     omp_set_num_threads(threads);
     for (const Case &c : cases) {
       if (c.serve != Serve::Runtime) {
-        runCase(*compiled->engine, c, 0, compiled->numWidthSlots, stats);
+        runCase(*compiled->engine, c, 0, compiled->numWidthSlots, stats,
+                integerRun);
         continue;
       }
       for (unsigned r : runtimeWidths())
-        runCase(*compiled->engine, c, r, compiled->numWidthSlots, stats);
+        runCase(*compiled->engine, c, r, compiled->numWidthSlots, stats,
+                integerRun);
     }
   }
   omp_set_num_threads(1);
@@ -726,13 +829,20 @@ void runOracle(int64_t vectorWidth) {
   auto seconds = [](auto a, auto b) {
     return std::chrono::duration<double>(b - a).count();
   };
-  std::printf("[oracle] vector width %lld: %zu functions, %d runs, %d failed "
-              "runs; worst normalized error %.3g (%s); compile %.1f s, "
-              "run %.2f s\n",
-              static_cast<long long>(vectorWidth), cases.size(), stats.runs,
-              stats.failures, stats.worst, stats.worstCase.c_str(),
-              seconds(start, compiledAt), seconds(compiledAt, done));
+  std::printf("[oracle] vector width %lld%s%s: %zu functions, %d runs (%d on "
+              "the integer path), %d failed runs; worst normalized error "
+              "%.3g (%s); compile %.1f s, run %.2f s\n",
+              static_cast<long long>(vectorWidth),
+              intDot.empty() ? "" : ", int8 activations, int-dot ",
+              intDot.str().c_str(), cases.size(), stats.runs,
+              stats.integerRuns, stats.failures, stats.worst,
+              stats.worstCase.c_str(), seconds(start, compiledAt),
+              seconds(compiledAt, done));
   EXPECT_EQ(stats.failures, 0);
+  // The integer path must carry most matmul runs (every dense 1/2/4/8-bit
+  // and nested case with K a multiple of 32); the rest take the exact path.
+  if (!intDot.empty())
+    EXPECT_GT(stats.integerRuns, stats.runs / 3);
 }
 
 /// qopt.hadamard, compiled, against the dense definition in double precision:
@@ -875,6 +985,31 @@ TEST(KernelOracle, VectorWidth16) {
   if (mlir::qopt::hostVectorWidth() < 16)
     GTEST_SKIP() << "host has no AVX-512F (the 8-lane run covers the kernels)";
   runOracle(16);
+}
+
+/// The integer matmul path (int8 activations) against its definition, with
+/// portable integer code at both widths and with VNNI where the host has it.
+TEST(KernelOracle, Int8ActivationsGeneric) {
+  runOracle(8, "generic");
+  // 512-bit superblocks with generic code, where the VNNI run below does
+  // not cover them.
+  if (mlir::qopt::hostVectorWidth() >= 16 &&
+      mlir::qopt::hostIntDot(16) != mlir::qopt::IntDot::Vnni)
+    runOracle(16, "generic");
+}
+
+TEST(KernelOracle, Int8ActivationsVnni) {
+  bool any = false;
+  for (int64_t width : {8, 16}) {
+    if (mlir::qopt::hostVectorWidth() < width ||
+        mlir::qopt::hostIntDot(width) != mlir::qopt::IntDot::Vnni)
+      continue;
+    runOracle(width, "vnni");
+    any = true;
+  }
+  if (!any)
+    GTEST_SKIP() << "host has no AVX-512 VNNI or AVX-VNNI (the generic run "
+                    "covers the arithmetic)";
 }
 
 TEST(KernelOracle, Hadamard) {

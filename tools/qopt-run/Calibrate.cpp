@@ -118,6 +118,8 @@ int qopt::run::runCalibrate() {
       return fail("the --pipeline passes failed on the model");
   }
   options.compile.vectorWidth = vectorWidth;
+  options.compile.int8Activations = activations == "int8";
+  options.compile.intDot = intDot;
   options.source = modelPath();
   options.text = calibText;
   options.progress = !calibNoProgress && canDrawProgress();

@@ -303,6 +303,8 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   options.pipeline = pipeline;
 
   options.vectorWidth = vectorWidth;
+  options.int8Activations = activations == "int8";
+  options.intDot = intDot;
   if (!compileTo.empty()) {
     // Recorded absolute, so the artifact finds its tokenizer from anywhere.
     llvm::SmallString<256> tokenizerSource(

@@ -8,6 +8,7 @@
 
 #include "Options.h"
 
+#include "qopt/Conversion/Passes.h"
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Tools/ModelRunner.h"
 
@@ -128,6 +129,22 @@ cl::opt<int> qopt::run::vectorWidth(
     cl::desc("f32 lanes of the generated vector kernels (8, 16, 32 or 64; "
              "default: 16 with AVX-512F, else 8)"),
     cl::init(0), ModelCommands(), cl::cat(modelCategory()));
+cl::opt<std::string> qopt::run::activations(
+    "activations",
+    cl::desc("Activations of quantized-weight matmuls: int8 (default: "
+             "quantized per block of 32, integer dot products, as llama.cpp "
+             "does) or f32 (the exact path). Applies when qopt-run compiles "
+             "the model (not to an artifact, which was compiled with its "
+             "choice)"),
+    cl::value_desc("int8|f32"), cl::init("int8"), ModelCommands(),
+    cl::cat(modelCategory()));
+cl::opt<std::string> qopt::run::intDot(
+    "int-dot",
+    cl::desc("How int8 dot products are emitted: vnni (vpdpbusd; needs "
+             "AVX-512 VNNI, or AVX-VNNI at --vector-width 8) or generic "
+             "(default: vnni where the host has it)"),
+    cl::value_desc("vnni|generic"), ModelCommands(),
+    cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kvTypeName(
     "kv-type",
     cl::desc("Element type of the KV cache: f32 (default), f16 or bf16 "
@@ -228,6 +245,21 @@ llvm::Error qopt::run::checkOptions() {
   if (servedBits.getNumOccurrences())
     if (llvm::Error err = inRange("--bits", servedBits, 1, 8))
       return err;
+  if (activations != "int8" && activations != "f32")
+    return error("--activations must be int8 or f32, got '" + activations +
+                 "'");
+  if (!intDot.empty() && intDot != "vnni" && intDot != "generic")
+    return error("--int-dot must be vnni or generic, got '" + intDot + "'");
+  if (intDot == "vnni") {
+    int64_t width = vectorWidth > 0 ? vectorWidth.getValue()
+                                    : mlir::qopt::hostVectorWidth();
+    if (mlir::qopt::hostIntDot(width) != mlir::qopt::IntDot::Vnni)
+      return error(llvm::formatv("--int-dot vnni: this CPU has no vpdpbusd "
+                                 "at vector width {0} (AVX-512 VNNI, or "
+                                 "AVX-VNNI at width 8); use generic",
+                                 width)
+                       .str());
+  }
   if (vectorWidth != 0 &&
       (vectorWidth < kMinVectorWidth || vectorWidth > kMaxVectorWidth ||
        (vectorWidth & (vectorWidth - 1)) != 0))

@@ -80,6 +80,8 @@ const std::string &modelPath();
 extern cl::opt<std::string> pipeline;
 extern cl::opt<std::string> tokenizerPath;
 extern cl::opt<int> vectorWidth;
+extern cl::opt<std::string> activations;
+extern cl::opt<std::string> intDot;
 extern cl::opt<std::string> kvTypeName;
 extern cl::opt<int> kvReserve;
 extern cl::opt<unsigned> servedBits;

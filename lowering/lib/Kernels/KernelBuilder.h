@@ -16,6 +16,7 @@
 #ifndef QOPT_LOWERING_KERNELS_KERNELBUILDER_H
 #define QOPT_LOWERING_KERNELS_KERNELBUILDER_H
 
+#include "qopt/Conversion/Passes.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -154,10 +155,25 @@ void storeCode(KernelBuilder &k, QTensorType type, Value storage,
 Value sliceCode(KernelBuilder &k, Value q, Value c, Value r);
 
 //===----------------------------------------------------------------------===//
+// The integer matmul path (IntegerMatmul.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Lowers the matmul of `q` (a static-width quantized weight, rank 2) on
+/// int8-quantized activations: x is quantized per block of 32 into a
+/// temporary buffer, then every weight row meets it in u8 x s8 integer dot
+/// products emitted as `isa` says, `tokenTile` tokens at a time. Returns
+/// false (and emits nothing) when the weight type does not allow it
+/// (integerMatmulApplies).
+bool lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q, Value x,
+                        Value out, Value numTokens, IntDot isa,
+                        int64_t tokenTile);
+
+//===----------------------------------------------------------------------===//
 // Pattern population (one file per kernel)
 //===----------------------------------------------------------------------===//
 
-void populateMatmulKernelPatterns(RewritePatternSet &patterns, int64_t width);
+void populateMatmulKernelPatterns(RewritePatternSet &patterns, int64_t width,
+                                  const IntegerMatmulOptions &integer);
 void populateGatherKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateAttentionKernelPatterns(RewritePatternSet &patterns,
                                      int64_t width);

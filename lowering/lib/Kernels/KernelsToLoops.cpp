@@ -12,6 +12,7 @@
 #include "qopt/Conversion/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
@@ -23,9 +24,18 @@ namespace mlir::qopt {
 using namespace mlir;
 using namespace mlir::qopt;
 
-void mlir::qopt::populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
-                                                    int64_t vectorWidth) {
-  populateMatmulKernelPatterns(patterns, vectorWidth);
+std::optional<IntDot> mlir::qopt::parseIntDot(StringRef name) {
+  if (name == "generic")
+    return IntDot::Generic;
+  if (name == "vnni")
+    return IntDot::Vnni;
+  return std::nullopt;
+}
+
+void mlir::qopt::populateQOptKernelsToLoopsPatterns(
+    RewritePatternSet &patterns, int64_t vectorWidth,
+    const IntegerMatmulOptions &integer) {
+  populateMatmulKernelPatterns(patterns, vectorWidth, integer);
   populateGatherKernelPatterns(patterns, vectorWidth);
   populateAttentionKernelPatterns(patterns, vectorWidth);
   populateCodecKernelPatterns(patterns);
@@ -48,10 +58,29 @@ struct ConvertQOptKernelsToLoopsPass
           << static_cast<int64_t>(vectorWidth);
       return signalPassFailure();
     }
+    IntegerMatmulOptions integer;
+    integer.int8Activations = int8Activations;
+    std::optional<IntDot> dot = parseIntDot(intDot);
+    if (!dot) {
+      getOperation()->emitError()
+          << "convert-qopt-kernels-to-loops: int-dot must be 'vnni' or "
+             "'generic', got '"
+          << intDot << "'";
+      return signalPassFailure();
+    }
+    integer.intDot = *dot;
+    if (tokenTile < 1 || tokenTile > 16) {
+      getOperation()->emitError()
+          << "convert-qopt-kernels-to-loops: token-tile must be in [1, 16], "
+             "got "
+          << static_cast<int64_t>(tokenTile);
+      return signalPassFailure();
+    }
+    integer.tokenTile = tokenTile;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,
-                           linalg::LinalgDialect,
+                           linalg::LinalgDialect, LLVM::LLVMDialect,
                            math::MathDialect, memref::MemRefDialect,
                            scf::SCFDialect, vector::VectorDialect>();
     target.addIllegalOp<KernelMatmulOp, KernelGatherOp, KernelAttentionOp,
@@ -59,7 +88,7 @@ struct ConvertQOptKernelsToLoopsPass
                         KernelHadamardOp, ObserveOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateQOptKernelsToLoopsPatterns(patterns, vectorWidth);
+    populateQOptKernelsToLoopsPatterns(patterns, vectorWidth, integer);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       return signalPassFailure();

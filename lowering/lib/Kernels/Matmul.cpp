@@ -9,7 +9,8 @@
 // tensor), the group's zero point is subtracted, the products accumulate in
 // one vector, and the group sum is scaled once. A shorter last group, group
 // sizes that are not a multiple of the vector width and tails take a scalar
-// path with the same arithmetic.
+// path with the same arithmetic. With `int8-activations`, weights that
+// allow it take the integer path of IntegerMatmul.cpp instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -96,8 +97,9 @@ static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
 }
 
 struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
-  KernelMatmulLowering(MLIRContext *ctx, int64_t width)
-      : OpConversionPattern(ctx), width(width) {}
+  KernelMatmulLowering(MLIRContext *ctx, int64_t width,
+                       const IntegerMatmulOptions &integer)
+      : OpConversionPattern(ctx), width(width), integer(integer) {}
 
   LogicalResult
   matchAndRewrite(KernelMatmulOp op, OpAdaptor adaptor,
@@ -164,6 +166,10 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     QuantBuffers q{type, parts[0], parts[1],
                    type.isAsymmetric() ? parts[2] : Value(),
                    runtimeWidth ? adaptor.getWidth() : Value()};
+    if (integer.int8Activations &&
+        lowerIntegerMatmul(k, q, x, out, numTokens, integer.intDot,
+                           integer.tokenTile))
+      return;
     int64_t rows = type.getShape()[0], cols = type.getShape()[1];
     int64_t group = type.getGranularity() == Granularity::Group
                         ? type.getGroupSize()
@@ -215,11 +221,13 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
   }
 
   int64_t width;
+  IntegerMatmulOptions integer;
 };
 
 } // namespace
 
-void mlir::qopt::populateMatmulKernelPatterns(RewritePatternSet &patterns,
-                                              int64_t width) {
-  patterns.add<KernelMatmulLowering>(patterns.getContext(), width);
+void mlir::qopt::populateMatmulKernelPatterns(
+    RewritePatternSet &patterns, int64_t width,
+    const IntegerMatmulOptions &integer) {
+  patterns.add<KernelMatmulLowering>(patterns.getContext(), width, integer);
 }

@@ -193,6 +193,12 @@ llvm::Error lowerModule(ModuleOp module, const CompileOptions &options,
   QOptToLLVMPipelineOptions lowering;
   lowering.vectorWidth =
       options.vectorWidth > 0 ? options.vectorWidth : hostVectorWidth();
+  lowering.int8Activations = options.int8Activations;
+  lowering.intDot = !options.intDot.empty()
+                        ? options.intDot
+                        : (hostIntDot(lowering.vectorWidth) == IntDot::Vnni
+                               ? "vnni"
+                               : "generic");
   buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return makeError("lowering the model to LLVM failed");

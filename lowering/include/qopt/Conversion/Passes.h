@@ -56,9 +56,39 @@ void populateLowerQuantizedTypesPatterns(const TypeConverter &converter,
                                          RewritePatternSet &patterns,
                                          WidthSlots *slots);
 
+/// How the int8 dot products of the integer matmul path are emitted.
+enum class IntDot {
+  /// Vector integer arithmetic any x86-64 (or other) target can run.
+  Generic,
+  /// `vpdpbusd`: AVX-512 VNNI on 512-bit vectors (vector width 16), AVX-512
+  /// VNNI with VL or AVX-VNNI on 256-bit ones (vector width 8).
+  Vnni,
+};
+
+/// Parses "generic" or "vnni".
+std::optional<IntDot> parseIntDot(StringRef name);
+
+/// The integer path of the quantized matmul (docs/lowering.md): off by
+/// default (the exact f32 path), else activations quantized to int8 per
+/// block of 32.
+struct IntegerMatmulOptions {
+  bool int8Activations = false;
+  IntDot intDot = IntDot::Generic;
+  /// Tokens that share each unpacked superblock of weight codes.
+  int64_t tokenTile = 4;
+};
+
+/// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of
+/// a weight of `type` takes the integer path (a rank-2 weight with dense
+/// 1/2/4/8-bit rows or nested planes, columns a multiple of 32 and groups a
+/// multiple of 32 compatible with the superblock); otherwise it keeps the
+/// exact path.
+bool integerMatmulApplies(QTensorType type, int64_t vectorWidth);
+
 /// Patterns of convert-qopt-kernels-to-loops.
-void populateQOptKernelsToLoopsPatterns(RewritePatternSet &patterns,
-                                        int64_t vectorWidth);
+void populateQOptKernelsToLoopsPatterns(
+    RewritePatternSet &patterns, int64_t vectorWidth,
+    const IntegerMatmulOptions &integer = {});
 
 /// Attaches the BufferizableOpInterface models of the qopt.kernel_* ops.
 void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
@@ -85,6 +115,19 @@ struct QOptToLLVMPipelineOptions
                      "heads) on OpenMP threads (libomp); false: serial loops "
                      "and no OpenMP runtime calls"),
       llvm::cl::init(true)};
+  Option<bool> int8Activations{
+      *this, "int8-activations",
+      llvm::cl::desc("Quantized-weight matmuls quantize their activations to "
+                     "int8 per block of 32 and use integer dot products "
+                     "(approximate; docs/lowering.md). false: the exact f32 "
+                     "path"),
+      llvm::cl::init(false)};
+  Option<std::string> intDot{
+      *this, "int-dot",
+      llvm::cl::desc("How int8 dot products are emitted: 'vnni' (vpdpbusd: "
+                     "AVX-512 VNNI, or AVX-VNNI / AVX-512 VL at vector "
+                     "width 8) or 'generic' (portable vector code)"),
+      llvm::cl::init("generic")};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs
@@ -101,6 +144,10 @@ llvm::Error loadOpenMPRuntime();
 /// The vector width (f32 lanes) qopt uses on this host: 16 with AVX-512F,
 /// otherwise 8.
 int64_t hostVectorWidth();
+
+/// The int8 dot products this host runs best at `vectorWidth`: VNNI when
+/// the CPU has `vpdpbusd` at that width, otherwise generic code.
+IntDot hostIntDot(int64_t vectorWidth);
 
 /// Appends the lowering from qopt model IR on tensors to loops on buffers
 /// (the `qopt-to-loops` pipeline: everything before the LLVM conversion).

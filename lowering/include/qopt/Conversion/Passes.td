@@ -155,7 +155,15 @@ def ConvertQOptKernelsToLoopsPass
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
-           "f32 lanes of the vector kernels (8: AVX2, 16: AVX-512)">
+           "f32 lanes of the vector kernels (8: AVX2, 16: AVX-512)">,
+    Option<"int8Activations", "int8-activations", "bool", /*default=*/"false",
+           "Quantized-weight matmuls quantize activations to int8 per block "
+           "of 32 and use integer dot products (IntegerMatmul.cpp)">,
+    Option<"intDot", "int-dot", "std::string", /*default=*/"\"generic\"",
+           "How int8 dot products are emitted: vnni or generic">,
+    Option<"tokenTile", "token-tile", "int64_t", /*default=*/"4",
+           "Tokens sharing each unpacked superblock of codes on the integer "
+           "path (1 to 16)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -163,6 +171,7 @@ def ConvertQOptKernelsToLoopsPass
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::LLVM::LLVMDialect",
     "::mlir::vector::VectorDialect"
   ];
 }

@@ -39,6 +39,13 @@ struct CompileOptions {
   /// f32 lanes of the vector kernels; 0 picks the host's (16 with AVX-512F,
   /// else 8).
   int64_t vectorWidth = 0;
+  /// Matmuls of quantized weights quantize their activations to int8 per
+  /// block of 32 and use integer dot products (the integer path of
+  /// docs/lowering.md, as llama.cpp does); false: the exact f32 path.
+  bool int8Activations = true;
+  /// How the integer path emits its dot products: "vnni" or "generic";
+  /// empty picks the host's (hostIntDot).
+  std::string intDot;
   /// Extra symbols the JIT resolves for the compiled code (name, address):
   /// e.g. `qopt_observe` for a model instrumented for calibration. JIT only;
   /// an ahead-of-time artifact must not need any.

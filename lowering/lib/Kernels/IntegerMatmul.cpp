@@ -1,0 +1,451 @@
+//===- IntegerMatmul.cpp - int8-activation quantized matmul -----*- C++ -*-===//
+//
+// The integer path of qopt.kernel_matmul (pass option `int8-activations`):
+// the activations are quantized on the fly to int8, per block of 32
+// elements, and each weight row meets them in integer dot products of u8
+// codes and s8 activations (AVX-512 VNNI / AVX-VNNI `vpdpbusd`, or portable
+// vector integer code), with the scale and zero-point corrections in f32.
+// docs/lowering.md states the arithmetic; in short, for a block b of 32
+// activations with a = max |x_k|:
+//
+//   sx_b = a / 127,  q_k = clamp(roundeven(x_k * (127 / a)), -127, 127)
+//   y[t, n] = sum_b sw_b * (sx_b * sum_k code_k * q_k - z_b * sx_b * sum_k q_k)
+//
+// where code_k are the served codes (r bits) and sw, z the weight group's
+// scale and zero point in units of the served codes (scale * 2^(p - r),
+// zero / 2^(p - r)). Unlike the exact path, a 16-bit scale is not rounded
+// into each weight (the product scale * (code - zero) is kept in f32).
+//
+// Layout. One integer dot covers a *superblock* of S = 4 * L elements (L i32
+// lanes: S = 64 on 512-bit vectors, 32 on 256-bit ones). Its codes are read
+// in the order the storage makes cheap: a dense c-bit row (c | 8) as its
+// S*c/8 bytes split into 8/c parts (bits s*c.. of every byte), concatenated;
+// nested bit planes and 8-bit rows in element order. The activations of each
+// matmul call are quantized once into that same order, so the products pair
+// up without shuffling the weights; every i32 lane sums four products of one
+// 32-block, and a per-lane vector of that block's activation scale is
+// stored beside the codes. Each weight row then costs, per superblock: the
+// code unpack, and per token one `vpdpbusd`, a conversion, a multiply and
+// an FMA. Tokens are processed in tiles that share the unpacked codes. The
+// zero-point terms, sum over groups of sw * z * sx * sum(q), are a short
+// f32 dot product over the row's groups after the main loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+/// The static shape of the integer path for one weight type.
+struct IntegerPlan {
+  /// Elements per integer dot (S) and its i32 lanes (L = S / 4).
+  int64_t superblock = 0, lanes = 0;
+  /// Weight group size (columns for per-channel and per-tensor).
+  int64_t group = 0;
+  /// order[p]: the element of the superblock at byte p of the code vector.
+  SmallVector<int64_t> order;
+  /// The 32-block (within the superblock) of every i32 lane.
+  SmallVector<int64_t> blockOfLane;
+  /// p - r: served codes are in units of 2^shift of the parent's.
+  unsigned shift = 0;
+};
+
+constexpr int64_t kBlock = 32;
+
+/// The plan for weights of `type` at `width` f32 lanes, or nothing when the
+/// integer path does not apply (then the exact path is used).
+std::optional<IntegerPlan> planFor(QTensorType type, int64_t width) {
+  if (type.getRank() != 2 || ShapedType::isDynamic(type.getShape()[1]))
+    return std::nullopt;
+  int64_t cols = type.getShape()[1];
+  unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
+  bool nested = type.getLayout() == Layout::Nested;
+  if (!nested && 8 % bits != 0)
+    return std::nullopt;
+  int64_t group = type.getGranularity() == Granularity::Group
+                      ? type.getGroupSize()
+                      : cols;
+  for (int64_t s : {int64_t(64), int64_t(32)}) {
+    if (s > 4 * width || cols % s != 0 || group % kBlock != 0)
+      continue;
+    if (group % s != 0 && s % group != 0)
+      continue;
+    IntegerPlan plan;
+    plan.superblock = s;
+    plan.lanes = s / 4;
+    plan.group = group;
+    plan.shift = parent - bits;
+    // Nested planes and 8-bit rows: element order. Dense c-bit rows: byte
+    // p of part s = p / (S/per) is storage byte j = p % (S/per), element
+    // j * per + s.
+    int64_t per = nested ? 1 : 8 / bits;
+    int64_t partBytes = s / per;
+    for (int64_t p = 0; p < s; ++p)
+      plan.order.push_back((p % partBytes) * per + p / partBytes);
+    for (int64_t lane = 0; lane < plan.lanes; ++lane)
+      plan.blockOfLane.push_back(plan.order[4 * lane] / kBlock);
+    return plan;
+  }
+  return std::nullopt;
+}
+
+VectorType vecOf(int64_t n, Type element) {
+  return VectorType::get({n}, element);
+}
+
+/// concat(parts): one vector of all their lanes, in order.
+Value concat(KernelBuilder &k, ArrayRef<Value> parts) {
+  SmallVector<Value> level(parts);
+  while (level.size() > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < level.size(); i += 2) {
+      int64_t n = cast<VectorType>(level[i].getType()).getNumElements();
+      SmallVector<int64_t> mask(2 * n);
+      std::iota(mask.begin(), mask.end(), 0);
+      next.push_back(vector::ShuffleOp::create(k.b, k.loc, level[i],
+                                               level[i + 1], mask));
+    }
+    if (level.size() % 2)
+      next.push_back(level.back());
+    level = std::move(next);
+  }
+  return level.front();
+}
+
+/// The activation buffers of one matmul call: int8 codes in the plan's
+/// order [tokens, cols]; per superblock the lane vector of the activation
+/// scale times 2^shift [tokens, superblocks * L]; and per weight group the
+/// correction -sum over its blocks of sx * sum(q) [tokens, groups] (times
+/// the zero point for symmetric weights, which is a constant).
+struct Activations {
+  Value codes, scale, groupSums;
+};
+
+/// Quantizes x (f32 [tokens, cols]) for `plan`. `symZero` is the parent
+/// zero point of symmetric weights (folded into the group sums), or nullopt
+/// for asymmetric ones.
+Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
+                                Value x, Value numTokens, int64_t cols,
+                                std::optional<float> symZero) {
+  Type f32 = k.b.getF32Type(), i8 = k.b.getI8Type(), i32 = k.b.getI32Type();
+  int64_t numSuper = cols / plan.superblock;
+  int64_t numGroups = cols / plan.group;
+  auto alloc = [&](int64_t columns, Type element) {
+    auto type = MemRefType::get({ShapedType::kDynamic, columns}, element);
+    return memref::AllocOp::create(k.b, k.loc, type, ValueRange{numTokens},
+                                   k.b.getI64IntegerAttr(64))
+        .getResult();
+  };
+  Activations act{alloc(cols, i8), alloc(numSuper * plan.lanes, f32),
+                  alloc(numGroups, f32)};
+  auto blockF = vecOf(kBlock, f32);
+  auto blockI = vecOf(kBlock, i32);
+  int64_t blocks = plan.superblock / kBlock;
+  float scaleFactor = static_cast<float>(1u << plan.shift);
+  float sumFactor = symZero ? -*symZero : -1.0f;
+  int64_t blocksPerGroup = plan.group / kBlock;
+  k.parallelLoop(0, numTokens, [&](Value t) {
+    // Group sums accumulate block by block from zero.
+    k.forLoop(0, k.index(numGroups), [&](Value g) {
+      memref::StoreOp::create(k.b, k.loc, k.f32(0.0f), act.groupSums,
+                              ValueRange{t, g});
+    });
+    k.forLoop(0, k.index(numSuper), [&](Value sb) {
+      Value base = k.muli(sb, k.index(plan.superblock));
+      SmallVector<Value> codes, scales;
+      for (int64_t j = 0; j < blocks; ++j) {
+        Value col = k.addi(base, k.index(j * kBlock));
+        Value xs = k.widen(vector::LoadOp::create(
+            k.b, k.loc,
+            vecOf(kBlock, cast<MemRefType>(x.getType()).getElementType()), x,
+            ValueRange{t, col}));
+        // a = max |x| (NaN propagates into the scale, so into y).
+        Value amax = vector::ReductionOp::create(
+            k.b, k.loc, vector::CombiningKind::MAXIMUMF,
+            math::AbsFOp::create(k.b, k.loc, xs));
+        Value sx = k.divf(amax, k.f32(127.0f));
+        Value isZero = arith::CmpFOp::create(
+            k.b, k.loc, arith::CmpFPredicate::OEQ, amax, k.f32(0.0f));
+        Value inv = arith::SelectOp::create(k.b, k.loc, isZero, k.f32(0.0f),
+                                            k.divf(k.f32(127.0f), amax));
+        Value scaled = math::RoundEvenOp::create(
+            k.b, k.loc, k.mulf(xs, k.splat(blockF, inv)));
+        // Clamp, mapping NaN to a finite code (fptosi of NaN is poison).
+        scaled = arith::MaxNumFOp::create(k.b, k.loc, scaled,
+                                          k.splat(blockF, k.f32(-127.0f)));
+        scaled = arith::MinNumFOp::create(k.b, k.loc, scaled,
+                                          k.splat(blockF, k.f32(127.0f)));
+        Value q = arith::FPToSIOp::create(k.b, k.loc, blockI, scaled);
+        Value sum = vector::ReductionOp::create(
+            k.b, k.loc, vector::CombiningKind::ADD, q);
+        Value sumF = arith::SIToFPOp::create(k.b, k.loc, f32, sum);
+        codes.push_back(
+            arith::TruncIOp::create(k.b, k.loc, vecOf(kBlock, i8), q));
+        scales.push_back(sx);
+        // groupSums[t, col / G] += factor * sx * sum(q).
+        Value g = k.divui(col, k.index(plan.group));
+        Value old = memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                           ValueRange{t, g});
+        Value add = k.mulf(k.f32(sumFactor), k.mulf(sx, sumF));
+        memref::StoreOp::create(k.b, k.loc,
+                                blocksPerGroup == 1 ? add : k.addf(old, add),
+                                act.groupSums, ValueRange{t, g});
+      }
+      Value all = concat(k, codes);
+      Value ordered =
+          vector::ShuffleOp::create(k.b, k.loc, all, all, plan.order);
+      vector::StoreOp::create(k.b, k.loc, ordered, act.codes,
+                              ValueRange{t, base});
+      // Lane i holds the scale of its 32-block, times 2^shift.
+      Value v = vector::FromElementsOp::create(k.b, k.loc, vecOf(blocks, f32),
+                                               scales);
+      Value lanes =
+          vector::ShuffleOp::create(k.b, k.loc, v, v, plan.blockOfLane);
+      lanes = k.mulf(lanes,
+                     k.splat(vecOf(plan.lanes, f32), k.f32(scaleFactor)));
+      vector::StoreOp::create(k.b, k.loc, lanes, act.scale,
+                              ValueRange{t, k.muli(sb, k.index(plan.lanes))});
+    });
+  });
+  return act;
+}
+
+/// The zero-point correction of y[t, n]: sum over the weight groups g of
+/// scale[n, g] * groupSums[t, g] (times zero[n, g] for asymmetric weights;
+/// symmetric ones have the zero folded into the sums), vectorized over
+/// groups.
+Value groupCorrection(KernelBuilder &k, const QuantBuffers &q,
+                      const IntegerPlan &plan, Value groupSums, Value n,
+                      Value t, int64_t numGroups) {
+  auto term = [&](Value g) {
+    SmallVector<Value> idx = scaleIndices(k, q.type, {n, k.muli(g, k.index(plan.group))});
+    Value w = k.load(q.scales, idx);
+    if (q.zeros)
+      w = k.mulf(w, k.load(q.zeros, idx));
+    return k.mulf(w, memref::LoadOp::create(k.b, k.loc, groupSums,
+                                            ValueRange{t, g}));
+  };
+  int64_t w = k.width;
+  if (q.type.getGranularity() != Granularity::Group || numGroups < w) {
+    Value total = k.f32(0.0f);
+    for (int64_t g = 0; g < numGroups; ++g)
+      total = k.addf(total, term(k.index(g)));
+    return total;
+  }
+  auto vecF = vecOf(w, k.b.getF32Type());
+  Value zero = arith::ConstantOp::create(
+      k.b, k.loc, DenseElementsAttr::get(vecF, k.b.getF32FloatAttr(0)));
+  int64_t full = numGroups / w * w;
+  Value acc = k.forLoopCarried(
+      k.index(0), k.index(full), w, {zero},
+      [&](Value g, ValueRange carried) -> SmallVector<Value> {
+        Value sw = k.vectorLoad(q.scales, {n, g});
+        if (q.zeros)
+          sw = k.mulf(sw, k.vectorLoad(q.zeros, {n, g}));
+        Value sums = k.vectorLoad(groupSums, {t, g});
+        return {vector::FMAOp::create(k.b, k.loc, sw, sums, carried[0])};
+      })[0];
+  Value tail = k.f32(0.0f);
+  for (int64_t g = full; g < numGroups; ++g)
+    tail = k.addf(tail, term(k.index(g)));
+  return vector::ReductionOp::create(k.b, k.loc, vector::CombiningKind::ADD,
+                                     acc, tail, arith::FastMathFlags::reassoc);
+}
+
+/// acc[i] + sum_{j < 4} u[4i + j] * s[4i + j] (u unsigned, s signed bytes).
+Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s) {
+  auto accType = cast<VectorType>(acc.getType());
+  int64_t lanes = accType.getNumElements();
+  if (isa == IntDot::Vnni) {
+    StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
+                                 : "llvm.x86.avx512.vpdpbusd.256";
+    return LLVM::CallIntrinsicOp::create(k.b, k.loc, accType,
+                                         k.b.getStringAttr(name),
+                                         ValueRange{acc, u, s})
+        .getResult(0);
+  }
+  // Portable: widen, multiply, and add each lane's four products.
+  auto wide = vecOf(4 * lanes, k.b.getI32Type());
+  Value products = k.muli(arith::ExtUIOp::create(k.b, k.loc, wide, u),
+                          arith::ExtSIOp::create(k.b, k.loc, wide, s));
+  Value sum = acc;
+  for (int64_t j = 0; j < 4; ++j) {
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < lanes; ++i)
+      mask.push_back(4 * i + j);
+    sum = k.addi(sum, vector::ShuffleOp::create(k.b, k.loc, products,
+                                                products, mask));
+  }
+  return sum;
+}
+
+/// The S served codes of superblock `sb` of row `n` as u8 in the plan's
+/// order.
+Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
+                          const IntegerPlan &plan, Value n, Value sb) {
+  QTensorType type = q.type;
+  unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
+  int64_t s = plan.superblock;
+  Type i8 = k.b.getI8Type();
+  auto bytesOf = [&](int64_t count) { return vecOf(count, i8); };
+  auto splat8 = [&](int64_t count, int64_t v) {
+    return k.splat(bytesOf(count),
+                   arith::ConstantIntOp::create(k.b, k.loc, v, 8));
+  };
+  if (type.getLayout() == Layout::Dense) {
+    int64_t per = 8 / bits, nbytes = s / per;
+    Value byteCol = k.muli(sb, k.index(nbytes));
+    Value bytes = vector::LoadOp::create(k.b, k.loc, bytesOf(nbytes), q.codes,
+                                         ValueRange{n, byteCol});
+    if (per == 1)
+      return bytes;
+    SmallVector<Value> parts;
+    for (int64_t p = 0; p < per; ++p) {
+      Value shifted =
+          p == 0 ? bytes
+                 : arith::ShRUIOp::create(k.b, k.loc, bytes,
+                                          splat8(nbytes, p * bits))
+                       .getResult();
+      if (p + 1 < per)
+        shifted = arith::AndIOp::create(k.b, k.loc, shifted,
+                                        splat8(nbytes, (1 << bits) - 1));
+      parts.push_back(shifted);
+    }
+    return concat(k, parts);
+  }
+  // Nested: the served code S(q, r) from the top r + 1 planes, in served
+  // units: sum_{p < r} bit_p * 2^(r - 1 - p), plus the rounding bit of plane
+  // r when r < P, clamped to 2^r - 1. Plane bytes hold 8 elements each,
+  // bit i for element i, so a plane's S/8 bytes are an S-lane mask.
+  unsigned r = bits;
+  unsigned planes = std::min(r + 1, parent);
+  Value byteCol = k.muli(sb, k.index(s / 8));
+  auto maskType = vecOf(s, k.b.getI1Type());
+  Value code = splat8(s, 0);
+  for (unsigned p = 0; p < planes; ++p) {
+    Value bytes = vector::LoadOp::create(k.b, k.loc, bytesOf(s / 8), q.codes,
+                                         ValueRange{k.index(p), n, byteCol});
+    Value mask = vector::BitCastOp::create(k.b, k.loc, maskType, bytes);
+    int64_t value = p < r ? int64_t(1) << (r - 1 - p) : 1;
+    Value with = p < r ? arith::OrIOp::create(k.b, k.loc, code,
+                                              splat8(s, value))
+                             .getResult()
+                       : arith::AddIOp::create(k.b, k.loc, code,
+                                               splat8(s, value))
+                             .getResult();
+    code = arith::SelectOp::create(k.b, k.loc, mask, with, code);
+  }
+  if (planes > r) // rounded up past the top code: clamp
+    code = arith::MinUIOp::create(k.b, k.loc, code,
+                                  splat8(s, (int64_t(1) << r) - 1));
+  return code;
+}
+
+/// Lane vector of a per-group weight value (`values`: scales or zero
+/// points, [rows, groups] or per-channel/per-tensor) for superblock `sb`.
+Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
+                 const IntegerPlan &plan, Value values, Value n, Value sb) {
+  auto lanesF = vecOf(plan.lanes, k.b.getF32Type());
+  Value col = k.muli(sb, k.index(plan.superblock));
+  if (plan.group % plan.superblock == 0)
+    return k.splat(lanesF,
+                   k.load(values, scaleIndices(k, q.type, {n, col})));
+  // Several groups per superblock (group < S, both multiples of 32).
+  int64_t groups = plan.superblock / plan.group;
+  Type element = cast<MemRefType>(values.getType()).getElementType();
+  Value first = k.divui(col, k.index(plan.group));
+  Value v = k.widen(vector::LoadOp::create(k.b, k.loc, vecOf(groups, element),
+                                           values, ValueRange{n, first}));
+  SmallVector<int64_t> groupOfLane;
+  for (int64_t block : plan.blockOfLane)
+    groupOfLane.push_back(block * kBlock / plan.group);
+  return vector::ShuffleOp::create(k.b, k.loc, v, v, groupOfLane);
+}
+
+} // namespace
+
+bool mlir::qopt::integerMatmulApplies(QTensorType type, int64_t width) {
+  return planFor(type, width).has_value();
+}
+
+bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
+                                    Value x, Value out, Value numTokens,
+                                    IntDot isa, int64_t tokenTile) {
+  std::optional<IntegerPlan> maybePlan = planFor(q.type, k.width);
+  if (!maybePlan || q.unpacked || q.width)
+    return false;
+  const IntegerPlan &plan = *maybePlan;
+  int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];
+  int64_t numSuper = cols / plan.superblock;
+  unsigned parent = q.type.getEffectiveParentBits();
+  std::optional<float> symZero;
+  if (!q.zeros)
+    symZero = static_cast<float>(1u << (parent - 1));
+  Activations act =
+      quantizeActivations(k, plan, x, numTokens, cols, symZero);
+
+  Type f32 = k.b.getF32Type();
+  auto lanesF = vecOf(plan.lanes, f32);
+  auto lanesI = vecOf(plan.lanes, k.b.getI32Type());
+  auto bytes = vecOf(plan.superblock, k.b.getI8Type());
+  // y[t0 .. t0 + tile) of row n, sharing each superblock's codes.
+  int64_t numGroups = cols / plan.group;
+  auto rowTile = [&](Value n, Value t0, int64_t tile) {
+    Value zeroF = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(lanesF, k.b.getF32FloatAttr(0)));
+    Value zeroI = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(lanesI, k.b.getI32IntegerAttr(0)));
+    SmallVector<Value> init(tile, zeroF);
+    // sum over superblocks of sw * sx * dot, lane by lane.
+    SmallVector<Value> acc = k.forLoopCarried(
+        k.index(0), k.index(numSuper), 1, init,
+        [&](Value sb, ValueRange carried) -> SmallVector<Value> {
+          Value codes = loadSuperblockCodes(k, q, plan, n, sb);
+          Value sw = groupLanes(k, q, plan, q.scales, n, sb);
+          Value col = k.muli(sb, k.index(plan.superblock));
+          Value laneCol = k.muli(sb, k.index(plan.lanes));
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < tile; ++i) {
+            Value t = k.addi(t0, k.index(i));
+            Value a = vector::LoadOp::create(k.b, k.loc, bytes, act.codes,
+                                             ValueRange{t, col});
+            Value dot = dotBytes(k, isa, zeroI, codes, a);
+            Value f = arith::SIToFPOp::create(k.b, k.loc, lanesF, dot);
+            Value sx = vector::LoadOp::create(k.b, k.loc, lanesF, act.scale,
+                                              ValueRange{t, laneCol});
+            next.push_back(vector::FMAOp::create(k.b, k.loc, k.mulf(sw, sx),
+                                                 f, carried[i]));
+          }
+          return next;
+        });
+    for (int64_t i = 0; i < tile; ++i) {
+      Value t = k.addi(t0, k.index(i));
+      Value correction =
+          groupCorrection(k, q, plan, act.groupSums, n, t, numGroups);
+      Value total = vector::ReductionOp::create(
+          k.b, k.loc, vector::CombiningKind::ADD, acc[i], correction,
+          arith::FastMathFlags::reassoc);
+      k.store(total, out, {t, n});
+    }
+  };
+  tokenTile = std::max<int64_t>(tokenTile, 1);
+  k.parallelLoop(0, k.index(rows), [&](Value n) {
+    Value tiled = k.muli(k.divui(numTokens, k.index(tokenTile)),
+                         k.index(tokenTile));
+    if (tokenTile > 1)
+      k.forLoop(k.index(0), tiled, tokenTile,
+                [&](Value t0) { rowTile(n, t0, tokenTile); });
+    k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
+  });
+  for (Value buffer : {act.codes, act.scale, act.groupSums})
+    memref::DeallocOp::create(k.b, k.loc, buffer);
+  return true;
+}

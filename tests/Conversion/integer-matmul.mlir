@@ -1,0 +1,93 @@
+// The integer matmul path of convert-qopt-kernels-to-loops (int8
+// activations, IntegerMatmul.cpp).
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni" | FileCheck %s
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=8 int8-activations=true int-dot=vnni" | FileCheck %s --check-prefix=W8
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true" | FileCheck %s --check-prefix=GENERIC
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16" | FileCheck %s --check-prefix=EXACT
+// RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true int-dot=amx" 2>&1 | FileCheck %s --check-prefix=BADDOT
+// RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true token-tile=0" 2>&1 | FileCheck %s --check-prefix=BADTILE
+// RUN: qopt-opt %s --qopt-to-llvm="vector-width=16 int8-activations=true int-dot=vnni" | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
+
+// BADDOT: int-dot must be 'vnni' or 'generic', got 'amx'
+// BADTILE: token-tile must be in [1, 16], got 0
+
+// 4-bit symmetric groups of 32 (q4_0): the activations are quantized once
+// per call into a buffer (codes in the weight's byte order: low nibbles of
+// 32 bytes, then high nibbles), then each row unpacks a 64-element
+// superblock (32 bytes) and meets four tokens at a time with vpdpbusd; the
+// two group scales of the superblock become a lane vector; the zero-point
+// correction is an f32 dot product over the row's groups (8 here: scalar).
+// CHECK-LABEL: func.func @q4
+// CHECK: %[[QX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256xi8>
+// CHECK: %[[SX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xf32>
+// CHECK: %[[GS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x8xf32>
+// CHECK: scf.parallel
+// CHECK: vector.reduction <maximumf>
+// CHECK: math.roundeven %{{.*}} : vector<32xf32>
+// CHECK: arith.fptosi %{{.*}} : vector<32xf32> to vector<32xi32>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 2, 4, 6,
+// CHECK: vector.store %{{.*}}, %[[QX]]
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1] : vector<2xf32>, vector<2xf32>
+// CHECK: vector.store %{{.*}}, %[[SX]]
+// CHECK: scf.parallel (%[[N:.*]]) = ({{.*}}) to (%c16)
+// CHECK: scf.for %[[T0:.*]] = %{{.*}} to %{{.*}} step %c4
+// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x128xi8>, vector<32xi8>
+// CHECK: %[[LO:.*]] = arith.andi %[[B]]
+// CHECK: %[[HI:.*]] = arith.shrui %[[B]]
+// CHECK: %[[CODES:.*]] = vector.shuffle %[[LO]], %[[HI]]
+// CHECK: vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x8xf32>, vector<2xf32>
+// CHECK: %[[A:.*]] = vector.load %[[QX]][%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<64xi8>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[CODES]], %[[A]]) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+// CHECK: arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: vector.fma
+// CHECK-COUNT-3: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK: scf.yield
+// CHECK: memref.load %[[GS]]
+// The remainder tokens, one at a time.
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK: memref.dealloc %[[QX]]
+// W8-LABEL: func.func @q4
+// W8: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"({{.*}}) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
+// GENERIC-LABEL: func.func @q4
+// GENERIC-NOT: llvm.call_intrinsic
+// GENERIC: arith.extui %{{.*}} : vector<64xi8> to vector<64xi32>
+// GENERIC: arith.extsi %{{.*}} : vector<64xi8> to vector<64xi32>
+// GENERIC: arith.muli %{{.*}} : vector<64xi32>
+// GENERIC-LABEL: func.func @nested
+// EXACT-LABEL: func.func @q4
+// EXACT-NOT: memref.alloc
+// EXACT-NOT: llvm.call_intrinsic
+// EXACT: arith.uitofp
+// LLVMIR: call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> {{.*}}, <64 x i8> {{.*}}, <64 x i8> {{.*}})
+func.func @q4(%x: memref<?x256xf32>, %c: memref<16x128xi8>, %s: memref<16x8xf32>, %y: memref<?x16xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x256xf32>) weight(%c, %s : memref<16x128xi8>, memref<16x8xf32>) outs(%y : memref<?x16xf32>) {weight_type = !qopt.qtensor<16x256xf32, bits = 4, group = 32, sym>}
+  return
+}
+
+// A nested int8 weight served at 2 bits: the top 3 planes are read as
+// 64-lane masks; the code is 2 * b0 + b1 plus the rounding bit b2, clamped
+// to 3. Asymmetric: the zero points join the group correction.
+// CHECK-LABEL: func.func @nested
+// CHECK-COUNT-3: vector.bitcast %{{.*}} : vector<8xi8> to vector<64xi1>
+// CHECK-NOT: vector.bitcast
+// CHECK: arith.minui %{{.*}}, %{{.*}} : vector<64xi8>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+func.func @nested(%x: memref<?x128xf32>, %c: memref<8x8x16xi8>, %s: memref<8x1xf32>, %z: memref<8x1xf32>, %y: memref<?x8xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x128xf32>) weight(%c, %s, %z : memref<8x8x16xi8>, memref<8x1xf32>, memref<8x1xf32>) outs(%y : memref<?x8xf32>) {weight_type = !qopt.qtensor<8x128xf32, bits = 2, parent = 8, group = 128, asym, layout = nested>}
+  return
+}
+
+// Weights the integer path cannot serve keep the exact path: 3-bit rows,
+// and columns that are not a multiple of 32.
+// CHECK-LABEL: func.func @exact_fallback
+// CHECK-NOT: llvm.call_intrinsic
+// CHECK: arith.uitofp
+// CHECK-NOT: llvm.call_intrinsic
+// CHECK: return
+func.func @exact_fallback(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x2xf32>, %x2: memref<?x40xf32>, %c2: memref<4x40xi8>, %s2: memref<4x1xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x24xi8>, memref<4x2xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 3, group = 32, sym>}
+  qopt.kernel_matmul ins(%x2 : memref<?x40xf32>) weight(%c2, %s2 : memref<4x40xi8>, memref<4x1xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x40xf32, bits = 8, per_channel, sym>}
+  return
+}
