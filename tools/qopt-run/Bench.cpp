@@ -335,7 +335,11 @@ int qopt::run::runBench() {
         {"read_bandwidth_bytes_per_second", bandwidth},
         {"weight_stream_seconds", streamTime},
         {"decode_over_stream_ratio", ratio},
-        {"threads", static_cast<int64_t>(mlir::qopt::kernelThreads())}};
+        {"threads", static_cast<int64_t>(mlir::qopt::kernelThreads())},
+        // The matmul path of quantized weights (JIT: --activations; an
+        // artifact keeps what it was compiled with).
+        {"activations",
+         m->module ? std::string(activations) : std::string("as compiled")}};
     llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
     return 0;
   }
