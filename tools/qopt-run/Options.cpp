@@ -60,15 +60,23 @@ cl::SubCommand &qopt::run::quantizeCommand() {
   return sub;
 }
 
+cl::SubCommand &qopt::run::chatCommand() {
+  static cl::SubCommand sub(
+      "chat", "Chat with an instruct model through its chat template (turns "
+              "from stdin, one a line, or -p), keeping the KV cache");
+  return sub;
+}
+
 llvm::ArrayRef<cl::SubCommand *> qopt::run::modelCommands() {
   static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
                                    &benchCommand(),    &compileCommand(),
-                                   &calibrateCommand(), &quantizeCommand()};
+                                   &calibrateCommand(), &quantizeCommand(),
+                                   &chatCommand()};
   return subs;
 }
 llvm::ArrayRef<cl::SubCommand *> qopt::run::runCommands() {
   static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
-                                   &benchCommand()};
+                                   &benchCommand(), &chatCommand()};
   return subs;
 }
 
@@ -177,7 +185,7 @@ cl::opt<int> qopt::run::contextSize(
              "truncates lines there, or cuts --chunked text into chunks of "
              "this many tokens. 0 (default): the model's context"),
     cl::init(0), cl::sub(generateCommand()), cl::sub(pplCommand()),
-    cl::cat(modelCategory()));
+    cl::sub(chatCommand()), cl::cat(modelCategory()));
 static cl::alias contextLong("ctx-size", cl::desc("Alias for -c"),
                              cl::aliasopt(contextSize), cl::NotHidden);
 
