@@ -16,11 +16,13 @@
 
 #include "qopt/Model/ChatTemplate.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <iostream>
 
 using namespace qopt::run;
@@ -111,8 +113,7 @@ struct ChatTokens {
 /// A conversation and what the KV cache holds of it.
 class ChatSession {
 public:
-  ChatSession(LoadedModel &m, ChatTokens chat, int64_t context,
-              uint64_t seed);
+  ChatSession(LoadedModel &m, ChatTokens chat, int64_t context, uint64_t seed);
 
   /// One user turn: formats, feeds the new tokens, generates the answer.
   llvm::Error turn(llvm::StringRef user, int index);
@@ -154,8 +155,7 @@ ChatSession::ChatSession(LoadedModel &m, ChatTokens chat, int64_t context,
 
 /// Maps the template's BOS/EOS/end-of-turn texts to token ids of `tok`;
 /// fails when nothing can end a turn.
-static llvm::Error findSpecials(const model::Tokenizer &tok,
-                                ChatTokens &chat) {
+static llvm::Error findSpecials(const model::Tokenizer &tok, ChatTokens &chat) {
   model::ChatTemplate &tmpl = chat.tmpl;
   std::vector<Special> &specials = chat.specials;
   std::vector<int32_t> &stopIds = chat.stopIds;
@@ -168,8 +168,8 @@ static llvm::Error findSpecials(const model::Tokenizer &tok,
     tmpl.bosToken = llama3 ? "<|begin_of_text|>" : "<s>";
   if (tmpl.eosToken.empty() && tok.eosId() >= 0)
     tmpl.eosToken = llama3 ? "<|end_of_text|>"
-                  : tmpl.family == model::ChatFamily::ChatML ? "<|im_end|>"
-                                                             : "</s>";
+                    : tmpl.family == model::ChatFamily::ChatML ? "<|im_end|>"
+                                                               : "</s>";
   if (!tmpl.bosToken.empty() && tok.bosId() >= 0)
     specials.push_back({tmpl.bosToken, tok.bosId()});
   if (!tmpl.eosToken.empty() && tok.eosId() >= 0)
@@ -248,16 +248,15 @@ llvm::Error ChatSession::feed(const std::string &text) {
     return chatError("the conversation has " + llvm::Twine(total) +
                      " tokens; the context is " + llvm::Twine(context));
   if (printPrompt) {
-    llvm::errs() << "[prompt: " << ids.size() << " tokens at position "
-                 << keep << "]\n"
+    llvm::errs() << "[prompt: " << ids.size() << " tokens at position " << keep
+                 << "]\n"
                  << newText << "\n[tokens:";
     for (int32_t id : ids)
       llvm::errs() << " " << id;
     llvm::errs() << "]\n";
   }
   if (llvm::Error err = reserveCache(
-          *m.runner, std::min<int64_t>(total + maxNewTokens(), context),
-          total))
+          *m.runner, std::min<int64_t>(total + maxNewTokens(), context), total))
     return err;
   logits.resize(ids.size() * m.config.vocabSize);
   if (llvm::Error err = m.runner->forward(ids, keep, logits.data()))
@@ -273,8 +272,7 @@ llvm::Error ChatSession::feed(const std::string &text) {
 }
 
 /// Samples the answer after feed(); returns why it stopped.
-llvm::StringRef ChatSession::generate(std::string &answer,
-                                      int64_t &generated) {
+llvm::StringRef ChatSession::generate(std::string &answer, int64_t &generated) {
   const int64_t vocab = m.config.vocabSize;
   float *last = logits.data() + (promptTokens - 1) * vocab;
   generated = 0;
@@ -338,8 +336,7 @@ void ChatSession::report(int index, llvm::StringRef answer, int64_t generated,
         text = special.text;
     llvm::errs() << " (" << (stop == "eos" ? "end of text " : "end of turn ")
                  << text << ")";
-  }
-  else if (stop == "length")
+  } else if (stop == "length")
     llvm::errs() << " (-n " << maxNewTokens() << ")";
   else
     llvm::errs() << " (context of " << context << " tokens full)";
@@ -392,8 +389,8 @@ int qopt::run::runChat() {
   llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/true, prepare);
   if (!m)
     return fail(llvm::toString(m.takeError()));
-  auto session = std::make_unique<ChatSession>(*m, std::move(chat), context,
-                                               seed);
+  auto session =
+      std::make_unique<ChatSession>(*m, std::move(chat), context, seed);
   llvm::errs() << "seed: " << seed << "\n";
   if (systemPrompt.getNumOccurrences())
     session->addSystem(systemPrompt);
@@ -404,7 +401,7 @@ int qopt::run::runChat() {
   }
   bool interactive = llvm::sys::Process::StandardInIsUserInput();
   std::string line;
-  for (int index = 0;; ) {
+  for (int index = 0;;) {
     if (interactive)
       llvm::errs() << "> ";
     if (!std::getline(std::cin, line))

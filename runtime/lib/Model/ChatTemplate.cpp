@@ -18,8 +18,8 @@
 #include <ctime>
 
 using namespace qopt::model;
-using llvm::StringRef;
 using detail::makeError;
+using llvm::StringRef;
 
 //===----------------------------------------------------------------------===//
 // Family names
@@ -100,7 +100,8 @@ static llvm::Error checkAlternating(llvm::ArrayRef<ChatMessage> messages,
     if (m.role != "user" && m.role != "assistant")
       return makeError("the " + family + " chat template supports only user " +
                        "and assistant roles (and a first system message), "
-                       "got '" + m.role + "'");
+                       "got '" +
+                       m.role + "'");
     if ((m.role == "user") != (i % 2 == 0))
       return makeError("the " + family +
                        " chat template needs roles that alternate "
@@ -142,8 +143,8 @@ static llvm::Expected<std::string> formatLlama3(const ChatTemplate &t,
       ms = ms.drop_front();
     }
     llama3Header(out, "system");
-    out << "Cutting Knowledge Date: December 2023\nToday Date: "
-        << t.dateString << "\n\n"
+    out << "Cutting Knowledge Date: December 2023\nToday Date: " << t.dateString
+        << "\n\n"
         << system << "<|eot_id|>";
   }
   for (const ChatMessage &m : ms) {
@@ -209,9 +210,8 @@ static llvm::Expected<std::string> formatChatML(const ChatTemplate &t,
 /// Mistral Instruct v0.1/v0.2. Their templates refuse a system message;
 /// qopt puts it before the first user message, separated by a blank line
 /// (as Mistral's later templates do).
-static llvm::Expected<std::string> formatMistral(const ChatTemplate &t,
-                                                 llvm::ArrayRef<ChatMessage> ms,
-                                                 bool) {
+static llvm::Expected<std::string>
+formatMistral(const ChatTemplate &t, llvm::ArrayRef<ChatMessage> ms, bool) {
   std::string system;
   if (!ms.empty() && ms[0].role == "system") {
     system = ms[0].content + "\n\n";
@@ -231,9 +231,8 @@ static llvm::Expected<std::string> formatMistral(const ChatTemplate &t,
 }
 
 /// Llama-2 chat: the system message in <<SYS>> inside the first [INST].
-static llvm::Expected<std::string> formatLlama2(const ChatTemplate &t,
-                                                llvm::ArrayRef<ChatMessage> ms,
-                                                bool) {
+static llvm::Expected<std::string>
+formatLlama2(const ChatTemplate &t, llvm::ArrayRef<ChatMessage> ms, bool) {
   std::optional<std::string> system;
   if (!ms.empty() && ms[0].role == "system") {
     system = ms[0].content;
@@ -305,8 +304,8 @@ static std::string unescapeJinja(StringRef s) {
 /// conversation has none: '<|im_start|>system\nTEXT<|im_end|>\n' with TEXT
 /// free of quotes (Qwen2/2.5); empty if there is none.
 static std::string defaultChatMLSystem(StringRef jinja) {
-  for (StringRef marker :
-       {StringRef("<|im_start|>system\\n"), StringRef("<|im_start|>system\n")}) {
+  for (StringRef marker : {StringRef("<|im_start|>system\\n"),
+                           StringRef("<|im_start|>system\n")}) {
     for (size_t pos = jinja.find(marker); pos != StringRef::npos;
          pos = jinja.find(marker, pos + 1)) {
       StringRef rest = jinja.drop_front(pos + marker.size());

@@ -20,8 +20,8 @@
 #include "llvm/Support/Path.h"
 
 using namespace qopt::model;
-using llvm::StringRef;
 using detail::makeError;
+using llvm::StringRef;
 
 /// The text of a tokenizer_config.json special token: "x" or {"content":
 /// "x"}; empty when absent or null.
@@ -38,8 +38,8 @@ static std::string tokenText(const llvm::json::Value *v) {
 
 /// tokenizer_config.json's "chat_template": a string or a list of named
 /// templates.
-static llvm::Error readTemplateField(const llvm::json::Value *v,
-                                     StringRef path, std::string &jinja) {
+static llvm::Error readTemplateField(const llvm::json::Value *v, StringRef path,
+                                     std::string &jinja) {
   if (!v || v->getAsNull())
     return llvm::Error::success();
   if (std::optional<StringRef> s = v->getAsString()) {
@@ -55,7 +55,8 @@ static llvm::Error readTemplateField(const llvm::json::Value *v,
           return llvm::Error::success();
         }
     }
-    return makeError("'" + path + "': \"chat_template\" is a list without a "
+    return makeError("'" + path +
+                     "': \"chat_template\" is a list without a "
                      "\"default\" template");
   }
   return makeError("'" + path +
@@ -84,8 +85,16 @@ static llvm::Expected<ChatTemplateSource> readDirectory(StringRef dir) {
   llvm::SmallString<256> jinjaFile(dir);
   llvm::sys::path::append(jinjaFile, "chat_template.jinja");
   if (llvm::sys::fs::is_regular_file(jinjaFile)) {
-    auto buffer = llvm::MemoryBuffer::getFileSlice(
-        jinjaFile, kMaxChatTemplateBytes + 1, 0, /*IsVolatile=*/false);
+    uint64_t size = 0;
+    if (std::error_code ec = llvm::sys::fs::file_size(jinjaFile, size))
+      return makeError("cannot read '" + jinjaFile + "': " + ec.message());
+    if (size > kMaxChatTemplateBytes)
+      return makeError(llvm::formatv("'{0}' has {1} bytes, more than the "
+                                     "{2} of a chat template",
+                                     jinjaFile, size, kMaxChatTemplateBytes)
+                           .str());
+    auto buffer = llvm::MemoryBuffer::getFile(jinjaFile, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
     if (!buffer)
       return makeError("cannot read '" + jinjaFile +
                        "': " + buffer.getError().message());

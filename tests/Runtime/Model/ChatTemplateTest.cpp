@@ -42,8 +42,8 @@ ChatTemplate npmTemplate(llvm::StringRef name) {
       << "QOptFetchNpmTokenizers)";
   ChatTemplateSource source = unwrap(findChatTemplate(dir, ""));
   EXPECT_FALSE(source.jinja.empty());
-  return unwrap(recognizeChatTemplate(source.jinja, source.bosToken,
-                                      source.eosToken));
+  return unwrap(
+      recognizeChatTemplate(source.jinja, source.bosToken, source.eosToken));
 }
 
 //===----------------------------------------------------------------------===//
@@ -208,8 +208,8 @@ TEST(ChatTemplateTest, Llama31) {
 //===----------------------------------------------------------------------===//
 
 TEST(ChatTemplateTest, Names) {
-  for (llvm::StringRef name : {"llama3", "llama3.1", "chatml", "mistral",
-                               "llama2"})
+  for (llvm::StringRef name :
+       {"llama3", "llama3.1", "chatml", "mistral", "llama2"})
     EXPECT_EQ(chatFamilyName(unwrap(parseChatFamily(name))), name);
   EXPECT_THAT(errorOf(parseChatFamily("zephyr")),
               HasSubstr("unknown chat template 'zephyr'; the families are "
@@ -230,8 +230,8 @@ TEST(ChatTemplateTest, Bounds) {
               HasSubstr("more than"));
   ChatTemplate t;
   t.family = ChatFamily::ChatML;
-  std::vector<ChatMessage> big(3, {"user", std::string(kMaxChatTextBytes / 2,
-                                                       'a')});
+  std::vector<ChatMessage> big(
+      3, {"user", std::string(kMaxChatTextBytes / 2, 'a')});
   EXPECT_THAT(errorOf(t.apply(big, true)), HasSubstr("longer than"));
 }
 
@@ -250,6 +250,11 @@ TEST(ChatTemplateTest, FindsTemplateFiles) {
   // chat_template.jinja wins, as in transformers.
   writeFile(joinPath(dir.path, "chat_template.jinja"), "<|im_start|>");
   EXPECT_EQ(unwrap(findChatTemplate(dir.path, "")).jinja, "<|im_start|>");
+  resizeFile(joinPath(dir.path, "chat_template.jinja"),
+             kMaxChatTemplateBytes + 1);
+  EXPECT_THAT(errorOf(findChatTemplate(dir.path, "")),
+              HasSubstr("more than the 1048576 of a chat template"));
+  llvm::sys::fs::remove(joinPath(dir.path, "chat_template.jinja"));
   writeFile(joinPath(dir.path, "tokenizer_config.json"),
             R"({"chat_template": 3})");
   EXPECT_THAT(errorOf(findChatTemplate(dir.path, "")),

@@ -101,8 +101,7 @@ struct ChatTemplateSource {
 /// tokenizer_config.json, a GGUF file's metadata). A model without one
 /// gives an empty `jinja`; a malformed file is an error.
 llvm::Expected<ChatTemplateSource>
-findChatTemplate(llvm::StringRef checkpointPath,
-                 llvm::StringRef tokenizerPath);
+findChatTemplate(llvm::StringRef checkpointPath, llvm::StringRef tokenizerPath);
 
 /// The tokenizer.chat_template of a GGUF file and the text of its BOS/EOS
 /// tokens (GGUF.cpp).
