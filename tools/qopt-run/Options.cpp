@@ -129,7 +129,9 @@ cl::opt<std::string> qopt::run::pipeline(
              "knows) applied after import and before lowering"),
     cl::value_desc("pipeline"), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::tokenizerPath(
-    "tokenizer", cl::desc("Tokenizer file, when it is not beside the model"),
+    "tokenizer",
+    cl::desc("Tokenizer (tokenizer.json, SentencePiece .model, llama2.c "
+             ".bin or GGUF), when it is not beside the model"),
     cl::value_desc("file"), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<int> qopt::run::vectorWidth(
     "vector-width",
