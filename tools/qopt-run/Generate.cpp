@@ -40,46 +40,53 @@ static cl::opt<std::string>
 static cl::alias promptFileLong("file", cl::desc("Alias for -f"),
                                 cl::aliasopt(promptFile), cl::NotHidden);
 static cl::opt<int> numTokens("n", cl::desc("Number of tokens to generate"),
-                              cl::init(256), cl::sub(generateCommand()), cl::sub(chatCommand()),
+                              cl::init(256), cl::sub(generateCommand()),
+                              cl::sub(chatCommand()),
                               cl::cat(generateCategory()));
 static cl::alias numTokensLong("n-predict", cl::desc("Alias for -n"),
                                cl::aliasopt(numTokens), cl::NotHidden);
 static cl::opt<uint64_t>
     seed("seed",
          cl::desc("Random seed (default: a random one, printed on stderr)"),
-         cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(generateCategory()));
+         cl::sub(generateCommand()), cl::sub(chatCommand()),
+         cl::cat(generateCategory()));
 static cl::alias seedShort("s", cl::desc("Alias for --seed"),
                            cl::aliasopt(seed), cl::NotHidden);
 
-static cl::opt<float> temperature(
-    "temperature",
-    cl::desc("Temperature, finite and >= 0; 0 (default) is greedy"),
-    cl::init(0.0f), cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(samplingCategory()));
+static cl::opt<float>
+    temperature("temperature",
+                cl::desc("Temperature, finite and >= 0; 0 (default) is greedy"),
+                cl::init(0.0f), cl::sub(generateCommand()),
+                cl::sub(chatCommand()), cl::cat(samplingCategory()));
 static cl::alias temperatureShort("temp", cl::desc("Alias for --temperature"),
                                   cl::aliasopt(temperature), cl::NotHidden);
 static cl::opt<int> topK("top-k",
                          cl::desc("Keep the k most likely tokens (0: off)"),
-                         cl::init(0), cl::sub(generateCommand()), cl::sub(chatCommand()),
-                         cl::cat(samplingCategory()));
-static cl::opt<float> topP(
-    "top-p",
-    cl::desc("Nucleus: keep the most likely tokens up to this total "
-             "probability, in (0, 1] (1: off)"),
-    cl::init(0.9f), cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(samplingCategory()));
+                         cl::init(0), cl::sub(generateCommand()),
+                         cl::sub(chatCommand()), cl::cat(samplingCategory()));
+static cl::opt<float>
+    topP("top-p",
+         cl::desc("Nucleus: keep the most likely tokens up to this total "
+                  "probability, in (0, 1] (1: off)"),
+         cl::init(0.9f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+         cl::cat(samplingCategory()));
 static cl::opt<float> minP(
     "min-p",
     cl::desc("Keep tokens at least this times as likely as the most likely "
              "one, in [0, 1] (0: off)"),
-    cl::init(0.0f), cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(samplingCategory()));
+    cl::init(0.0f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 static cl::opt<float> repeatPenalty(
     "repeat-penalty",
     cl::desc("Penalize the tokens of the last --repeat-last-n (> 0; 1: off)"),
-    cl::init(1.0f), cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(samplingCategory()));
+    cl::init(1.0f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 static cl::opt<int> repeatLastN(
     "repeat-last-n",
     cl::desc("Tokens the repetition penalty looks back at, prompt included "
              "(0: off, -1: the whole context)"),
-    cl::init(64), cl::sub(generateCommand()), cl::sub(chatCommand()), cl::cat(samplingCategory()));
+    cl::init(64), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 
 static llvm::Error optionError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);

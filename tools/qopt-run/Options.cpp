@@ -68,8 +68,8 @@ cl::SubCommand &qopt::run::chatCommand() {
 }
 
 llvm::ArrayRef<cl::SubCommand *> qopt::run::modelCommands() {
-  static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
-                                   &benchCommand(),    &compileCommand(),
+  static cl::SubCommand *subs[] = {&generateCommand(),  &pplCommand(),
+                                   &benchCommand(),     &compileCommand(),
                                    &calibrateCommand(), &quantizeCommand(),
                                    &chatCommand()};
   return subs;

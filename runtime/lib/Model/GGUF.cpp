@@ -1046,8 +1046,7 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
 // Chat template
 //===----------------------------------------------------------------------===//
 
-Expected<ChatTemplateSource>
-qopt::model::readGGUFChatTemplate(StringRef path) {
+Expected<ChatTemplateSource> qopt::model::readGGUFChatTemplate(StringRef path) {
   auto fileOr = parseGGUF(path, /*withTensors=*/false);
   if (!fileOr)
     return fileOr.takeError();
@@ -1065,10 +1064,9 @@ qopt::model::readGGUFChatTemplate(StringRef path) {
       tokens->elemType != uint32_t(GGUFValueType::String))
     return source;
   int64_t numTokens = int64_t(tokens->strings.size());
-  for (auto [key, out] :
-       {std::pair<StringRef, std::string *>{"tokenizer.ggml.bos_token_id",
-                                            &source.bosToken},
-        {"tokenizer.ggml.eos_token_id", &source.eosToken}}) {
+  for (auto [key, out] : {std::pair<StringRef, std::string *>{
+                              "tokenizer.ggml.bos_token_id", &source.bosToken},
+                          {"tokenizer.ggml.eos_token_id", &source.eosToken}}) {
     auto id = file.getOptionalInt(key, 0, std::max<int64_t>(numTokens - 1, 0));
     if (!id)
       return id.takeError();
