@@ -10,6 +10,14 @@ OUTDIR/tokenizer_config.json names them BOS and EOS. 268 tokens in all.
 
   make_bytelevel_tokenizer.py OUTDIR --qwen64
 
+  make_bytelevel_tokenizer.py OUTDIR --chat
+
+adds Llama-3's chat tokens <|start_header_id|> (268), <|end_header_id|>
+(269) and <|eot_id|> (270), and Llama-3 Instruct's chat template in
+tokenizer_config.json, for the `qopt-run chat` tests: 271 tokens.
+
+  make_bytelevel_tokenizer.py OUTDIR --qwen64
+
 writes instead a 64-token vocabulary in the form Qwen2 ships (no BOS token,
 <|endoftext|> as EOS, the last id) for the small checkpoints of
 tests/Inputs/arch: ' ' (as GPT-2's Ġ), a-z, '.', ',' and merges of common
@@ -95,8 +103,19 @@ def write_qwen64(out):
                             "add_bos_token": False})
 
 
+# Meta-Llama-3-8B-Instruct's chat template.
+LLAMA3_CHAT_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
+    "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+
+
 def main():
     out = sys.argv[1]
+    chat = sys.argv[2:] == ["--chat"]
     if sys.argv[2:] == ["--qwen64"]:
         os.makedirs(out, exist_ok=True)
         write_qwen64(out)
@@ -111,6 +130,8 @@ def main():
     for left, right in merges:
         vocab[left + right] = len(vocab)
     added = ["<|begin_of_text|>", "<|end_of_text|>"]
+    if chat:
+        added += ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
     spec = {
         "version": "1.0",
         "added_tokens": [
@@ -132,7 +153,10 @@ def main():
                   "ignore_merges": True, "vocab": vocab,
                   "merges": ["%s %s" % m for m in merges]},
     }
-    write_files(out, spec, {"bos_token": added[0], "eos_token": added[1]})
+    config = {"bos_token": added[0], "eos_token": added[1]}
+    if chat:
+        config["chat_template"] = LLAMA3_CHAT_TEMPLATE
+    write_files(out, spec, config)
 
 
 if __name__ == "__main__":

@@ -41,52 +41,59 @@ static cl::alias promptFileLong("file", cl::desc("Alias for -f"),
                                 cl::aliasopt(promptFile), cl::NotHidden);
 static cl::opt<int> numTokens("n", cl::desc("Number of tokens to generate"),
                               cl::init(256), cl::sub(generateCommand()),
+                              cl::sub(chatCommand()),
                               cl::cat(generateCategory()));
 static cl::alias numTokensLong("n-predict", cl::desc("Alias for -n"),
                                cl::aliasopt(numTokens), cl::NotHidden);
 static cl::opt<uint64_t>
     seed("seed",
          cl::desc("Random seed (default: a random one, printed on stderr)"),
-         cl::sub(generateCommand()), cl::cat(generateCategory()));
+         cl::sub(generateCommand()), cl::sub(chatCommand()),
+         cl::cat(generateCategory()));
 static cl::alias seedShort("s", cl::desc("Alias for --seed"),
                            cl::aliasopt(seed), cl::NotHidden);
 
-static cl::opt<float> temperature(
-    "temperature",
-    cl::desc("Temperature, finite and >= 0; 0 (default) is greedy"),
-    cl::init(0.0f), cl::sub(generateCommand()), cl::cat(samplingCategory()));
+static cl::opt<float>
+    temperature("temperature",
+                cl::desc("Temperature, finite and >= 0; 0 (default) is greedy"),
+                cl::init(0.0f), cl::sub(generateCommand()),
+                cl::sub(chatCommand()), cl::cat(samplingCategory()));
 static cl::alias temperatureShort("temp", cl::desc("Alias for --temperature"),
                                   cl::aliasopt(temperature), cl::NotHidden);
 static cl::opt<int> topK("top-k",
                          cl::desc("Keep the k most likely tokens (0: off)"),
                          cl::init(0), cl::sub(generateCommand()),
-                         cl::cat(samplingCategory()));
-static cl::opt<float> topP(
-    "top-p",
-    cl::desc("Nucleus: keep the most likely tokens up to this total "
-             "probability, in (0, 1] (1: off)"),
-    cl::init(0.9f), cl::sub(generateCommand()), cl::cat(samplingCategory()));
+                         cl::sub(chatCommand()), cl::cat(samplingCategory()));
+static cl::opt<float>
+    topP("top-p",
+         cl::desc("Nucleus: keep the most likely tokens up to this total "
+                  "probability, in (0, 1] (1: off)"),
+         cl::init(0.9f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+         cl::cat(samplingCategory()));
 static cl::opt<float> minP(
     "min-p",
     cl::desc("Keep tokens at least this times as likely as the most likely "
              "one, in [0, 1] (0: off)"),
-    cl::init(0.0f), cl::sub(generateCommand()), cl::cat(samplingCategory()));
+    cl::init(0.0f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 static cl::opt<float> repeatPenalty(
     "repeat-penalty",
     cl::desc("Penalize the tokens of the last --repeat-last-n (> 0; 1: off)"),
-    cl::init(1.0f), cl::sub(generateCommand()), cl::cat(samplingCategory()));
+    cl::init(1.0f), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 static cl::opt<int> repeatLastN(
     "repeat-last-n",
     cl::desc("Tokens the repetition penalty looks back at, prompt included "
              "(0: off, -1: the whole context)"),
-    cl::init(64), cl::sub(generateCommand()), cl::cat(samplingCategory()));
+    cl::init(64), cl::sub(generateCommand()), cl::sub(chatCommand()),
+    cl::cat(samplingCategory()));
 
 static llvm::Error optionError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
 /// Range checks of generate's options, before anything is loaded.
-static llvm::Error checkGenerateOptions() {
+llvm::Error qopt::run::checkGenerateOptions() {
   if (!std::isfinite(temperature) || temperature < 0)
     return optionError("--temperature must be a finite number >= 0 (0: "
                        "greedy), got " +
@@ -116,6 +123,28 @@ static llvm::Error checkGenerateOptions() {
   return llvm::Error::success();
 }
 
+model::SamplingParams qopt::run::samplingParams() {
+  model::SamplingParams params;
+  params.temperature = temperature;
+  params.topK = topK;
+  params.topP = topP;
+  params.minP = minP;
+  params.repeatPenalty = repeatPenalty;
+  params.repeatLastN = repeatLastN;
+  return params;
+}
+
+uint64_t qopt::run::generationSeed() {
+  // Given, or drawn (and printed by the caller) so that the run can be
+  // repeated.
+  if (seed.getNumOccurrences())
+    return seed;
+  std::random_device device;
+  return device(); // 32 bits, as llama.cpp's seeds
+}
+
+int qopt::run::maxNewTokens() { return numTokens; }
+
 //===----------------------------------------------------------------------===//
 // generate
 //===----------------------------------------------------------------------===//
@@ -131,12 +160,7 @@ int qopt::run::runGenerate() {
                   "': " + buffer.getError().message());
     promptText = (*buffer)->getBuffer().str();
   }
-  // The seed: given, or drawn and printed so that the run can be repeated.
-  uint64_t runSeed = seed;
-  if (!seed.getNumOccurrences()) {
-    std::random_device device;
-    runSeed = device(); // 32 bits, as llama.cpp's seeds
-  }
+  uint64_t runSeed = generationSeed();
 
   // The prompt must leave room for one generated token within the context;
   // checked before compiling.
@@ -171,13 +195,7 @@ int qopt::run::runGenerate() {
           promptLen))
     return fail(llvm::toString(std::move(err)));
 
-  model::SamplingParams params;
-  params.temperature = temperature;
-  params.topK = topK;
-  params.topP = topP;
-  params.minP = minP;
-  params.repeatPenalty = repeatPenalty;
-  params.repeatLastN = repeatLastN;
+  model::SamplingParams params = samplingParams();
   // Printed once the model is loaded and the prompt fits, so that an error
   // stays the only line on stderr.
   llvm::errs() << "seed: " << runSeed << "\n";

@@ -61,15 +61,23 @@ cl::SubCommand &qopt::run::quantizeCommand() {
   return sub;
 }
 
+cl::SubCommand &qopt::run::chatCommand() {
+  static cl::SubCommand sub(
+      "chat", "Chat with an instruct model through its chat template (turns "
+              "from stdin, one a line, or -p), keeping the KV cache");
+  return sub;
+}
+
 llvm::ArrayRef<cl::SubCommand *> qopt::run::modelCommands() {
-  static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
-                                   &benchCommand(),    &compileCommand(),
-                                   &calibrateCommand(), &quantizeCommand()};
+  static cl::SubCommand *subs[] = {&generateCommand(),  &pplCommand(),
+                                   &benchCommand(),     &compileCommand(),
+                                   &calibrateCommand(), &quantizeCommand(),
+                                   &chatCommand()};
   return subs;
 }
 llvm::ArrayRef<cl::SubCommand *> qopt::run::runCommands() {
   static cl::SubCommand *subs[] = {&generateCommand(), &pplCommand(),
-                                   &benchCommand()};
+                                   &benchCommand(), &chatCommand()};
   return subs;
 }
 
@@ -122,7 +130,9 @@ cl::opt<std::string> qopt::run::pipeline(
              "knows) applied after import and before lowering"),
     cl::value_desc("pipeline"), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::tokenizerPath(
-    "tokenizer", cl::desc("Tokenizer file, when it is not beside the model"),
+    "tokenizer",
+    cl::desc("Tokenizer (tokenizer.json, SentencePiece .model, llama2.c "
+             ".bin or GGUF), when it is not beside the model"),
     cl::value_desc("file"), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<int> qopt::run::vectorWidth(
     "vector-width",
@@ -194,7 +204,7 @@ cl::opt<int> qopt::run::contextSize(
              "truncates lines there, or cuts --chunked text into chunks of "
              "this many tokens. 0 (default): the model's context"),
     cl::init(0), cl::sub(generateCommand()), cl::sub(pplCommand()),
-    cl::cat(modelCategory()));
+    cl::sub(chatCommand()), cl::cat(modelCategory()));
 static cl::alias contextLong("ctx-size", cl::desc("Alias for -c"),
                              cl::aliasopt(contextSize), cl::NotHidden);
 

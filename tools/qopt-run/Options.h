@@ -35,6 +35,7 @@ cl::SubCommand &benchCommand();
 cl::SubCommand &compileCommand();
 cl::SubCommand &calibrateCommand();
 cl::SubCommand &quantizeCommand();
+cl::SubCommand &chatCommand();
 
 /// Every subcommand that loads a MODEL.
 llvm::ArrayRef<cl::SubCommand *> modelCommands();

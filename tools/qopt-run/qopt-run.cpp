@@ -8,6 +8,7 @@
 //   qopt-run ppl MODEL -f FILE [-c N] [--chunked] [--json]
 //   qopt-run bench MODEL [-p N -n N -r N] [--json]
 //   qopt-run compile MODEL -o DIR
+//   qopt-run chat MODEL [--system TEXT] [-p TEXT] (turns from stdin)
 //
 // The files of this directory: Options (subcommands, shared options, help),
 // LoadModel (MODEL to a compiled runner), Support (errors, progress,
@@ -56,7 +57,8 @@ int main(int argc, char **argv) {
                            {&benchCommand(), runBench},
                            {&compileCommand(), runCompile},
                            {&calibrateCommand(), runCalibrate},
-                           {&quantizeCommand(), runQuantize}};
+                           {&quantizeCommand(), runQuantize},
+                           {&chatCommand(), runChat}};
   for (const Entry &entry : entries) {
     if (!*entry.command)
       continue;

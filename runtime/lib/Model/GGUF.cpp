@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Model/ChatTemplate.h"
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Model/GGUFWriter.h"
 #include "qopt/Model/Input.h"
@@ -1039,4 +1040,38 @@ qopt::model::loadGGUFTokenizer(StringRef path) {
       vocab.byteTokens[byte] = int32_t(i);
   }
   return detail::makeScoredBPETokenizer(std::move(vocab));
+}
+
+//===----------------------------------------------------------------------===//
+// Chat template
+//===----------------------------------------------------------------------===//
+
+Expected<ChatTemplateSource> qopt::model::readGGUFChatTemplate(StringRef path) {
+  auto fileOr = parseGGUF(path, /*withTensors=*/false);
+  if (!fileOr)
+    return fileOr.takeError();
+  GGUFFile &file = **fileOr;
+  ChatTemplateSource source;
+  source.origin = path.str();
+  auto jinja = file.getOptionalString("tokenizer.chat_template");
+  if (!jinja)
+    return jinja.takeError();
+  if (*jinja)
+    source.jinja = (*jinja)->str();
+  // The text of BOS/EOS, when the vocabulary names them.
+  const Value *tokens = file.lookup("tokenizer.ggml.tokens");
+  if (!tokens || tokens->type != uint32_t(GGUFValueType::Array) ||
+      tokens->elemType != uint32_t(GGUFValueType::String))
+    return source;
+  int64_t numTokens = int64_t(tokens->strings.size());
+  for (auto [key, out] : {std::pair<StringRef, std::string *>{
+                              "tokenizer.ggml.bos_token_id", &source.bosToken},
+                          {"tokenizer.ggml.eos_token_id", &source.eosToken}}) {
+    auto id = file.getOptionalInt(key, 0, std::max<int64_t>(numTokens - 1, 0));
+    if (!id)
+      return id.takeError();
+    if (*id && **id < numTokens)
+      *out = tokens->strings[**id].str();
+  }
+  return source;
 }

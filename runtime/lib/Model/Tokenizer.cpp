@@ -299,20 +299,34 @@ static bool isGGUF(llvm::StringRef path) {
   return buf && (*buf)->getBuffer() == "GGUF";
 }
 
+/// The tokenizer of a Hugging Face directory: tokenizer.json, else
+/// SentencePiece's tokenizer.model; `missing` is the error without either.
+static llvm::Expected<std::unique_ptr<Tokenizer>>
+loadFromDirectory(llvm::StringRef dir, const std::string &missing) {
+  llvm::SmallString<256> json(dir), model(dir);
+  llvm::sys::path::append(json, "tokenizer.json");
+  llvm::sys::path::append(model, "tokenizer.model");
+  if (llvm::sys::fs::exists(json))
+    return loadHuggingFaceTokenizer(json);
+  if (llvm::sys::fs::exists(model))
+    return loadSentencePieceTokenizer(model);
+  return makeError(missing);
+}
+
 /// Loads the tokenizer at `path`, choosing the reader by its form.
 static llvm::Expected<std::unique_ptr<Tokenizer>>
 loadTokenizerAt(llvm::StringRef path, int64_t vocabSize) {
   if (!llvm::sys::fs::exists(path))
     return makeError("tokenizer '" + path + "' does not exist");
   if (llvm::sys::fs::is_directory(path)) {
-    llvm::SmallString<256> json(path);
-    llvm::sys::path::append(json, "tokenizer.json");
-    if (!llvm::sys::fs::exists(json))
-      return makeError("directory '" + path + "' has no tokenizer.json");
-    return loadHuggingFaceTokenizer(json);
+    return loadFromDirectory(path, "directory '" + path.str() +
+                                       "' has no tokenizer.json or "
+                                       "tokenizer.model");
   }
   if (path.ends_with(".json"))
     return loadHuggingFaceTokenizer(path);
+  if (path.ends_with(".model"))
+    return loadSentencePieceTokenizer(path);
   if (isGGUF(path))
     return loadGGUFTokenizer(path);
   return loadLlama2cTokenizer(path, vocabSize);
@@ -321,14 +335,11 @@ loadTokenizerAt(llvm::StringRef path, int64_t vocabSize) {
 /// Finds the tokenizer that belongs to the checkpoint at `checkpointPath`.
 static llvm::Expected<std::unique_ptr<Tokenizer>>
 findTokenizer(llvm::StringRef checkpointPath, int64_t vocabSize) {
-  if (llvm::sys::fs::is_directory(checkpointPath)) {
-    llvm::SmallString<256> json(checkpointPath);
-    llvm::sys::path::append(json, "tokenizer.json");
-    if (!llvm::sys::fs::exists(json))
-      return makeError("Hugging Face checkpoint '" + checkpointPath +
-                       "' has no tokenizer.json; pass a tokenizer explicitly");
-    return loadHuggingFaceTokenizer(json);
-  }
+  if (llvm::sys::fs::is_directory(checkpointPath))
+    return loadFromDirectory(
+        checkpointPath, "Hugging Face checkpoint '" + checkpointPath.str() +
+                            "' has no tokenizer.json or tokenizer.model; "
+                            "pass a tokenizer explicitly");
   if (isGGUF(checkpointPath))
     return loadGGUFTokenizer(checkpointPath);
   llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);

@@ -74,13 +74,19 @@ loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
 /// docs/tokenizers.md.
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadHuggingFaceTokenizer(llvm::StringRef path);
+/// A SentencePiece tokenizer.model, encoded and decoded by the
+/// SentencePiece library (an error if qopt was built without it).
+llvm::Expected<std::unique_ptr<Tokenizer>>
+loadSentencePieceTokenizer(llvm::StringRef path);
 /// The tokenizer.ggml.* vocabulary of a GGUF file (model "llama").
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadGGUFTokenizer(llvm::StringRef path);
 
 /// Finds the tokenizer for a checkpoint: an explicit `tokenizerPath` if
-/// given; otherwise the GGUF file itself, tokenizer.json in an HF directory,
-/// or tokenizer.bin / tok<vocab>.bin beside a llama2.c .bin.
+/// given (a .model file is SentencePiece's); otherwise the GGUF file
+/// itself, tokenizer.json in an HF directory (else its SentencePiece
+/// tokenizer.model), or tokenizer.bin / tok<vocab>.bin beside a llama2.c
+/// .bin.
 llvm::Expected<std::unique_ptr<Tokenizer>>
 loadTokenizerFor(llvm::StringRef checkpointPath, llvm::StringRef tokenizerPath,
                  int64_t vocabSize);
