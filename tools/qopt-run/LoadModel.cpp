@@ -191,7 +191,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   };
 
   llvm::StringRef path = modelPath();
-  std::string checkpointSource, recordedTokenizer;
+  std::string checkpointSource, recordedTokenizer, artifactTokenizer;
   double start = now();
   if (mlir::qopt::ModelRunner::isArtifactDirectory(path)) {
     if (!compileTo.empty())
@@ -200,8 +200,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
       return error("--pipeline cannot change an ahead-of-time compiled "
                    "artifact; pass it to `qopt-run compile`");
     llvm::Expected<std::unique_ptr<mlir::qopt::ModelRunner>> runner =
-        mlir::qopt::ModelRunner::loadArtifact(*m.context, path,
-                                              checkpointSource);
+        mlir::qopt::ModelRunner::loadArtifact(path, artifactTokenizer);
     if (!runner)
       return runner.takeError();
     m.runner = std::move(*runner);
@@ -283,12 +282,20 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     m.config = m.runner->config();
   }
 
+  if (needTokenizer && m.runner && tokenizerPath.empty() &&
+      artifactTokenizer.empty())
+    return error("the artifact '" + path +
+                 "' has no tokenizer (none was found when it was compiled); "
+                 "pass one with --tokenizer");
   if (needTokenizer) {
+    // An artifact's own copy (relative to the artifact), unless --tokenizer.
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        model::loadTokenizerFor(checkpointSource,
-                                tokenizerPath.empty() ? recordedTokenizer
-                                                      : tokenizerPath,
-                                m.config.vocabSize);
+        tokenizerPath.empty() && !artifactTokenizer.empty()
+            ? model::loadTokenizerFile(artifactTokenizer, m.config.vocabSize)
+            : model::loadTokenizerFor(checkpointSource,
+                                      tokenizerPath.empty() ? recordedTokenizer
+                                                            : tokenizerPath,
+                                      m.config.vocabSize);
     if (!tok)
       return tok.takeError();
     m.tokenizer = std::move(*tok);
@@ -304,16 +311,30 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
 
   options.vectorWidth = vectorWidth;
   if (!compileTo.empty()) {
-    // Recorded absolute, so the artifact finds its tokenizer from anywhere.
-    llvm::SmallString<256> tokenizerSource(
-        !tokenizerPath.empty()       ? std::string(tokenizerPath)
-        : !recordedTokenizer.empty() ? recordedTokenizer
-                                     : checkpointSource);
-    if (!tokenizerSource.empty() && !tokenizerSource.starts_with("synthetic:"))
-      (void)llvm::sys::fs::make_absolute(tokenizerSource);
+    options.targetCPU = targetCPU;
+    options.targetFeatures = targetFeatures;
+    // The artifact gets a copy of the tokenizer: the one given, the one
+    // recorded in the module, or the one beside the checkpoint (none is
+    // fine unless asked for).
+    std::string tokenizerFile;
+    llvm::StringRef requested =
+        !tokenizerPath.empty() ? llvm::StringRef(tokenizerPath)
+                               : llvm::StringRef(recordedTokenizer);
+    if (!requested.empty() || (!checkpointSource.empty() &&
+                               !llvm::StringRef(checkpointSource)
+                                    .starts_with("synthetic:"))) {
+      llvm::Expected<std::string> file = model::findTokenizerFor(
+          checkpointSource, requested, m.config.vocabSize);
+      if (file)
+        tokenizerFile = *file;
+      else if (!requested.empty())
+        return file.takeError();
+      else
+        llvm::consumeError(file.takeError());
+    }
     CompileIndicator indicator(llvm::sys::path::filename(path));
     if (llvm::Error err = mlir::qopt::ModelRunner::compileToDirectory(
-            *m.module, options, compileTo, tokenizerSource))
+            *m.module, options, compileTo, tokenizerFile))
       return std::move(err);
     m.compileSeconds = now() - start;
     return std::move(m);

@@ -299,38 +299,34 @@ static bool isGGUF(llvm::StringRef path) {
   return buf && (*buf)->getBuffer() == "GGUF";
 }
 
-/// Loads the tokenizer at `path`, choosing the reader by its form.
-static llvm::Expected<std::unique_ptr<Tokenizer>>
-loadTokenizerAt(llvm::StringRef path, int64_t vocabSize) {
+/// The tokenizer file at `path`: the file itself, or tokenizer.json in a
+/// directory.
+static llvm::Expected<std::string> tokenizerFileAt(llvm::StringRef path) {
   if (!llvm::sys::fs::exists(path))
     return makeError("tokenizer '" + path + "' does not exist");
-  if (llvm::sys::fs::is_directory(path)) {
-    llvm::SmallString<256> json(path);
-    llvm::sys::path::append(json, "tokenizer.json");
-    if (!llvm::sys::fs::exists(json))
-      return makeError("directory '" + path + "' has no tokenizer.json");
-    return loadHuggingFaceTokenizer(json);
-  }
-  if (path.ends_with(".json"))
-    return loadHuggingFaceTokenizer(path);
-  if (isGGUF(path))
-    return loadGGUFTokenizer(path);
-  return loadLlama2cTokenizer(path, vocabSize);
+  if (!llvm::sys::fs::is_directory(path))
+    return path.str();
+  llvm::SmallString<256> json(path);
+  llvm::sys::path::append(json, "tokenizer.json");
+  if (!llvm::sys::fs::exists(json))
+    return makeError("directory '" + path + "' has no tokenizer.json");
+  return std::string(json);
 }
 
-/// Finds the tokenizer that belongs to the checkpoint at `checkpointPath`.
-static llvm::Expected<std::unique_ptr<Tokenizer>>
-findTokenizer(llvm::StringRef checkpointPath, int64_t vocabSize) {
+/// Finds the tokenizer file that belongs to the checkpoint at
+/// `checkpointPath`.
+static llvm::Expected<std::string>
+findTokenizerFile(llvm::StringRef checkpointPath, int64_t vocabSize) {
   if (llvm::sys::fs::is_directory(checkpointPath)) {
     llvm::SmallString<256> json(checkpointPath);
     llvm::sys::path::append(json, "tokenizer.json");
     if (!llvm::sys::fs::exists(json))
       return makeError("Hugging Face checkpoint '" + checkpointPath +
                        "' has no tokenizer.json; pass a tokenizer explicitly");
-    return loadHuggingFaceTokenizer(json);
+    return std::string(json);
   }
   if (isGGUF(checkpointPath))
-    return loadGGUFTokenizer(checkpointPath);
+    return checkpointPath.str();
   llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);
   std::vector<std::string> tried;
   for (const std::string &name : {std::string("tokenizer.bin"),
@@ -339,19 +335,39 @@ findTokenizer(llvm::StringRef checkpointPath, int64_t vocabSize) {
     llvm::sys::path::append(p, name);
     tried.push_back(std::string(p));
     if (llvm::sys::fs::exists(p))
-      return loadLlama2cTokenizer(p, vocabSize);
+      return std::string(p);
   }
   return makeError("no tokenizer beside '" + checkpointPath + "' (tried " +
                    llvm::join(tried, ", ") + "); pass a tokenizer explicitly");
+}
+
+llvm::Expected<std::string>
+qopt::model::findTokenizerFor(llvm::StringRef checkpointPath,
+                              llvm::StringRef tokenizerPath,
+                              int64_t vocabSize) {
+  return tokenizerPath.empty() ? findTokenizerFile(checkpointPath, vocabSize)
+                               : tokenizerFileAt(tokenizerPath);
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+qopt::model::loadTokenizerFile(llvm::StringRef path, int64_t vocabSize) {
+  if (path.ends_with(".json"))
+    return loadHuggingFaceTokenizer(path);
+  if (isGGUF(path))
+    return loadGGUFTokenizer(path);
+  return loadLlama2cTokenizer(path, vocabSize);
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 qopt::model::loadTokenizerFor(llvm::StringRef checkpointPath,
                               llvm::StringRef tokenizerPath,
                               int64_t vocabSize) {
+  llvm::Expected<std::string> file =
+      findTokenizerFor(checkpointPath, tokenizerPath, vocabSize);
+  if (!file)
+    return file.takeError();
   llvm::Expected<std::unique_ptr<Tokenizer>> tok =
-      tokenizerPath.empty() ? findTokenizer(checkpointPath, vocabSize)
-                            : loadTokenizerAt(tokenizerPath, vocabSize);
+      loadTokenizerFile(*file, vocabSize);
   if (!tok)
     return tok.takeError();
   if (vocabSize > 0 && (*tok)->vocabSize() > vocabSize)
