@@ -204,6 +204,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     if (!runner)
       return runner.takeError();
     m.runner = std::move(*runner);
+    checkpointSource = path.str(); // names the artifact in errors
     m.compileSeconds = now() - start;
     if (llvm::Error err = checkKVType(m.runner->cacheType()))
       return std::move(err);
@@ -289,13 +290,14 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
                  "pass one with --tokenizer");
   if (needTokenizer) {
     // An artifact's own copy (relative to the artifact), unless --tokenizer.
+    llvm::StringRef explicitPath = !tokenizerPath.empty()
+                                       ? llvm::StringRef(tokenizerPath)
+                                   : !artifactTokenizer.empty()
+                                       ? llvm::StringRef(artifactTokenizer)
+                                       : llvm::StringRef(recordedTokenizer);
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        tokenizerPath.empty() && !artifactTokenizer.empty()
-            ? model::loadTokenizerFile(artifactTokenizer, m.config.vocabSize)
-            : model::loadTokenizerFor(checkpointSource,
-                                      tokenizerPath.empty() ? recordedTokenizer
-                                                            : tokenizerPath,
-                                      m.config.vocabSize);
+        model::loadTokenizerFor(checkpointSource, explicitPath,
+                                m.config.vocabSize);
     if (!tok)
       return tok.takeError();
     m.tokenizer = std::move(*tok);

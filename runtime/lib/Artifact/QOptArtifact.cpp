@@ -82,12 +82,9 @@ qopt_artifact *qopt_artifact_open(const char *dir, const char *tokenizer,
     return nullptr;
   }
   int64_t vocab = (*artifact)->manifest().config.vocabSize;
+  // Checked against the model's vocabulary.
   llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-      tokenizer ? model::loadTokenizerFor("", path, vocab)
-                : model::loadTokenizerFile(path, vocab);
-  if (tok && (*tok)->vocabSize() > vocab)
-    tok = llvm::createStringError("the tokenizer '" + path + "' has more "
-                                  "tokens than the model's vocabulary");
+      model::loadTokenizerFor(dir, path, vocab);
   if (!tok) {
     copyMessage(llvm::toString(tok.takeError()), error, errorSize);
     return nullptr;
