@@ -147,15 +147,20 @@ def main():
 
     # An artifact manifest as ModelRunner::compileToDirectory writes it.
     manifest = {
-        "format": "qopt-aot-1", "library": "model.so",
-        "weights": "model.mlirbc",
-        "weight_table": ["tok_embeddings", "layers.0.wq.codes",
-                         "layers.0.wq.scales"],
+        "format": "qopt-aot-2", "library": "model.so",
+        "weights": "weights.bin", "tokenizer": "tokenizer.bin",
+        "config": {"architecture": "llama", "dim": 64, "hidden_dim": 172,
+                   "layers": 5, "heads": 8, "kv_heads": 4, "vocab_size": 512,
+                   "context": 512, "tied_embeddings": True},
+        "kv_type": "f32", "static_positions": 0,
+        "target_triple": "x86_64-unknown-linux-gnu",
+        "target_cpu": "x86-64-v3", "target_features": ["avx", "avx2", "fma"],
+        "weight_table": [{"name": "tok_embeddings", "offset": 0,
+                          "bytes": 131072},
+                         {"name": "layers.0.wq.codes", "offset": 131072,
+                          "bytes": 4096}],
         "width_table": [{"name": "layers.0.wq.codes", "parent_bits": 8,
-                         "layer": 0, "role": "q"}],
-        "weight_bytes": 4096, "kv_type": "f32",
-        "tokenizer_source": "/models/tok.bin",
-        "target_triple": "x86_64-unknown-linux-gnu", "target_cpu": "znver4"}
+                         "layer": 0, "role": "q"}]}
     with open(seed("fuzz-manifest", "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
 

@@ -51,6 +51,9 @@ rm -rf "$work/stories260K.aot"
 step "generate (greedy, from BOS)"
 "$bin/qopt-run" generate "$work/stories260K.aot" --prompt "" -n 120
 
+step "the same artifact from plain C, without MLIR (examples/generate.c, libqopt_artifact)"
+"$bin/qopt-example-generate" "$work/stories260K.aot" "" 120
+
 step "generate (temperature 0.8, top-p 0.9, seed 7)"
 "$bin/qopt-run" generate "$work/stories260K.aot" --prompt "Once upon a time" \
   -n 120 --temperature 0.8 --seed 7

@@ -24,6 +24,10 @@ if lit_config.params.get("integration", "0") != "1":
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%python", sys.executable))
+# The libraries the build made (libqopt_artifact.so).
+config.substitutions.append(("%qopt_libs",
+                             os.path.join(config.qopt_obj_root, "lib")))
+config.substitutions.append(("%qopt_tools_dir", config.qopt_tools_dir))
 config.substitutions.append(("%shared", config.shared_dir))
 config.substitutions.append(("%inputs",
                              os.path.join(config.test_source_root, "Inputs")))
@@ -78,5 +82,6 @@ tools = [
     ToolSubst("qopt-import", unresolved="fatal"),
     ToolSubst("qopt-run", unresolved="fatal"),
     ToolSubst("qopt-gguf-convert", unresolved="ignore"),
+    ToolSubst("qopt-example-generate", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -262,7 +262,9 @@ int qopt::run::runBench() {
   BenchTest pp{"pp" + std::to_string(promptLen), promptLen, 0, {}};
   BenchTest tg{"tg" + std::to_string(decodeLen), 0, decodeLen, {}};
   std::vector<double> steps, streams;
-  auto spans = m->runner->weightBuffers();
+  std::vector<std::pair<const char *, size_t>> spans;
+  for (const model::WeightSpan &w : m->runner->weightBuffers())
+    spans.push_back({w.data, w.bytes});
   Progress progress("bench", repetitions * (1 + decodeLen));
   int64_t done = 0;
   for (int rep = 0; rep < repetitions; ++rep) {

@@ -1,7 +1,9 @@
 //===- Compile.cpp - qopt-run compile ---------------------------*- C++ -*-===//
 //
-// Compiles MODEL ahead of time into an artifact directory (model.so and the
-// weights), itself a MODEL for the other subcommands.
+// Compiles MODEL ahead of time into an artifact directory (model.so, the
+// weights, a copy of the tokenizer and manifest.json; qopt/Model/Artifact.h),
+// itself a MODEL for the other subcommands and loadable through the C API
+// of libqopt_artifact. --target-cpu/--mattr compile for another x86-64 CPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,7 +22,23 @@ static cl::opt<std::string> artifactDir("o", cl::desc("Artifact directory"),
                                         cl::sub(compileCommand()),
                                         cl::cat(outputCategory()));
 
+cl::opt<std::string> qopt::run::targetCPU(
+    "target-cpu",
+    cl::desc("x86-64 CPU to compile for, as LLVM names it (e.g. x86-64-v3, "
+             "skylake-avx512, znver4; default: native, this host)"),
+    cl::value_desc("cpu"), cl::sub(compileCommand()),
+    cl::cat(outputCategory()));
+cl::opt<std::string> qopt::run::targetFeatures(
+    "mattr",
+    cl::desc("CPU features to add or remove, e.g. +avx512f,-avx512bw; the "
+             "kernels use 16 lanes when avx512f is on, else 8"),
+    cl::value_desc("+a,-b"), cl::sub(compileCommand()),
+    cl::cat(outputCategory()));
+
 int qopt::run::runCompile() {
+  // A bad target is refused before the (slow) import.
+  if (llvm::Error err = mlir::qopt::checkTarget(targetCPU, targetFeatures))
+    return fail(llvm::toString(std::move(err)));
   llvm::Expected<LoadedModel> m =
       loadModel(/*needTokenizer=*/false, nullptr, artifactDir);
   if (!m)

@@ -12,6 +12,8 @@
 #include "Subcommands.h"
 #include "Support.h"
 
+#include "qopt/Model/Generation.h"
+
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -200,51 +202,24 @@ int qopt::run::runGenerate() {
   // stays the only line on stderr.
   llvm::errs() << "seed: " << runSeed << "\n";
   model::Sampler sampler(cfg.vocabSize, params, runSeed);
-  std::vector<float> logits(tokens.size() * cfg.vocabSize);
   std::string text;
-  auto emit = [&](int32_t prev, int32_t token) {
-    std::string piece = tok.decode(prev, token);
+  auto emit = [&](llvm::StringRef piece) {
     text += piece;
     if (!jsonOutput) {
       llvm::outs() << piece;
       llvm::outs().flush();
     }
+    return true;
   };
-  // Echo the prompt: every token but a leading BOS (a tokenizer without
-  // one, such as Qwen2's, starts with the prompt's first token).
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (i > 0 || tokens[0] != tok.bosId())
-      emit(i > 0 ? tokens[i - 1] : -1, tokens[i]);
-
-  double start = now();
-  if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))
-    return fail(llvm::toString(std::move(err)));
-  double prefillSeconds = now() - start;
-  float *last = logits.data() + (tokens.size() - 1) * cfg.vocabSize;
-  int64_t generated = 0;
-  llvm::StringRef stopReason = "length";
-  start = now();
-  while (generated < numTokens) {
-    int32_t next = sampler.sample(last, tokens);
-    if (next == tok.eosId() || next == tok.bosId()) {
-      stopReason = "eos";
-      break;
-    }
-    emit(tokens.back(), next);
-    tokens.push_back(next);
-    ++generated;
-    if (generated == numTokens)
-      break;
-    if (static_cast<int64_t>(tokens.size()) >= context) {
-      stopReason = "context";
-      break;
-    }
-    if (llvm::Error err = m->runner->forward(
-            {next}, static_cast<int64_t>(tokens.size()) - 1, logits.data()))
-      return fail(llvm::toString(std::move(err)));
-    last = logits.data();
-  }
-  double decodeSeconds = now() - start;
+  // The loop the artifact C API runs too (qopt/Model/Generation.h).
+  llvm::Expected<model::GenerationResult> result = model::generate(
+      m->runner->executor(), tok, sampler, tokens, numTokens, context, emit);
+  if (!result)
+    return fail(llvm::toString(result.takeError()));
+  int64_t generated = result->generated;
+  llvm::StringRef stopReason = result->stopReason;
+  double prefillSeconds = result->prefillSeconds;
+  double decodeSeconds = result->decodeSeconds;
   double rate = decodeSeconds > 0 ? generated / decodeSeconds : 0.0;
   if (jsonOutput) {
     llvm::json::Object result{

@@ -191,7 +191,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   };
 
   llvm::StringRef path = modelPath();
-  std::string checkpointSource, recordedTokenizer;
+  std::string checkpointSource, recordedTokenizer, artifactTokenizer;
   double start = now();
   if (mlir::qopt::ModelRunner::isArtifactDirectory(path)) {
     if (!compileTo.empty())
@@ -200,11 +200,11 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
       return error("--pipeline cannot change an ahead-of-time compiled "
                    "artifact; pass it to `qopt-run compile`");
     llvm::Expected<std::unique_ptr<mlir::qopt::ModelRunner>> runner =
-        mlir::qopt::ModelRunner::loadArtifact(*m.context, path,
-                                              checkpointSource);
+        mlir::qopt::ModelRunner::loadArtifact(path, artifactTokenizer);
     if (!runner)
       return runner.takeError();
     m.runner = std::move(*runner);
+    checkpointSource = path.str(); // names the artifact in errors
     m.compileSeconds = now() - start;
     if (llvm::Error err = checkKVType(m.runner->cacheType()))
       return std::move(err);
@@ -283,11 +283,20 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     m.config = m.runner->config();
   }
 
+  if (needTokenizer && m.runner && tokenizerPath.empty() &&
+      artifactTokenizer.empty())
+    return error("the artifact '" + path +
+                 "' has no tokenizer (none was found when it was compiled); "
+                 "pass one with --tokenizer");
   if (needTokenizer) {
+    // An artifact's own copy (relative to the artifact), unless --tokenizer.
+    llvm::StringRef explicitPath = !tokenizerPath.empty()
+                                       ? llvm::StringRef(tokenizerPath)
+                                   : !artifactTokenizer.empty()
+                                       ? llvm::StringRef(artifactTokenizer)
+                                       : llvm::StringRef(recordedTokenizer);
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
-        model::loadTokenizerFor(checkpointSource,
-                                tokenizerPath.empty() ? recordedTokenizer
-                                                      : tokenizerPath,
+        model::loadTokenizerFor(checkpointSource, explicitPath,
                                 m.config.vocabSize);
     if (!tok)
       return tok.takeError();
@@ -306,16 +315,30 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   options.int8Activations = activations == "int8";
   options.intDot = intDot;
   if (!compileTo.empty()) {
-    // Recorded absolute, so the artifact finds its tokenizer from anywhere.
-    llvm::SmallString<256> tokenizerSource(
-        !tokenizerPath.empty()       ? std::string(tokenizerPath)
-        : !recordedTokenizer.empty() ? recordedTokenizer
-                                     : checkpointSource);
-    if (!tokenizerSource.empty() && !tokenizerSource.starts_with("synthetic:"))
-      (void)llvm::sys::fs::make_absolute(tokenizerSource);
+    options.targetCPU = targetCPU;
+    options.targetFeatures = targetFeatures;
+    // The artifact gets a copy of the tokenizer: the one given, the one
+    // recorded in the module, or the one beside the checkpoint (none is
+    // fine unless asked for).
+    std::string tokenizerFile;
+    llvm::StringRef requested =
+        !tokenizerPath.empty() ? llvm::StringRef(tokenizerPath)
+                               : llvm::StringRef(recordedTokenizer);
+    if (!requested.empty() || (!checkpointSource.empty() &&
+                               !llvm::StringRef(checkpointSource)
+                                    .starts_with("synthetic:"))) {
+      llvm::Expected<std::string> file = model::findTokenizerFor(
+          checkpointSource, requested, m.config.vocabSize);
+      if (file)
+        tokenizerFile = *file;
+      else if (!requested.empty())
+        return file.takeError();
+      else
+        llvm::consumeError(file.takeError());
+    }
     CompileIndicator indicator(llvm::sys::path::filename(path));
     if (llvm::Error err = mlir::qopt::ModelRunner::compileToDirectory(
-            *m.module, options, compileTo, tokenizerSource))
+            *m.module, options, compileTo, tokenizerFile))
       return std::move(err);
     m.compileSeconds = now() - start;
     return std::move(m);

@@ -152,7 +152,8 @@ cl::opt<std::string> qopt::run::intDot(
     "int-dot",
     cl::desc("How int8 dot products are emitted: vnni (vpdpbusd; needs "
              "AVX-512 VNNI, or AVX-VNNI at --vector-width 8) or generic "
-             "(default: vnni where the host has it)"),
+             "(default: vnni where the CPU compiled for has it: the host, or "
+             "compile's --target-cpu)"),
     cl::value_desc("vnni|generic"), ModelCommands(),
     cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kvTypeName(
@@ -260,16 +261,6 @@ llvm::Error qopt::run::checkOptions() {
                  "'");
   if (!intDot.empty() && intDot != "vnni" && intDot != "generic")
     return error("--int-dot must be vnni or generic, got '" + intDot + "'");
-  if (intDot == "vnni") {
-    int64_t width = vectorWidth > 0 ? vectorWidth.getValue()
-                                    : mlir::qopt::hostVectorWidth();
-    if (mlir::qopt::hostIntDot(width) != mlir::qopt::IntDot::Vnni)
-      return error(llvm::formatv("--int-dot vnni: this CPU has no vpdpbusd "
-                                 "at vector width {0} (AVX-512 VNNI, or "
-                                 "AVX-VNNI at width 8); use generic",
-                                 width)
-                       .str());
-  }
   if (vectorWidth != 0 &&
       (vectorWidth < kMinVectorWidth || vectorWidth > kMaxVectorWidth ||
        (vectorWidth & (vectorWidth - 1)) != 0))

@@ -93,6 +93,9 @@ extern cl::opt<bool> noProgress;
 /// -c: the context of generate, the chunk or line limit of ppl (0: the
 /// model's).
 extern cl::opt<int> contextSize;
+/// compile's --target-cpu and --mattr (defined in Compile.cpp).
+extern cl::opt<std::string> targetCPU;
+extern cl::opt<std::string> targetFeatures;
 
 //===----------------------------------------------------------------------===//
 // Helpers

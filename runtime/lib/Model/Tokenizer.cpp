@@ -299,30 +299,66 @@ static bool isGGUF(llvm::StringRef path) {
   return buf && (*buf)->getBuffer() == "GGUF";
 }
 
-/// The tokenizer of a Hugging Face directory: tokenizer.json, else
+/// The tokenizer file of a Hugging Face directory: tokenizer.json, else
 /// SentencePiece's tokenizer.model; `missing` is the error without either.
-static llvm::Expected<std::unique_ptr<Tokenizer>>
-loadFromDirectory(llvm::StringRef dir, const std::string &missing) {
-  llvm::SmallString<256> json(dir), model(dir);
-  llvm::sys::path::append(json, "tokenizer.json");
-  llvm::sys::path::append(model, "tokenizer.model");
-  if (llvm::sys::fs::exists(json))
-    return loadHuggingFaceTokenizer(json);
-  if (llvm::sys::fs::exists(model))
-    return loadSentencePieceTokenizer(model);
+static llvm::Expected<std::string> tokenizerFileIn(llvm::StringRef dir,
+                                                   const std::string &missing) {
+  for (const char *name : {"tokenizer.json", "tokenizer.model"}) {
+    llvm::SmallString<256> file(dir);
+    llvm::sys::path::append(file, name);
+    if (llvm::sys::fs::exists(file))
+      return std::string(file);
+  }
   return makeError(missing);
 }
 
-/// Loads the tokenizer at `path`, choosing the reader by its form.
-static llvm::Expected<std::unique_ptr<Tokenizer>>
-loadTokenizerAt(llvm::StringRef path, int64_t vocabSize) {
+/// The tokenizer file at `path`: the file itself, or the tokenizer of a
+/// directory.
+static llvm::Expected<std::string> tokenizerFileAt(llvm::StringRef path) {
   if (!llvm::sys::fs::exists(path))
     return makeError("tokenizer '" + path + "' does not exist");
-  if (llvm::sys::fs::is_directory(path)) {
-    return loadFromDirectory(path, "directory '" + path.str() +
-                                       "' has no tokenizer.json or "
-                                       "tokenizer.model");
+  if (!llvm::sys::fs::is_directory(path))
+    return path.str();
+  return tokenizerFileIn(path, "directory '" + path.str() +
+                                   "' has no tokenizer.json or "
+                                   "tokenizer.model");
+}
+
+/// Finds the tokenizer file that belongs to the checkpoint at
+/// `checkpointPath`.
+static llvm::Expected<std::string>
+findTokenizerFile(llvm::StringRef checkpointPath, int64_t vocabSize) {
+  if (llvm::sys::fs::is_directory(checkpointPath))
+    return tokenizerFileIn(
+        checkpointPath, "Hugging Face checkpoint '" + checkpointPath.str() +
+                            "' has no tokenizer.json or tokenizer.model; "
+                            "pass a tokenizer explicitly");
+  if (isGGUF(checkpointPath))
+    return checkpointPath.str();
+  llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);
+  std::vector<std::string> tried;
+  for (const std::string &name : {std::string("tokenizer.bin"),
+                                  "tok" + std::to_string(vocabSize) + ".bin"}) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, name);
+    tried.push_back(std::string(p));
+    if (llvm::sys::fs::exists(p))
+      return std::string(p);
   }
+  return makeError("no tokenizer beside '" + checkpointPath + "' (tried " +
+                   llvm::join(tried, ", ") + "); pass a tokenizer explicitly");
+}
+
+llvm::Expected<std::string>
+qopt::model::findTokenizerFor(llvm::StringRef checkpointPath,
+                              llvm::StringRef tokenizerPath,
+                              int64_t vocabSize) {
+  return tokenizerPath.empty() ? findTokenizerFile(checkpointPath, vocabSize)
+                               : tokenizerFileAt(tokenizerPath);
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+qopt::model::loadTokenizerFile(llvm::StringRef path, int64_t vocabSize) {
   if (path.ends_with(".json"))
     return loadHuggingFaceTokenizer(path);
   if (path.ends_with(".model"))
@@ -332,37 +368,16 @@ loadTokenizerAt(llvm::StringRef path, int64_t vocabSize) {
   return loadLlama2cTokenizer(path, vocabSize);
 }
 
-/// Finds the tokenizer that belongs to the checkpoint at `checkpointPath`.
-static llvm::Expected<std::unique_ptr<Tokenizer>>
-findTokenizer(llvm::StringRef checkpointPath, int64_t vocabSize) {
-  if (llvm::sys::fs::is_directory(checkpointPath))
-    return loadFromDirectory(
-        checkpointPath, "Hugging Face checkpoint '" + checkpointPath.str() +
-                            "' has no tokenizer.json or tokenizer.model; "
-                            "pass a tokenizer explicitly");
-  if (isGGUF(checkpointPath))
-    return loadGGUFTokenizer(checkpointPath);
-  llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);
-  std::vector<std::string> tried;
-  for (const std::string &name : {std::string("tokenizer.bin"),
-                                  "tok" + std::to_string(vocabSize) + ".bin"}) {
-    llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, name);
-    tried.push_back(std::string(p));
-    if (llvm::sys::fs::exists(p))
-      return loadLlama2cTokenizer(p, vocabSize);
-  }
-  return makeError("no tokenizer beside '" + checkpointPath + "' (tried " +
-                   llvm::join(tried, ", ") + "); pass a tokenizer explicitly");
-}
-
 llvm::Expected<std::unique_ptr<Tokenizer>>
 qopt::model::loadTokenizerFor(llvm::StringRef checkpointPath,
                               llvm::StringRef tokenizerPath,
                               int64_t vocabSize) {
+  llvm::Expected<std::string> file =
+      findTokenizerFor(checkpointPath, tokenizerPath, vocabSize);
+  if (!file)
+    return file.takeError();
   llvm::Expected<std::unique_ptr<Tokenizer>> tok =
-      tokenizerPath.empty() ? findTokenizer(checkpointPath, vocabSize)
-                            : loadTokenizerAt(tokenizerPath, vocabSize);
+      loadTokenizerFile(*file, vocabSize);
   if (!tok)
     return tok.takeError();
   if (vocabSize > 0 && (*tok)->vocabSize() > vocabSize)

@@ -91,6 +91,26 @@ llvm::Expected<std::unique_ptr<Tokenizer>>
 loadTokenizerFor(llvm::StringRef checkpointPath, llvm::StringRef tokenizerPath,
                  int64_t vocabSize);
 
+/// The tokenizer file loadTokenizerFor would read: `tokenizerPath` (or its
+/// tokenizer.json when it is a directory), else the one found for the
+/// checkpoint.
+llvm::Expected<std::string> findTokenizerFor(llvm::StringRef checkpointPath,
+                                             llvm::StringRef tokenizerPath,
+                                             int64_t vocabSize);
+
+/// Loads the tokenizer file `path`, choosing the reader by its form: `.json`
+/// is Hugging Face, a GGUF magic is GGUF, anything else llama2.c.
+llvm::Expected<std::unique_ptr<Tokenizer>>
+loadTokenizerFile(llvm::StringRef path, int64_t vocabSize);
+
+/// Copies the tokenizer file `path` into the directory `dir` under a fixed
+/// name and returns that name: tokenizer.json (with the
+/// tokenizer_config.json beside it, if any), tokenizer.bin, or, for a GGUF
+/// file, tokenizer.gguf holding only its vocabulary.
+llvm::Expected<std::string> copyTokenizerInto(llvm::StringRef path,
+                                              llvm::StringRef dir,
+                                              int64_t vocabSize);
+
 } // namespace model
 } // namespace qopt
 

@@ -1,0 +1,73 @@
+//===- RunnerInternal.h - Shared pieces of the JIT and AOT paths -*- C++ -*-===//
+//
+// Private to tools/lib/Runner: ModelRunner.cpp (JIT, artifact loading) and
+// CompileArtifact.cpp (the ahead-of-time writer) lower the same way.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TOOLS_LIB_RUNNER_RUNNERINTERNAL_H
+#define QOPT_TOOLS_LIB_RUNNER_RUNNERINTERNAL_H
+
+#include "qopt/Conversion/Passes.h"
+#include "qopt/Model/Executor.h"
+#include "qopt/Tools/ModelRunner.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir {
+namespace qopt {
+namespace runner {
+
+/// An llvm::Error with `message`.
+llvm::Error runnerError(const llvm::Twine &message);
+
+/// Runs the passes of a textual pipeline on `module`; empty does nothing.
+llvm::Error runUserPipeline(ModuleOp module, llvm::StringRef pipeline);
+
+/// What lowering a module to the LLVM dialect yields.
+struct LoweredModel {
+  /// The weights (pointing into the context's resource blobs), in the order
+  /// of the code's weight table.
+  std::vector<::qopt::model::WeightSpan> weights;
+  std::vector<WidthSlot> slots;
+};
+
+/// Runs options.pipeline, then qopt-to-llvm with `vectorWidth` lanes and
+/// the int8 dot products emitted as `intDot`, and binds the weight table to
+/// the module's resource blobs.
+llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
+                                         const CompileOptions &options,
+                                         int64_t vectorWidth, IntDot intDot);
+
+/// The int8 dot products to emit: options.intDot ("vnni" refused where
+/// `best`, what the target runs, is generic), or `best` when it is empty.
+llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options,
+                                    IntDot best);
+
+/// The int8 dot products `tm` runs best at `vectorWidth` lanes: VNNI when
+/// it has vpdpbusd at that width (AVX-512 VNNI + BW for 16 lanes; AVX-512
+/// VNNI + VL or AVX-VNNI for 8), else generic code.
+IntDot targetIntDot(const llvm::TargetMachine &tm, int64_t vectorWidth);
+
+/// A target machine for options.targetCPU/targetFeatures (the host with all
+/// its features when the CPU is empty or "native"), position-independent
+/// when `pic`.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+makeTargetMachine(const CompileOptions &options, bool pic);
+
+/// The vector width of the kernels for `tm`: 16 lanes with AVX-512F, else 8.
+int64_t targetVectorWidth(const llvm::TargetMachine &tm);
+
+/// Registers the translations to LLVM IR with `ctx`.
+void registerTranslations(MLIRContext *ctx);
+
+} // namespace runner
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_TOOLS_LIB_RUNNER_RUNNERINTERNAL_H
