@@ -324,12 +324,8 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   }
   int64_t width = options.vectorWidth > 0 ? options.vectorWidth
                                           : targetVectorWidth(**tm);
-  llvm::Expected<IntDot> intDot =
-      chooseIntDot(options, targetIntDot(**tm, width));
-  if (!intDot)
-    return intDot.takeError();
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, *intDot);
+      lowerModule(module, options, width, targetIntDot(**tm, width));
   if (!lowered)
     return lowered.takeError();
   std::string object = inDir(tmp, "model.o");

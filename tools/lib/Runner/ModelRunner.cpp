@@ -113,7 +113,10 @@ llvm::Error runner::runUserPipeline(ModuleOp module,
 
 llvm::Expected<LoweredModel>
 runner::lowerModule(ModuleOp module, const CompileOptions &options,
-                    int64_t vectorWidth, IntDot intDot) {
+                    int64_t vectorWidth, IntDot targetDot) {
+  llvm::Expected<IntDot> intDot = chooseIntDot(options, targetDot);
+  if (!intDot)
+    return intDot.takeError();
   MLIRContext *ctx = module.getContext();
   {
     DialectRegistry registry;
@@ -129,7 +132,7 @@ runner::lowerModule(ModuleOp module, const CompileOptions &options,
   QOptToLLVMPipelineOptions lowering;
   lowering.vectorWidth = vectorWidth;
   lowering.int8Activations = options.int8Activations;
-  lowering.intDot = intDot == IntDot::Vnni ? "vnni" : "generic";
+  lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
   buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return runnerError("lowering the model to LLVM failed");
@@ -200,11 +203,8 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   setup.staticPositions = cache->staticPositions;
   int64_t width =
       options.vectorWidth > 0 ? options.vectorWidth : hostVectorWidth();
-  llvm::Expected<IntDot> intDot = chooseIntDot(options, hostIntDot(width));
-  if (!intDot)
-    return intDot.takeError();
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, *intDot);
+      lowerModule(module, options, width, hostIntDot(width));
   if (!lowered)
     return lowered.takeError();
   setup.weights = std::move(lowered->weights);

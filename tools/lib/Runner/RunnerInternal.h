@@ -38,11 +38,13 @@ struct LoweredModel {
 };
 
 /// Runs options.pipeline, then qopt-to-llvm with `vectorWidth` lanes and
-/// the int8 dot products emitted as `intDot`, and binds the weight table to
-/// the module's resource blobs.
+/// the int8 dot products chooseIntDot picks for a target that runs
+/// `targetDot` best, and binds the weight table to the module's resource
+/// blobs.
 llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
                                          const CompileOptions &options,
-                                         int64_t vectorWidth, IntDot intDot);
+                                         int64_t vectorWidth,
+                                         IntDot targetDot);
 
 /// The int8 dot products to emit: options.intDot ("vnni" refused where
 /// `best`, what the target runs, is generic), or `best` when it is empty.
