@@ -124,17 +124,24 @@ int64_t mlir::qopt::hostVectorWidth() {
   return it != features.end() && it->second ? 16 : 8;
 }
 
-mlir::qopt::IntDot mlir::qopt::hostIntDot(int64_t vectorWidth) {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  auto has = [&](StringRef name) {
-    auto it = features.find(name);
-    return it != features.end() && it->second;
-  };
+mlir::qopt::IntDot
+mlir::qopt::intDotFor(llvm::function_ref<bool(StringRef)> has,
+                      int64_t vectorWidth) {
   bool vnni512 = has("avx512vnni") && has("avx512bw");
   if (vectorWidth >= 16)
     return vnni512 ? IntDot::Vnni : IntDot::Generic;
   return (vnni512 && has("avx512vl")) || has("avxvnni") ? IntDot::Vnni
                                                         : IntDot::Generic;
+}
+
+mlir::qopt::IntDot mlir::qopt::hostIntDot(int64_t vectorWidth) {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  return intDotFor(
+      [&](StringRef name) {
+        auto it = features.find(name);
+        return it != features.end() && it->second;
+      },
+      vectorWidth);
 }
 
 void mlir::qopt::registerQOptToLLVMPipeline() {

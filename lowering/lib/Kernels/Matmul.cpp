@@ -2,8 +2,9 @@
 //
 // y[t, n] = sum_k x[t, k] * W[n, k] on buffers. Weight rows are the outer
 // loop, an `scf.parallel` (rows split between threads), so each row is
-// streamed from memory once and reused from cache for every token. A float weight (f32/f16/bf16, widened in registers) uses the
-// four-accumulator FMA dot product; a quantized weight is read in its
+// streamed from memory once and reused from cache for every token. A float
+// weight (f32/f16/bf16, widened in registers) uses the four-accumulator FMA
+// dot product; a quantized weight is read in its
 // storage form, group by group: the codes of `width` lanes are unpacked in
 // registers (dense rows at c bits, or the top r + 1 bit planes of a nested
 // tensor), the group's zero point is subtracted, the products accumulate in

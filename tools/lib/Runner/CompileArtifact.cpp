@@ -140,13 +140,11 @@ int64_t runner::targetVectorWidth(const llvm::TargetMachine &tm) {
 IntDot runner::targetIntDot(const llvm::TargetMachine &tm,
                             int64_t vectorWidth) {
   const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
-  if (vectorWidth >= 16)
-    return sti->checkFeatures("+avx512vnni,+avx512bw") ? IntDot::Vnni
-                                                        : IntDot::Generic;
-  return sti->checkFeatures("+avx512vnni,+avx512vl") ||
-                 sti->checkFeatures("+avxvnni")
-             ? IntDot::Vnni
-             : IntDot::Generic;
+  return intDotFor(
+      [&](llvm::StringRef name) {
+        return sti->checkFeatures(("+" + name).str());
+      },
+      vectorWidth);
 }
 
 llvm::Expected<IntDot> runner::chooseIntDot(const CompileOptions &options,

@@ -51,9 +51,7 @@ llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
 llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options,
                                     IntDot best);
 
-/// The int8 dot products `tm` runs best at `vectorWidth` lanes: VNNI when
-/// it has vpdpbusd at that width (AVX-512 VNNI + BW for 16 lanes; AVX-512
-/// VNNI + VL or AVX-VNNI for 8), else generic code.
+/// intDotFor on the features of `tm`.
 IntDot targetIntDot(const llvm::TargetMachine &tm, int64_t vectorWidth);
 
 /// A target machine for options.targetCPU/targetFeatures (the host with all

@@ -145,8 +145,14 @@ llvm::Error loadOpenMPRuntime();
 /// otherwise 8.
 int64_t hostVectorWidth();
 
-/// The int8 dot products this host runs best at `vectorWidth`: VNNI when
-/// the CPU has `vpdpbusd` at that width, otherwise generic code.
+/// The int8 dot products a CPU with the features `has` answers for runs
+/// best at `vectorWidth`: VNNI when it has `vpdpbusd` at that width
+/// (AVX-512 VNNI + BW for 16 lanes; AVX-512 VNNI + VL, or AVX-VNNI, for 8),
+/// otherwise generic code. `has` takes LLVM's x86 feature names.
+IntDot intDotFor(llvm::function_ref<bool(StringRef feature)> has,
+                 int64_t vectorWidth);
+
+/// intDotFor on this host's CPU features.
 IntDot hostIntDot(int64_t vectorWidth);
 
 /// Appends the lowering from qopt model IR on tensors to loops on buffers
