@@ -64,6 +64,14 @@ else:
 config.substitutions.append(
     ("%{timeout}", "timeout 300" if sanitizers else "timeout 60"))
 
+# The mutation tests (Dialect/QOpt/malformed.test, Tools/hostile-modules.test)
+# feed hundreds of corrupted files to the tools. A sanitizer build runs a
+# quarter of them, `--divisor %{mutant_divisor}`: there every process costs
+# several times as much, and the libFuzzer targets (docs/hardening.md) search
+# the same readers far deeper.
+config.substitutions.append(
+    ("%{mutant_divisor}", "4" if sanitizers else "1"))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 

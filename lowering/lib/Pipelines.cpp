@@ -106,7 +106,10 @@ void mlir::qopt::buildQOptToLLVMPipeline(
   // (static schedule; the thread count is the OpenMP runtime's, set by the
   // tools' -t), then convert-qopt-to-llvm lowers the remaining scf to cf
   // itself (see its description); or plain loops and branches without
-  // OpenMP.
+  // OpenMP. Each of those loops is first moved into a function of its own,
+  // so that the OpenMP translation's outlining stays linear in the size of
+  // the model (qopt-outline-parallel-loops).
+  pm.addPass(createOutlineParallelLoopsPass());
   if (options.openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
   else

@@ -29,9 +29,10 @@
 // CHECK-NEXT: %[[SLOT:.*]] = llvm.getelementptr %[[TAB]][1] : (!llvm.ptr) -> !llvm.ptr, i64
 // CHECK-NEXT: %[[A1:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> i64
 // CHECK-NEXT: %{{.*}} = llvm.inttoptr %[[A1]] : i64 to !llvm.ptr
-// The dot products stay vectorized.
-// CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
-// CHECK: llvm.intr.vector.reduce.fadd
+// Each kernel's parallel loop is a call of an internal function of its own
+// (qopt-outline-parallel-loops): the linear's matmul, then the attention.
+// CHECK: llvm.call @decode_parallel_0(
+// CHECK: llvm.call @decode_parallel_1(
 // CHECK: llvm.return
 // CHECK-NEXT: }
 // One malloc per intermediate buffer (embedding, linear, rope, attention):
@@ -42,29 +43,44 @@
 // embedding's after it. Each (token, head) iteration of the attention, an
 // OpenMP work-shared loop, allocates and frees its own scores.
 // ALLOC-LABEL: llvm.func @decode(
-// ALLOC-COUNT-4: llvm.call @malloc
+// ALLOC-COUNT-2: llvm.call @malloc
+// ALLOC: llvm.call @decode_parallel_0(
+// ALLOC-COUNT-2: llvm.call @malloc
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC: llvm.call @free
+// ALLOC: llvm.call @decode_parallel_1(
+// ALLOC-NOT: llvm.call @malloc
+// ALLOC-COUNT-3: llvm.call @free
+// ALLOC-NEXT: llvm.return
+// ALLOC-LABEL: llvm.func internal @decode_parallel_1(
 // ALLOC: omp.parallel
 // ALLOC: omp.wsloop
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @free
 // ALLOC: omp.terminator
-// ALLOC-NOT: llvm.call @malloc
-// ALLOC-COUNT-3: llvm.call @free
-// ALLOC-NEXT: llvm.return
 
 // The C interface wrapper takes memref descriptors by pointer.
 // CHECK-LABEL: llvm.func @_mlir_ciface_decode(
 // CHECK: llvm.call @decode(
+// The attention and the matmul stay vectorized in their functions.
+// CHECK-LABEL: llvm.func internal @decode_parallel_1(
+// CHECK: omp.parallel
+// CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.intr.vector.reduce.fadd
+// CHECK-LABEL: llvm.func internal @decode_parallel_0(
+// CHECK: omp.parallel
+// CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.intr.vector.reduce.fadd
 
 // LLVMIR-DAG: declare ptr @malloc(i64)
 // LLVMIR-DAG: declare void @free(ptr)
 // LLVMIR: define void @decode(
-// LLVMIR: call void {{.*}}@__kmpc_fork_call(ptr @{{[0-9]+}}, i32 1, ptr @decode..omp_par
-// LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
+// LLVMIR: call void @decode_parallel_0(
 // LLVMIR: define void @_mlir_ciface_decode(
 // LLVMIR: call void @decode(
+// LLVMIR: define internal void @decode_parallel_1(
+// LLVMIR: call void {{.*}}@__kmpc_fork_call(ptr @{{[0-9]+}}, i32 1, ptr @decode_parallel_1..omp_par
+// LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
 
 func.func @decode(%tokens: tensor<?xi32>, %pos: index, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>) -> tensor<?x32xf32> {
   %emb = arith.constant dense_resource<emb> : tensor<4x32xf32>

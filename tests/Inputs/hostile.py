@@ -22,10 +22,12 @@ Standard library only; files are edited in place unless an output is named.
       first tensor's name.
   hostile.py text OUT --bytes N
       Writes one line of N bytes of words (and a final newline).
-  hostile.py mutants IN OUTDIR --count N [--seed S]
+  hostile.py mutants IN OUTDIR --count N [--seed S] [--divisor D]
       Writes N mutated copies of IN (MLIR bytecode, or any binary file) to
       OUTDIR: bytes replaced, runs of 0xFF (varints that never end or
       overflow), cuts, slices deleted or repeated; reproducible with S.
+      With D, only the first N / D of them (lit's %{mutant_divisor}: the
+      sanitizer build runs a share of the cases).
   hostile.py nest-mlir OUT --depth N
       Writes an MLIR module whose function carries an attribute of N nested
       arrays.
@@ -214,7 +216,7 @@ def cmd_mutants(args):
     os.makedirs(args.outdir, exist_ok=True)
     rng = random.Random(args.seed)
     base, ext = os.path.splitext(os.path.basename(args.input))
-    for i in range(args.count):
+    for i in range(max(1, args.count // args.divisor)):
         mutated = data
         # The magic stays in most mutants, so that they reach the reader.
         while mutated == data or (i % 8 and not mutated.startswith(data[:4])):
@@ -272,6 +274,7 @@ def main():
     p.add_argument("outdir")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--divisor", type=int, default=1)
     p.set_defaults(func=cmd_mutants)
 
     p = sub.add_parser("nest-mlir")

@@ -12,6 +12,8 @@ which adds --verify-each, stays part of the command.
 Inputs are cut at every STRIDE-th byte (sampled down to --max-prefixes
 evenly spaced cuts; --all keeps every one), plus --flips copies with one
 byte replaced, chosen with a fixed seed so that runs are reproducible.
+--divisor D keeps a D-th of the sampled cuts and flips (lit's
+%{mutant_divisor}: the sanitizer build runs a share of the cases).
 Each failing input is left in WORKDIR and named in the report.
 """
 
@@ -67,6 +69,7 @@ def main():
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--divisor", type=int, default=1)
     parser.add_argument("input")
     parser.add_argument("workdir")
     parser.add_argument("tool")
@@ -78,8 +81,9 @@ def main():
         data = f.read()
     os.makedirs(opts.workdir, exist_ok=True)
     base = os.path.splitext(os.path.basename(opts.input))[0]
-    cases = make_cases(data, opts.stride, opts.max_prefixes, opts.flips,
-                       opts.seed, opts.all)
+    cases = make_cases(data, opts.stride,
+                       max(1, opts.max_prefixes // opts.divisor),
+                       max(1, opts.flips // opts.divisor), opts.seed, opts.all)
 
     paths = []
     for name, content in cases:
