@@ -32,6 +32,7 @@
 // CHECK: scf.parallel (%[[N:.*]]) = ({{.*}}) to (%c16)
 // CHECK: scf.for %[[T0:.*]] = %{{.*}} to %{{.*}} step %c4
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-NOT: memref.prefetch
 // CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x128xi8>, vector<32xi8>
 // CHECK: %[[LO:.*]] = arith.andi %[[B]]
 // CHECK: %[[HI:.*]] = arith.shrui %[[B]]
@@ -44,8 +45,17 @@
 // CHECK-COUNT-3: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // CHECK: scf.yield
 // CHECK: memref.load %[[GS]]
-// The remainder tokens, one at a time.
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
+// The remainder tokens, one at a time (all of a decode step): each
+// superblock first prefetches the same superblock of the next row
+// (clamped to the last), and at every 8th superblock (one 64-byte line of
+// f32 scales) that row's scales.
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1{{.*}} {
+// CHECK: %[[NEXT:.*]] = arith.minui %{{.*}}, %c15 : index
+// CHECK: scf.for %[[SB:.*]] = %{{.*}} to %{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<16xf32>)
+// CHECK: memref.prefetch %{{.*}}[%[[NEXT]], %{{.*}}], read, locality<3>, data : memref<16x128xi8>
+// CHECK: arith.remui %[[SB]], %c8{{.*}} : index
+// CHECK: scf.if
+// CHECK: memref.prefetch %{{.*}}[%[[NEXT]], %{{.*}}], read, locality<3>, data : memref<16x8xf32>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // CHECK: memref.dealloc %[[QX]]
 // W8-LABEL: func.func @q4

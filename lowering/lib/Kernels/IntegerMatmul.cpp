@@ -349,6 +349,45 @@ Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
   return code;
 }
 
+/// Asks the cache for the codes (and the scales) of superblock `sb` of row
+/// `next`, the row this thread streams after the current one: the rows of
+/// a thread's share are contiguous, so this keeps a row's worth of bytes
+/// in flight ahead of the loads.
+void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
+                        const IntegerPlan &plan, Value next, Value sb) {
+  auto prefetch = [&](Value buffer, ValueRange indices) {
+    memref::PrefetchOp::create(k.b, k.loc, buffer, indices,
+                               /*isWrite=*/false, /*localityHint=*/3,
+                               /*isDataCache=*/true);
+  };
+  QTensorType type = q.type;
+  int64_t s = plan.superblock;
+  if (type.getLayout() == Layout::Dense) {
+    prefetch(q.codes, {next, k.muli(sb, k.index(s * type.getBits() / 8))});
+  } else {
+    unsigned planes = std::min(type.getBits() + 1,
+                               type.getEffectiveParentBits());
+    Value byteCol = k.muli(sb, k.index(s / 8));
+    for (unsigned p = 0; p < planes; ++p)
+      prefetch(q.codes, {k.index(p), next, byteCol});
+  }
+  // A 64-byte line holds 16 f32 scales: one prefetch per line.
+  if (type.getGranularity() == Granularity::Group &&
+      (plan.group * 16) % s == 0) {
+    int64_t perLine = plan.group * 16 / s;
+    Value atLine = arith::CmpIOp::create(
+        k.b, k.loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(k.b, k.loc, sb, k.index(perLine)), k.index(0));
+    scf::IfOp::create(k.b, k.loc, atLine, [&](OpBuilder &b, Location loc) {
+      Value col = k.muli(sb, k.index(s));
+      prefetch(q.scales, {next, k.divui(col, k.index(plan.group))});
+      if (q.zeros)
+        prefetch(q.zeros, {next, k.divui(col, k.index(plan.group))});
+      scf::YieldOp::create(b, loc);
+    });
+  }
+}
+
 /// Lane vector of a per-group weight value (`values`: scales or zero
 /// points, [rows, groups] or per-channel/per-tensor) for superblock `sb`.
 Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
@@ -399,6 +438,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   // y[t0 .. t0 + tile) of row n, sharing each superblock's codes.
   int64_t numGroups = cols / plan.group;
   auto rowTile = [&](Value n, Value t0, int64_t tile) {
+    Value next = k.minui(k.addi(n, k.index(1)), k.index(rows - 1));
     Value zeroF = arith::ConstantOp::create(
         k.b, k.loc, DenseElementsAttr::get(lanesF, k.b.getF32FloatAttr(0)));
     Value zeroI = arith::ConstantOp::create(
@@ -408,6 +448,10 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     SmallVector<Value> acc = k.forLoopCarried(
         k.index(0), k.index(numSuper), 1, init,
         [&](Value sb, ValueRange carried) -> SmallVector<Value> {
+          // Decode-sized calls only: with a tile of tokens the row is
+          // reused from the cache, and the loop is compute-bound.
+          if (tile == 1)
+            prefetchSuperblock(k, q, plan, next, sb);
           Value codes = loadSuperblockCodes(k, q, plan, n, sb);
           Value sw = groupLanes(k, q, plan, q.scales, n, sb);
           Value col = k.muli(sb, k.index(plan.superblock));
