@@ -197,7 +197,7 @@ cl::opt<bool> qopt::run::jsonOutput(
 cl::opt<bool> qopt::run::noProgress(
     "no-progress",
     cl::desc("Never draw a progress bar or the compiling indicator"),
-    RunCommands(), cl::cat(outputCategory()));
+    RunCommands(), cl::sub(compileCommand()), cl::cat(outputCategory()));
 
 cl::opt<int> qopt::run::contextSize(
     "c",

@@ -95,19 +95,16 @@ static llvm::Error scoreSequence(LoadedModel &m,
 }
 
 static llvm::Error byLine(LoadedModel &m, int64_t context,
+                          std::unique_ptr<model::LineReader> &text,
                           PerplexityResult &result) {
-  llvm::Expected<std::unique_ptr<model::LineReader>> text =
-      model::LineReader::open(textPath, kMaxTextLineBytes);
-  if (!text)
-    return text.takeError();
   // Memory is bounded by the longest line, not the file. Lines are split at
   // '\n' only: a CRLF file's '\r' stays part of its line, as in the
   // published stories260K reference (4769 tokens); empty lines are skipped.
   std::vector<float> logits;
-  Progress progress("ppl", (*text)->fileSize());
+  Progress progress("ppl", text->fileSize());
   std::string line;
   while (true) {
-    llvm::Expected<bool> more = (*text)->next(line);
+    llvm::Expected<bool> more = text->next(line);
     if (!more)
       return more.takeError();
     if (!*more)
@@ -124,7 +121,7 @@ static llvm::Error byLine(LoadedModel &m, int64_t context,
       continue;
     if (llvm::Error err = scoreSequence(m, tokens, 0, logits, result))
       return err;
-    progress.update((*text)->bytesRead());
+    progress.update(text->bytesRead());
   }
   progress.finish();
   if (result.truncatedSequences)
@@ -135,21 +132,28 @@ static llvm::Error byLine(LoadedModel &m, int64_t context,
   return llvm::Error::success();
 }
 
-static llvm::Error byChunk(LoadedModel &m, int64_t context,
-                           PerplexityResult &result) {
-  auto error = [](const llvm::Twine &message) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-  };
+/// The whole text for --chunked, at most kMaxChunkedTextBytes.
+static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readWholeText() {
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
       model::openRegularFile(textPath, "");
   if (!buffer)
     return buffer.takeError();
   if ((*buffer)->getBufferSize() > kMaxChunkedTextBytes)
-    return error("'" + textPath + "' is larger than the " +
-                 llvm::Twine(kMaxChunkedTextBytes >> 20) +
-                 " MiB --chunked reads");
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "'" + textPath + "' is larger than the " +
+            llvm::Twine(kMaxChunkedTextBytes >> 20) + " MiB --chunked reads");
+  return buffer;
+}
+
+static llvm::Error byChunk(LoadedModel &m, int64_t context,
+                           std::unique_ptr<llvm::MemoryBuffer> &buffer,
+                           PerplexityResult &result) {
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
   std::vector<int32_t> tokens =
-      m.tokenizer->encode((*buffer)->getBuffer(), /*bos=*/true, false);
+      m.tokenizer->encode(buffer->getBuffer(), /*bos=*/true, false);
   int64_t count = tokens.size();
   if (count < 2 * context)
     return error("'" + textPath + "' has " + llvm::Twine(count) +
@@ -204,12 +208,29 @@ int qopt::run::runPerplexity() {
                                      "--chunked needs -c 4 or more");
     return llvm::Error::success();
   };
+  // The text is opened first: a missing file, or one that is not a regular
+  // file (/dev/zero, a FIFO), is an error before the model is compiled.
+  std::unique_ptr<model::LineReader> lines;
+  std::unique_ptr<llvm::MemoryBuffer> wholeText;
+  if (whole) {
+    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> text = readWholeText();
+    if (!text)
+      return fail(llvm::toString(text.takeError()));
+    wholeText = std::move(*text);
+  } else {
+    llvm::Expected<std::unique_ptr<model::LineReader>> text =
+        model::LineReader::open(textPath, kMaxTextLineBytes);
+    if (!text)
+      return fail(llvm::toString(text.takeError()));
+    lines = std::move(*text);
+  }
   llvm::Expected<LoadedModel> m =
       loadModel(/*needTokenizer=*/true, checkContext);
   if (!m)
     return fail(llvm::toString(m.takeError()));
   PerplexityResult r;
-  if (llvm::Error err = whole ? byChunk(*m, context, r) : byLine(*m, context, r))
+  if (llvm::Error err = whole ? byChunk(*m, context, wholeText, r)
+                              : byLine(*m, context, lines, r))
     return fail(llvm::toString(std::move(err)));
   int64_t count = r.nll.count();
   if (count == 0)
