@@ -20,7 +20,10 @@ if [ "${QOPT_SANITIZE:-0}" = "1" ]; then
   export ASAN_OPTIONS="allow_user_poisoning=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 fi
-ctest --test-dir "$build_dir" --output-on-failure "$@"
+# Suites run side by side (-j): the lit suites spread over the cores
+# themselves, and the single-threaded GoogleTest binaries fill the gaps.
+jobs="$(nproc 2>/dev/null || echo 2)"
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "$@"
 
 # The sanitizer suite (docs/hardening.md), built with ASan + UBSan in a
 # second build directory: the unit tests of the readers and the runtime, the
@@ -35,6 +38,6 @@ if [ "${QOPT_SANITIZER_SUITE:-1}" = "1" ] && [ "${QOPT_SANITIZE:-0}" != "1" ]; t
     QOPT_BUILD_TARGET=qopt-sanitizer-suite "$root/scripts/setup.sh"
   ASAN_OPTIONS="allow_user_poisoning=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
   UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
-    ctest --test-dir "$asan_dir" --output-on-failure -L sanitizer-suite
+    ctest --test-dir "$asan_dir" --output-on-failure -j "$jobs" -L sanitizer-suite
   echo "qopt test: sanitizer suite built and passed in $((SECONDS - start)) s"
 fi
