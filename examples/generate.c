@@ -4,10 +4,11 @@
  * libqopt_artifact (no MLIR, no LLVM shared library).
  *
  *   qopt-run compile MODEL -o DIR            # once, where qopt is installed
- *   qopt-example-generate DIR "Once upon a time" 100 [temperature [seed]]
+ *   qopt-example-generate DIR "Once upon a time" 100 [temperature [seed
+ *                         [threads]]]
  *
  * prints the prompt and up to 100 generated tokens (greedy by default), and
- * the stop reason on stderr. Exit code 1 with a message on any error.
+ * the stop reason and the thread count on stderr. Exit code 1 with a message on any error.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -32,8 +33,9 @@ static long long parseCount(const char *text) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4 || argc > 6) {
-    fprintf(stderr, "usage: %s ARTIFACT_DIR PROMPT N [TEMPERATURE [SEED]]\n",
+  if (argc < 4 || argc > 7) {
+    fprintf(stderr,
+            "usage: %s ARTIFACT_DIR PROMPT N [TEMPERATURE [SEED [THREADS]]]\n",
             argv[0]);
     return 1;
   }
@@ -49,6 +51,18 @@ int main(int argc, char **argv) {
   if (!artifact) {
     fprintf(stderr, "error: %s\n", error);
     return 1;
+  }
+  if (argc > 6) {
+    long long threads = parseCount(argv[6]);
+    if (threads < 0 || threads > 1 << 20 ||
+        qopt_artifact_set_threads(artifact, (int)threads) != 0) {
+      fprintf(stderr, "error: %s\n",
+              threads < 0 || threads > 1 << 20
+                  ? "THREADS must be a positive integer"
+                  : qopt_artifact_last_error(artifact));
+      qopt_artifact_close(artifact);
+      return 1;
+    }
   }
   qopt_sampling_params params;
   qopt_sampling_params_default(&params);
@@ -71,8 +85,9 @@ int main(int argc, char **argv) {
     status = 1;
   } else {
     printf("\n");
-    fprintf(stderr, "[%lld tokens] stopped: %s\n", (long long)generated,
-            qopt_artifact_stop_reason(artifact));
+    fprintf(stderr, "[%lld tokens] stopped: %s (%d threads)\n",
+            (long long)generated, qopt_artifact_stop_reason(artifact),
+            qopt_artifact_threads(artifact));
   }
   qopt_sampler_free(sampler);
   qopt_artifact_close(artifact);

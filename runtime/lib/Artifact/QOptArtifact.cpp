@@ -128,6 +128,18 @@ int qopt_artifact_set_widths(qopt_artifact *a, unsigned bits,
   return 0;
 }
 
+int qopt_artifact_set_threads(qopt_artifact *a, int threads) {
+  if (!a)
+    return -1;
+  if (llvm::Error err = a->artifact->setThreads(threads))
+    return failWith(a, std::move(err), -1);
+  return 0;
+}
+
+int qopt_artifact_threads(const qopt_artifact *a) {
+  return a ? a->artifact->threads() : -1;
+}
+
 int qopt_artifact_reserve(qopt_artifact *a, int64_t positions) {
   if (!a)
     return -1;

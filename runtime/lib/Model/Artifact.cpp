@@ -47,6 +47,26 @@ Artifact::~Artifact() {
     munmap(weightData, weightSize);
 }
 
+llvm::Error Artifact::setThreads(int threads) {
+  if (threads < 1 || threads > 1024)
+    return makeError("threads must be in [1, 1024], got " +
+                     llvm::Twine(threads));
+  // model.so was loaded RTLD_LOCAL: its libomp is found through its handle.
+  auto set = reinterpret_cast<void (*)(int)>(
+      dlsym(library, "omp_set_num_threads"));
+  if (!set)
+    return makeError("'" + joinPath(dir, info.library) +
+                     "' does not use the OpenMP runtime (compiled without "
+                     "threads); it runs on one thread");
+  set(threads);
+  return llvm::Error::success();
+}
+
+int Artifact::threads() const {
+  auto get = reinterpret_cast<int (*)()>(dlsym(library, "omp_get_max_threads"));
+  return get ? std::max(1, get()) : 1;
+}
+
 std::string Artifact::tokenizerPath() const {
   return info.tokenizer.empty() ? std::string()
                                 : joinPath(dir, info.tokenizer);

@@ -98,6 +98,12 @@ public:
   ModelExecutor &executor() { return *exec; }
   /// The path of the artifact's tokenizer, or empty if it has none.
   std::string tokenizerPath() const;
+  /// The threads of the compiled kernels, 1..1024: the OpenMP team size
+  /// (omp_set_num_threads of the libomp that model.so links), which applies
+  /// to the parallel regions the calling thread starts.
+  llvm::Error setThreads(int threads);
+  /// The team size of the calling thread's next parallel region.
+  int threads() const;
 
 private:
   Artifact() = default;

@@ -70,6 +70,14 @@ QOPT_ARTIFACT_EXPORT int32_t qopt_artifact_eos(const qopt_artifact *artifact);
 QOPT_ARTIFACT_EXPORT int qopt_artifact_set_widths(qopt_artifact *artifact,
                                                   unsigned bits,
                                                   const char *layer_bits);
+/** Runs the compiled kernels on `threads` threads, 1..1024. The default is
+ *  the OpenMP runtime's (OMP_NUM_THREADS, else every core). It is an OpenMP
+ *  setting of the calling thread: it applies to the forward and generate
+ *  calls that thread makes. */
+QOPT_ARTIFACT_EXPORT int qopt_artifact_set_threads(qopt_artifact *artifact,
+                                                   int threads);
+/** The threads the calling thread's forward and generate calls use. */
+QOPT_ARTIFACT_EXPORT int qopt_artifact_threads(const qopt_artifact *artifact);
 /** Makes the KV cache hold `positions` positions up front. */
 QOPT_ARTIFACT_EXPORT int qopt_artifact_reserve(qopt_artifact *artifact,
                                                int64_t positions);
