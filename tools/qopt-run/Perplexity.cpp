@@ -95,16 +95,15 @@ static llvm::Error scoreSequence(LoadedModel &m,
 }
 
 static llvm::Error byLine(LoadedModel &m, int64_t context,
-                          std::unique_ptr<model::LineReader> &text,
-                          PerplexityResult &result) {
+                          model::LineReader &text, PerplexityResult &result) {
   // Memory is bounded by the longest line, not the file. Lines are split at
   // '\n' only: a CRLF file's '\r' stays part of its line, as in the
   // published stories260K reference (4769 tokens); empty lines are skipped.
   std::vector<float> logits;
-  Progress progress("ppl", text->fileSize());
+  Progress progress("ppl", text.fileSize());
   std::string line;
   while (true) {
-    llvm::Expected<bool> more = text->next(line);
+    llvm::Expected<bool> more = text.next(line);
     if (!more)
       return more.takeError();
     if (!*more)
@@ -121,7 +120,7 @@ static llvm::Error byLine(LoadedModel &m, int64_t context,
       continue;
     if (llvm::Error err = scoreSequence(m, tokens, 0, logits, result))
       return err;
-    progress.update(text->bytesRead());
+    progress.update(text.bytesRead());
   }
   progress.finish();
   if (result.truncatedSequences)
@@ -147,13 +146,13 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readWholeText() {
 }
 
 static llvm::Error byChunk(LoadedModel &m, int64_t context,
-                           std::unique_ptr<llvm::MemoryBuffer> &buffer,
+                           const llvm::MemoryBuffer &buffer,
                            PerplexityResult &result) {
   auto error = [](const llvm::Twine &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
   };
   std::vector<int32_t> tokens =
-      m.tokenizer->encode(buffer->getBuffer(), /*bos=*/true, false);
+      m.tokenizer->encode(buffer.getBuffer(), /*bos=*/true, false);
   int64_t count = tokens.size();
   if (count < 2 * context)
     return error("'" + textPath + "' has " + llvm::Twine(count) +
@@ -229,8 +228,8 @@ int qopt::run::runPerplexity() {
   if (!m)
     return fail(llvm::toString(m.takeError()));
   PerplexityResult r;
-  if (llvm::Error err = whole ? byChunk(*m, context, wholeText, r)
-                              : byLine(*m, context, lines, r))
+  if (llvm::Error err = whole ? byChunk(*m, context, *wholeText, r)
+                              : byLine(*m, context, *lines, r))
     return fail(llvm::toString(std::move(err)));
   int64_t count = r.nll.count();
   if (count == 0)
