@@ -8,12 +8,14 @@
  *                         [threads]]]
  *
  * prints the prompt and up to 100 generated tokens (greedy by default), and
- * the stop reason and the thread count on stderr. Exit code 1 with a message on any error.
+ * the stop reason and the thread count on stderr. Exit code 1 with a message
+ * on any error.
  *
  *===----------------------------------------------------------------------===*/
 
 #include "qopt/Runtime/QOptArtifact.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,13 +55,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (argc > 6) {
+    /* The range is the library's to check; only the number is ours. */
     long long threads = parseCount(argv[6]);
-    if (threads < 0 || threads > 1 << 20 ||
-        qopt_artifact_set_threads(artifact, (int)threads) != 0) {
-      fprintf(stderr, "error: %s\n",
-              threads < 0 || threads > 1 << 20
-                  ? "THREADS must be a positive integer"
-                  : qopt_artifact_last_error(artifact));
+    const char *why = threads < 0 || threads > INT_MAX
+                          ? "THREADS must be a positive integer"
+                      : qopt_artifact_set_threads(artifact, (int)threads) != 0
+                          ? qopt_artifact_last_error(artifact)
+                          : NULL;
+    if (why) {
+      fprintf(stderr, "error: %s\n", why);
       qopt_artifact_close(artifact);
       return 1;
     }

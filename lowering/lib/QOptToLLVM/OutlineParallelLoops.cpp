@@ -1,4 +1,4 @@
-//===- OutlineParallelLoops.cpp - One function per parallel loop -*- C++ -*-===//
+//===- OutlineParallelLoops.cpp - A function per parallel loop -*- C++ -*-===//
 //
 // The qopt-outline-parallel-loops pass: each outermost scf.parallel becomes
 // a call of a private function holding the loop. The OpenMP translation to
@@ -47,7 +47,7 @@ bool isClonedConstant(Value value) {
 /// Moves `loop` into a new private function next to `caller` and replaces
 /// it with a call, which it returns.
 func::CallOp outline(scf::ParallelOp loop, func::FuncOp caller,
-             SymbolTable &symbols, unsigned index) {
+                     SymbolTable &symbols, unsigned index) {
   MLIRContext *context = loop.getContext();
   Location loc = loop.getLoc();
   SmallVector<Value> arguments, constants;
@@ -59,8 +59,8 @@ func::CallOp outline(scf::ParallelOp loop, func::FuncOp caller,
   OpBuilder builder(caller);
   builder.setInsertionPointAfter(caller);
   auto callee = func::FuncOp::create(
-      builder, loc,
-      (caller.getSymName() + "_parallel_" + Twine(index)).str(), type);
+      builder, loc, (caller.getSymName() + "_parallel_" + Twine(index)).str(),
+      type);
   callee.setPrivate();
   // func-to-llvm gives the llvm.func the linkage named by "llvm.linkage".
   callee->setAttr("llvm.linkage",
@@ -89,11 +89,11 @@ func::CallOp outline(scf::ParallelOp loop, func::FuncOp caller,
 llvm::hash_code structuralHash(func::FuncOp function) {
   llvm::hash_code hash = hash_value(function.getFunctionType());
   function.getBody().walk([&](Operation *op) {
-    hash = llvm::hash_combine(
-        hash, OperationEquivalence::computeHash(
-                  op, OperationEquivalence::ignoreHashValue,
-                  OperationEquivalence::ignoreHashValue,
-                  OperationEquivalence::IgnoreLocations));
+    hash =
+        llvm::hash_combine(hash, OperationEquivalence::computeHash(
+                                     op, OperationEquivalence::ignoreHashValue,
+                                     OperationEquivalence::ignoreHashValue,
+                                     OperationEquivalence::IgnoreLocations));
   });
   return hash;
 }
