@@ -57,10 +57,10 @@ jitKernels(mlir::MLIRContext &context, const std::string &source,
   mlir::qopt::QOptToLLVMPipelineOptions options;
   options.vectorWidth = mlir::qopt::hostVectorWidth();
   options.int8Activations = int8Activations;
-  options.intDot = mlir::qopt::hostIntDot(options.vectorWidth) ==
-                           mlir::qopt::IntDot::Vnni
-                       ? "vnni"
-                       : "generic";
+  options.intDot =
+      mlir::qopt::hostIntDot(options.vectorWidth) == mlir::qopt::IntDot::Vnni
+          ? "vnni"
+          : "generic";
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (!module || mlir::failed(pm.run(*module)))
     fail("cannot lower the benchmark kernels:\n" + source);

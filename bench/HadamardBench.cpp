@@ -99,7 +99,12 @@ public:
     // memref descriptor {allocated, aligned, offset, sizes[2], strides[2]},
     // then the (unused) weight table and width table descriptors.
     int64_t x[7] = {reinterpret_cast<int64_t>(data),
-                    reinterpret_cast<int64_t>(data), 0, rows, n, n, 1};
+                    reinterpret_cast<int64_t>(data),
+                    0,
+                    rows,
+                    n,
+                    n,
+                    1};
     int64_t table[5] = {reinterpret_cast<int64_t>(&dummy),
                         reinterpret_cast<int64_t>(&dummy), 0, 1, 1};
     int64_t widths[5] = {table[0], table[1], 0, 1, 1};

@@ -1,4 +1,4 @@
-//===- KernelBench.cpp - Benchmarks of the compiled matmul kernels -*- C++ -*-===//
+//===- KernelBench.cpp - Benchmarks of the matmul kernels -------*- C++ -*-===//
 //
 // `qopt.kernel_matmul` (what `qopt.qmatmul` and float linears lower to),
 // lowered with the qopt-to-llvm pipeline at the host's vector width and
@@ -67,9 +67,9 @@ constexpr int64_t kGroup = 32;
 /// them, and the MLIR types of its parts.
 struct WeightLayout {
   std::vector<std::vector<int64_t>> shapes; // per part
-  std::vector<std::string> elementTypes;     // per part
-  std::vector<int64_t> elementBytes;         // per part
-  std::string weightType;                    // the op's weight_type
+  std::vector<std::string> elementTypes;    // per part
+  std::vector<int64_t> elementBytes;        // per part
+  std::string weightType;                   // the op's weight_type
   bool runtimeWidth = false;
 };
 
@@ -312,8 +312,8 @@ void BM_Matmul(benchmark::State &state, Kind kind) {
   const WeightLayout &l = mm.layout();
   int64_t bytes = bytesRead(l, width ? width : 8);
   // Cold: enough copies to read 512 MiB before a copy comes back.
-  int64_t copies = cold ? std::max<int64_t>(2, (int64_t(512) << 20) / bytes)
-                        : 1;
+  int64_t copies =
+      cold ? std::max<int64_t>(2, (int64_t(512) << 20) / bytes) : 1;
   std::mt19937 rng(42);
   std::vector<std::vector<std::vector<char>>> weights(copies);
   for (auto &w : weights)

@@ -48,8 +48,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   char error[1024];
-  qopt_artifact *artifact = qopt_artifact_open(argv[1], NULL, error,
-                                               sizeof(error));
+  qopt_artifact *artifact =
+      qopt_artifact_open(argv[1], NULL, error, sizeof(error));
   if (!artifact) {
     fprintf(stderr, "error: %s\n", error);
     return 1;
@@ -81,8 +81,8 @@ int main(int argc, char **argv) {
     qopt_artifact_close(artifact);
     return 1;
   }
-  int64_t generated = qopt_artifact_generate(artifact, argv[2], n, sampler,
-                                             printPiece, NULL);
+  int64_t generated =
+      qopt_artifact_generate(artifact, argv[2], n, sampler, printPiece, NULL);
   int status = 0;
   if (generated < 0) {
     fprintf(stderr, "\nerror: %s\n", qopt_artifact_last_error(artifact));

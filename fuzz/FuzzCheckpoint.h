@@ -1,4 +1,4 @@
-//===- FuzzCheckpoint.h - What the reader fuzzers do with a result -*- C++ -*-===//
+//===- FuzzCheckpoint.h - Shared body of the reader fuzzers -----*- C++ -*-===//
 //
 // Shared by the fuzz targets of the checkpoint and tokenizer readers: once a
 // reader accepts an input, everything a tool does with the result must stay
@@ -49,8 +49,7 @@ inline void exerciseCheckpoint(const model::Checkpoint &ckpt) {
       llvm::consumeError(values.takeError());
     if (tensor.dtype == model::DType::Q8_0 ||
         tensor.dtype == model::DType::Q4_0) {
-      llvm::Expected<model::BlockQuantized> q =
-          model::toBlockQuantized(tensor);
+      llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(tensor);
       if (!q)
         llvm::consumeError(q.takeError());
     }
@@ -69,9 +68,9 @@ inline void exerciseTokenizer(const model::Tokenizer &tok) {
       prev = id;
     }
   }
-  for (int32_t id : {int32_t(0), tok.bosId(), tok.eosId(),
-                     int32_t(tok.vocabSize() - 1), int32_t(-1),
-                     int32_t(tok.vocabSize())})
+  for (int32_t id :
+       {int32_t(0), tok.bosId(), tok.eosId(), int32_t(tok.vocabSize() - 1),
+        int32_t(-1), int32_t(tok.vocabSize())})
     (void)tok.decode(tok.bosId(), id);
 }
 

@@ -13,9 +13,8 @@ using namespace qopt::fuzz;
 const std::string &qopt::fuzz::scratchDirectory() {
   static const std::string dir = [] {
     struct stat st;
-    std::string base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)
-                           ? "/dev/shm"
-                           : "/tmp";
+    std::string base =
+        stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
     std::string pattern = base + "/qopt-fuzz-XXXXXX";
     if (!mkdtemp(pattern.data())) {
       perror("qopt fuzz: mkdtemp");
@@ -26,8 +25,8 @@ const std::string &qopt::fuzz::scratchDirectory() {
   return dir;
 }
 
-std::string qopt::fuzz::writeInput(const std::string &name,
-                                   const uint8_t *data, size_t size) {
+std::string qopt::fuzz::writeInput(const std::string &name, const uint8_t *data,
+                                   size_t size) {
   std::string path = scratchDirectory() + "/" + name;
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -54,9 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mlir::qopt::ModuleInputLimits limits;
   limits.seconds = 10;
   limits.memoryBytes = uint64_t(1) << 30;
-  if (llvm::Error err = mlir::qopt::checkModuleInput(buffer, "input.mlirbc",
-                                               ctx.getDialectRegistry(),
-                                               limits)) {
+  if (llvm::Error err = mlir::qopt::checkModuleInput(
+          buffer, "input.mlirbc", ctx.getDialectRegistry(), limits)) {
     llvm::consumeError(std::move(err));
     return 0;
   }

@@ -42,8 +42,7 @@ const Layout &layout() {
 std::string readFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    std::fprintf(stderr, "qopt fuzz: cannot read fixture '%s'\n",
-                 path.c_str());
+    std::fprintf(stderr, "qopt fuzz: cannot read fixture '%s'\n", path.c_str());
     std::abort();
   }
   std::stringstream s;
@@ -55,8 +54,8 @@ std::string readFile(const std::string &path) {
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   const Layout &l = layout();
   for (const char *name : l.fixed)
-    fuzz::writeInput(name, readFile(fuzz::fixture(std::string(l.fixtureDir) +
-                                                  "/" + name)));
+    fuzz::writeInput(
+        name, readFile(fuzz::fixture(std::string(l.fixtureDir) + "/" + name)));
   return 0;
 }
 

@@ -15,8 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (auto manifest = model::readArtifactManifest(path)) {
     // Names of files inside the directory only.
     for (const std::string &name : {manifest->library, manifest->weights})
-      if (name.empty() || name.find('/') != std::string::npos ||
-          name == "..")
+      if (name.empty() || name.find('/') != std::string::npos || name == "..")
         __builtin_trap();
     if (manifest->tokenizer.find('/') != std::string::npos ||
         manifest->tokenizer == "..")

@@ -60,9 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string owned = text.str();
   llvm::MemoryBufferRef buffer(owned, "input.mlir");
   MLIRContext &ctx = context();
-  if (llvm::Error err =
-          mlir::qopt::checkModuleInput(buffer, "input.mlir",
-                                       ctx.getDialectRegistry())) {
+  if (llvm::Error err = mlir::qopt::checkModuleInput(
+          buffer, "input.mlir", ctx.getDialectRegistry())) {
     llvm::consumeError(std::move(err));
     return 0;
   }

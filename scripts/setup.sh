@@ -21,7 +21,7 @@ packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   libeigen3-dev libgtest-dev libbenchmark-dev
   libomp-22-dev cmake ninja-build g++ python3 python3-numpy
-  libsentencepiece-dev sentencepiece pkg-config
+  libsentencepiece-dev sentencepiece pkg-config clang-format-22
 )
 
 missing=()

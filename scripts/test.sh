@@ -13,6 +13,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${QOPT_BUILD_DIR:-$root/build}"
 
 "$root/scripts/setup.sh"
+# The sources follow .clang-format (LLVM style); a file that does not fails
+# the run before any suite starts.
+"$root/scripts/check-format.sh"
 if [ "${QOPT_SANITIZE:-0}" = "1" ]; then
   # The instrumented code inlines LLVM headers that poison memory the
   # uninstrumented Debian libLLVM/libMLIR then touch legitimately: ignore

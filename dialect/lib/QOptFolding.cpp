@@ -41,8 +41,8 @@ private:
   static rt::GroupIndexer make(QTensorType type) {
     ArrayRef<int64_t> shape = type.getShape();
     if (type.getGranularity() == Granularity::PerTensor)
-      return rt::GroupIndexer::perTensor(type.getExpressedTensorType()
-                                             .getNumElements());
+      return rt::GroupIndexer::perTensor(
+          type.getExpressedTensorType().getNumElements());
     return rt::GroupIndexer(shape.data(), shape.size(), type.getAxis(),
                             type.getElementsPerGroup());
   }
@@ -58,8 +58,7 @@ static bool isFoldableFloat(Type type) {
 static float roundTo(float value, FloatType type) {
   APFloat v(value);
   bool losesInfo;
-  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-            &losesInfo);
+  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
   v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
   return v.convertToFloat();
 }
@@ -70,8 +69,7 @@ static SmallVector<float> readFloats(DenseElementsAttr attr) {
   out.reserve(attr.getNumElements());
   for (APFloat v : attr.getValues<APFloat>()) {
     bool losesInfo;
-    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven,
-              &losesInfo);
+    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
     out.push_back(v.convertToFloat());
   }
   return out;
@@ -228,10 +226,9 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
         zeros.assign(numGroups, static_cast<float>(rt::symmetricZero(bits)));
     } else {
       for (int64_t g = 0; g < numGroups; ++g) {
-        rt::GroupParams p =
-            rt::computeGroupParams(x.data() + indexer.first(g),
-                                   x.empty() ? 0 : indexer.count(g),
-                                   indexer.stride(), bits, scheme);
+        rt::GroupParams p = rt::computeGroupParams(
+            x.data() + indexer.first(g), x.empty() ? 0 : indexer.count(g),
+            indexer.stride(), bits, scheme);
         // The scale is stored in the expressed type: quantize with the value
         // that will actually be stored.
         scales[g] = roundTo(p.scale, expressed);
@@ -247,15 +244,14 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
 
     Location loc = op.getLoc();
     Value codesValue = makeCodesConstant(rewriter, loc, type.getShape(), codes);
-    Value scalesValue = op.getScales()
-                            ? op.getScales()
-                            : makeFloatConstant(rewriter, loc, scalesType,
-                                                scales);
+    Value scalesValue =
+        op.getScales() ? op.getScales()
+                       : makeFloatConstant(rewriter, loc, scalesType, scales);
     Value zerosValue;
     if (type.isAsymmetric())
-      zerosValue = op.getZeros() ? op.getZeros()
-                                 : makeFloatConstant(rewriter, loc, scalesType,
-                                                     zeros);
+      zerosValue = op.getZeros()
+                       ? op.getZeros()
+                       : makeFloatConstant(rewriter, loc, scalesType, zeros);
     rewriter.replaceOpWithNewOp<PackOp>(op, type, codesValue, scalesValue,
                                         zerosValue);
     return success();
@@ -338,21 +334,22 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
     SmallVector<float> scales = readFloats(scalesAttr);
     unsigned parent = type.getEffectiveParentBits();
     SmallVector<float> zeros =
-        zerosAttr ? readFloats(zerosAttr)
-                  : SmallVector<float>(scales.size(),
-                                       static_cast<float>(
-                                           rt::symmetricZero(parent)));
+        zerosAttr
+            ? readFloats(zerosAttr)
+            : SmallVector<float>(scales.size(),
+                                 static_cast<float>(rt::symmetricZero(parent)));
     GroupIndexer indexer(type);
     unsigned shift = parent - type.getBits();
     SmallVector<float> values(codes->size());
     for (int64_t i = 0, e = codes->size(); i < e; ++i) {
       int64_t g = indexer.scaleIndex(i);
-      values[i] = rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]);
+      values[i] =
+          rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]);
     }
     if (!op.getType().hasStaticShape())
       return rewriter.notifyMatchFailure(op, "dynamic result shape");
-    rewriter.replaceOp(op, makeFloatConstant(rewriter, op.getLoc(),
-                                             op.getType(), values));
+    rewriter.replaceOp(
+        op, makeFloatConstant(rewriter, op.getLoc(), op.getType(), values));
     return success();
   }
 };
@@ -411,9 +408,9 @@ FailureOr<SmallVector<float>> mlir::qopt::evaluateConstantPack(PackOp pack) {
   SmallVector<float> values(codes->size());
   for (int64_t i = 0, e = codes->size(); i < e; ++i) {
     int64_t g = indexer.scaleIndex(i);
-    values[i] = roundTo(
-        rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]),
-        expressed);
+    values[i] =
+        roundTo(rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]),
+                expressed);
   }
   return values;
 }

@@ -22,9 +22,9 @@ static bool dimsMatch(int64_t a, int64_t b) {
 }
 
 /// Verifies that the token (first) dimensions of `types` agree.
-static LogicalResult verifyTokenDims(Operation *op,
-                                     ArrayRef<std::pair<StringRef, ShapedType>>
-                                         types) {
+static LogicalResult
+verifyTokenDims(Operation *op,
+                ArrayRef<std::pair<StringRef, ShapedType>> types) {
   for (auto [name, type] : types.drop_front())
     if (!dimsMatch(type.getDimSize(0), types.front().second.getDimSize(0)))
       return op->emitOpError()
@@ -43,8 +43,8 @@ static LogicalResult verifyFeatures(Operation *op, StringRef name,
   if (ShapedType::isDynamic(actual))
     return op->emitOpError() << name << " must have a static feature dimension";
   if (actual != expected)
-    return op->emitOpError() << name << " has " << actual
-                             << " features but " << what << " is " << expected;
+    return op->emitOpError() << name << " has " << actual << " features but "
+                             << what << " is " << expected;
   return success();
 }
 
@@ -64,8 +64,8 @@ LogicalResult EmbeddingOp::verify() {
   if (failed(verifyFeatures(*this, "result", getType(), table.getDimSize(1),
                             "the embedding width")))
     return failure();
-  return verifyTokenDims(*this, {{"tokens", getTokens().getType()},
-                                 {"result", getType()}});
+  return verifyTokenDims(
+      *this, {{"tokens", getTokens().getType()}, {"result", getType()}});
 }
 
 LogicalResult RMSNormOp::verify() {
@@ -96,8 +96,8 @@ LogicalResult LinearOp::verify() {
       failed(verifyFeatures(*this, "result", getType(), weight.getDimSize(0),
                             "the weight's output dimension")))
     return failure();
-  return verifyTokenDims(*this, {{"input", getInput().getType()},
-                                 {"result", getType()}});
+  return verifyTokenDims(
+      *this, {{"input", getInput().getType()}, {"result", getType()}});
 }
 
 LogicalResult RopeOp::verify() {
@@ -201,8 +201,8 @@ LogicalResult AttentionOp::verify() {
                          << kvHeads * headDim;
   if (failed(verifyFeatures(*this, "query", getQuery().getType(),
                             heads * headDim, "num_heads * head_dim")) ||
-      failed(verifyFeatures(*this, "key", getKey().getType(),
-                            kvHeads * headDim, "num_kv_heads * head_dim")) ||
+      failed(verifyFeatures(*this, "key", getKey().getType(), kvHeads * headDim,
+                            "num_kv_heads * head_dim")) ||
       failed(verifyFeatures(*this, "value", getValue().getType(),
                             kvHeads * headDim, "num_kv_heads * head_dim")) ||
       failed(verifyFeatures(*this, "result", getType(), heads * headDim,

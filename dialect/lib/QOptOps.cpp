@@ -146,15 +146,14 @@ static LogicalResult verifyCodes(Operation *op, QTensorType type,
   if (isPackedCodes(type, codes))
     return success();
   if (!isCompatibleShape(codes.getShape(), type.getShape()))
-    return op->emitOpError()
-           << "codes shape " << formatShape(codes.getShape())
-           << " does not match the quantized shape "
-           << formatShape(type.getShape());
+    return op->emitOpError() << "codes shape " << formatShape(codes.getShape())
+                             << " does not match the quantized shape "
+                             << formatShape(type.getShape());
   unsigned width = codes.getElementType().getIntOrFloatBitWidth();
   if (width < type.getBits())
-    return op->emitOpError() << "codes element type " << codes.getElementType()
-                             << " is narrower than the code width "
-                             << type.getBits();
+    return op->emitOpError()
+           << "codes element type " << codes.getElementType()
+           << " is narrower than the code width " << type.getBits();
   return success();
 }
 
@@ -220,9 +219,8 @@ OpFoldResult GetCodesOp::fold(FoldAdaptor) {
 LogicalResult GetScalesOp::verify() {
   QTensorType type = getInput().getType();
   RankedTensorType scales = getResult().getType();
-  return verifyScalesAndZeros(*this, type, scales,
-                              type.isAsymmetric() ? scales
-                                                  : RankedTensorType());
+  return verifyScalesAndZeros(
+      *this, type, scales, type.isAsymmetric() ? scales : RankedTensorType());
 }
 
 OpFoldResult GetScalesOp::fold(FoldAdaptor) {
@@ -285,22 +283,22 @@ LogicalResult DequantizeOp::verify() {
 /// The result type of slicing `input` to `bits`, or failure with a
 /// diagnostic at `loc` when the width is invalid.
 static FailureOr<QTensorType> inferSliceType(std::optional<Location> loc,
-                                             QTensorType input,
-                                             int64_t bits) {
+                                             QTensorType input, int64_t bits) {
   if (bits < 1 || bits >= static_cast<int64_t>(input.getBits())) {
-    (void)emitOptionalError(loc, "slice width ", bits,
-                            " must be in 1..", input.getBits() - 1,
-                            " for a ", input.getBits(), "-bit input");
+    (void)emitOptionalError(loc, "slice width ", bits, " must be in 1..",
+                            input.getBits() - 1, " for a ", input.getBits(),
+                            "-bit input");
     return failure();
   }
   return input.cloneWithBits(static_cast<unsigned>(bits),
                              input.getEffectiveParentBits());
 }
 
-LogicalResult SliceOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, ValueRange operands,
-    DictionaryAttr attributes, OpaqueProperties properties, RegionRange,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+LogicalResult
+SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                          ValueRange operands, DictionaryAttr attributes,
+                          OpaqueProperties properties, RegionRange,
+                          SmallVectorImpl<Type> &inferredReturnTypes) {
   SliceOp::Adaptor adaptor(operands, attributes, properties);
   auto input = dyn_cast<QTensorType>(adaptor.getInput().getType());
   if (!input)

@@ -81,12 +81,12 @@ QTensorType QTensorType::cloneWithBits(unsigned bits,
 // Verification
 //===----------------------------------------------------------------------===//
 
-LogicalResult
-QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
-                    ArrayRef<int64_t> shape, Type expressedType, unsigned bits,
-                    unsigned parentBits, QuantScheme scheme,
-                    Granularity granularity, int64_t groupSize, int64_t axis,
-                    Layout layout) {
+LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  ArrayRef<int64_t> shape, Type expressedType,
+                                  unsigned bits, unsigned parentBits,
+                                  QuantScheme scheme, Granularity granularity,
+                                  int64_t groupSize, int64_t axis,
+                                  Layout layout) {
   if (bits < 1 || bits > 8)
     return emitError() << "code width must be in 1..8, got " << bits;
   if (parentBits != 0 && (parentBits <= bits || parentBits > 8))
@@ -192,8 +192,7 @@ Type QTensorType::parse(AsmParser &parser) {
       if (parseUnsigned(v))
         return {};
       parentBits = v;
-    } else if (key == "group" || key == "per_channel" ||
-               key == "per_tensor") {
+    } else if (key == "group" || key == "per_channel" || key == "per_tensor") {
       if (granularity)
         return duplicate(at, "granularity");
       if (key == "group") {
@@ -264,8 +263,9 @@ Type QTensorType::parse(AsmParser &parser) {
   if (*granularity == Granularity::PerTensor)
     resolvedAxis = 0;
   return parser.getChecked<QTensorType>(
-      loc, ctx, ArrayRef<int64_t>(shape), expressedType, *bits, parentBits.value_or(0), *scheme,
-      *granularity, groupSize, resolvedAxis, layout.value_or(Layout::Dense));
+      loc, ctx, ArrayRef<int64_t>(shape), expressedType, *bits,
+      parentBits.value_or(0), *scheme, *granularity, groupSize, resolvedAxis,
+      layout.value_or(Layout::Dense));
 }
 
 void QTensorType::print(AsmPrinter &printer) const {
@@ -291,8 +291,7 @@ void QTensorType::print(AsmPrinter &printer) const {
     printer << ", per_tensor";
     break;
   }
-  if (getGranularity() != Granularity::PerTensor &&
-      getAxis() != getRank() - 1)
+  if (getGranularity() != Granularity::PerTensor && getAxis() != getRank() - 1)
     printer << ", axis = " << getAxis();
   printer << ", " << stringifyQuantScheme(getScheme());
   if (getLayout() != Layout::Dense)

@@ -1,4 +1,4 @@
-//===- FoldRotations.cpp - QuaRot/SpinQuant rotations on IR ------*- C++ -*-===//
+//===- FoldRotations.cpp - QuaRot/SpinQuant rotations on IR -----*- C++ -*-===//
 //
 // qopt-fold-rotations: rotates a Llama decoder by orthogonal matrices that
 // cancel in exact arithmetic. R1 (the residual stream) and R2 (v_proj's
@@ -190,9 +190,8 @@ static LogicalResult checkWeight(Operation *user, Value value,
       weight->type.getDimSize(side == WeightTransform::Rows ? 1 : 0);
   if (extent % n != 0) {
     why = "the weight of " + user->getName().getStringRef().str() + " has " +
-          std::to_string(extent) + (side == WeightTransform::Rows
-                                         ? " columns"
-                                         : " rows") +
+          std::to_string(extent) +
+          (side == WeightTransform::Rows ? " columns" : " rows") +
           ", not a multiple of the rotation size " + std::to_string(n);
     return failure();
   }
@@ -553,8 +552,7 @@ void FoldRotationsPass::runOnOperation() {
 
   // Phase 2: compute the rotated weights (once per weight and transform
   // list: @prefill and @decode share resources).
-  llvm::DenseMap<std::pair<Attribute, StringAttr>, ElementsAttr>
-      rotated;
+  llvm::DenseMap<std::pair<Attribute, StringAttr>, ElementsAttr> rotated;
   SmallVector<std::pair<OpOperand *, ElementsAttr>> newWeights;
   for (auto &[operand, transforms] : edits) {
     WeightValue weight = *getWeightValue(operand->get());
@@ -562,8 +560,8 @@ void FoldRotationsPass::runOnOperation() {
     for (const WeightTransform &t : transforms)
       keyText += (t.side == WeightTransform::Rows ? "R:" : "C:") +
                  t.rotation->key() + ";";
-    auto key = std::make_pair(weight.key,
-                              StringAttr::get(&getContext(), keyText));
+    auto key =
+        std::make_pair(weight.key, StringAttr::get(&getContext(), keyText));
     auto it = rotated.find(key);
     if (it == rotated.end()) {
       FailureOr<SmallVector<float>> values = weight.read();
@@ -582,8 +580,8 @@ void FoldRotationsPass::runOnOperation() {
           blobBaseName(cast<ElementsAttr>(weight.key), operand->getOwner()) +
           ".rotated";
       it = rotated
-               .insert({key, makeFloatWeight(weight.constant, weight.type,
-                                             name, ArrayRef<double>(w))})
+               .insert({key, makeFloatWeight(weight.constant, weight.type, name,
+                                             ArrayRef<double>(w))})
                .first;
     }
     newWeights.push_back({operand, it->second});
@@ -595,8 +593,8 @@ void FoldRotationsPass::runOnOperation() {
   for (auto [value, attention] : onlineQK) {
     OpBuilder b(attention);
     auto headDim = cast<AttentionOp>(attention).getHeadDim();
-    auto h = HadamardOp::create(b, value.getLoc(), value.getType(), value,
-                                headDim);
+    auto h =
+        HadamardOp::create(b, value.getLoc(), value.getType(), value, headDim);
     value.replaceUsesWithIf(h.getResult(), [&](OpOperand &use) {
       return use.getOwner() == attention;
     });

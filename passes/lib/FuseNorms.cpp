@@ -1,4 +1,4 @@
-//===- FuseNorms.cpp - Fold RMSNorm scales into the next linears -*- C++ -*-===//
+//===- FuseNorms.cpp - RMSNorm scales into linears --------------*- C++ -*-===//
 //
 // qopt-fuse-norms: linear(rms_norm(x, g), W) == linear(rms_norm(x, 1),
 // W diag(g)). Each constant RMSNorm scale is multiplied into the weights of
@@ -63,8 +63,7 @@ void FuseNormsPass::runOnOperation() {
   ModuleOp module = getOperation();
   // One scaled copy per (weight, scale) pair: @prefill and @decode share
   // resources, and so may two linears.
-  llvm::DenseMap<std::pair<Attribute, Attribute>, ElementsAttr>
-      scaled;
+  llvm::DenseMap<std::pair<Attribute, Attribute>, ElementsAttr> scaled;
   bool untied = false;
   SmallVector<RMSNormOp> norms;
   llvm::DenseSet<Attribute> tables;
@@ -112,8 +111,9 @@ void FuseNormsPass::runOnOperation() {
         SmallVector<double> product(rows * cols);
         for (int64_t n = 0; n < rows; ++n)
           for (int64_t k = 0; k < cols; ++k)
-            product[n * cols + k] = static_cast<double>((*weight)[n * cols + k]) *
-                                    static_cast<double>((*scale)[k]);
+            product[n * cols + k] =
+                static_cast<double>((*weight)[n * cols + k]) *
+                static_cast<double>((*scale)[k]);
         std::string name =
             blobBaseName(cast<ElementsAttr>(weightValue.key), linear) +
             ".normed";

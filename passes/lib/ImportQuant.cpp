@@ -45,8 +45,8 @@ struct ImportedQuantType {
 } // namespace
 
 /// Converts a ranked tensor of !quant.uniform elements, or explains why not.
-static FailureOr<ImportedQuantType>
-analyzeQuantTensor(RankedTensorType tensor, std::string &why) {
+static FailureOr<ImportedQuantType> analyzeQuantTensor(RankedTensorType tensor,
+                                                       std::string &why) {
   llvm::raw_string_ostream os(why);
   auto quantType = dyn_cast<quant::QuantizedType>(tensor.getElementType());
   if (!quantType) {
@@ -60,10 +60,10 @@ analyzeQuantTensor(RankedTensorType tensor, std::string &why) {
     return failure();
   }
   bool isSigned = quantType.isSigned();
-  int64_t fullMin = quant::QuantizedType::getDefaultMinimumForInteger(
-      isSigned, bits);
-  int64_t fullMax = quant::QuantizedType::getDefaultMaximumForInteger(
-      isSigned, bits);
+  int64_t fullMin =
+      quant::QuantizedType::getDefaultMinimumForInteger(isSigned, bits);
+  int64_t fullMax =
+      quant::QuantizedType::getDefaultMaximumForInteger(isSigned, bits);
   if (quantType.getStorageTypeMin() != fullMin ||
       quantType.getStorageTypeMax() != fullMax) {
     os << "narrow storage range [" << quantType.getStorageTypeMin() << ", "
@@ -104,8 +104,8 @@ analyzeQuantTensor(RankedTensorType tensor, std::string &why) {
     blocks[dim] = 1;
     llvm::append_range(scales, perAxis.getScales());
     llvm::append_range(zeroPoints, perAxis.getZeroPoints());
-  } else if (auto sub = dyn_cast<quant::UniformQuantizedSubChannelType>(
-                 quantType)) {
+  } else if (auto sub =
+                 dyn_cast<quant::UniformQuantizedSubChannelType>(quantType)) {
     for (auto [dim, block] : sub.getBlockSizeInfo()) {
       if (dim < 0 || dim >= rank) {
         os << "quantized dimension " << dim << " is out of range";
@@ -169,9 +169,7 @@ analyzeQuantTensor(RankedTensorType tensor, std::string &why) {
   QuantScheme scheme =
       symmetric ? QuantScheme::Symmetric : QuantScheme::Asymmetric;
   auto type = QTensorType::getChecked(
-      [&]() {
-        return mlir::emitError(UnknownLoc::get(tensor.getContext()));
-      },
+      [&]() { return mlir::emitError(UnknownLoc::get(tensor.getContext())); },
       tensor.getContext(), shape, quantType.getExpressedType(), bits,
       /*parentBits=*/0u, scheme, granularity, groupSize, axis, Layout::Dense);
   if (!type) {
@@ -218,8 +216,7 @@ materializeParams(OpBuilder &builder, Location loc,
     }
     return DenseElementsAttr::get(scalesType, elements);
   };
-  Value scales =
-      arith::ConstantOp::create(builder, loc, toAttr(info.scales));
+  Value scales = arith::ConstantOp::create(builder, loc, toAttr(info.scales));
   Value zeros;
   if (info.type.isAsymmetric()) {
     SmallVector<double> z(info.zeros.begin(), info.zeros.end());
@@ -282,8 +279,8 @@ struct StorageCastLowering : public OpConversionPattern<quant::StorageCastOp> {
       return rewriter.notifyMatchFailure(op, "only ranked tensors");
     bool toQuantized = isQuantizedTensor(outType);
     ImportedQuantType info = analyzeOrDie(toQuantized ? outType : inType);
-    auto intType = RankedTensorType::get(info.type.getShape(),
-                                         info.storageType);
+    auto intType =
+        RankedTensorType::get(info.type.getShape(), info.storageType);
     auto offsetBy = [&](Value v, int64_t delta) -> Value {
       if (delta == 0)
         return v;
@@ -381,16 +378,15 @@ void ImportQuantPass::runOnOperation() {
 
   TypeConverter converter;
   converter.addConversion([](Type type) { return type; });
-  converter.addConversion(
-      [](RankedTensorType type) -> std::optional<Type> {
-        if (!isQuantizedTensor(type))
-          return type;
-        std::string why;
-        FailureOr<ImportedQuantType> info = analyzeQuantTensor(type, why);
-        if (failed(info))
-          return std::nullopt;
-        return Type(info->type);
-      });
+  converter.addConversion([](RankedTensorType type) -> std::optional<Type> {
+    if (!isQuantizedTensor(type))
+      return type;
+    std::string why;
+    FailureOr<ImportedQuantType> info = analyzeQuantTensor(type, why);
+    if (failed(info))
+      return std::nullopt;
+    return Type(info->type);
+  });
 
   ConversionTarget target(*ctx);
   target.addIllegalDialect<quant::QuantDialect>();
@@ -404,8 +400,9 @@ void ImportQuantPass::runOnOperation() {
       [&](Operation *op) { return converter.isLegal(op); });
 
   RewritePatternSet patterns(ctx);
-  patterns.add<QuantizeCastLowering, DequantizeCastLowering,
-               StorageCastLowering>(converter, ctx);
+  patterns
+      .add<QuantizeCastLowering, DequantizeCastLowering, StorageCastLowering>(
+          converter, ctx);
   populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                  converter);
   populateReturnOpTypeConversionPattern(patterns, converter);
@@ -415,7 +412,7 @@ void ImportQuantPass::runOnOperation() {
   // would silently drop the quantization this pass is meant to import.
   ConversionConfig config;
   config.foldingMode = DialectConversionFoldingMode::Never;
-  if (failed(applyPartialConversion(module, target, std::move(patterns),
-                                    config)))
+  if (failed(
+          applyPartialConversion(module, target, std::move(patterns), config)))
     return signalPassFailure();
 }

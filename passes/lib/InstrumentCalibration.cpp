@@ -79,7 +79,8 @@ void InstrumentCalibrationPass::runOnOperation() {
       llvm::sort(roles);
       roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
       int64_t l = layerOf(linears.front());
-      if (llvm::any_of(linears, [&](LinearOp op) { return layerOf(op) != l; })) {
+      if (llvm::any_of(linears,
+                       [&](LinearOp op) { return layerOf(op) != l; })) {
         linears.front().emitError()
             << "qopt-instrument-calibration: one input read by linears of "
                "different layers";

@@ -195,8 +195,8 @@ LogicalResult HessianSource::open(StringRef path, ModuleOp module,
     auto attr = dict.getAs<IntegerAttr>(key);
     return attr ? attr.getInt() : -1;
   };
-  quant::CalibrationModel model{get("dim"),       get("hidden_dim"),
-                                get("num_layers"), get("num_heads"),
+  quant::CalibrationModel model{get("dim"),          get("hidden_dim"),
+                                get("num_layers"),   get("num_heads"),
                                 get("num_kv_heads"), get("vocab_size")};
   const quant::CalibrationInfo &info = file->info();
   if (model != info.model)
@@ -228,12 +228,11 @@ LogicalResult HessianSource::lookup(Operation *user, int64_t cols,
       return user->emitError()
              << "qopt-quantize-weights: calibration file '" << file->path()
              << "' records " << entry.cols << " input features for layer "
-             << layer << " " << role.getValue() << ", the weight has "
-             << cols;
+             << layer << " " << role.getValue() << ", the weight has " << cols;
     llvm::Expected<std::vector<double>> loaded = file->hessian(index);
     if (!loaded)
-      return user->emitError() << "qopt-quantize-weights: "
-                               << llvm::toString(loaded.takeError());
+      return user->emitError()
+             << "qopt-quantize-weights: " << llvm::toString(loaded.takeError());
     cached = std::move(*loaded);
     if (method->method != quant::Method::RTN) {
       llvm::Expected<quant::HessianFactor> f =
@@ -313,10 +312,10 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
   if (llvm::Error err = quant::checkMethodOptions(m))
     return fail(llvm::toString(std::move(err)));
   if (m.needsHessian() && calibration.empty())
-    return fail((m.clip ? std::string("clip=true")
-                        : "method=" + std::string(method)) +
-                " needs calibration=FILE (record one with `qopt-run "
-                "calibrate`)");
+    return fail(
+        (m.clip ? std::string("clip=true") : "method=" + std::string(method)) +
+        " needs calibration=FILE (record one with `qopt-run "
+        "calibrate`)");
   return success();
 }
 
@@ -376,8 +375,8 @@ void QuantizeWeightsPass::runOnOperation() {
       auto type = dyn_cast<RankedTensorType>(weight.getType());
       if (!key || !type || type.getRank() != 2 || !type.hasStaticShape() ||
           !isWeightFloat(type.getElementType())) {
-        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
-                                << " at " << user->getLoc()
+        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
+                                << user->getLoc()
                                 << ": quantized weight without constant "
                                    "codes, left alone\n");
         continue;
@@ -408,8 +407,9 @@ void QuantizeWeightsPass::runOnOperation() {
         Location loc = pack.getLoc();
         Value codes = arith::ConstantOp::create(b, loc, q.codes);
         Value scales = arith::ConstantOp::create(b, loc, q.scales);
-        Value zeros = q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros))
-                              : Value();
+        Value zeros = q.zeros
+                          ? Value(arith::ConstantOp::create(b, loc, q.zeros))
+                          : Value();
         repacked = PackOp::create(b, loc, q.type, codes, scales, zeros);
         requantizedPacks.push_back(pack);
       }

@@ -1,4 +1,4 @@
-//===- SliceWeights.cpp - Serve quantized weights at fewer bits --*- C++ -*-===//
+//===- SliceWeights.cpp - Serve quantized weights at fewer bits -*- C++ -*-===//
 //
 // qopt-slice-weights: puts a qopt.slice (the Matryoshka slice to `bits`)
 // between each selected op and its quantized weight: before the
@@ -63,9 +63,9 @@ void SliceWeightsPass::runOnOperation() {
     // A quantized table read directly by the embedding.
     if (auto qtype = dyn_cast<QTensorType>(weight.getType())) {
       if (qtype.getBits() <= bits) {
-        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getLoc()
-                                << ": already at " << qtype.getBits()
-                                << " bits\n");
+        LLVM_DEBUG(llvm::dbgs()
+                   << DEBUG_TYPE ": " << user->getLoc() << ": already at "
+                   << qtype.getBits() << " bits\n");
         continue;
       }
       OpBuilder b(user);
@@ -80,9 +80,9 @@ void SliceWeightsPass::runOnOperation() {
     }
     QTensorType type = dequantize.getInput().getType();
     if (type.getBits() <= bits) {
-      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getLoc()
-                              << ": already at " << type.getBits()
-                              << " bits\n");
+      LLVM_DEBUG(llvm::dbgs()
+                 << DEBUG_TYPE ": " << user->getLoc() << ": already at "
+                 << type.getBits() << " bits\n");
       continue;
     }
     OpBuilder b(user);
@@ -95,8 +95,8 @@ void SliceWeightsPass::runOnOperation() {
     // Other users keep the full width: a slice and dequantize of its own.
     Value sliced =
         buildSlice(b, dequantize.getLoc(), dequantize.getInput(), bits);
-    use->set(DequantizeOp::create(b, dequantize.getLoc(),
-                                  dequantize.getType(), sliced)
+    use->set(DequantizeOp::create(b, dequantize.getLoc(), dequantize.getType(),
+                                  sliced)
                  .getResult());
   }
 }

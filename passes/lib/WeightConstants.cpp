@@ -8,10 +8,10 @@
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
-#include "mlir/IR/AsmState.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/APFloat.h"
 
@@ -72,8 +72,7 @@ FailureOr<SmallVector<float>> mlir::qopt::readWeight(ElementsAttr attr) {
 static APFloat roundToType(double value, FloatType type) {
   APFloat v(value);
   bool losesInfo;
-  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-            &losesInfo);
+  v.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
   return v;
 }
 
@@ -85,14 +84,15 @@ float mlir::qopt::roundTo(double value, FloatType type) {
 }
 
 template <typename T>
-static DenseResourceElementsAttr makeBlob(RankedTensorType type,
-                                          StringRef name, ArrayRef<T> values) {
+static DenseResourceElementsAttr makeBlob(RankedTensorType type, StringRef name,
+                                          ArrayRef<T> values) {
   auto floatType = cast<FloatType>(type.getElementType());
   if (floatType.isF32()) {
     SmallVector<float> floats(values.begin(), values.end());
     return DenseResourceElementsAttr::get(
         type, name,
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(floats)));
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<float>(floats)));
   }
   SmallVector<uint16_t> halves;
   halves.reserve(values.size());
@@ -101,7 +101,8 @@ static DenseResourceElementsAttr makeBlob(RankedTensorType type,
         roundToType(v, floatType).bitcastToAPInt().getZExtValue()));
   return DenseResourceElementsAttr::get(
       type, name,
-      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<uint16_t>(halves)));
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          ArrayRef<uint16_t>(halves)));
 }
 
 DenseResourceElementsAttr mlir::qopt::makeFloatBlob(RankedTensorType type,
@@ -117,8 +118,8 @@ DenseResourceElementsAttr mlir::qopt::makeFloatBlob(RankedTensorType type,
 }
 
 ElementsAttr mlir::qopt::makeFloatWeight(ElementsAttr like,
-                                        RankedTensorType type, StringRef name,
-                                        ArrayRef<double> values) {
+                                         RankedTensorType type, StringRef name,
+                                         ArrayRef<double> values) {
   if (!isa_and_nonnull<DenseElementsAttr>(like))
     return makeFloatBlob(type, name, values);
   auto floatType = cast<FloatType>(type.getElementType());

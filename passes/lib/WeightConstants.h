@@ -47,7 +47,8 @@ ElementsAttr makeFloatWeight(ElementsAttr like, RankedTensorType type,
                              StringRef name, ArrayRef<double> values);
 
 /// The resource key new blobs derived from `weight` are named after: the
-/// weight's own key (without the `.codes` suffix of quantized codes), or for dense elements `layers.<layer>.<role>` /
+/// weight's own key (without the `.codes` suffix of quantized codes), or for
+/// dense elements `layers.<layer>.<role>` /
 /// `<role>` from `user`'s qopt.layer / qopt.role tags.
 std::string blobBaseName(ElementsAttr weight, Operation *user);
 

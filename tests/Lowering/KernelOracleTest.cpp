@@ -1,4 +1,4 @@
-//===- KernelOracleTest.cpp - qmatmul/dequantize against QuantMath -*- C++ -*-===//
+//===- KernelOracleTest.cpp - Kernels against QuantMath ---------*- C++ -*-===//
 //
 // An oracle test of the quantized kernels (issue 7, item 6). Each case is a
 // function that builds a `!qopt.qtensor` with `qopt.pack` from its arguments
@@ -124,10 +124,10 @@ struct Grouping {
 
 /// The groupings the cases rotate through.
 const Grouping kGroupings[] = {
-    {Gran::Group, 32, 64},   {Gran::Group, 64, 64},
-    {Gran::Group, 64, 256},  {Gran::Group, 128, 256},
-    {Gran::PerChannel, 0, 64}, {Gran::PerTensor, 0, 64},
-    {Gran::Group, 32, 172},  {Gran::Group, 32, 256},
+    {Gran::Group, 32, 64},      {Gran::Group, 64, 64},
+    {Gran::Group, 64, 256},     {Gran::Group, 128, 256},
+    {Gran::PerChannel, 0, 64},  {Gran::PerTensor, 0, 64},
+    {Gran::Group, 32, 172},     {Gran::Group, 32, 256},
     {Gran::PerChannel, 0, 172}, {Gran::PerTensor, 0, 256},
 };
 constexpr int kNumGroupings = sizeof(kGroupings) / sizeof(kGroupings[0]);
@@ -151,7 +151,7 @@ struct Case {
 
   // Data.
   std::vector<float> x;
-  std::vector<uint8_t> codes;       // one per element, n x k
+  std::vector<uint8_t> codes;        // one per element, n x k
   std::vector<double> scales, zeros; // values exactly representable
   std::vector<uint8_t> codesBuf, scalesBuf, zerosBuf;
 
@@ -231,15 +231,13 @@ std::string tensorStr(ArrayRef<int64_t> shape, StringRef element) {
 
 /// The function of one case.
 std::string caseFunction(const Case &c) {
-  std::string codesT =
-      tensorStr(codesShape(c), c.unpackedBits
-                                   ? "i" + std::to_string(c.unpackedBits)
-                                   : std::string("i8"));
+  std::string codesT = tensorStr(
+      codesShape(c), c.unpackedBits ? "i" + std::to_string(c.unpackedBits)
+                                    : std::string("i8"));
   std::string scalesT = tensorStr(scalesShape(c), scaleName(c.scale));
   std::string packedT = qtype(c, c.bits, 0);
-  std::string servedT = c.serve == Serve::Slice
-                            ? qtype(c, c.sliceBits, c.bits)
-                            : packedT;
+  std::string servedT =
+      c.serve == Serve::Slice ? qtype(c, c.sliceBits, c.bits) : packedT;
   std::string xT = llvm::formatv("tensor<?x{0}xf32>", c.k).str();
   std::string yT = c.op == OpKind::Matmul
                        ? llvm::formatv("tensor<?x{0}xf32>", c.n).str()
@@ -261,8 +259,8 @@ std::string caseFunction(const Case &c) {
     w = "%ws";
   }
   if (c.op == OpKind::Matmul)
-    s += "  %y = qopt.qmatmul %x, " + w + " : " + xT + ", " + servedT +
-         " -> " + yT + "\n";
+    s += "  %y = qopt.qmatmul %x, " + w + " : " + xT + ", " + servedT + " -> " +
+         yT + "\n";
   else
     s += "  %y = qopt.dequantize " + w + " : " + servedT + " -> " + yT + "\n";
   s += "  return %y : " + yT + "\n}\n";
@@ -547,9 +545,8 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
         ADD_FAILURE() << label << where.str() << ": got " << got
                       << ", expected " << ref << " (error " << err
                       << ", bound scale " << scale
-                      << "; with weights not rounded to "
-                      << scaleName(c.scale) << " the reference is "
-                      << unrounded << ", error "
+                      << "; with weights not rounded to " << scaleName(c.scale)
+                      << " the reference is " << unrounded << ", error "
                       << std::fabs(got - unrounded) << ")";
     }
   };
@@ -595,15 +592,14 @@ std::vector<Case> makeCases() {
     c.name = llvm::formatv(
         "{0}{1}_{2}{3}{4}_{5}_{6}_{7}_{8}{9}", set, cases.size(),
         c.nested ? "nested" : "dense", c.bits,
-        c.serve == Serve::Slice ? "_to" + std::to_string(c.sliceBits)
+        c.serve == Serve::Slice     ? "_to" + std::to_string(c.sliceBits)
         : c.serve == Serve::Runtime ? std::string("_rt")
                                     : std::string(),
         c.sym ? "sym" : "asym", granName(c.g()) + "k" + std::to_string(c.k),
         scaleName(c.scale),
         c.op == OpKind::Matmul ? "mm_t" + std::to_string(c.tokens)
                                : std::string("dq"),
-        c.unpackedBits ? "_u" + std::to_string(c.unpackedBits)
-                       : std::string());
+        c.unpackedBits ? "_u" + std::to_string(c.unpackedBits) : std::string());
     cases.push_back(std::move(c));
   };
   auto opVariants = [](bool bothTokenCounts) {
@@ -682,8 +678,13 @@ std::vector<Case> makeCases() {
   std::vector<std::pair<unsigned, unsigned>> denseSlices;
   for (unsigned r = 1; r <= 7; ++r)
     denseSlices.push_back({8, r});
-  for (auto cr : {std::pair<unsigned, unsigned>{7, 5}, {6, 3}, {5, 2},
-                  {4, 3}, {4, 1}, {3, 2}, {2, 1}})
+  for (auto cr : {std::pair<unsigned, unsigned>{7, 5},
+                  {6, 3},
+                  {5, 2},
+                  {4, 3},
+                  {4, 1},
+                  {3, 2},
+                  {2, 1}})
     denseSlices.push_back(cr);
   for (auto [bits, r] : denseSlices)
     for (auto [op, tokens] : opVariants(false)) {
@@ -834,10 +835,9 @@ void runOracle(int64_t vectorWidth, StringRef intDot = "") {
               "%.3g (%s); compile %.1f s, run %.2f s\n",
               static_cast<long long>(vectorWidth),
               intDot.empty() ? "" : ", int8 activations, int-dot ",
-              intDot.str().c_str(), cases.size(), stats.runs,
-              stats.integerRuns, stats.failures, stats.worst,
-              stats.worstCase.c_str(), seconds(start, compiledAt),
-              seconds(compiledAt, done));
+              intDot.str().c_str(), cases.size(), stats.runs, stats.integerRuns,
+              stats.failures, stats.worst, stats.worstCase.c_str(),
+              seconds(start, compiledAt), seconds(compiledAt, done));
   EXPECT_EQ(stats.failures, 0);
   // The integer path must carry most matmul runs (every dense 1/2/4/8-bit
   // and nested case with K a multiple of 32); the rest take the exact path.
@@ -859,8 +859,8 @@ void runHadamardOracle(int64_t vectorWidth) {
   struct HadamardCase {
     int64_t n, cols;
   };
-  const HadamardCase cases[] = {{1, 3},   {2, 4},    {8, 8},     {32, 64},
-                                {64, 64}, {12, 24},  {24, 24},   {48, 48},
+  const HadamardCase cases[] = {{1, 3},   {2, 4},     {8, 8},      {32, 64},
+                                {64, 64}, {12, 24},   {24, 24},    {48, 48},
                                 {96, 96}, {172, 172}, {1152, 1152}};
   std::string source;
   for (const HadamardCase &c : cases)
@@ -909,8 +909,8 @@ void runHadamardOracle(int64_t vectorWidth) {
           // Each output sums n terms of magnitude |x_j| / sqrt(n) in f32.
           double bound = 1e-5 * std::max(1.0, mag * norm);
           if (!(std::fabs(got - ref) <= bound) && reported++ < 4)
-            ADD_FAILURE() << name << " y[" << t << ", " << b + i
-                          << "]: got " << got << ", expected " << ref;
+            ADD_FAILURE() << name << " y[" << t << ", " << b + i << "]: got "
+                          << got << ", expected " << ref;
         }
   }
 }
@@ -1102,10 +1102,10 @@ func.func @abi(%x: tensor<?x64xf32>, %codes: tensor<8x5x8xi8>,
     t.print(os);
     got.push_back(s);
   }
-  std::vector<std::string> expected{
-      "memref<?x64xf32>", "memref<8x5x8xi8>", "memref<5x2xf32>",
-      "memref<5x2xf32>",  "memref<?xi64>",    "memref<?xi32>",
-      "memref<?x5xf32>",  "memref<5x64xf32>"};
+  std::vector<std::string> expected{"memref<?x64xf32>", "memref<8x5x8xi8>",
+                                    "memref<5x2xf32>",  "memref<5x2xf32>",
+                                    "memref<?xi64>",    "memref<?xi32>",
+                                    "memref<?x5xf32>",  "memref<5x64xf32>"};
   EXPECT_EQ(got, expected);
 
   // The weight table names the resource; the width table has one slot per
@@ -1150,13 +1150,13 @@ TEST(KernelOracle, RuntimeQuantize) {
   const int64_t rows = 3;
   std::string source;
   for (auto [i, c] : llvm::enumerate(cases)) {
-    std::string gran = c.group > 0   ? "group = " + std::to_string(c.group)
+    std::string gran = c.group > 0    ? "group = " + std::to_string(c.group)
                        : c.group == 0 ? "per_channel"
                                       : "per_tensor";
-    std::string q = llvm::formatv(
-        "!qopt.qtensor<{0}x{1}xf32, bits = {2}, {3}, {4}{5}>", rows, c.k,
-        c.bits, gran, c.sym ? "sym" : "asym",
-        c.nested ? ", layout = nested" : "");
+    std::string q =
+        llvm::formatv("!qopt.qtensor<{0}x{1}xf32, bits = {2}, {3}, {4}{5}>",
+                      rows, c.k, c.bits, gran, c.sym ? "sym" : "asym",
+                      c.nested ? ", layout = nested" : "");
     int64_t groups = c.group > 0 ? (c.k + c.group - 1) / c.group : 1;
     std::string scales =
         c.group < 0 ? "tensor<f32>"
@@ -1173,8 +1173,7 @@ TEST(KernelOracle, RuntimeQuantize) {
                               "  return %c, %s, %z : {2}, {1}, {1}\n}\n",
                               q, scales, codes);
     else
-      source += llvm::formatv("  return %c, %s : {0}, {1}\n}\n", codes,
-                              scales);
+      source += llvm::formatv("  return %c, %s : {0}, {1}\n}\n", codes, scales);
   }
   llvm::Expected<Compiled> compiled = compile(source, 8);
   ASSERT_TRUE(static_cast<bool>(compiled))
@@ -1226,9 +1225,9 @@ TEST(KernelOracle, RuntimeQuantize) {
           EXPECT_EQ(zeros[s], p.zero) << "case " << i << " row " << r;
         }
         for (int64_t j = 0; j < n; ++j)
-          EXPECT_EQ(codes[r * c.k + k0 + j],
-                    rt::quantizeValue(x[r * c.k + k0 + j], p.scale, p.zero,
-                                      c.bits))
+          EXPECT_EQ(
+              codes[r * c.k + k0 + j],
+              rt::quantizeValue(x[r * c.k + k0 + j], p.scale, p.zero, c.bits))
               << "case " << i << " row " << r << " element " << k0 + j;
       }
     }

@@ -1,4 +1,4 @@
-//===- CalibrationTest.cpp - HessianAccumulator and .calib files -*- C++ -*-===//
+//===- CalibrationTest.cpp - HessianAccumulator and .calib ------*- C++ -*-===//
 //
 // The accumulator against a direct double sum, the file round trip, and the
 // corruptions a reader must refuse: every byte of the prefix, header and

@@ -36,8 +36,7 @@ int qopt_c_api_smoke(void) {
   p.group = 4;
   if (qopt_quantize_rtn(x, 1, 4, &p, q, &scale, &zero) != QOPT_OK)
     return 5;
-  if (qopt_dequantize(q, 1, 4, &p, &scale, &zero, w) != QOPT_OK ||
-      w[3] != 2.0f)
+  if (qopt_dequantize(q, 1, 4, &p, &scale, &zero, w) != QOPT_OK || w[3] != 2.0f)
     return 6;
   if (qopt_status_string(QOPT_ERR_GROUP)[0] == '\0')
     return 7;

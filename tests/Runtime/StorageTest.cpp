@@ -1,4 +1,4 @@
-//===- StorageTest.cpp - Per-row storage forms and group indexing -*- C++ -*-===//
+//===- StorageTest.cpp - Storage forms and groups ---------------*- C++ -*-===//
 //
 // Storage.h's per-row dense and nested storage forms: round trips for every
 // width and for rows whose length is not a multiple of 8, byte-exact
@@ -9,9 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Runtime/Storage.h"
 #include "qopt/Runtime/QOptRuntime.h"
 #include "qopt/Runtime/QuantMath.h"
-#include "qopt/Runtime/Storage.h"
 
 #include "gtest/gtest.h"
 
@@ -81,9 +81,9 @@ TEST(Storage, DenseMatchesRuntime) {
       ASSERT_EQ(rowBytes, qopt_dense_size(cols, bits));
       for (size_t r = 0; r < rows; ++r) {
         std::vector<uint8_t> row(rowBytes);
-        ASSERT_EQ(qopt_pack_dense(codes.data() + r * cols, cols, bits,
-                                  row.data()),
-                  QOPT_OK);
+        ASSERT_EQ(
+            qopt_pack_dense(codes.data() + r * cols, cols, bits, row.data()),
+            QOPT_OK);
         EXPECT_EQ(std::vector<uint8_t>(packed.begin() + r * rowBytes,
                                        packed.begin() + (r + 1) * rowBytes),
                   row)
@@ -91,9 +91,9 @@ TEST(Storage, DenseMatchesRuntime) {
       }
       if (cols * bits % 8 == 0) {
         std::vector<uint8_t> whole(qopt_dense_size(rows * cols, bits));
-        ASSERT_EQ(qopt_pack_dense(codes.data(), rows * cols, bits,
-                                  whole.data()),
-                  QOPT_OK);
+        ASSERT_EQ(
+            qopt_pack_dense(codes.data(), rows * cols, bits, whole.data()),
+            QOPT_OK);
         EXPECT_EQ(packed, whole) << "bits=" << bits << " cols=" << cols;
       }
     }
@@ -112,9 +112,9 @@ TEST(Storage, NestedMatchesRuntime) {
         std::vector<uint8_t> planes(nestedStorageBytes(rows, cols, bits));
         packNestedPlanes(codes.data(), rows, cols, bits, planes.data());
         std::vector<uint8_t> runtime(qopt_nested_size(rows * cols, bits));
-        ASSERT_EQ(qopt_pack_nested(codes.data(), rows * cols, bits,
-                                   runtime.data()),
-                  QOPT_OK);
+        ASSERT_EQ(
+            qopt_pack_nested(codes.data(), rows * cols, bits, runtime.data()),
+            QOPT_OK);
         EXPECT_EQ(planes, runtime) << "bits=" << bits << " cols=" << cols;
         // Partial reads agree with the runtime's too.
         for (unsigned p = 1; p <= bits; ++p) {

@@ -27,8 +27,7 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                       cl::desc("<checkpoint: .bin | HF dir | "
                                                ".gguf>"));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
-                                       cl::value_desc("file"),
-                                       cl::init("-"));
+                                       cl::value_desc("file"), cl::init("-"));
 enum class EmitKind { Bytecode, Text };
 static cl::opt<EmitKind> emitKind(
     "emit", cl::desc("Output format"), cl::init(EmitKind::Bytecode),

@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   }
   // The buffer checked is the buffer parsed.
-  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(input), registry,
-                                     config)))
+  if (mlir::failed(
+          mlir::MlirOptMain(output->os(), std::move(input), registry, config)))
     return EXIT_FAILURE;
   output->keep();
   return EXIT_SUCCESS;

@@ -28,8 +28,8 @@
 
 #include <algorithm>
 #include <numeric>
-#include <thread>
 #include <sys/resource.h>
+#include <thread>
 
 using namespace qopt::run;
 namespace model = ::qopt::model;
@@ -137,8 +137,9 @@ static float sumRange(llvm::ArrayRef<std::pair<const char *, size_t>> spans,
 /// Reads every byte of `spans` once with vector loads, split in equal byte
 /// ranges between `threads` threads (the kernels' -t): the time to stream
 /// the weights through the cores the decode uses.
-static double streamSeconds(
-    llvm::ArrayRef<std::pair<const char *, size_t>> spans, unsigned threads) {
+static double
+streamSeconds(llvm::ArrayRef<std::pair<const char *, size_t>> spans,
+              unsigned threads) {
   size_t total = 0;
   for (auto [data, bytes] : spans)
     total += bytes;
@@ -285,8 +286,7 @@ int qopt::run::runBench() {
       double step = now() - t0;
       decodeSeconds += step;
       steps.push_back(step);
-      streams.push_back(
-          streamSeconds(spans, mlir::qopt::kernelThreads()));
+      streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
       next = static_cast<int32_t>(
           std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
           logits.begin());
@@ -304,10 +304,10 @@ int qopt::run::runBench() {
   double ratio = medianStep / streamTime;
   uint64_t peak = peakRSS();
   uint64_t inferencePeak = peakReset ? procStatusBytes("VmHWM") : 0;
-  int64_t inferenceGrowth =
-      inferencePeak && rssBefore
-          ? static_cast<int64_t>(inferencePeak) - static_cast<int64_t>(rssBefore)
-          : -1;
+  int64_t inferenceGrowth = inferencePeak && rssBefore
+                                ? static_cast<int64_t>(inferencePeak) -
+                                      static_cast<int64_t>(rssBefore)
+                                : -1;
   std::string backend = m->module ? "qopt JIT" : "qopt AOT";
 
   if (jsonOutput) {
@@ -369,8 +369,7 @@ int qopt::run::runBench() {
       m->compileSeconds, repetitions.getValue(), medianStep * 1e3,
       weightBytes / 1048576.0, m->runner->weightBytesRead() / 1048576.0,
       m->runner->cacheBytes() / 1048576.0, peak / 1048576.0, bandwidth / 1e9,
-      mlir::qopt::kernelThreads(),
-      streamTime * 1e3, ratio);
+      mlir::qopt::kernelThreads(), streamTime * 1e3, ratio);
   if (weightBytes < (uint64_t(64) << 20))
     llvm::outs() << "note             the weights fit in the CPU caches: "
                     "the ratio compares against cache, not DRAM, "

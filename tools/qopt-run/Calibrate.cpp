@@ -45,10 +45,11 @@ static cl::opt<bool> sequential(
              "with --method/--bits/... (GPTQ's sequential order); quantize "
              "with the same options"),
     cl::sub(calibrateCommand()), cl::cat(quantCategory()));
-static cl::opt<int64_t> maxTokens(
-    "max-tokens",
-    cl::desc("Stop reading the text after this many tokens (0: all)"),
-    cl::init(0), cl::sub(calibrateCommand()), cl::cat(quantCategory()));
+static cl::opt<int64_t>
+    maxTokens("max-tokens",
+              cl::desc("Stop reading the text after this many tokens (0: all)"),
+              cl::init(0), cl::sub(calibrateCommand()),
+              cl::cat(quantCategory()));
 static cl::opt<bool> calibNoProgress("no-progress",
                                      cl::desc("Never draw a progress bar"),
                                      cl::sub(calibrateCommand()),

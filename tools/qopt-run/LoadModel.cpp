@@ -99,15 +99,15 @@ makeSynthetic(llvm::StringRef spec) {
       return llvm::createStringError(
           "synthetic model: heads must divide dim into even head sizes and "
           "kv_heads must divide heads");
-    uint64_t bytes = 4ull * (uint64_t(c.vocabSize) * c.dim +
-                             uint64_t(c.numLayers) *
-                                 (2ull * c.dim * c.dim +
-                                  2ull * c.kvDim() * c.dim +
-                                  3ull * c.hiddenDim * c.dim));
+    uint64_t bytes =
+        4ull * (uint64_t(c.vocabSize) * c.dim +
+                uint64_t(c.numLayers) *
+                    (2ull * c.dim * c.dim + 2ull * c.kvDim() * c.dim +
+                     3ull * c.hiddenDim * c.dim));
     if (bytes > (uint64_t(16) << 30))
-      return llvm::createStringError(
-          "synthetic model of " + llvm::Twine(bytes >> 20) +
-          " MiB is over the 16 GiB limit");
+      return llvm::createStringError("synthetic model of " +
+                                     llvm::Twine(bytes >> 20) +
+                                     " MiB is over the 16 GiB limit");
   }
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
       {"tok_embeddings", {c.vocabSize, c.dim}}};
@@ -134,9 +134,11 @@ makeSynthetic(llvm::StringRef spec) {
     float *data = reinterpret_cast<float *>(buffer->getBufferStart());
     bool isNorm = shape.size() == 1;
     for (int64_t i = 0; i < count; ++i)
-      data[i] = isNorm ? 1.0f
-                       : (static_cast<float>(xorshift(state)) / 4294967296.0f -
-                          0.5f) * 0.04f;
+      data[i] =
+          isNorm
+              ? 1.0f
+              : (static_cast<float>(xorshift(state)) / 4294967296.0f - 0.5f) *
+                    0.04f;
     model::TensorRef t;
     t.name = t.sourceName = name;
     t.file = ckpt->path;
@@ -259,8 +261,8 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   } else if (m.module) {
     // A module from qopt-import remembers its checkpoint (for the
     // tokenizer).
-    if (auto dict = (*m.module)->getAttrOfType<DictionaryAttr>(
-            mlir::qopt::kModelAttr))
+    if (auto dict =
+            (*m.module)->getAttrOfType<DictionaryAttr>(mlir::qopt::kModelAttr))
       if (auto source = dict.getAs<StringAttr>("source"))
         checkpointSource = source.getValue().str();
     // `qopt-run quantize --tokenizer T` records T.
@@ -290,11 +292,10 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
                  "pass one with --tokenizer");
   if (needTokenizer) {
     // An artifact's own copy (relative to the artifact), unless --tokenizer.
-    llvm::StringRef explicitPath = !tokenizerPath.empty()
-                                       ? llvm::StringRef(tokenizerPath)
-                                   : !artifactTokenizer.empty()
-                                       ? llvm::StringRef(artifactTokenizer)
-                                       : llvm::StringRef(recordedTokenizer);
+    llvm::StringRef explicitPath =
+        !tokenizerPath.empty()       ? llvm::StringRef(tokenizerPath)
+        : !artifactTokenizer.empty() ? llvm::StringRef(artifactTokenizer)
+                                     : llvm::StringRef(recordedTokenizer);
     llvm::Expected<std::unique_ptr<model::Tokenizer>> tok =
         model::loadTokenizerFor(checkpointSource, explicitPath,
                                 m.config.vocabSize);
@@ -321,12 +322,12 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     // recorded in the module, or the one beside the checkpoint (none is
     // fine unless asked for).
     std::string tokenizerFile;
-    llvm::StringRef requested =
-        !tokenizerPath.empty() ? llvm::StringRef(tokenizerPath)
-                               : llvm::StringRef(recordedTokenizer);
-    if (!requested.empty() || (!checkpointSource.empty() &&
-                               !llvm::StringRef(checkpointSource)
-                                    .starts_with("synthetic:"))) {
+    llvm::StringRef requested = !tokenizerPath.empty()
+                                    ? llvm::StringRef(tokenizerPath)
+                                    : llvm::StringRef(recordedTokenizer);
+    if (!requested.empty() ||
+        (!checkpointSource.empty() &&
+         !llvm::StringRef(checkpointSource).starts_with("synthetic:"))) {
       llvm::Expected<std::string> file = model::findTokenizerFor(
           checkpointSource, requested, m.config.vocabSize);
       if (file)
@@ -368,4 +369,3 @@ llvm::Error qopt::run::reserveCache(mlir::qopt::ModelRunner &runner,
   llvm::consumeError(std::move(err));
   return runner.reserve(needed);
 }
-

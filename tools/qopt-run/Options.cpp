@@ -113,8 +113,7 @@ cl::opt<std::string> qopt::run::modelPositional(cl::Positional,
                                                 ModelCommands(),
                                                 cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::modelOption(
-    "m",
-    cl::desc("Model (llama.cpp's -m; the same as the positional MODEL)"),
+    "m", cl::desc("Model (llama.cpp's -m; the same as the positional MODEL)"),
     cl::value_desc("model"), ModelCommands(), cl::cat(modelCategory()));
 static cl::alias modelLong("model", cl::desc("Alias for -m"),
                            cl::aliasopt(modelOption), cl::NotHidden);
@@ -154,8 +153,7 @@ cl::opt<std::string> qopt::run::intDot(
              "AVX-512 VNNI, or AVX-VNNI at --vector-width 8) or generic "
              "(default: vnni where the CPU compiled for has it: the host, or "
              "compile's --target-cpu)"),
-    cl::value_desc("vnni|generic"), ModelCommands(),
-    cl::cat(modelCategory()));
+    cl::value_desc("vnni|generic"), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kvTypeName(
     "kv-type",
     cl::desc("Element type of the KV cache: f32 (default), f16 or bf16 "
@@ -191,9 +189,9 @@ cl::opt<int> qopt::run::threads(
 static cl::alias threadsLong("threads", cl::desc("Alias for -t"),
                              cl::aliasopt(threads), cl::NotHidden);
 
-cl::opt<bool> qopt::run::jsonOutput(
-    "json", cl::desc("Print one JSON object for scripts"), RunCommands(),
-    cl::cat(outputCategory()));
+cl::opt<bool>
+    qopt::run::jsonOutput("json", cl::desc("Print one JSON object for scripts"),
+                          RunCommands(), cl::cat(outputCategory()));
 cl::opt<bool> qopt::run::noProgress(
     "no-progress",
     cl::desc("Never draw a progress bar or the compiling indicator"),
@@ -239,8 +237,8 @@ llvm::Error qopt::run::checkOptions() {
             .str());
   };
   if (modelPositional.getNumOccurrences() && modelOption.getNumOccurrences())
-    return error("the model is given twice ('" + modelPositional + "' and -m '" +
-                 modelOption + "'); give one");
+    return error("the model is given twice ('" + modelPositional +
+                 "' and -m '" + modelOption + "'); give one");
   const int64_t maxPositions = ::qopt::model::kMaxContextLength;
   if (llvm::Error err = inRange("--kv-reserve", kvReserve, 0, maxPositions))
     return err;
@@ -311,13 +309,12 @@ std::string qopt::run::subcommandList() {
 }
 
 std::string qopt::run::overview() {
-  std::string text =
-      "qopt-run: compile and run an LLM with qopt\n\n"
-      "  qopt-run SUBCOMMAND [MODEL | -m MODEL] [options]\n\n";
+  std::string text = "qopt-run: compile and run an LLM with qopt\n\n"
+                     "  qopt-run SUBCOMMAND [MODEL | -m MODEL] [options]\n\n";
   for (cl::SubCommand *sub : modelCommands())
-    text += llvm::formatv("  {0,-9} {1}\n", sub->getName(),
-                          sub->getDescription())
-                .str();
+    text +=
+        llvm::formatv("  {0,-9} {1}\n", sub->getName(), sub->getDescription())
+            .str();
   text += "\n`qopt-run SUBCOMMAND --help` lists a subcommand's options "
           "(llama.cpp's short options included).\n"
           "MODEL: a GGUF file, a Hugging Face checkpoint directory (or its "

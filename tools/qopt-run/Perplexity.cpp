@@ -138,10 +138,10 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readWholeText() {
   if (!buffer)
     return buffer.takeError();
   if ((*buffer)->getBufferSize() > kMaxChunkedTextBytes)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "'" + textPath + "' is larger than the " +
-            llvm::Twine(kMaxChunkedTextBytes >> 20) + " MiB --chunked reads");
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'" + textPath + "' is larger than the " +
+                                       llvm::Twine(kMaxChunkedTextBytes >> 20) +
+                                       " MiB --chunked reads");
   return buffer;
 }
 

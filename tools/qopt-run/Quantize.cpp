@@ -29,8 +29,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -176,8 +176,7 @@ int qopt::run::runQuantize() {
     file->keep();
   }
   llvm::errs() << llvm::format("quantized '%s' (%s) in %.2f s: '%s'\n",
-                               modelPath().c_str(),
-                               method->describe().c_str(), seconds,
-                               quantOutput.c_str());
+                               modelPath().c_str(), method->describe().c_str(),
+                               seconds, quantOutput.c_str());
   return 0;
 }

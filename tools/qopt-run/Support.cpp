@@ -108,16 +108,13 @@ void Stats::add(double x) {
   m2 += delta * (x - m);
 }
 
-double Stats::stddev() const {
-  return n > 1 ? std::sqrt(m2 / (n - 1)) : 0.0;
-}
+double Stats::stddev() const { return n > 1 ? std::sqrt(m2 / (n - 1)) : 0.0; }
 
 double Stats::stderrOfMean() const {
   return n > 1 ? stddev() / std::sqrt(static_cast<double>(n)) : 0.0;
 }
 
-double qopt::run::tokenNLL(const float *logits, int64_t vocab,
-                           int32_t target) {
+double qopt::run::tokenNLL(const float *logits, int64_t vocab, int32_t target) {
   float maxLogit = *std::max_element(logits, logits + vocab);
   double sum = 0;
   for (int64_t i = 0; i < vocab; ++i)

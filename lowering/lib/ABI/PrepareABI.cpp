@@ -121,14 +121,15 @@ struct PrepareABIPass : public qopt::impl::PrepareABIPassBase<PrepareABIPass> {
       if (auto width = dyn_cast<ServedWidthOp>(op)) {
         // The runtime sizes the width table from qopt.width_table: a slot
         // past its end would read outside the table.
-        auto slots = func->getParentOfType<ModuleOp>()->getAttrOfType<ArrayAttr>(
-            "qopt.width_table");
+        auto slots =
+            func->getParentOfType<ModuleOp>()->getAttrOfType<ArrayAttr>(
+                "qopt.width_table");
         if (!slots || width.getSlot() >= slots.size()) {
-          width.emitError() << "qopt-prepare-abi: width slot "
-                            << width.getSlot()
-                            << " is not an entry of the module's "
-                               "qopt.width_table ("
-                            << (slots ? slots.size() : 0) << " entries)";
+          width.emitError()
+              << "qopt-prepare-abi: width slot " << width.getSlot()
+              << " is not an entry of the module's "
+                 "qopt.width_table ("
+              << (slots ? slots.size() : 0) << " entries)";
           return WalkResult::interrupt();
         }
         b.setInsertionPoint(width);

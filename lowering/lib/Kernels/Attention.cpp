@@ -75,12 +75,11 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
         Value w = k.index(static_cast<int64_t>(*window));
         Value past = arith::CmpIOp::create(k.b, k.loc,
                                            arith::CmpIPredicate::ugt, end, w);
-        start = arith::SelectOp::create(k.b, k.loc, past, k.subi(end, w),
-                                        start);
+        start =
+            arith::SelectOp::create(k.b, k.loc, past, k.subi(end, w), start);
       }
-      Value scores =
-          memref::AllocOp::create(k.b, k.loc, scoresType, ValueRange{end},
-                                  k.b.getI64IntegerAttr(64));
+      Value scores = memref::AllocOp::create(
+          k.b, k.loc, scoresType, ValueRange{end}, k.b.getI64IntegerAttr(64));
       Value qOff = k.muli(h, k.index(headDim));
       Value kvHead = k.divui(h, k.index(group));
       Value kOff = k.muli(kvHead, k.index(headDim));

@@ -117,22 +117,19 @@ struct KernelHadamardLowering : public OpConversionPattern<KernelHadamardOp> {
         for (int64_t h = firstStage; h < run; h *= 2) {
           k.forLoop(k.index(0), k.index(n), 2 * h, [&](Value s) {
             bool vector = h >= width;
-            k.forLoop(k.index(0), k.index(h), vector ? width : 1,
-                      [&](Value j) {
-                        Value lo = k.addi(s, j), hi = k.addi(lo, k.index(h));
-                        Value a = vector ? k.vectorLoad(x, at(lo))
-                                         : k.load(x, at(lo));
-                        Value b = vector ? k.vectorLoad(x, at(hi))
-                                         : k.load(x, at(hi));
-                        Value sum = k.addf(a, b), diff = k.subf(a, b);
-                        if (vector) {
-                          vector::StoreOp::create(k.b, k.loc, sum, x, at(lo));
-                          vector::StoreOp::create(k.b, k.loc, diff, x, at(hi));
-                        } else {
-                          k.store(sum, x, at(lo));
-                          k.store(diff, x, at(hi));
-                        }
-                      });
+            k.forLoop(k.index(0), k.index(h), vector ? width : 1, [&](Value j) {
+              Value lo = k.addi(s, j), hi = k.addi(lo, k.index(h));
+              Value a = vector ? k.vectorLoad(x, at(lo)) : k.load(x, at(lo));
+              Value b = vector ? k.vectorLoad(x, at(hi)) : k.load(x, at(hi));
+              Value sum = k.addf(a, b), diff = k.subf(a, b);
+              if (vector) {
+                vector::StoreOp::create(k.b, k.loc, sum, x, at(lo));
+                vector::StoreOp::create(k.b, k.loc, diff, x, at(hi));
+              } else {
+                k.store(sum, x, at(lo));
+                k.store(diff, x, at(hi));
+              }
+            });
           });
         }
 
@@ -142,8 +139,7 @@ struct KernelHadamardLowering : public OpConversionPattern<KernelHadamardOp> {
           k.forLoop(k.index(0), k.index(n), vector ? width : 1, [&](Value i) {
             if (vector) {
               Value v = k.vectorLoad(x, at(i));
-              vector::StoreOp::create(k.b, k.loc, k.mulf(v, normVec), x,
-                                      at(i));
+              vector::StoreOp::create(k.b, k.loc, k.mulf(v, normVec), x, at(i));
             } else {
               k.store(k.mulf(k.load(x, at(i)), norm), x, at(i));
             }
@@ -162,35 +158,30 @@ struct KernelHadamardLowering : public OpConversionPattern<KernelHadamardOp> {
             return;
           }
           bool vector = run >= width;
-          k.forLoop(k.index(0), k.index(run), vector ? width : 1,
-                    [&](Value b) {
-                      Value zero = vector ? k.splat(vecType, k.f32(0.0f))
-                                          : k.f32(0.0f);
-                      SmallVector<Value> acc = k.forLoopCarried(
-                          k.index(0), k.index(base), 1, {zero},
-                          [&](Value c, ValueRange carried) {
-                            Value sign = k.load(matrix, {a, c});
-                            Value src = k.addi(k.muli(c, k.index(run)), b);
-                            Value next;
-                            if (vector)
-                              next = vector::FMAOp::create(
-                                  k.b, k.loc, k.splat(vecType, sign),
-                                  k.vectorLoad(x, at(src)), carried[0]);
-                            else
-                              next = k.addf(carried[0],
-                                            k.mulf(sign, k.load(x, at(src))));
-                            return SmallVector<Value>{next};
-                          });
-                      Value dst = k.addi(rowStart, b);
-                      if (vector)
-                        vector::StoreOp::create(k.b, k.loc,
-                                                k.mulf(acc[0], normVec),
-                                                scratch, ValueRange{dst});
-                      else
-                        memref::StoreOp::create(k.b, k.loc,
-                                                k.mulf(acc[0], norm), scratch,
-                                                ValueRange{dst});
-                    });
+          k.forLoop(k.index(0), k.index(run), vector ? width : 1, [&](Value b) {
+            Value zero = vector ? k.splat(vecType, k.f32(0.0f)) : k.f32(0.0f);
+            SmallVector<Value> acc = k.forLoopCarried(
+                k.index(0), k.index(base), 1, {zero},
+                [&](Value c, ValueRange carried) {
+                  Value sign = k.load(matrix, {a, c});
+                  Value src = k.addi(k.muli(c, k.index(run)), b);
+                  Value next;
+                  if (vector)
+                    next = vector::FMAOp::create(
+                        k.b, k.loc, k.splat(vecType, sign),
+                        k.vectorLoad(x, at(src)), carried[0]);
+                  else
+                    next = k.addf(carried[0], k.mulf(sign, k.load(x, at(src))));
+                  return SmallVector<Value>{next};
+                });
+            Value dst = k.addi(rowStart, b);
+            if (vector)
+              vector::StoreOp::create(k.b, k.loc, k.mulf(acc[0], normVec),
+                                      scratch, ValueRange{dst});
+            else
+              memref::StoreOp::create(k.b, k.loc, k.mulf(acc[0], norm), scratch,
+                                      ValueRange{dst});
+          });
         });
         // Copy the mixed block back.
         bool vector = n % width == 0;

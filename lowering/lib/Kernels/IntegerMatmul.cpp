@@ -70,9 +70,8 @@ std::optional<IntegerPlan> planFor(QTensorType type, int64_t width) {
   bool nested = type.getLayout() == Layout::Nested;
   if (!nested && 8 % bits != 0)
     return std::nullopt;
-  int64_t group = type.getGranularity() == Granularity::Group
-                      ? type.getGroupSize()
-                      : cols;
+  int64_t group =
+      type.getGranularity() == Granularity::Group ? type.getGroupSize() : cols;
   for (int64_t s : {int64_t(64), int64_t(32)}) {
     if (s > 4 * width || cols % s != 0 || group % kBlock != 0)
       continue;
@@ -110,8 +109,8 @@ Value concat(KernelBuilder &k, ArrayRef<Value> parts) {
       int64_t n = cast<VectorType>(level[i].getType()).getNumElements();
       SmallVector<int64_t> mask(2 * n);
       std::iota(mask.begin(), mask.end(), 0);
-      next.push_back(vector::ShuffleOp::create(k.b, k.loc, level[i],
-                                               level[i + 1], mask));
+      next.push_back(
+          vector::ShuffleOp::create(k.b, k.loc, level[i], level[i + 1], mask));
     }
     if (level.size() % 2)
       next.push_back(level.back());
@@ -184,16 +183,16 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
         scaled = arith::MinNumFOp::create(k.b, k.loc, scaled,
                                           k.splat(blockF, k.f32(127.0f)));
         Value q = arith::FPToSIOp::create(k.b, k.loc, blockI, scaled);
-        Value sum = vector::ReductionOp::create(
-            k.b, k.loc, vector::CombiningKind::ADD, q);
+        Value sum = vector::ReductionOp::create(k.b, k.loc,
+                                                vector::CombiningKind::ADD, q);
         Value sumF = arith::SIToFPOp::create(k.b, k.loc, f32, sum);
         codes.push_back(
             arith::TruncIOp::create(k.b, k.loc, vecOf(kBlock, i8), q));
         scales.push_back(sx);
         // groupSums[t, col / G] += factor * sx * sum(q).
         Value g = k.divui(col, k.index(plan.group));
-        Value old = memref::LoadOp::create(k.b, k.loc, act.groupSums,
-                                           ValueRange{t, g});
+        Value old =
+            memref::LoadOp::create(k.b, k.loc, act.groupSums, ValueRange{t, g});
         Value add = k.mulf(k.f32(sumFactor), k.mulf(sx, sumF));
         memref::StoreOp::create(k.b, k.loc,
                                 blocksPerGroup == 1 ? add : k.addf(old, add),
@@ -209,8 +208,8 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
                                                scales);
       Value lanes =
           vector::ShuffleOp::create(k.b, k.loc, v, v, plan.blockOfLane);
-      lanes = k.mulf(lanes,
-                     k.splat(vecOf(plan.lanes, f32), k.f32(scaleFactor)));
+      lanes =
+          k.mulf(lanes, k.splat(vecOf(plan.lanes, f32), k.f32(scaleFactor)));
       vector::StoreOp::create(k.b, k.loc, lanes, act.scale,
                               ValueRange{t, k.muli(sb, k.index(plan.lanes))});
     });
@@ -226,12 +225,13 @@ Value groupCorrection(KernelBuilder &k, const QuantBuffers &q,
                       const IntegerPlan &plan, Value groupSums, Value n,
                       Value t, int64_t numGroups) {
   auto term = [&](Value g) {
-    SmallVector<Value> idx = scaleIndices(k, q.type, {n, k.muli(g, k.index(plan.group))});
+    SmallVector<Value> idx =
+        scaleIndices(k, q.type, {n, k.muli(g, k.index(plan.group))});
     Value w = k.load(q.scales, idx);
     if (q.zeros)
       w = k.mulf(w, k.load(q.zeros, idx));
-    return k.mulf(w, memref::LoadOp::create(k.b, k.loc, groupSums,
-                                            ValueRange{t, g}));
+    return k.mulf(
+        w, memref::LoadOp::create(k.b, k.loc, groupSums, ValueRange{t, g}));
   };
   int64_t w = k.width;
   if (q.type.getGranularity() != Granularity::Group || numGroups < w) {
@@ -281,8 +281,8 @@ Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s) {
     SmallVector<int64_t> mask;
     for (int64_t i = 0; i < lanes; ++i)
       mask.push_back(4 * i + j);
-    sum = k.addi(sum, vector::ShuffleOp::create(k.b, k.loc, products,
-                                                products, mask));
+    sum = k.addi(
+        sum, vector::ShuffleOp::create(k.b, k.loc, products, products, mask));
   }
   return sum;
 }
@@ -309,11 +309,10 @@ Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
       return bytes;
     SmallVector<Value> parts;
     for (int64_t p = 0; p < per; ++p) {
-      Value shifted =
-          p == 0 ? bytes
-                 : arith::ShRUIOp::create(k.b, k.loc, bytes,
-                                          splat8(nbytes, p * bits))
-                       .getResult();
+      Value shifted = p == 0 ? bytes
+                             : arith::ShRUIOp::create(k.b, k.loc, bytes,
+                                                      splat8(nbytes, p * bits))
+                                   .getResult();
       if (p + 1 < per)
         shifted = arith::AndIOp::create(k.b, k.loc, shifted,
                                         splat8(nbytes, (1 << bits) - 1));
@@ -335,12 +334,11 @@ Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
                                          ValueRange{k.index(p), n, byteCol});
     Value mask = vector::BitCastOp::create(k.b, k.loc, maskType, bytes);
     int64_t value = p < r ? int64_t(1) << (r - 1 - p) : 1;
-    Value with = p < r ? arith::OrIOp::create(k.b, k.loc, code,
-                                              splat8(s, value))
-                             .getResult()
-                       : arith::AddIOp::create(k.b, k.loc, code,
-                                               splat8(s, value))
-                             .getResult();
+    Value with = p < r
+                     ? arith::OrIOp::create(k.b, k.loc, code, splat8(s, value))
+                           .getResult()
+                     : arith::AddIOp::create(k.b, k.loc, code, splat8(s, value))
+                           .getResult();
     code = arith::SelectOp::create(k.b, k.loc, mask, with, code);
   }
   if (planes > r) // rounded up past the top code: clamp
@@ -365,8 +363,8 @@ void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
   if (type.getLayout() == Layout::Dense) {
     prefetch(q.codes, {next, k.muli(sb, k.index(s * type.getBits() / 8))});
   } else {
-    unsigned planes = std::min(type.getBits() + 1,
-                               type.getEffectiveParentBits());
+    unsigned planes =
+        std::min(type.getBits() + 1, type.getEffectiveParentBits());
     Value byteCol = k.muli(sb, k.index(s / 8));
     for (unsigned p = 0; p < planes; ++p)
       prefetch(q.codes, {k.index(p), next, byteCol});
@@ -395,8 +393,7 @@ Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
   auto lanesF = vecOf(plan.lanes, k.b.getF32Type());
   Value col = k.muli(sb, k.index(plan.superblock));
   if (plan.group % plan.superblock == 0)
-    return k.splat(lanesF,
-                   k.load(values, scaleIndices(k, q.type, {n, col})));
+    return k.splat(lanesF, k.load(values, scaleIndices(k, q.type, {n, col})));
   // Several groups per superblock (group < S, both multiples of 32).
   int64_t groups = plan.superblock / plan.group;
   Type element = cast<MemRefType>(values.getType()).getElementType();
@@ -428,8 +425,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   std::optional<float> symZero;
   if (!q.zeros)
     symZero = static_cast<float>(1u << (parent - 1));
-  Activations act =
-      quantizeActivations(k, plan, x, numTokens, cols, symZero);
+  Activations act = quantizeActivations(k, plan, x, numTokens, cols, symZero);
 
   Type f32 = k.b.getF32Type();
   auto lanesF = vecOf(plan.lanes, f32);
@@ -465,8 +461,8 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
             Value f = arith::SIToFPOp::create(k.b, k.loc, lanesF, dot);
             Value sx = vector::LoadOp::create(k.b, k.loc, lanesF, act.scale,
                                               ValueRange{t, laneCol});
-            next.push_back(vector::FMAOp::create(k.b, k.loc, k.mulf(sw, sx),
-                                                 f, carried[i]));
+            next.push_back(vector::FMAOp::create(k.b, k.loc, k.mulf(sw, sx), f,
+                                                 carried[i]));
           }
           return next;
         });
@@ -482,8 +478,8 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   };
   tokenTile = std::max<int64_t>(tokenTile, 1);
   k.parallelLoop(0, k.index(rows), [&](Value n) {
-    Value tiled = k.muli(k.divui(numTokens, k.index(tokenTile)),
-                         k.index(tokenTile));
+    Value tiled =
+        k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
     if (tokenTile > 1)
       k.forLoop(k.index(0), tiled, tokenTile,
                 [&](Value t0) { rowTile(n, t0, tokenTile); });

@@ -178,8 +178,7 @@ void populateGatherKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateAttentionKernelPatterns(RewritePatternSet &patterns,
                                      int64_t width);
 void populateCodecKernelPatterns(RewritePatternSet &patterns);
-void populateHadamardKernelPatterns(RewritePatternSet &patterns,
-                                    int64_t width);
+void populateHadamardKernelPatterns(RewritePatternSet &patterns, int64_t width);
 void populateObserveKernelPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt

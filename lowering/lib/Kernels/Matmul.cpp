@@ -134,9 +134,9 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
   /// the kernel per width, each reading a static number of planes (unrolled
   /// plane reads, constant shifts), chosen once per call by an
   /// `scf.index_switch` on r clamped to [1, P]. r = P is the default case.
-  void lowerRuntimeWidth(KernelBuilder &k, KernelMatmulOp op,
-                         OpAdaptor adaptor, QTensorType type, Value x,
-                         Value out, Value numTokens) const {
+  void lowerRuntimeWidth(KernelBuilder &k, KernelMatmulOp op, OpAdaptor adaptor,
+                         QTensorType type, Value x, Value out,
+                         Value numTokens) const {
     unsigned parent = type.getBits();
     QuantBuffers dynamic{type, Value(), Value(), Value(), adaptor.getWidth()};
     Value r = arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(),

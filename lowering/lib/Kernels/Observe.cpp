@@ -48,12 +48,12 @@ struct ObserveToCall : public OpConversionPattern<ObserveOp> {
                                     fnType);
       callee.setPrivate();
     } else if (callee.getFunctionType() != fnType) {
-      return op.emitOpError() << "@" << kObserverFunction
-                              << " is declared with another type";
+      return op.emitOpError()
+             << "@" << kObserverFunction << " is declared with another type";
     }
     Location loc = op.getLoc();
-    Value site = arith::ConstantIntOp::create(rewriter, loc, i64,
-                                              static_cast<int64_t>(op.getSite()));
+    Value site = arith::ConstantIntOp::create(
+        rewriter, loc, i64, static_cast<int64_t>(op.getSite()));
     Value buffer =
         memref::CastOp::create(rewriter, loc, argType, adaptor.getInput());
     func::CallOp::create(rewriter, loc, callee, ValueRange{site, buffer});

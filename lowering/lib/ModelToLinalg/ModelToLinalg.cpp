@@ -361,7 +361,8 @@ struct EmbeddingToLinalg : public OpConversionPattern<EmbeddingOp> {
               row = arith::MinSIOp::create(
                   b, l, row, arith::ConstantIndexOp::create(b, l, rows - 1));
               Value d = linalg::IndexOp::create(b, l, 1);
-              Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, d});
+              Value v =
+                  tensor::ExtractOp::create(b, l, table, ValueRange{row, d});
               if (v.getType() != b.getF32Type())
                 v = arith::ExtFOp::create(b, l, b.getF32Type(), v);
               linalg::YieldOp::create(b, l, ValueRange{v});

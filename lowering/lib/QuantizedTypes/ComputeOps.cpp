@@ -1,9 +1,10 @@
 //===- ComputeOps.cpp - qmatmul, linear, embedding, attention ---*- C++ -*-===//
 //
 // 1:N patterns of qopt-lower-quantized-types for the ops that compute on
-// weights (and qopt.hadamard, an in-place kernel): each becomes a destination-passing kernel op on the parts of its
-// quantized operand (or on its plain weight), with a `tensor.empty` init
-// that one-shot bufferization turns into the output buffer.
+// weights (and qopt.hadamard, an in-place kernel): each becomes a
+// destination-passing kernel op on the parts of its quantized operand (or on
+// its plain weight), with a `tensor.empty` init that one-shot bufferization
+// turns into the output buffer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -107,9 +108,9 @@ struct HadamardLowering : public OpConversionPattern<HadamardOp> {
   LogicalResult
   matchAndRewrite(HadamardOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    auto kernel = KernelHadamardOp::create(rewriter, op.getLoc(),
-                                           TypeRange{op.getType()},
-                                           adaptor.getInput(), op.getSize());
+    auto kernel =
+        KernelHadamardOp::create(rewriter, op.getLoc(), TypeRange{op.getType()},
+                                 adaptor.getInput(), op.getSize());
     rewriter.replaceOp(op, kernel.getResult()[0]);
     return success();
   }
@@ -122,6 +123,6 @@ void mlir::qopt::populateComputeOpLoweringPatterns(
     WidthSlots *slots) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<LinearLowering, AttentionLowering, HadamardLowering>(converter,
-                                                                  ctx);
+                                                                    ctx);
   patterns.add<QMatmulLowering, EmbeddingLowering>(converter, ctx, slots);
 }

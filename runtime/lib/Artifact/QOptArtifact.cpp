@@ -73,8 +73,8 @@ qopt_artifact *qopt_artifact_open(const char *dir, const char *tokenizer,
     copyMessage(llvm::toString(artifact.takeError()), error, errorSize);
     return nullptr;
   }
-  std::string path = tokenizer ? std::string(tokenizer)
-                               : (*artifact)->tokenizerPath();
+  std::string path =
+      tokenizer ? std::string(tokenizer) : (*artifact)->tokenizerPath();
   if (path.empty()) {
     copyMessage("the artifact '" + std::string(dir) +
                     "' has no tokenizer; pass one to qopt_artifact_open",
@@ -232,13 +232,15 @@ int64_t qopt_artifact_generate(qopt_artifact *a, const char *prompt,
   if (!a)
     return -1;
   if (!prompt || !sampler || maxTokens < 0)
-    return failWith(a, "qopt_artifact_generate: invalid prompt, sampler or "
-                       "max_tokens",
+    return failWith(a,
+                    "qopt_artifact_generate: invalid prompt, sampler or "
+                    "max_tokens",
                     int64_t(-1));
   model::ModelExecutor &exec = a->artifact->executor();
   if (sampler->vocabSize != exec.config().vocabSize)
-    return failWith(a, "qopt_artifact_generate: the sampler is for another "
-                       "vocabulary size",
+    return failWith(a,
+                    "qopt_artifact_generate: the sampler is for another "
+                    "vocabulary size",
                     int64_t(-1));
   std::vector<int32_t> tokens =
       a->tokenizer->encode(prompt, /*bos=*/true, /*eos=*/false);

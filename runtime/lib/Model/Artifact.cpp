@@ -52,8 +52,8 @@ llvm::Error Artifact::setThreads(int threads) {
     return makeError("threads must be in [1, 1024], got " +
                      llvm::Twine(threads));
   // model.so was loaded RTLD_LOCAL: its libomp is found through its handle.
-  auto set = reinterpret_cast<void (*)(int)>(
-      dlsym(library, "omp_set_num_threads"));
+  auto set =
+      reinterpret_cast<void (*)(int)>(dlsym(library, "omp_set_num_threads"));
   if (!set)
     return makeError("'" + joinPath(dir, info.library) +
                      "' does not use the OpenMP runtime (compiled without "
@@ -68,8 +68,7 @@ int Artifact::threads() const {
 }
 
 std::string Artifact::tokenizerPath() const {
-  return info.tokenizer.empty() ? std::string()
-                                : joinPath(dir, info.tokenizer);
+  return info.tokenizer.empty() ? std::string() : joinPath(dir, info.tokenizer);
 }
 
 llvm::Error Artifact::mapWeights(llvm::StringRef path) {
@@ -107,8 +106,7 @@ llvm::Error Artifact::mapWeights(llvm::StringRef path) {
   return llvm::Error::success();
 }
 
-llvm::Expected<std::unique_ptr<Artifact>>
-Artifact::open(llvm::StringRef dir) {
+llvm::Expected<std::unique_ptr<Artifact>> Artifact::open(llvm::StringRef dir) {
   std::string manifestPath = joinPath(dir, kArtifactManifest);
   llvm::Expected<ArtifactManifest> manifest =
       readArtifactManifest(manifestPath);
@@ -135,10 +133,10 @@ Artifact::open(llvm::StringRef dir) {
   if (!a->library)
     return makeError("cannot load '" + libraryPath + "': " + dlerror());
   ExecutorSetup setup;
-  setup.prefill = reinterpret_cast<ModelEntryFn>(
-      dlsym(a->library, "_mlir_ciface_prefill"));
-  setup.decode = reinterpret_cast<ModelEntryFn>(
-      dlsym(a->library, "_mlir_ciface_decode"));
+  setup.prefill =
+      reinterpret_cast<ModelEntryFn>(dlsym(a->library, "_mlir_ciface_prefill"));
+  setup.decode =
+      reinterpret_cast<ModelEntryFn>(dlsym(a->library, "_mlir_ciface_decode"));
   if (!setup.prefill || !setup.decode)
     return makeError("'" + libraryPath +
                      "' lacks _mlir_ciface_prefill/_mlir_ciface_decode");

@@ -58,9 +58,12 @@ static std::optional<ModelConfig> readConfig(const Object *obj) {
   struct Field {
     const char *key;
     int64_t *value;
-  } fields[] = {{"dim", &c.dim},           {"hidden_dim", &c.hiddenDim},
-                {"layers", &c.numLayers},  {"heads", &c.numHeads},
-                {"kv_heads", &c.numKVHeads}, {"vocab_size", &c.vocabSize},
+  } fields[] = {{"dim", &c.dim},
+                {"hidden_dim", &c.hiddenDim},
+                {"layers", &c.numLayers},
+                {"heads", &c.numHeads},
+                {"kv_heads", &c.numKVHeads},
+                {"vocab_size", &c.vocabSize},
                 {"context", &c.maxSeqLen}};
   for (const Field &f : fields) {
     std::optional<int64_t> v = obj->getInteger(f.key);
@@ -75,10 +78,9 @@ static std::optional<ModelConfig> readConfig(const Object *obj) {
 }
 
 /// The weight table: {name, offset, bytes} objects.
-static llvm::Error readWeightTable(const Array *entries,
-                                   ArtifactManifest &m,
-                                   llvm::function_ref<llvm::Error(
-                                       const llvm::Twine &)> fail) {
+static llvm::Error
+readWeightTable(const Array *entries, ArtifactManifest &m,
+                llvm::function_ref<llvm::Error(const llvm::Twine &)> fail) {
   if (!entries)
     return fail("lacks its weight_table");
   for (const llvm::json::Value &value : *entries) {
@@ -92,18 +94,17 @@ static llvm::Error readWeightTable(const Array *entries,
     if (!name || !offset || !bytes || *offset < 0 || *bytes < 0 ||
         *offset % kArtifactWeightAlignment != 0)
       return fail("has a malformed weight_table entry (name, offset aligned "
-                  "to " + llvm::Twine(kArtifactWeightAlignment) +
-                  ", bytes)");
+                  "to " +
+                  llvm::Twine(kArtifactWeightAlignment) + ", bytes)");
     m.weightTable.push_back({name->str(), uint64_t(*offset), uint64_t(*bytes)});
   }
   return llvm::Error::success();
 }
 
 /// The width table: {name, parent_bits, layer?, role?} objects.
-static llvm::Error readWidthTable(const llvm::json::Value *table,
-                                  ArtifactManifest &m,
-                                  llvm::function_ref<llvm::Error(
-                                      const llvm::Twine &)> fail) {
+static llvm::Error
+readWidthTable(const llvm::json::Value *table, ArtifactManifest &m,
+               llvm::function_ref<llvm::Error(const llvm::Twine &)> fail) {
   if (!table)
     return llvm::Error::success();
   const Array *entries = table->getAsArray();
@@ -117,8 +118,7 @@ static llvm::Error readWidthTable(const llvm::json::Value *table,
         entry ? entry->getInteger("parent_bits") : std::nullopt;
     std::optional<int64_t> layer =
         entry ? entry->getInteger("layer") : std::nullopt;
-    if (!name || !parent || *parent < 1 || *parent > 8 ||
-        (layer && *layer < 0))
+    if (!name || !parent || *parent < 1 || *parent > 8 || (layer && *layer < 0))
       return fail("has a malformed width_table entry");
     WidthSlot slot;
     slot.name = name->str();
@@ -131,9 +131,9 @@ static llvm::Error readWidthTable(const llvm::json::Value *table,
 }
 
 /// The file names: library, weights and the optional tokenizer.
-static llvm::Error readFileNames(const Object &obj, ArtifactManifest &m,
-                                 llvm::function_ref<llvm::Error(
-                                     const llvm::Twine &)> fail) {
+static llvm::Error
+readFileNames(const Object &obj, ArtifactManifest &m,
+              llvm::function_ref<llvm::Error(const llvm::Twine &)> fail) {
   std::optional<llvm::StringRef> library = obj.getString("library");
   std::optional<llvm::StringRef> weights = obj.getString("weights");
   if (!library || !weights)
@@ -157,9 +157,9 @@ static llvm::Error readFileNames(const Object &obj, ArtifactManifest &m,
 }
 
 /// The KV cache and target: kv_type, static_positions, target_*.
-static llvm::Error readTarget(const Object &obj, ArtifactManifest &m,
-                              llvm::function_ref<llvm::Error(
-                                  const llvm::Twine &)> fail) {
+static llvm::Error
+readTarget(const Object &obj, ArtifactManifest &m,
+           llvm::function_ref<llvm::Error(const llvm::Twine &)> fail) {
   m.kvType = obj.getString("kv_type").value_or("").str();
   if (!kvElementBytes(m.kvType))
     return fail("has kv_type '" + m.kvType + "' (f32, f16 or bf16)");

@@ -208,8 +208,8 @@ static BlockQuantized quantizeBlocks(const std::vector<float> &values,
       float d = amax / 127.0f;
       float id = d != 0.0f ? 1.0f / d : 0.0f;
       for (uint64_t j = 0; j < kQBlock; ++j)
-        codes[j] = static_cast<uint8_t>(
-            static_cast<int>(std::round(x[j] * id)) + 128);
+        codes[j] =
+            static_cast<uint8_t>(static_cast<int>(std::round(x[j] * id)) + 128);
       q.scales[b] = d;
     } else {
       float amax = 0.0f, max = 0.0f;

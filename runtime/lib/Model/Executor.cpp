@@ -21,8 +21,7 @@ using namespace qopt::model;
 
 namespace {
 /// A ranked memref descriptor as llvm.emit_c_interface passes it.
-template <typename T, int Rank>
-struct MemRefDescriptor {
+template <typename T, int Rank> struct MemRefDescriptor {
   T *allocated;
   T *aligned;
   int64_t offset;
@@ -214,8 +213,8 @@ llvm::Error ModelExecutor::forward(llvm::ArrayRef<int32_t> tokens,
 // Weights and served widths
 //===----------------------------------------------------------------------===//
 
-llvm::Error ModelExecutor::replaceWeight(llvm::StringRef name,
-                                         const void *data, size_t bytes) {
+llvm::Error ModelExecutor::replaceWeight(llvm::StringRef name, const void *data,
+                                         size_t bytes) {
   for (auto [i, weight] : llvm::enumerate(setup.weights)) {
     if (weight.name != name)
       continue;

@@ -67,8 +67,9 @@ static std::string probe(llvm::StringRef path) {
 /// operation in generic form, a comment, or an attribute or type alias.
 static bool looksLikeMLIRText(llvm::StringRef head) {
   head = head.ltrim();
-  for (llvm::StringRef start : {"module", "builtin.module", "\"builtin.module\"",
-                                "func.func", "//", "#", "!", "{-#"})
+  for (llvm::StringRef start :
+       {"module", "builtin.module", "\"builtin.module\"", "func.func", "//",
+        "#", "!", "{-#"})
     if (head.starts_with(start))
       return true;
   return false;
@@ -81,7 +82,8 @@ static bool looksLikeLlama2c(llvm::StringRef head) {
   if (head.size() < 4)
     return false;
   const uint8_t *p = reinterpret_cast<const uint8_t *>(head.data());
-  if (static_cast<uint32_t>(loadI32(p)) == 0x616b3432u) // "ak42" read as a little-endian u32
+  if (static_cast<uint32_t>(loadI32(p)) ==
+      0x616b3432u) // "ak42" read as a little-endian u32
     return true;
   int64_t dim = loadI32(p);
   return dim >= 1 && dim <= kMaxLlama2cDim;
@@ -142,8 +144,7 @@ llvm::Error qopt::model::unknownFormatError(llvm::StringRef path) {
     os << (i ? " " : "") << llvm::format_hex_no_prefix(uint8_t(bytes[i]), 2);
   return makeError(
       "'" + path + "' is not a model qopt reads (" +
-      (bytes.empty() ? std::string("an empty file")
-                     : "first bytes " + hex) +
+      (bytes.empty() ? std::string("an empty file") : "first bytes " + hex) +
       "): expected a GGUF file, a safetensors file, a Hugging Face "
       "directory or its config.json, a llama2.c checkpoint, or a qopt "
       "module (MLIR text or bytecode)");

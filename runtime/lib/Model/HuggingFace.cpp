@@ -52,8 +52,8 @@ static std::optional<int64_t> getNonNegInt(const llvm::json::Value &v) {
   if (std::optional<int64_t> i = v.getAsInteger())
     return *i >= 0 ? i : std::nullopt;
   if (std::optional<double> d = v.getAsNumber())
-    if (*d >= 0 && *d < 9.0e18 && *d == static_cast<double>(
-                                           static_cast<int64_t>(*d)))
+    if (*d >= 0 && *d < 9.0e18 &&
+        *d == static_cast<double>(static_cast<int64_t>(*d)))
       return static_cast<int64_t>(*d);
   return std::nullopt;
 }
@@ -441,8 +441,9 @@ static llvm::Error parseConfig(llvm::StringRef path,
       hd && hd->kind() != llvm::json::Value::Null) {
     std::optional<int64_t> v = getNonNegInt(*hd);
     if (!v || *v != c.headDim())
-      return makeError("'" + path + "': head_dim differs from hidden_size / "
-                                    "num_attention_heads (" +
+      return makeError("'" + path +
+                       "': head_dim differs from hidden_size / "
+                       "num_attention_heads (" +
                        llvm::Twine(c.headDim()) + "); not supported");
   }
 

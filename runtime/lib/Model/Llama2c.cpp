@@ -22,11 +22,11 @@ using namespace qopt::model::detail;
 namespace {
 /// One kind of weight in file order: per layer (stacked) or global.
 struct Segment {
-  const char *name;     ///< canonical name ("wq" -> layers.l.wq)
-  const char *source;   ///< llama2.c's name
+  const char *name;   ///< canonical name ("wq" -> layers.l.wq)
+  const char *source; ///< llama2.c's name
   bool perLayer;
   std::vector<int64_t> shape; ///< per layer when perLayer
-  bool keep;            ///< false for freq_cis (skipped)
+  bool keep;                  ///< false for freq_cis (skipped)
 };
 } // namespace
 
@@ -64,11 +64,10 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
   auto headerError = [&](const llvm::Twine &what) {
     return makeError("llama2.c checkpoint '" + path + "': bad header (dim=" +
                      llvm::Twine(dim) + " hidden_dim=" + llvm::Twine(hidden) +
-                     " n_layers=" + llvm::Twine(layers) + " n_heads=" +
-                     llvm::Twine(heads) + " n_kv_heads=" +
-                     llvm::Twine(kvHeads) + " vocab_size=" +
-                     llvm::Twine(h[5]) + " seq_len=" + llvm::Twine(seqLen) +
-                     "): " + what);
+                     " n_layers=" + llvm::Twine(layers) +
+                     " n_heads=" + llvm::Twine(heads) + " n_kv_heads=" +
+                     llvm::Twine(kvHeads) + " vocab_size=" + llvm::Twine(h[5]) +
+                     " seq_len=" + llvm::Twine(seqLen) + "): " + what);
   };
   if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 ||
       vocab <= 0 || seqLen <= 0)
@@ -119,11 +118,11 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
     return makeError(
         "llama2.c checkpoint '" + path + "' is " + llvm::Twine(fileSize) +
         " bytes but its header (dim=" + llvm::Twine(dim) +
-        " hidden_dim=" + llvm::Twine(hidden) + " n_layers=" +
-        llvm::Twine(layers) + " n_heads=" + llvm::Twine(heads) +
-        " n_kv_heads=" + llvm::Twine(kvHeads) + " vocab_size=" +
-        llvm::Twine(h[5]) + " seq_len=" + llvm::Twine(seqLen) + ") implies " +
-        llvm::Twine(expected) + " bytes" +
+        " hidden_dim=" + llvm::Twine(hidden) +
+        " n_layers=" + llvm::Twine(layers) + " n_heads=" + llvm::Twine(heads) +
+        " n_kv_heads=" + llvm::Twine(kvHeads) +
+        " vocab_size=" + llvm::Twine(h[5]) + " seq_len=" + llvm::Twine(seqLen) +
+        ") implies " + llvm::Twine(expected) + " bytes" +
         (fileSize < expected ? " (truncated file?)" : " (trailing data?)"));
 
   auto ckpt = std::make_unique<Checkpoint>();
@@ -146,8 +145,8 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
   // Emit per-layer tensors grouped by layer, global ones in file order.
   struct Placed {
     const Segment *seg;
-    uint64_t offset;     ///< of the whole (stacked) array
-    uint64_t bytesEach;  ///< one layer's worth
+    uint64_t offset;    ///< of the whole (stacked) array
+    uint64_t bytesEach; ///< one layer's worth
   };
   std::vector<Placed> placed;
   uint64_t offset = headerBytes;
@@ -163,11 +162,11 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
     t.name = p.seg->perLayer
                  ? ("layers." + llvm::Twine(layer) + "." + p.seg->name).str()
                  : std::string(p.seg->name);
-    t.sourceName = p.seg->perLayer
-                       ? (llvm::Twine(p.seg->source) + "[" +
-                          llvm::Twine(layer) + "]")
-                             .str()
-                       : std::string(p.seg->source);
+    t.sourceName =
+        p.seg->perLayer
+            ? (llvm::Twine(p.seg->source) + "[" + llvm::Twine(layer) + "]")
+                  .str()
+            : std::string(p.seg->source);
     t.file = path.str();
     t.dtype = DType::F32;
     t.shape = p.seg->shape;
@@ -176,8 +175,8 @@ qopt::model::loadLlama2c(llvm::StringRef path) {
     return t;
   };
   for (const Placed &p : placed)
-    if (!p.seg->perLayer && p.seg->keep && llvm::StringRef(p.seg->name) ==
-                                               "tok_embeddings")
+    if (!p.seg->perLayer && p.seg->keep &&
+        llvm::StringRef(p.seg->name) == "tok_embeddings")
       ckpt->tensors.push_back(makeRef(p, 0));
   for (int64_t l = 0; l < layers; ++l)
     for (const Placed &p : placed)

@@ -27,8 +27,7 @@ static float randomF32(uint64_t &state) {
   return (randomU32(state) >> 8) / 16777216.0f;
 }
 
-Sampler::Sampler(int64_t vocabSize, const SamplingParams &params,
-                 uint64_t seed)
+Sampler::Sampler(int64_t vocabSize, const SamplingParams &params, uint64_t seed)
     : vocabSize(vocabSize), config(params),
       // xorshift never leaves 0: substitute a fixed non-zero state.
       state(seed ? seed : 0x9E3779B97F4A7C15ull) {}
@@ -69,12 +68,11 @@ void Sampler::applyTopK() {
   if (k <= 0 || k >= static_cast<int64_t>(candidates.size()))
     return;
   if (!sorted)
-    std::partial_sort(candidates.begin(), candidates.begin() + k,
-                      candidates.end(),
-                      [](const Candidate &a, const Candidate &b) {
-                        return a.logit > b.logit ||
-                               (a.logit == b.logit && a.token < b.token);
-                      });
+    std::partial_sort(
+        candidates.begin(), candidates.begin() + k, candidates.end(),
+        [](const Candidate &a, const Candidate &b) {
+          return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
+        });
   candidates.resize(k);
   sorted = true;
 }
@@ -111,9 +109,8 @@ void Sampler::applyMinP() {
   for (const Candidate &c : candidates)
     maxLogit = std::max(maxLogit, c.logit);
   float threshold = maxLogit + std::log(config.minP);
-  llvm::erase_if(candidates, [&](const Candidate &c) {
-    return !(c.logit >= threshold);
-  });
+  llvm::erase_if(candidates,
+                 [&](const Candidate &c) { return !(c.logit >= threshold); });
 }
 
 /// llama_sampler_dist: softmax over the candidates in their current order

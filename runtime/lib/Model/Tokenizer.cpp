@@ -329,10 +329,10 @@ static llvm::Expected<std::string> tokenizerFileAt(llvm::StringRef path) {
 static llvm::Expected<std::string>
 findTokenizerFile(llvm::StringRef checkpointPath, int64_t vocabSize) {
   if (llvm::sys::fs::is_directory(checkpointPath))
-    return tokenizerFileIn(
-        checkpointPath, "Hugging Face checkpoint '" + checkpointPath.str() +
-                            "' has no tokenizer.json or tokenizer.model; "
-                            "pass a tokenizer explicitly");
+    return tokenizerFileIn(checkpointPath,
+                           "Hugging Face checkpoint '" + checkpointPath.str() +
+                               "' has no tokenizer.json or tokenizer.model; "
+                               "pass a tokenizer explicitly");
   if (isGGUF(checkpointPath))
     return checkpointPath.str();
   llvm::StringRef dir = llvm::sys::path::parent_path(checkpointPath);

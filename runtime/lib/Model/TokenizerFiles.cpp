@@ -55,14 +55,13 @@ static llvm::Error writeGGUFVocabulary(llvm::StringRef path,
   w.addInt32Array("tokenizer.ggml.token_type", vocabulary->types);
   w.addUInt32("tokenizer.ggml.bos_token_id", uint32_t(vocabulary->bos));
   w.addUInt32("tokenizer.ggml.eos_token_id", uint32_t(vocabulary->eos));
-  w.addUInt32("tokenizer.ggml.unknown_token_id",
-              uint32_t(vocabulary->unknown));
+  w.addUInt32("tokenizer.ggml.unknown_token_id", uint32_t(vocabulary->unknown));
   return w.write(to);
 }
 
-llvm::Expected<std::string>
-qopt::model::copyTokenizerInto(llvm::StringRef path, llvm::StringRef dir,
-                               int64_t vocabSize) {
+llvm::Expected<std::string> qopt::model::copyTokenizerInto(llvm::StringRef path,
+                                                           llvm::StringRef dir,
+                                                           int64_t vocabSize) {
   // The copy must load as the original does: try it first.
   llvm::Expected<std::unique_ptr<Tokenizer>> check =
       loadTokenizerFile(path, vocabSize);
@@ -81,7 +80,7 @@ qopt::model::copyTokenizerInto(llvm::StringRef path, llvm::StringRef dir,
     return std::string("tokenizer.json");
   }
   auto magic = llvm::MemoryBuffer::getFileSlice(path, 4, 0,
-                                               /*IsVolatile=*/false);
+                                                /*IsVolatile=*/false);
   if (magic && (*magic)->getBuffer() == "GGUF") {
     if (llvm::Error err =
             writeGGUFVocabulary(path, inDir(dir, "tokenizer.gguf")))

@@ -159,8 +159,8 @@ llvm::Error qopt::quant::writeCalibrationFile(
     if (entry.cols < 1 || entry.cols > kMaxCols ||
         matrix.size() != packedCount(entry.cols))
       return makeError("calibration: entry of layer " + Twine(entry.layer) +
-                       " has " + Twine(matrix.size()) +
-                       " values for " + Twine(entry.cols) + " columns");
+                       " has " + Twine(matrix.size()) + " values for " +
+                       Twine(entry.cols) + " columns");
     llvm::json::Array roles;
     for (const std::string &role : entry.roles)
       roles.push_back(role);
@@ -180,13 +180,12 @@ llvm::Error qopt::quant::writeCalibrationFile(
   llvm::json::Object header{
       {"format", "qopt-calibration"},
       {"version", static_cast<int64_t>(kVersion)},
-      {"model",
-       llvm::json::Object{{"dim", m.dim},
-                          {"hidden_dim", m.hiddenDim},
-                          {"n_layers", m.numLayers},
-                          {"n_heads", m.numHeads},
-                          {"n_kv_heads", m.numKVHeads},
-                          {"vocab_size", m.vocabSize}}},
+      {"model", llvm::json::Object{{"dim", m.dim},
+                                   {"hidden_dim", m.hiddenDim},
+                                   {"n_layers", m.numLayers},
+                                   {"n_heads", m.numHeads},
+                                   {"n_kv_heads", m.numKVHeads},
+                                   {"vocab_size", m.vocabSize}}},
       {"source", info.source},
       {"text", info.text},
       {"tokens", info.tokens},
@@ -200,18 +199,18 @@ llvm::Error qopt::quant::writeCalibrationFile(
 
   llvm::SmallString<256> tmp;
   int fd;
-  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
-          path + ".tmp-%%%%%%", fd, tmp))
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%", fd, tmp))
     return makeError("cannot create '" + path + "': " + ec.message());
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(kMagic, sizeof(kMagic));
     uint32_t words[2] = {kVersion, 0};
     os.write(reinterpret_cast<const char *>(words), sizeof(words));
-    uint64_t lengths[2] = {json.size(),
-                           llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
-                               reinterpret_cast<const uint8_t *>(json.data()),
-                               json.size()))};
+    uint64_t lengths[2] = {
+        json.size(),
+        llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
+            reinterpret_cast<const uint8_t *>(json.data()), json.size()))};
     os.write(reinterpret_cast<const char *>(lengths), sizeof(lengths));
     os << json;
     os.write_zeros((8 - json.size() % 8) % 8);
@@ -366,8 +365,10 @@ llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
       return entryError("needs a hexadecimal \"checksum\"");
     uint64_t bytes = packedCount(entry.cols) * sizeof(double);
     if (static_cast<uint64_t>(offset) != expectedOffset)
-      return entryError("offset " + Twine(offset) + " overlaps or leaves a "
-                        "gap (expected " + Twine(expectedOffset) + ")");
+      return entryError("offset " + Twine(offset) +
+                        " overlaps or leaves a "
+                        "gap (expected " +
+                        Twine(expectedOffset) + ")");
     if (bytes > dataBytes - expectedOffset)
       return entryError(Twine(entry.cols) + " columns need " + Twine(bytes) +
                         " bytes past offset " + Twine(offset) +

@@ -43,8 +43,8 @@ std::string MethodOptions::describe() const {
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "method=" << methodName(method) << " bits=" << config.bits
-     << " group=" << config.groupSize << " scheme="
-     << (config.scheme == rt::Scheme::Symmetric ? "sym" : "asym");
+     << " group=" << config.groupSize
+     << " scheme=" << (config.scheme == rt::Scheme::Symmetric ? "sym" : "asym");
   if (method == Method::RTN) {
     if (clip)
       os << " clip=true";
@@ -53,11 +53,11 @@ std::string MethodOptions::describe() const {
   os << " damp=" << formatDouble(gptq.percDamp)
      << " act-order=" << (gptq.actOrder ? "true" : "false");
   if (method == Method::Matryoshka) {
-    os << " widths=" << llvm::join(llvm::map_range(matryoshka.widths,
-                                                   [](unsigned w) {
-                                                     return std::to_string(w);
-                                                   }),
-                                   ",");
+    os << " widths="
+       << llvm::join(
+              llvm::map_range(matryoshka.widths,
+                              [](unsigned w) { return std::to_string(w); }),
+              ",");
     os << " weights="
        << llvm::join(llvm::map_range(matryoshka.lambdas, formatDouble), ",");
   }
@@ -110,7 +110,8 @@ llvm::Error quant::parseMatryoshkaOptions(llvm::StringRef widths,
     out.lambdas = servingLambdas(out.widths, bits);
   else if (!parseList(weights, out.lambdas))
     return invalidArgument("weights must be a comma list of finite numbers, "
-                           "got '" + weights + "'");
+                           "got '" +
+                           weights + "'");
   if (feedback == "per-width")
     out.feedback = ErrorFeedback::PerWidth;
   else if (feedback == "mean")
@@ -137,7 +138,8 @@ llvm::Error quant::checkMethodOptions(const MethodOptions &options) {
       return err;
   }
   if (options.method != Method::RTN)
-    if (!(options.gptq.percDamp >= 0.0) || !std::isfinite(options.gptq.percDamp))
+    if (!(options.gptq.percDamp >= 0.0) ||
+        !std::isfinite(options.gptq.percDamp))
       return invalidArgument("dampening must be finite and >= 0, got " +
                              formatDouble(options.gptq.percDamp));
   return llvm::Error::success();

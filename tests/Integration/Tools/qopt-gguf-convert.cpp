@@ -106,11 +106,10 @@ int main(int argc, char **argv) {
   GGUFWriter writer;
   writer.addString("general.architecture", "llama");
   writer.addString("general.name", "llama2.c");
-  writer.addUInt32("general.file_type",
-                   weightType == GGMLType::F32    ? 0
-                   : weightType == GGMLType::F16  ? 1
-                   : weightType == GGMLType::Q4_0 ? 2
-                                                  : 7);
+  writer.addUInt32("general.file_type", weightType == GGMLType::F32    ? 0
+                                        : weightType == GGMLType::F16  ? 1
+                                        : weightType == GGMLType::Q4_0 ? 2
+                                                                       : 7);
   writer.addUInt32("llama.context_length", uint32_t(c.maxSeqLen));
   writer.addUInt32("llama.embedding_length", uint32_t(c.dim));
   writer.addUInt32("llama.feed_forward_length", uint32_t(c.hiddenDim));

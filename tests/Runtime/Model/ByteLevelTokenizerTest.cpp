@@ -1,5 +1,4 @@
-//===- ByteLevelTokenizerTest.cpp - ByteLevel BPE tokenizer.json -*- C++
-//-*-===//
+//===- ByteLevelTokenizerTest.cpp - ByteLevel BPE ---------------*- C++ -*-===//
 //
 // ByteLevel BPE tokenizer.json files built here (GPT-2's byte alphabet as
 // the base vocabulary, a few merges, added tokens): merges by rank, every

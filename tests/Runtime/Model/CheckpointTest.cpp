@@ -32,8 +32,8 @@ namespace {
 /// Header of a tiny llama2.c model: dim 8, hidden 12, 2 layers, 2 heads,
 /// 1 KV head, vocab 10, seq_len 4.
 struct Llama2cHeader {
-  int32_t dim = 8, hidden = 12, layers = 2, heads = 2, kvHeads = 1,
-          vocab = 10, seqLen = 4;
+  int32_t dim = 8, hidden = 12, layers = 2, heads = 2, kvHeads = 1, vocab = 10,
+          seqLen = 4;
 };
 
 /// Number of floats the weights of `h` take (wcls included if unshared).
@@ -41,8 +41,8 @@ static int64_t llama2cFloats(const Llama2cHeader &h) {
   int64_t vocab = std::abs(h.vocab), kvDim = h.dim * h.kvHeads / h.heads;
   int64_t headSize = h.dim / h.heads;
   int64_t n = vocab * h.dim;
-  n += h.layers * (h.dim + h.dim * h.dim + 2 * kvDim * h.dim +
-                   h.dim * h.dim + h.dim + 3 * h.hidden * h.dim);
+  n += h.layers * (h.dim + h.dim * h.dim + 2 * kvDim * h.dim + h.dim * h.dim +
+                   h.dim + 3 * h.hidden * h.dim);
   n += h.dim + 2 * h.seqLen * headSize / 2;
   if (h.vocab < 0)
     n += vocab * h.dim;
@@ -53,8 +53,8 @@ static int64_t llama2cFloats(const Llama2cHeader &h) {
 /// count of floats written (to truncate or pad).
 static std::string llama2cFile(const Llama2cHeader &h, int64_t weights = -1) {
   std::string out;
-  for (int32_t v : {h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab,
-                    h.seqLen})
+  for (int32_t v :
+       {h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab, h.seqLen})
     appendRaw(out, v);
   if (weights < 0)
     weights = llama2cFloats(h);
@@ -96,10 +96,10 @@ TEST(Llama2cTest, LoadsSharedClassifier) {
   EXPECT_EQ(ckpt->find("freq_cis_real"), nullptr);
 
   // Offsets (in floats) of each array, as the file lays them out.
-  int64_t emb = 0, rmsAtt = emb + 80, wq = rmsAtt + 2 * 8,
-          wk = wq + 2 * 64, wv = wk + 2 * 32, wo = wv + 2 * 32,
-          rmsFfn = wo + 2 * 64, w1 = rmsFfn + 2 * 8, w2 = w1 + 2 * 96,
-          w3 = w2 + 2 * 96, norm = w3 + 2 * 96;
+  int64_t emb = 0, rmsAtt = emb + 80, wq = rmsAtt + 2 * 8, wk = wq + 2 * 64,
+          wv = wk + 2 * 32, wo = wv + 2 * 32, rmsFfn = wo + 2 * 64,
+          w1 = rmsFfn + 2 * 8, w2 = w1 + 2 * 96, w3 = w2 + 2 * 96,
+          norm = w3 + 2 * 96;
   struct {
     const char *name;
     std::vector<int64_t> shape;
@@ -190,8 +190,8 @@ TEST(Llama2cTest, BadHeaders) {
   std::string path = dir.file("bad.bin");
   auto check = [&](Llama2cHeader h, const char *what) {
     std::string bytes;
-    for (int32_t v : {h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab,
-                      h.seqLen})
+    for (int32_t v :
+         {h.dim, h.hidden, h.layers, h.heads, h.kvHeads, h.vocab, h.seqLen})
       appendRaw(bytes, v);
     bytes += std::string(64, '\0');
     writeFile(path, bytes);
@@ -254,8 +254,7 @@ TEST(CheckpointTest, GetNamesCheckpointAndTensor) {
 
 /// A tiny HF Llama: dim 8, hidden 12, 2 layers, 2 heads, `kvHeads` KV heads.
 struct HFModel {
-  int64_t dim = 8, hidden = 12, layers = 2, heads = 2, kvHeads = 1,
-          vocab = 10;
+  int64_t dim = 8, hidden = 12, layers = 2, heads = 2, kvHeads = 1, vocab = 10;
   bool lmHead = true;
 
   /// (name, shape) of every tensor, HF names.
@@ -598,10 +597,10 @@ TEST(HuggingFaceTest, LoadsShardedCheckpoint) {
   for (size_t k = 0; k < all.size(); ++k)
     map[all[k].first] = k < half ? "model-00001-of-00002.safetensors"
                                  : "model-00002-of-00002.safetensors";
-  writeJson(dir.file("model.safetensors.index.json"),
-            llvm::json::Object{
-                {"metadata", llvm::json::Object{{"total_size", 1234}}},
-                {"weight_map", std::move(map)}});
+  writeJson(
+      dir.file("model.safetensors.index.json"),
+      llvm::json::Object{{"metadata", llvm::json::Object{{"total_size", 1234}}},
+                         {"weight_map", std::move(map)}});
 
   auto ckpt = unwrap(loadCheckpoint(dir.path));
   ASSERT_TRUE(ckpt);
@@ -839,9 +838,8 @@ TEST_F(BrokenHFTest, IndexNamesTensorAbsentFromShard) {
   writeFile(dir.file("shard.safetensors"), w.str());
   writeJson(dir.file("model.safetensors.index.json"),
             llvm::json::Object{
-                {"weight_map",
-                 llvm::json::Object{
-                     {"model.norm.weight", "shard.safetensors"}}}});
+                {"weight_map", llvm::json::Object{{"model.norm.weight",
+                                                   "shard.safetensors"}}}});
   std::string msg = errorOf(loadHuggingFace(dir.path));
   EXPECT_THAT(msg, HasSubstr("model.norm.weight"));
   EXPECT_THAT(msg, HasSubstr("shard.safetensors"));

@@ -99,7 +99,8 @@ TEST(FormatTest, UnknownFilesAreRefused) {
             ModelFormat::Unknown);
   EXPECT_EQ(detect(dir, "tiny.bin", "ab"), ModelFormat::Unknown);
   EXPECT_EQ(detect(dir, "empty.bin", ""), ModelFormat::Unknown);
-  std::string message = llvm::toString(unknownFormatError(dir.file("notes.bin")));
+  std::string message =
+      llvm::toString(unknownFormatError(dir.file("notes.bin")));
   EXPECT_THAT(message, HasSubstr("'" + dir.file("notes.bin") +
                                  "' is not a model qopt reads (first bytes "
                                  "68 65 6c 6c 6f 20 77 6f)"));

@@ -78,8 +78,8 @@ llvm::Expected<ReferenceModel> ReferenceModel::create(const Checkpoint &ckpt) {
 }
 
 /// out = weight * x / rms(x).
-static void rmsnorm(float *out, const float *x, const float *weight,
-                    int64_t n, float eps) {
+static void rmsnorm(float *out, const float *x, const float *weight, int64_t n,
+                    float eps) {
   float ss = 0.0f;
   for (int64_t i = 0; i < n; ++i)
     ss += x[i] * x[i];

@@ -30,12 +30,12 @@ class Stories260KTest : public ::testing::Test {
 protected:
   void SetUp() override {
     dir = joinPath(joinPath(sharedDir(), "models"), "stories260K");
-    for (const char *f : {"stories260K.bin", "tok512.bin",
-                          "tinystories-dev.txt", "hf/config.json",
-                          "hf/model.safetensors"})
+    for (const char *f :
+         {"stories260K.bin", "tok512.bin", "tinystories-dev.txt",
+          "hf/config.json", "hf/model.safetensors"})
       if (!llvm::sys::fs::exists(joinPath(dir, f)))
         FAIL() << "stories260K not found: " << joinPath(dir, f)
-                     << " is missing";
+               << " is missing";
   }
 
   /// The non-empty lines of tinystories-dev.txt, split at '\n' only. The
@@ -58,8 +58,7 @@ protected:
   }
 
   /// Perplexity protocol of shared/README.md; returns the mean NLL.
-  double meanNLL(const Checkpoint &ckpt, const Tokenizer &tok,
-                 int64_t &count) {
+  double meanNLL(const Checkpoint &ckpt, const Tokenizer &tok, int64_t &count) {
     auto model = unwrap(ReferenceModel::create(ckpt));
     double total = 0.0;
     count = 0;
@@ -73,8 +72,7 @@ protected:
   }
 
   /// Greedy generation from BOS alone, decoded.
-  std::string greedy(const Checkpoint &ckpt, const Tokenizer &tok,
-                     int steps) {
+  std::string greedy(const Checkpoint &ckpt, const Tokenizer &tok, int steps) {
     auto model = unwrap(ReferenceModel::create(ckpt));
     Sampler sampler(ckpt.config.vocabSize, SamplingParams{}, 42); // greedy
     std::string text;

@@ -1,4 +1,4 @@
-//===- SamplerTest.cpp - Tests of the sampler ---------------------*- C++ -*-===//
+//===- SamplerTest.cpp - Tests of the sampler -------------------*- C++ -*-===//
 //
 // Greedy argmax, multinomial sampling with the exact xorshift sequence of
 // llama2.c for a given seed, and llama.cpp's repetition penalty, top-k,
@@ -78,8 +78,8 @@ TEST(SamplerTest, DeterministicPerSeed) {
 TEST(SamplerTest, TopPRestrictsToNucleus) {
   // Probabilities ~ {0.64, 0.24, 0.09, 0.03}: top-p 0.5 keeps only token 0,
   // top-p 0.8 keeps tokens 0 and 1.
-  std::vector<float> base = {std::log(0.64f), std::log(0.24f),
-                             std::log(0.09f), std::log(0.03f)};
+  std::vector<float> base = {std::log(0.64f), std::log(0.24f), std::log(0.09f),
+                             std::log(0.03f)};
   Sampler narrow = makeSampler(4, 1.0f, 0.5f, 3);
   Sampler wide = makeSampler(4, 1.0f, 0.8f, 3);
   int counts[4] = {0, 0, 0, 0};
@@ -146,8 +146,7 @@ TEST(SamplerTest, TopKKeepsTheKLargest) {
 TEST(SamplerTest, TopPCutsWhereTheSumReachesP) {
   // Probabilities 0.5, 0.3, 0.2: p = 0.8 is reached exactly at token 1
   // (llama.cpp keeps tokens until the sum is >= p; llama2.c until > p).
-  std::vector<float> logits = {std::log(0.5f), std::log(0.3f),
-                               std::log(0.2f)};
+  std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
   SamplingParams p;
   p.temperature = 1.0f;
   p.topP = 0.79f;
@@ -164,8 +163,7 @@ TEST(SamplerTest, TopPRunsBeforeTemperature) {
   // llama.cpp's order: the nucleus is taken at temperature 1, so a high
   // temperature flattens the kept tokens but never brings token 2 back (it
   // would with llama2.c's order, softmax(logits / T) first).
-  std::vector<float> logits = {std::log(0.5f), std::log(0.3f),
-                               std::log(0.2f)};
+  std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
   SamplingParams p;
   p.temperature = 10.0f;
   p.topP = 0.6f;
@@ -180,8 +178,8 @@ TEST(SamplerTest, TopPRunsBeforeTemperature) {
 TEST(SamplerTest, MinPKeepsTokensNearTheMaximum) {
   // Probabilities 0.6, 0.25, 0.1, 0.05: min-p 0.2 keeps p >= 0.12, i.e.
   // tokens 0 and 1.
-  std::vector<float> logits = {std::log(0.6f), std::log(0.25f),
-                               std::log(0.1f), std::log(0.05f)};
+  std::vector<float> logits = {std::log(0.6f), std::log(0.25f), std::log(0.1f),
+                               std::log(0.05f)};
   SamplingParams p;
   p.temperature = 1.0f;
   p.minP = 0.2f;
@@ -265,8 +263,7 @@ TEST(SamplerTest, FiltersCombineInLlamaCppOrder) {
   std::vector<int> counts = histogram(s, logits, 4000, {0});
   EXPECT_EQ(counts[2] + counts[3] + counts[4], 0);
   EXPECT_GT(counts[1], counts[0]);
-  EXPECT_NEAR(counts[1] / 4000.0,
-              1.0 / (1.0 + std::exp(1.76 - 2.0)), 0.03);
+  EXPECT_NEAR(counts[1] / 4000.0, 1.0 / (1.0 + std::exp(1.76 - 2.0)), 0.03);
 }
 
 } // namespace

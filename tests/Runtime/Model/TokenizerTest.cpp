@@ -43,8 +43,8 @@ static std::string bytePiece(int b) {
 //===----------------------------------------------------------------------===//
 
 /// Serializes (piece, score) pairs as a llama2.c tokenizer.bin.
-static std::string tokenizerBin(
-    const std::vector<std::pair<std::string, float>> &pieces) {
+static std::string
+tokenizerBin(const std::vector<std::pair<std::string, float>> &pieces) {
   std::string out;
   int32_t maxLen = 0;
   for (const auto &p : pieces)
@@ -64,16 +64,16 @@ static std::vector<std::pair<std::string, float>> tinyVocab() {
       {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}};
   for (int b = 0; b < 256; ++b)
     v.push_back({bytePiece(b), 0});
-  v.insert(v.end(), {{" ", -1},     // 259
-                     {"a", -2},     // 260
-                     {"b", -3},     // 261
-                     {"c", -4},     // 262
+  v.insert(v.end(), {{" ", -1},        // 259
+                     {"a", -2},        // 260
+                     {"b", -3},        // 261
+                     {"c", -4},        // 262
                      {"\xC3\xA9", -5}, // 263 é
-                     {"ab", 5},     // 264
-                     {" a", 3},     // 265
-                     {" ab", 4},    // 266
-                     {"bc", 6},     // 267
-                     {"abc", 1}});  // 268
+                     {"ab", 5},        // 264
+                     {" a", 3},        // 265
+                     {" ab", 4},       // 266
+                     {"bc", 6},        // 267
+                     {"abc", 1}});     // 268
   return v;
 }
 
@@ -154,8 +154,8 @@ static llvm::json::Object tinyTokenizerJson(bool pairMerges, bool metaspace) {
   llvm::json::Object vocab{{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
   for (int b = 0; b < 256; ++b)
     vocab[bytePiece(b)] = 3 + b;
-  std::vector<std::string> pieces = {sp, "a", "b", "c", sp + "a", "ab",
-                                     sp + "ab", "bc"};
+  std::vector<std::string> pieces = {sp,       "a",  "b",       "c",
+                                     sp + "a", "ab", sp + "ab", "bc"};
   for (size_t i = 0; i < pieces.size(); ++i)
     vocab[pieces[i]] = int64_t(259 + i);
   std::vector<std::pair<std::string, std::string>> merges = {
@@ -168,22 +168,21 @@ static llvm::json::Object tinyTokenizerJson(bool pairMerges, bool metaspace) {
       mergeJson.push_back(m.first + " " + m.second);
   }
   auto added = [](int64_t id, const char *s) {
-    return llvm::json::Object{{"id", id},        {"content", s},
-                              {"single_word", false}, {"lstrip", false},
-                              {"rstrip", false}, {"normalized", false},
-                              {"special", true}};
+    return llvm::json::Object{
+        {"id", id},        {"content", s},    {"single_word", false},
+        {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+        {"special", true}};
   };
   llvm::json::Object root{
       {"version", "1.0"},
       {"added_tokens",
        llvm::json::Array{added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")}},
-      {"model",
-       llvm::json::Object{{"type", "BPE"},
-                          {"unk_token", "<unk>"},
-                          {"fuse_unk", true},
-                          {"byte_fallback", true},
-                          {"vocab", std::move(vocab)},
-                          {"merges", std::move(mergeJson)}}},
+      {"model", llvm::json::Object{{"type", "BPE"},
+                                   {"unk_token", "<unk>"},
+                                   {"fuse_unk", true},
+                                   {"byte_fallback", true},
+                                   {"vocab", std::move(vocab)},
+                                   {"merges", std::move(mergeJson)}}},
       {"decoder",
        llvm::json::Object{
            {"type", "Sequence"},
@@ -212,10 +211,10 @@ static llvm::json::Object tinyTokenizerJson(bool pairMerges, bool metaspace) {
                      llvm::json::Object{{"id", "A"}, {"type_id", 0}}}}}},
            {"special_tokens",
             llvm::json::Object{
-                {"<s>", llvm::json::Object{{"id", "<s>"},
-                                           {"ids", llvm::json::Array{1}},
-                                           {"tokens",
-                                            llvm::json::Array{"<s>"}}}}}}}}};
+                {"<s>",
+                 llvm::json::Object{{"id", "<s>"},
+                                    {"ids", llvm::json::Array{1}},
+                                    {"tokens", llvm::json::Array{"<s>"}}}}}}}}};
   if (metaspace) {
     root["normalizer"] = nullptr;
     root["pre_tokenizer"] = llvm::json::Object{{"type", "Metaspace"},
@@ -302,8 +301,8 @@ TEST(HFTokenizerSplitTest, UnsupportedAndBrokenFiles) {
     EXPECT_THAT(msg, HasSubstr(what));
   };
   llvm::json::Object root = tinyTokenizerJson(false, false);
-  root["pre_tokenizer"] = llvm::json::Object{{"type", "ByteLevel"},
-                                             {"add_prefix_space", false}};
+  root["pre_tokenizer"] =
+      llvm::json::Object{{"type", "ByteLevel"}, {"add_prefix_space", false}};
   expectError(std::move(root),
               "a ByteLevel pre_tokenizer without a ByteLevel decoder");
   root = tinyTokenizerJson(false, false);
@@ -456,14 +455,13 @@ convertToTokenizerJson(const std::vector<std::pair<std::string, float>> &v) {
     for (size_t cut = 1; cut < s.size(); ++cut) {
       auto l = ids.find(s.substr(0, cut)), r = ids.find(s.substr(cut));
       if (l != ids.end() && r != ids.end() && l->second >= 3 && r->second >= 3)
-        merges.push_back({v[k].second, k, l->second, s.substr(0, cut),
-                          s.substr(cut)});
+        merges.push_back(
+            {v[k].second, k, l->second, s.substr(0, cut), s.substr(cut)});
     }
   }
-  std::stable_sort(merges.begin(), merges.end(),
-                   [](const Merge &x, const Merge &y) {
-                     return x.score > y.score;
-                   });
+  std::stable_sort(
+      merges.begin(), merges.end(),
+      [](const Merge &x, const Merge &y) { return x.score > y.score; });
   llvm::json::Array mergeJson;
   for (const Merge &m : merges)
     mergeJson.push_back(llvm::json::Array{m.a, m.b});

@@ -1,5 +1,4 @@
-//===- UnicodeTest.cpp - Tests of the tokenizers' Unicode support -*- C++
-//-*-===//
+//===- UnicodeTest.cpp - Tokenizer Unicode tables ---------------*- C++ -*-===//
 //
 // The character classes of the pre-tokenizer regexes, UTF-8 decoding of
 // broken input, NFC (composition, exclusions, Hangul, canonical ordering)

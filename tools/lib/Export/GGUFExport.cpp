@@ -111,7 +111,8 @@ llvm::Error Exporter::norm(StringRef name, Value value) {
   if (!bytes)
     return bytes.takeError();
   auto type = cast<ShapedType>(value.getType());
-  std::vector<float> values = decodeFloatElements(*bytes, type.getElementType());
+  std::vector<float> values =
+      decodeFloatElements(*bytes, type.getElementType());
   writer.addTensorF32(name, type.getShape(), values);
   return llvm::Error::success();
 }
@@ -155,7 +156,8 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
       constantBytes(pack.getScales(), name + " scales");
   if (!scaleBytes)
     return scaleBytes.takeError();
-  Type scaleType = cast<ShapedType>(pack.getScales().getType()).getElementType();
+  Type scaleType =
+      cast<ShapedType>(pack.getScales().getType()).getElementType();
   std::vector<float> scales = decodeFloatElements(*scaleBytes, scaleType);
   std::vector<float> zeros;
   if (pack.getZeros()) {
@@ -189,11 +191,11 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
     return r < c ? rt::sliceCode(code, c, r) : uint32_t(code);
   };
   if (!blockType) {
-    std::string why =
-        !symmetric ? "asymmetric"
-        : group != model::kGGMLBlockSize
-            ? "groups of " + std::to_string(group)
-            : r != 8 && r != 4 ? std::to_string(r) + "-bit" : "";
+    std::string why = !symmetric ? "asymmetric"
+                      : group != model::kGGMLBlockSize
+                          ? "groups of " + std::to_string(group)
+                      : r != 8 && r != 4 ? std::to_string(r) + "-bit"
+                                         : "";
     if (!why.empty())
       return makeError(
           "weight '" + name + "' is " + why +
@@ -317,7 +319,8 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
                      "(qopt-fold-rotations R3/R4), which llama.cpp does not; "
                      "fold only r1,r2 to export it");
   if (static_cast<int64_t>(vocabulary.tokens.size()) > cfg->vocabSize)
-    return makeError("the tokenizer has more tokens than the model's vocabulary");
+    return makeError(
+        "the tokenizer has more tokens than the model's vocabulary");
 
   Exporter e(module, *cfg, options, warnings);
   model::GGUFWriter &w = e.writer;
@@ -363,12 +366,11 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
       check(e.weight("token_embd.weight", embeddingTable));
     } else if (auto n = dyn_cast<RMSNormOp>(op)) {
       int64_t i = norms++;
-      std::string name =
-          i == 2 * cfg->numLayers
-              ? std::string("output_norm.weight")
-              : llvm::formatv("blk.{0}.{1}.weight", i / 2,
-                              i % 2 ? "ffn_norm" : "attn_norm")
-                    .str();
+      std::string name = i == 2 * cfg->numLayers
+                             ? std::string("output_norm.weight")
+                             : llvm::formatv("blk.{0}.{1}.weight", i / 2,
+                                             i % 2 ? "ffn_norm" : "attn_norm")
+                                   .str();
       check(e.norm(name, n.getWeight()));
     } else if (auto linear = dyn_cast<LinearOp>(op)) {
       auto role = linear->getAttrOfType<StringAttr>("qopt.role");
@@ -385,14 +387,14 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
       }
       std::optional<StringRef> name = ggufLinearName(role.getValue());
       if (!name || !layer)
-        return check(makeError("unexpected linear role '" + role.getValue() +
-                               "'"));
+        return check(
+            makeError("unexpected linear role '" + role.getValue() + "'"));
       int64_t headDim = 0;
       if (rotateHalf && (role.getValue() == "q" || role.getValue() == "k"))
         headDim = cfg->headDim();
-      check(e.weight(llvm::formatv("blk.{0}.{1}.weight", layer.getInt(), *name)
-                         .str(),
-                     linear.getWeight(), headDim));
+      check(e.weight(
+          llvm::formatv("blk.{0}.{1}.weight", layer.getInt(), *name).str(),
+          linear.getWeight(), headDim));
     }
   });
   if (error)

@@ -69,16 +69,14 @@ private:
 
   llvm::Error checkConfig();
   llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
-  llvm::Error buildFunction(ModuleOp module, StringRef name,
-                            int64_t numTokens);
+  llvm::Error buildFunction(ModuleOp module, StringRef name, int64_t numTokens);
 };
 } // namespace
 
 llvm::Error Importer::checkConfig() {
   auto fail = [&](const llvm::Twine &why) {
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        llvm::Twine(ckpt.path) + ": " + why);
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   llvm::Twine(ckpt.path) + ": " + why);
   };
   if (cfg.dim <= 0 || cfg.hiddenDim <= 0 || cfg.numLayers <= 0 ||
       cfg.numHeads <= 0 || cfg.numKVHeads <= 0 || cfg.vocabSize <= 0 ||
@@ -161,7 +159,8 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
           llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
-              llvm::Twine(cols) + " elements, not a multiple of its block size");
+              llvm::Twine(cols) +
+              " elements, not a multiple of its block size");
     QuantizedWeight w;
     w.type = QTensorType::get(&ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
                               QuantScheme::Symmetric, Granularity::Group,
@@ -174,12 +173,11 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
     if (q->bits == 4) {
       codesShape.back() = cols / 2;
       packed.resize(q->codes.size() / 2);
-      if (qopt_pack_dense(q->codes.data(), q->codes.size(), 4,
-                          packed.data()) != QOPT_OK)
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            llvm::Twine(ckpt.path) + ": tensor '" + name +
-                "' has codes outside 4 bits");
+      if (qopt_pack_dense(q->codes.data(), q->codes.size(), 4, packed.data()) !=
+          QOPT_OK)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       llvm::Twine(ckpt.path) + ": tensor '" +
+                                           name + "' has codes outside 4 bits");
       codeBytes = &packed;
     }
     w.codes = DenseResourceElementsAttr::get(
@@ -256,9 +254,10 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
     tag(op, role, layer);
     return op.getResult();
   };
-  auto style = RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
-                                            ? RopeStyle::Interleaved
-                                            : RopeStyle::RotateHalf);
+  auto style =
+      RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
+                                   ? RopeStyle::Interleaved
+                                   : RopeStyle::RotateHalf);
   // Scaled RoPE: the frequency table and cos/sin scale are computed here,
   // once per model; dynamic NTK, which depends on each call's length, is
   // left to the op.
@@ -590,11 +589,11 @@ static llvm::Error checkModelConfig(ModuleOp module,
                    int64_t expected, StringRef field) {
     if (!mismatch.empty() || value == expected)
       return;
-    mismatch = llvm::formatv("{0} = {1} disagrees with {2} = {3} of a '{4}' "
-                             "op",
-                             field, expected, key, value,
-                             op->getName().getStringRef())
-                   .str();
+    mismatch =
+        llvm::formatv("{0} = {1} disagrees with {2} = {3} of a '{4}' "
+                      "op",
+                      field, expected, key, value, op->getName().getStringRef())
+            .str();
   };
   module.walk([&](Operation *op) {
     int64_t heads, kvHeads, headDim, layer;
@@ -623,18 +622,19 @@ static llvm::Error checkModelConfig(ModuleOp module,
     check(op, "num_kv_heads", kvHeads, cfg.numKVHeads, "num_kv_heads");
     check(op, "head_dim", headDim, cfg.headDim(), "dim / num_heads");
     if (mismatch.empty() && (layer < 0 || layer >= cfg.numLayers))
-      mismatch = llvm::formatv("num_layers = {0} disagrees with layer = {1} "
-                               "of a '{2}' op",
-                               cfg.numLayers, layer,
-                               op->getName().getStringRef())
-                     .str();
+      mismatch =
+          llvm::formatv("num_layers = {0} disagrees with layer = {1} "
+                        "of a '{2}' op",
+                        cfg.numLayers, layer, op->getName().getStringRef())
+              .str();
   });
   if (!mismatch.empty())
     return fail(mismatch);
   return llvm::Error::success();
 }
 
-llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) {
+llvm::Expected<model::ModelConfig>
+mlir::qopt::readModelConfig(ModuleOp module) {
   auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr);
   auto fail = [](const llvm::Twine &why) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), why);
@@ -657,14 +657,13 @@ llvm::Expected<model::ModelConfig> mlir::qopt::readModelConfig(ModuleOp module) 
     out = attr.getValue().convertToFloat();
     return llvm::Error::success();
   };
-  for (auto [key, field] :
-       {std::pair<StringRef, int64_t *>{"dim", &cfg.dim},
-        {"hidden_dim", &cfg.hiddenDim},
-        {"num_layers", &cfg.numLayers},
-        {"num_heads", &cfg.numHeads},
-        {"num_kv_heads", &cfg.numKVHeads},
-        {"vocab_size", &cfg.vocabSize},
-        {"max_seq_len", &cfg.maxSeqLen}})
+  for (auto [key, field] : {std::pair<StringRef, int64_t *>{"dim", &cfg.dim},
+                            {"hidden_dim", &cfg.hiddenDim},
+                            {"num_layers", &cfg.numLayers},
+                            {"num_heads", &cfg.numHeads},
+                            {"num_kv_heads", &cfg.numKVHeads},
+                            {"vocab_size", &cfg.vocabSize},
+                            {"max_seq_len", &cfg.maxSeqLen}})
     if (llvm::Error err = getInt(key, *field))
       return std::move(err);
   if (llvm::Error err = getFloat("norm_eps", cfg.normEps))

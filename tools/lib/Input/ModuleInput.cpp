@@ -15,9 +15,9 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/MathExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -152,9 +152,8 @@ static std::optional<BadBlob> findBadResourceBlob(llvm::StringRef text) {
       continue;
     uint32_t alignment = 0;
     for (unsigned byte = 0; byte < 4; ++byte)
-      alignment |= static_cast<uint32_t>(
-                       llvm::hexFromNibbles(value[2 * byte],
-                                            value[2 * byte + 1]))
+      alignment |= static_cast<uint32_t>(llvm::hexFromNibbles(
+                       value[2 * byte], value[2 * byte + 1]))
                    << (8 * byte);
     bool empty = value.size() == 8;
     if (llvm::isPowerOf2_32(alignment) && !empty)
@@ -222,9 +221,9 @@ enum ChildExit : int { kParsed = 0, kRejected = 3 };
     return success();
   });
   auto sourceMgr = std::make_shared<llvm::SourceMgr>();
-  sourceMgr->AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBuffer(buffer, /*RequiresNullTerminator=*/false),
-      llvm::SMLoc());
+  sourceMgr->AddNewSourceBuffer(llvm::MemoryBuffer::getMemBuffer(
+                                    buffer, /*RequiresNullTerminator=*/false),
+                                llvm::SMLoc());
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
   if (!module && message.empty())
@@ -257,8 +256,8 @@ static llvm::Error vetBytecode(llvm::MemoryBufferRef buffer,
                                const DialectRegistry &registry,
                                const mlir::qopt::ModuleInputLimits &limits) {
   uint64_t size = buffer.getBufferSize();
-  unsigned seconds = limits.seconds ? limits.seconds
-                                    : 30 + static_cast<unsigned>(size >> 25);
+  unsigned seconds =
+      limits.seconds ? limits.seconds : 30 + static_cast<unsigned>(size >> 25);
   // QOPT_MODULE_CHECK_SECONDS overrides the default (the tests of a hang).
   if (const char *env = std::getenv("QOPT_MODULE_CHECK_SECONDS");
       env && !limits.seconds) {
@@ -266,8 +265,8 @@ static llvm::Error vetBytecode(llvm::MemoryBufferRef buffer,
     if (!llvm::StringRef(env).getAsInteger(10, value) && value > 0)
       seconds = value;
   }
-  uint64_t extra = limits.memoryBytes ? limits.memoryBytes
-                                      : (uint64_t(1) << 30) + 4 * size;
+  uint64_t extra =
+      limits.memoryBytes ? limits.memoryBytes : (uint64_t(1) << 30) + 4 * size;
   uint64_t base = currentAddressSpace();
   uint64_t addressSpace = base ? base + extra : 0;
 
@@ -306,8 +305,8 @@ static llvm::Error vetBytecode(llvm::MemoryBufferRef buffer,
       break;
     }
     struct pollfd pfd = {fds[0], POLLIN, 0};
-    int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(
-                                    left, 1000 * 1000)));
+    int ready = ::poll(
+        &pfd, 1, static_cast<int>(std::min<long long>(left, 1000 * 1000)));
     if (ready < 0 && errno == EINTR)
       continue;
     if (ready <= 0)
@@ -370,9 +369,9 @@ llvm::Error mlir::qopt::checkModuleInput(llvm::MemoryBufferRef buffer,
   }
   if (std::optional<BadBlob> bad = findBadResourceBlob(text)) {
     size_t line = 1 + text.take_front(bad->offset).count('\n');
-    std::string where = (bad->key.empty() ? "a resource blob"
-                                          : "resource '" + bad->key + "'") +
-                        " (line " + std::to_string(line) + ")";
+    std::string where =
+        (bad->key.empty() ? "a resource blob" : "resource '" + bad->key + "'") +
+        " (line " + std::to_string(line) + ")";
     if (!bad->empty)
       return makeError(subject + ": " + where + " declares alignment " +
                        llvm::Twine(bad->alignment) +
@@ -394,8 +393,8 @@ mlir::qopt::parseModuleFile(llvm::StringRef path, MLIRContext &context,
   if (!file)
     return file.takeError();
   if (llvm::Error err =
-          checkModuleInput((*file)->getMemBufferRef(),
-                           what + " '" + path + "'", context.getDialectRegistry()))
+          checkModuleInput((*file)->getMemBufferRef(), what + " '" + path + "'",
+                           context.getDialectRegistry()))
     return std::move(err);
   // The bytes the check saw are the bytes parsed.
   auto sourceMgr = std::make_shared<llvm::SourceMgr>();

@@ -277,11 +277,11 @@ llvm::Error mlir::qopt::calibrateModel(
       }
       if (!any)
         continue;
-      std::string label =
-          layer < 0 ? std::string("calibrating classifier")
-                    : ("calibrating block " + llvm::Twine(layer + 1) + "/" +
-                       llvm::Twine(cfg->numLayers))
-                          .str();
+      std::string label = layer < 0
+                              ? std::string("calibrating classifier")
+                              : ("calibrating block " + llvm::Twine(layer + 1) +
+                                 "/" + llvm::Twine(cfg->numLayers))
+                                    .str();
       if (llvm::Error err = runAll(label))
         return err;
       // Quantize this block's selected weights and serve them from now on.
@@ -311,7 +311,8 @@ llvm::Error mlir::qopt::calibrateModel(
                 " is not one (a quantized checkpoint can be calibrated "
                 "without --sequential)");
           const FloatWeight &w = it->second;
-          std::vector<float> values = decodeFloatElements(w.data, w.elementType);
+          std::vector<float> values =
+              decodeFloatElements(w.data, w.elementType);
           llvm::Expected<quant::QuantizedWeight> q = quant::quantizeWithMethod(
               values, w.rows, w.cols, h, factor ? &*factor : nullptr,
               options.method);
@@ -329,8 +330,8 @@ llvm::Error mlir::qopt::calibrateModel(
   }
 
   quant::CalibrationInfo info;
-  info.model = {cfg->dim,        cfg->hiddenDim,  cfg->numLayers,
-                cfg->numHeads,   cfg->numKVHeads, cfg->vocabSize};
+  info.model = {cfg->dim,      cfg->hiddenDim,  cfg->numLayers,
+                cfg->numHeads, cfg->numKVHeads, cfg->vocabSize};
   info.source = options.source;
   info.text = options.text;
   info.tokens = tokens;

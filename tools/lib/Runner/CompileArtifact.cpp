@@ -62,9 +62,11 @@ x86Subtarget(llvm::StringRef cpu) {
   llvm::Triple triple(llvm::sys::getProcessTriple());
   if (triple.getArch() != llvm::Triple::x86_64)
     return runnerError("--target-cpu and --mattr are for x86-64 hosts; this "
-                     "one is " + triple.str());
+                       "one is " +
+                       triple.str());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return runnerError("no LLVM target for " + triple.str() + ": " + error);
   return std::unique_ptr<llvm::MCSubtargetInfo>(
@@ -81,16 +83,17 @@ llvm::Error mlir::qopt::checkTarget(llvm::StringRef cpu,
     return generic.takeError();
   if (!isNative(cpu)) {
     if (!(*generic)->isCPUStringValid(cpu))
-      return runnerError("unknown --target-cpu '" + cpu +
-                       "': not an x86 CPU that LLVM knows (e.g. x86-64-v2, "
-                       "x86-64-v3, x86-64-v4, skylake-avx512, znver4, native)");
+      return runnerError(
+          "unknown --target-cpu '" + cpu +
+          "': not an x86 CPU that LLVM knows (e.g. x86-64-v2, "
+          "x86-64-v3, x86-64-v4, skylake-avx512, znver4, native)");
     llvm::Expected<std::unique_ptr<llvm::MCSubtargetInfo>> sti =
         x86Subtarget(cpu);
     if (!sti)
       return sti.takeError();
     if (!(*sti)->checkFeatures("+64bit"))
       return runnerError("--target-cpu '" + cpu +
-                       "' is a 32-bit x86 CPU; qopt compiles for x86-64");
+                         "' is a 32-bit x86 CPU; qopt compiles for x86-64");
   }
   llvm::ArrayRef<llvm::SubtargetFeatureKV> known =
       (*generic)->getAllProcessorFeatures();
@@ -100,12 +103,13 @@ llvm::Error mlir::qopt::checkTarget(llvm::StringRef cpu,
       return name == kv.Key;
     });
     if ((item[0] != '+' && item[0] != '-') || name.empty())
-      return runnerError("--mattr item '" + item +
-                       "' must be +FEATURE or -FEATURE (e.g. +avx2,-avx512f)");
+      return runnerError(
+          "--mattr item '" + item +
+          "' must be +FEATURE or -FEATURE (e.g. +avx2,-avx512f)");
     if (!isKnown)
       return runnerError("unknown --mattr feature '" + name +
-                       "': not a feature of LLVM's x86 target (e.g. avx2, "
-                       "fma, avx512f, avx512bw)");
+                         "': not a feature of LLVM's x86 target (e.g. avx2, "
+                         "fma, avx512f, avx512bw)");
   }
   return llvm::Error::success();
 }
@@ -226,12 +230,12 @@ static llvm::Error linkShared(llvm::StringRef object, llvm::StringRef shared) {
   llvm::SmallVector<llvm::StringRef> args = {
       *cc, "-shared", "-o", shared, object, QOPT_LIBOMP, ompRunPath, "-lm"};
   std::string linkError;
-  int rc = llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0,
-                                     &linkError);
+  int rc =
+      llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0, &linkError);
   if (rc != 0)
-    return runnerError("linking '" + shared + "' failed (" + *cc + "): " +
-                     (linkError.empty() ? "exit code " + std::to_string(rc)
-                                        : linkError));
+    return runnerError(
+        "linking '" + shared + "' failed (" + *cc + "): " +
+        (linkError.empty() ? "exit code " + std::to_string(rc) : linkError));
   return llvm::Error::success();
 }
 
@@ -263,12 +267,12 @@ static llvm::Error checkCompilable(ModuleOp module,
                                    const CompileOptions &options) {
   if (!options.symbols.empty())
     return runnerError("an ahead-of-time artifact cannot bind extra symbols (" +
-                     options.symbols.front().first + ")");
+                       options.symbols.front().first + ")");
   if (module->hasAttr("qopt.observe_sites"))
     return runnerError("a model instrumented for calibration "
-                     "(qopt-instrument-calibration) runs only in the JIT "
-                     "(`qopt-run calibrate`); it cannot be compiled ahead of "
-                     "time");
+                       "(qopt-instrument-calibration) runs only in the JIT "
+                       "(`qopt-run calibrate`); it cannot be compiled ahead of "
+                       "time");
   return llvm::Error::success();
 }
 
@@ -320,8 +324,8 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
     written.push_back(inDir(dir, *name));
     manifest.tokenizer = *name;
   }
-  int64_t width = options.vectorWidth > 0 ? options.vectorWidth
-                                          : targetVectorWidth(**tm);
+  int64_t width =
+      options.vectorWidth > 0 ? options.vectorWidth : targetVectorWidth(**tm);
   llvm::Expected<LoweredModel> lowered =
       lowerModule(module, options, width, targetIntDot(**tm, width));
   if (!lowered)
@@ -346,8 +350,7 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   manifest.targetTriple = (*tm)->getTargetTriple().str();
   manifest.targetCPU = (*tm)->getTargetCPU().str();
   manifest.targetFeatures = requiredFeatures(**tm);
-  if (llvm::Error err =
-          model::writeArtifactManifest(written.front(), manifest))
+  if (llvm::Error err = model::writeArtifactManifest(written.front(), manifest))
     return err;
   done = true;
   return llvm::Error::success();

@@ -97,8 +97,7 @@ llvm::Expected<std::vector<WidthSlot>> readWidthSlots(ModuleOp module) {
 }
 } // namespace
 
-llvm::Error runner::runUserPipeline(ModuleOp module,
-                                    llvm::StringRef pipeline) {
+llvm::Error runner::runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
   if (pipeline.empty())
     return llvm::Error::success();
   PassManager pm(module.getContext());
@@ -111,9 +110,10 @@ llvm::Error runner::runUserPipeline(ModuleOp module,
   return llvm::Error::success();
 }
 
-llvm::Expected<LoweredModel>
-runner::lowerModule(ModuleOp module, const CompileOptions &options,
-                    int64_t vectorWidth, IntDot targetDot) {
+llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
+                                                 const CompileOptions &options,
+                                                 int64_t vectorWidth,
+                                                 IntDot targetDot) {
   llvm::Expected<IntDot> intDot = chooseIntDot(options, targetDot);
   if (!intDot)
     return intDot.takeError();
@@ -144,10 +144,10 @@ runner::lowerModule(ModuleOp module, const CompileOptions &options,
     StringRef key = cast<StringAttr>(name).getValue();
     auto it = blobs.find(key);
     if (it == blobs.end() || !it->second.first)
-      return runnerError("weight '" + key + "' has no data (resource blob "
-                       "missing or elided)");
-    lowered.weights.push_back(
-        {key.str(), it->second.first, it->second.second});
+      return runnerError("weight '" + key +
+                         "' has no data (resource blob "
+                         "missing or elided)");
+    lowered.weights.push_back({key.str(), it->second.first, it->second.second});
   }
   llvm::Expected<std::vector<WidthSlot>> slots = readWidthSlots(module);
   if (!slots)
@@ -167,9 +167,9 @@ void runner::registerTranslations(MLIRContext *ctx) {
 //===----------------------------------------------------------------------===//
 
 /// Makes the JIT resolve `symbols` for the compiled code.
-static void registerSymbols(
-    ExecutionEngine &engine,
-    const std::vector<std::pair<std::string, void *>> &symbols) {
+static void
+registerSymbols(ExecutionEngine &engine,
+                const std::vector<std::pair<std::string, void *>> &symbols) {
   if (symbols.empty())
     return;
   engine.registerSymbols([symbols](llvm::orc::MangleAndInterner interner) {
@@ -270,7 +270,8 @@ ModelRunner::loadArtifact(llvm::StringRef dir, std::string &tokenizerPath) {
   std::optional<KVCacheType> kvType =
       parseKVCacheType((*artifact)->manifest().kvType);
   if (!kvType)
-    return runnerError("the artifact '" + dir + "' has an unknown KV cache type");
+    return runnerError("the artifact '" + dir +
+                       "' has an unknown KV cache type");
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
   runner->kvType = *kvType;
   runner->artifact = std::move(*artifact);

@@ -1,4 +1,4 @@
-//===- RunnerInternal.h - Shared pieces of the JIT and AOT paths -*- C++ -*-===//
+//===- RunnerInternal.h - Shared by the JIT and AOT runners -----*- C++ -*-===//
 //
 // Private to tools/lib/Runner: ModelRunner.cpp (JIT, artifact loading) and
 // CompileArtifact.cpp (the ahead-of-time writer) lower the same way.
@@ -43,13 +43,11 @@ struct LoweredModel {
 /// blobs.
 llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
                                          const CompileOptions &options,
-                                         int64_t vectorWidth,
-                                         IntDot targetDot);
+                                         int64_t vectorWidth, IntDot targetDot);
 
 /// The int8 dot products to emit: options.intDot ("vnni" refused where
 /// `best`, what the target runs, is generic), or `best` when it is empty.
-llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options,
-                                    IntDot best);
+llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options, IntDot best);
 
 /// intDotFor on the features of `tm`.
 IntDot targetIntDot(const llvm::TargetMachine &tm, int64_t vectorWidth);

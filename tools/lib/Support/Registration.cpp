@@ -23,11 +23,11 @@
 #include "mlir/Transforms/Passes.h"
 
 void mlir::qopt::registerToolDialects(DialectRegistry &registry) {
-  registry.insert<QOptDialect, arith::ArithDialect, func::FuncDialect,
-                  linalg::LinalgDialect, memref::MemRefDialect,
-                  quant::QuantDialect, scf::SCFDialect, tensor::TensorDialect,
-                  vector::VectorDialect, math::MathDialect,
-                  cf::ControlFlowDialect, LLVM::LLVMDialect>();
+  registry
+      .insert<QOptDialect, arith::ArithDialect, func::FuncDialect,
+              linalg::LinalgDialect, memref::MemRefDialect, quant::QuantDialect,
+              scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect,
+              math::MathDialect, cf::ControlFlowDialect, LLVM::LLVMDialect>();
   // The dialects and bufferization interfaces of the lowering.
   registerLoweringDialects(registry);
 }

@@ -1,4 +1,4 @@
-//===- Checkpoint.h - Reading LLM checkpoints ---------------------*- C++ -*-===//
+//===- Checkpoint.h - Reading LLM checkpoints -------------------*- C++ -*-===//
 //
 // Format-independent view of a Llama-family checkpoint: the model
 // configuration and the weight tensors under canonical names, read from a
@@ -103,13 +103,13 @@ constexpr int64_t kMaxContextLength = int64_t(1) << 24;
 /// Architecture hyper-parameters of a Llama-family decoder.
 struct ModelConfig {
   std::string architecture = "llama";
-  int64_t dim = 0;        ///< hidden size
-  int64_t hiddenDim = 0;  ///< FFN inner size
+  int64_t dim = 0;       ///< hidden size
+  int64_t hiddenDim = 0; ///< FFN inner size
   int64_t numLayers = 0;
   int64_t numHeads = 0;
   int64_t numKVHeads = 0; ///< grouped-query attention: numHeads % this == 0
   int64_t vocabSize = 0;
-  int64_t maxSeqLen = 0;  ///< context the model declares
+  int64_t maxSeqLen = 0; ///< context the model declares
   float normEps = 1e-5f;
   float ropeTheta = 10000.0f;
   RopeStyle ropeStyle = RopeStyle::Interleaved;
@@ -128,11 +128,11 @@ struct ModelConfig {
 /// One weight tensor of a checkpoint. Linear weights are [out, in]
 /// row-major (y = x * W^T), as in llama2.c and PyTorch.
 struct TensorRef {
-  std::string name;           ///< canonical name, see below
-  std::string sourceName;     ///< name in the file ("model.layers.0...")
-  std::string file;           ///< path of the file holding the data
+  std::string name;       ///< canonical name, see below
+  std::string sourceName; ///< name in the file ("model.layers.0...")
+  std::string file;       ///< path of the file holding the data
   DType dtype = DType::F32;
-  std::vector<int64_t> shape; ///< logical shape (elements, not blocks)
+  std::vector<int64_t> shape;    ///< logical shape (elements, not blocks)
   const uint8_t *data = nullptr; ///< points into a mapped file
   size_t numBytes = 0;
 
@@ -180,7 +180,8 @@ public:
 /// shape, unsupported architecture or dtype) is an llvm::Error whose message
 /// names the file and, where relevant, the tensor. A path that is neither a
 /// directory nor a regular file is refused, never read.
-llvm::Expected<std::unique_ptr<Checkpoint>> loadCheckpoint(llvm::StringRef path);
+llvm::Expected<std::unique_ptr<Checkpoint>>
+loadCheckpoint(llvm::StringRef path);
 
 /// Individual loaders (loadCheckpoint dispatches to these).
 llvm::Expected<std::unique_ptr<Checkpoint>> loadLlama2c(llvm::StringRef path);
@@ -197,8 +198,8 @@ llvm::Expected<std::vector<float>> toF32(const TensorRef &tensor);
 struct BlockQuantized {
   unsigned bits = 0;
   int64_t groupSize = 32;
-  std::vector<uint8_t> codes;  ///< numElements
-  std::vector<float> scales;   ///< numElements / 32
+  std::vector<uint8_t> codes; ///< numElements
+  std::vector<float> scales;  ///< numElements / 32
 };
 /// Q8_0/Q4_0 tensors are unpacked exactly. f32/f16/bf16 tensors are
 /// quantized to 8 bits with ggml's Q8_0 rounding (scale = max|x| / 127).

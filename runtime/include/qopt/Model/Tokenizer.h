@@ -1,4 +1,4 @@
-//===- Tokenizer.h - Tokenizers and samplers ----------------------*- C++ -*-===//
+//===- Tokenizer.h - Tokenizers and samplers --------------------*- C++ -*-===//
 //
 // Text <-> token ids for the formats qopt-run accepts: llama2.c's
 // tokenizer.bin, Hugging Face tokenizer.json (BPE, SentencePiece-style or
@@ -107,9 +107,8 @@ loadTokenizerFile(llvm::StringRef path, int64_t vocabSize);
 /// name and returns that name: tokenizer.json (with the
 /// tokenizer_config.json beside it, if any), tokenizer.bin, or, for a GGUF
 /// file, tokenizer.gguf holding only its vocabulary.
-llvm::Expected<std::string> copyTokenizerInto(llvm::StringRef path,
-                                              llvm::StringRef dir,
-                                              int64_t vocabSize);
+llvm::Expected<std::string>
+copyTokenizerInto(llvm::StringRef path, llvm::StringRef dir, int64_t vocabSize);
 
 } // namespace model
 } // namespace qopt

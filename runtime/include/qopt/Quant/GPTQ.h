@@ -213,7 +213,7 @@ std::vector<double> balancedLambdas(llvm::ArrayRef<unsigned> widths,
 /// it keeps int8 and int4 within 0.01 NLL of direct GPTQ while serving int2
 /// 0.3 NLL better than a sliced GPTQ int8 (docs/matryoshka.md).
 std::vector<double> servingLambdas(llvm::ArrayRef<unsigned> widths,
-                                    unsigned bits);
+                                   unsigned bits);
 
 /// A Matryoshka result and the objective of every iteration.
 struct MatryoshkaResult {

@@ -33,11 +33,11 @@ typedef struct qopt_sampler qopt_sampler;
 /** Sampling parameters with llama.cpp's meanings; see
  *  qopt_sampling_params_default for the values that turn each off. */
 typedef struct qopt_sampling_params {
-  float temperature;    /**< <= 0: greedy */
-  int32_t top_k;        /**< <= 0: off */
-  float top_p;          /**< >= 1: off */
-  float min_p;          /**< <= 0: off */
-  float repeat_penalty; /**< 1: off */
+  float temperature;     /**< <= 0: greedy */
+  int32_t top_k;         /**< <= 0: off */
+  float top_p;           /**< >= 1: off */
+  float min_p;           /**< <= 0: off */
+  float repeat_penalty;  /**< 1: off */
   int32_t repeat_last_n; /**< 0: off, -1: the whole history */
   uint64_t seed;
 } qopt_sampling_params;
@@ -84,16 +84,15 @@ QOPT_ARTIFACT_EXPORT int qopt_artifact_reserve(qopt_artifact *artifact,
 /** Runs `n` tokens at positions `position ..` and writes their logits
  *  (n x vocab floats) to `logits`. */
 QOPT_ARTIFACT_EXPORT int qopt_artifact_forward(qopt_artifact *artifact,
-                                               const int32_t *tokens,
-                                               int64_t n, int64_t position,
-                                               float *logits);
+                                               const int32_t *tokens, int64_t n,
+                                               int64_t position, float *logits);
 
 /** Encodes `text` (with BOS first when `add_bos`). Writes at most
  *  `capacity` ids to `tokens` and returns how many the text has (call
  *  again with more room when that is larger), or -1. */
 QOPT_ARTIFACT_EXPORT int64_t qopt_artifact_encode(qopt_artifact *artifact,
-                                                  const char *text,
-                                                  int add_bos, int32_t *tokens,
+                                                  const char *text, int add_bos,
+                                                  int32_t *tokens,
                                                   int64_t capacity);
 /** The text of `token` after `prev` (-1: none): writes at most `capacity`
  *  bytes, NUL-terminated, to `out` and returns the text's length, or -1. */
@@ -124,12 +123,9 @@ typedef int (*qopt_piece_fn)(const char *piece, size_t length, void *user);
  *  or when the context is full: what `qopt-run generate` does. Returns the
  *  number of tokens generated, or -1; qopt_artifact_stop_reason says why it
  *  stopped ("eos", "length" or "context"). */
-QOPT_ARTIFACT_EXPORT int64_t qopt_artifact_generate(qopt_artifact *artifact,
-                                                    const char *prompt,
-                                                    int64_t max_tokens,
-                                                    qopt_sampler *sampler,
-                                                    qopt_piece_fn on_piece,
-                                                    void *user);
+QOPT_ARTIFACT_EXPORT int64_t qopt_artifact_generate(
+    qopt_artifact *artifact, const char *prompt, int64_t max_tokens,
+    qopt_sampler *sampler, qopt_piece_fn on_piece, void *user);
 QOPT_ARTIFACT_EXPORT const char *
 qopt_artifact_stop_reason(const qopt_artifact *artifact);
 

@@ -1,4 +1,4 @@
-//===- QuantMath.h - Reference quantization arithmetic ------------*- C++ -*-===//
+//===- QuantMath.h - Reference quantization arithmetic ----------*- C++ -*-===//
 //
 // The quantization contract of qopt (see docs/quantization.md), as small
 // header-only functions. This is the single source of truth for the numbers:
@@ -122,8 +122,7 @@ inline GroupParams computeGroupParams(const float *x, size_t n, size_t stride,
 /// Code of `x` under (scale, zero) at `bits`:
 ///   q = clamp(round_half_even(x / scale) + zero, 0, 2^c - 1).
 /// NaN maps to the zero point (rounded and clamped).
-inline uint32_t quantizeValue(float x, float scale, float zero,
-                              unsigned bits) {
+inline uint32_t quantizeValue(float x, float scale, float zero, unsigned bits) {
   float v = std::isnan(x) ? zero : roundHalfEven(x / scale) + zero;
   if (std::isnan(v) || v < 0.0f)
     return 0;

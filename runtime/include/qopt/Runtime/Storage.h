@@ -1,4 +1,4 @@
-//===- Storage.h - Storage forms of quantized codes, per row -----*- C++ -*-===//
+//===- Storage.h - Storage forms of quantized codes, per row ----*- C++ -*-===//
 //
 // The storage form of the codes of a !qopt.qtensor (QTensorType::
 // getStorageType, docs/quantization.md) as small header-only functions: the
@@ -115,9 +115,9 @@ inline void packNestedPlanes(const uint8_t *codes, size_t rows, size_t cols,
 /// bits of the planes not read are 0, so the result is a `bits`-bit code
 /// whose low bits - planesToRead bits are clear. A kernel serving an r-bit
 /// slice reads min(r + 1, bits) planes (sliceCode needs one rounding bit).
-inline void unpackNestedPlanes(const uint8_t *planes, size_t rows,
-                               size_t cols, unsigned bits,
-                               unsigned planesToRead, uint8_t *codes) {
+inline void unpackNestedPlanes(const uint8_t *planes, size_t rows, size_t cols,
+                               unsigned bits, unsigned planesToRead,
+                               uint8_t *codes) {
   size_t rowBytes = nestedRowBytes(cols);
   size_t planeBytes = rows * rowBytes;
   if (planesToRead > bits)

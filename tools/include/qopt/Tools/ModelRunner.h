@@ -128,9 +128,7 @@ public:
   /// The nested weights whose width is chosen at run time.
   llvm::ArrayRef<WidthSlot> widthSlots() const { return exec->widthSlots(); }
   /// Their current served widths (slot order).
-  llvm::ArrayRef<int32_t> servedWidths() const {
-    return exec->servedWidths();
-  }
+  llvm::ArrayRef<int32_t> servedWidths() const { return exec->servedWidths(); }
   /// See ModelExecutor::setServedWidths.
   llvm::Error setServedWidths(unsigned bits, llvm::StringRef layerBits) {
     return exec->setServedWidths(bits, layerBits);

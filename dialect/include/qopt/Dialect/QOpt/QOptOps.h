@@ -7,11 +7,11 @@
 #ifndef QOPT_DIALECT_QOPT_QOPTOPS_H
 #define QOPT_DIALECT_QOPT_QOPTOPS_H
 
-#include "qopt/Dialect/QOpt/QOptDialect.h"
-#include "qopt/Dialect/QOpt/QOptTypes.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "qopt/Dialect/QOpt/QOptDialect.h"
+#include "qopt/Dialect/QOpt/QOptTypes.h"
 
 namespace mlir {
 namespace qopt {

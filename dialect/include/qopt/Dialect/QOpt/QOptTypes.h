@@ -7,8 +7,8 @@
 #ifndef QOPT_DIALECT_QOPT_QOPTTYPES_H
 #define QOPT_DIALECT_QOPT_QOPTTYPES_H
 
-#include "qopt/Dialect/QOpt/QOptDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "qopt/Dialect/QOpt/QOptDialect.h"
 
 #define GET_TYPEDEF_CLASSES
 #include "qopt/Dialect/QOpt/QOptOpsTypes.h.inc"
