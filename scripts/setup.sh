@@ -45,9 +45,13 @@ mlir_dir=/usr/lib/llvm-22/lib/cmake/mlir
 [ -d "$mlir_dir" ] || { echo "qopt setup: $mlir_dir not found after installing libmlir-22-dev" >&2; exit 1; }
 
 # ccache, when installed, makes rebuilds in several build directories cheap.
+# It caches files compiled with a precompiled header (cmake/QOptPCH.cmake)
+# only with the pch_defines and time_macros sloppiness.
 launcher=()
 if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  ccache_launcher="env;CCACHE_SLOPPINESS=pch_defines,time_macros;ccache"
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER="$ccache_launcher"
+            -DCMAKE_CXX_COMPILER_LAUNCHER="$ccache_launcher")
 fi
 
 sanitize=OFF

@@ -68,7 +68,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 #include "qopt/Runtime/Hadamard.h"
 #include "qopt/Runtime/QuantMath.h"
 #include "qopt/Runtime/Storage.h"

@@ -15,7 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

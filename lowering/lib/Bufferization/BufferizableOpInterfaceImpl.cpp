@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"

@@ -34,7 +34,7 @@
 
 #include "KernelBuilder.h"
 
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"

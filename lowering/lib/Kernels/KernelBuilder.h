@@ -16,7 +16,7 @@
 #ifndef QOPT_LOWERING_KERNELS_KERNELBUILDER_H
 #define QOPT_LOWERING_KERNELS_KERNELBUILDER_H
 
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

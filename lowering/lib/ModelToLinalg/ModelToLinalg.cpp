@@ -19,7 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../Common/TensorUtils.h"
-#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Patterns.h"
 #include "qopt/Dialect/QOpt/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -1,33 +1,23 @@
 //===- Passes.h - qopt conversion passes and pipelines ----------*- C++ -*-===//
 //
-// The lowering passes of qopt and the named `qopt-to-llvm` pipeline.
+// The lowering passes of qopt and the named `qopt-to-llvm` pipeline: what a
+// tool that runs the lowering needs. The patterns, the type converter and the
+// dialects the passes create are in qopt/Conversion/Patterns.h, for the
+// passes themselves (this header stays light for the tools that include it).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef QOPT_CONVERSION_PASSES_H
 #define QOPT_CONVERSION_PASSES_H
 
-#include "qopt/Dialect/QOpt/QOptOps.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassOptions.h"
-#include "mlir/Transforms/DialectConversion.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
+
 namespace mlir {
-class LLVMTypeConverter;
-class RewritePatternSet;
+class DialectRegistry;
 
 namespace qopt {
 
@@ -38,23 +28,6 @@ namespace qopt {
 #include "qopt/Conversion/Passes.h.inc"
 
 struct WidthSlots;
-
-/// Maps each !qopt.qtensor 1:N onto getQTensorPartTypes (codes in storage
-/// form, scales, zero points); every other type to itself.
-class QTensorTypeConverter : public TypeConverter {
-public:
-  QTensorTypeConverter();
-};
-
-/// Patterns of convert-qopt-model-to-linalg (rms_norm, rope, swiglu).
-void populateQOptModelToLinalgPatterns(RewritePatternSet &patterns);
-
-/// Patterns of qopt-lower-quantized-types: the qtensor ops, the compute ops
-/// to kernels, and function signatures, calls and returns. `slots` collects
-/// the run-time width slots of nested weights (null: widths are static).
-void populateLowerQuantizedTypesPatterns(const TypeConverter &converter,
-                                         RewritePatternSet &patterns,
-                                         WidthSlots *slots);
 
 /// How the int8 dot products of the integer matmul path are emitted.
 enum class IntDot {
@@ -68,28 +41,6 @@ enum class IntDot {
 /// Parses "generic" or "vnni".
 std::optional<IntDot> parseIntDot(StringRef name);
 
-/// The integer path of the quantized matmul (docs/lowering.md): off by
-/// default (the exact f32 path), else activations quantized to int8 per
-/// block of 32.
-struct IntegerMatmulOptions {
-  bool int8Activations = false;
-  IntDot intDot = IntDot::Generic;
-  /// Tokens that share each unpacked superblock of weight codes.
-  int64_t tokenTile = 4;
-};
-
-/// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of
-/// a weight of `type` takes the integer path (a rank-2 weight with dense
-/// 1/2/4/8-bit rows or nested planes, columns a multiple of 32 and groups a
-/// multiple of 32 compatible with the superblock); otherwise it keeps the
-/// exact path.
-bool integerMatmulApplies(QTensorType type, int64_t vectorWidth);
-
-/// Patterns of convert-qopt-kernels-to-loops.
-void populateQOptKernelsToLoopsPatterns(
-    RewritePatternSet &patterns, int64_t vectorWidth,
-    const IntegerMatmulOptions &integer = {});
-
 /// Attaches the BufferizableOpInterface models of the qopt.kernel_* ops.
 void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
 
@@ -97,10 +48,6 @@ void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
 /// dialects it creates and the bufferization and LLVM-translation
 /// interfaces of upstream and qopt.
 void registerLoweringDialects(DialectRegistry &registry);
-
-/// Patterns lowering the lowering-level qopt ops (qopt.weight_ref) to LLVM.
-void populateQOptToLLVMConversionPatterns(LLVMTypeConverter &converter,
-                                          RewritePatternSet &patterns);
 
 /// Options of the `qopt-to-llvm` pipeline.
 struct QOptToLLVMPipelineOptions
