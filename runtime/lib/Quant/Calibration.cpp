@@ -250,20 +250,18 @@ bool getCount(const llvm::json::Object &object, StringRef key, int64_t &out,
   out = *v;
   return true;
 }
-} // namespace
 
-llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
-  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buf =
-      ::qopt::model::openRegularFile(path, "calibration file");
-  if (!buf)
-    return buf.takeError();
-  CalibrationFile file;
-  file.filePath = path.str();
-  file.buffer = std::move(*buf);
-  StringRef data = file.buffer->getBuffer();
-  auto bad = [&](const Twine &rule) {
-    return makeError("calibration file '" + path + "': " + rule);
-  };
+/// An error about the calibration file `path`.
+llvm::Error fileError(StringRef path, const Twine &rule) {
+  return makeError("calibration file '" + path + "': " + rule);
+}
+
+/// Checks the prefix of the calibration file `path` (contents `data`):
+/// magic, version, header length and checksum. Sets `headerBytes` and
+/// returns the parsed JSON header.
+llvm::Expected<llvm::json::Value> readHeaderJSON(StringRef path, StringRef data,
+                                                 uint64_t &headerBytes) {
+  auto bad = [&](const Twine &rule) { return fileError(path, rule); };
   if (data.size() < kPrefixBytes ||
       std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0)
     return bad("not a qopt calibration file (bad magic; write one with "
@@ -272,7 +270,7 @@ llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
   if (version != kVersion)
     return bad("format version " + Twine(version) + " (this qopt reads " +
                Twine(kVersion) + ")");
-  uint64_t headerBytes = readU64(data.data() + 16);
+  headerBytes = readU64(data.data() + 16);
   uint64_t headerHash = readU64(data.data() + 24);
   if (headerBytes > data.size() - kPrefixBytes ||
       headerBytes > ::qopt::model::kMaxJSONBytes)
@@ -284,14 +282,15 @@ llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
           reinterpret_cast<const uint8_t *>(json.data()), json.size())) !=
       headerHash)
     return bad("header checksum mismatch (the file is corrupt)");
-  llvm::Expected<llvm::json::Value> parsed = ::qopt::model::parseJSON(
+  return ::qopt::model::parseJSON(
       json, ("calibration file '" + path + "' header").str());
-  if (!parsed)
-    return parsed.takeError();
-  const llvm::json::Object *root = parsed->getAsObject();
-  if (!root || root->getString("format") != StringRef("qopt-calibration"))
-    return bad("header is not a qopt-calibration object");
-  CalibrationInfo &info = file.header;
+}
+
+/// Reads the description of the run in header `root` (the model, source,
+/// text, token and sequence counts, mode and quantization) into `info`.
+llvm::Error readInfo(StringRef path, const llvm::json::Object *root,
+                     CalibrationInfo &info) {
+  auto bad = [&](const Twine &rule) { return fileError(path, rule); };
   const llvm::json::Object *model = root->getObject("model");
   CalibrationModel &m = info.model;
   constexpr int64_t kMaxDim = int64_t(1) << 31;
@@ -316,6 +315,73 @@ llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
   info.mode = mode->str();
   if (std::optional<StringRef> q = root->getString("quantization"))
     info.quantization = q->str();
+  return llvm::Error::success();
+}
+
+/// Reads element `i` of the header's "entries" (`value`) into `entry`, its
+/// data offset into `offset` and its checksum into `hash`. `seen` collects
+/// the (layer, role) pairs of the entries read so far.
+llvm::Error readEntry(StringRef path, size_t i, const llvm::json::Value &value,
+                      int64_t numLayers,
+                      std::set<std::pair<int64_t, std::string>> &seen,
+                      CalibrationEntry &entry, int64_t &offset,
+                      uint64_t &hash) {
+  auto entryError = [&](const Twine &rule) {
+    return fileError(path, "entry " + Twine(i) + ": " + rule);
+  };
+  const llvm::json::Object *obj = value.getAsObject();
+  if (!obj)
+    return entryError("not an object");
+  std::optional<int64_t> layer = obj->getInteger("layer");
+  if (!layer || *layer < -1 || *layer >= numLayers)
+    return entryError("\"layer\" must be -1 (classifier) or in 0.." +
+                      Twine(numLayers - 1));
+  entry.layer = *layer;
+  if (!getCount(*obj, "cols", entry.cols, kMaxCols) || entry.cols < 1)
+    return entryError("\"cols\" must be in 1.." + Twine(kMaxCols));
+  if (!getCount(*obj, "tokens", entry.tokens) ||
+      !getCount(*obj, "offset", offset))
+    return entryError("needs non-negative \"tokens\" and \"offset\"");
+  const llvm::json::Array *roles = obj->getArray("roles");
+  if (!roles || roles->empty())
+    return entryError("needs a non-empty \"roles\" array");
+  for (const llvm::json::Value &r : *roles) {
+    std::optional<StringRef> role = r.getAsString();
+    if (!role || !isCalibrationRole(*role))
+      return entryError("unknown role (expected q k v o gate up down "
+                        "classifier)");
+    if (!seen.insert({entry.layer, role->str()}).second)
+      return entryError("role '" + *role + "' of layer " + Twine(entry.layer) +
+                        " recorded twice");
+    entry.roles.push_back(role->str());
+  }
+  std::optional<StringRef> checksum = obj->getString("checksum");
+  if (!checksum || checksum->getAsInteger(16, hash))
+    return entryError("needs a hexadecimal \"checksum\"");
+  return llvm::Error::success();
+}
+} // namespace
+
+llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buf =
+      ::qopt::model::openRegularFile(path, "calibration file");
+  if (!buf)
+    return buf.takeError();
+  CalibrationFile file;
+  file.filePath = path.str();
+  file.buffer = std::move(*buf);
+  StringRef data = file.buffer->getBuffer();
+  auto bad = [&](const Twine &rule) { return fileError(path, rule); };
+  uint64_t headerBytes = 0;
+  llvm::Expected<llvm::json::Value> parsed =
+      readHeaderJSON(path, data, headerBytes);
+  if (!parsed)
+    return parsed.takeError();
+  const llvm::json::Object *root = parsed->getAsObject();
+  if (!root || root->getString("format") != StringRef("qopt-calibration"))
+    return bad("header is not a qopt-calibration object");
+  if (llvm::Error err = readInfo(path, root, file.header))
+    return std::move(err);
 
   const llvm::json::Array *entries = root->getArray("entries");
   if (!entries || entries->size() > kMaxEntries)
@@ -331,38 +397,12 @@ llvm::Expected<CalibrationFile> CalibrationFile::open(StringRef path) {
     auto entryError = [&](const Twine &rule) {
       return bad("entry " + Twine(i) + ": " + rule);
     };
-    const llvm::json::Object *obj = value.getAsObject();
     CalibrationEntry entry;
     int64_t offset;
-    if (!obj)
-      return entryError("not an object");
-    std::optional<int64_t> layer = obj->getInteger("layer");
-    if (!layer || *layer < -1 || *layer >= m.numLayers)
-      return entryError("\"layer\" must be -1 (classifier) or in 0.." +
-                        Twine(m.numLayers - 1));
-    entry.layer = *layer;
-    if (!getCount(*obj, "cols", entry.cols, kMaxCols) || entry.cols < 1)
-      return entryError("\"cols\" must be in 1.." + Twine(kMaxCols));
-    if (!getCount(*obj, "tokens", entry.tokens) ||
-        !getCount(*obj, "offset", offset))
-      return entryError("needs non-negative \"tokens\" and \"offset\"");
-    const llvm::json::Array *roles = obj->getArray("roles");
-    if (!roles || roles->empty())
-      return entryError("needs a non-empty \"roles\" array");
-    for (const llvm::json::Value &r : *roles) {
-      std::optional<StringRef> role = r.getAsString();
-      if (!role || !isCalibrationRole(*role))
-        return entryError("unknown role (expected q k v o gate up down "
-                          "classifier)");
-      if (!seen.insert({entry.layer, role->str()}).second)
-        return entryError("role '" + *role + "' of layer " +
-                          Twine(entry.layer) + " recorded twice");
-      entry.roles.push_back(role->str());
-    }
-    std::optional<StringRef> checksum = obj->getString("checksum");
     uint64_t hash;
-    if (!checksum || checksum->getAsInteger(16, hash))
-      return entryError("needs a hexadecimal \"checksum\"");
+    if (llvm::Error err = readEntry(path, i, value, file.header.model.numLayers,
+                                    seen, entry, offset, hash))
+      return std::move(err);
     uint64_t bytes = packedCount(entry.cols) * sizeof(double);
     if (static_cast<uint64_t>(offset) != expectedOffset)
       return entryError("offset " + Twine(offset) +
