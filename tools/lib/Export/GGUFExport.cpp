@@ -82,6 +82,23 @@ void appendHalf(std::vector<uint8_t> &out, uint16_t bits) {
   out.push_back(bits >> 8);
 }
 
+/// A qtensor weight unpacked from its constant pack: one byte per code,
+/// the scales and zeros as floats, and the widths it is exported at.
+struct UnpackedWeight {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales, zeros;
+  int64_t rows = 0, cols = 0;
+  /// The stored width and the exported one (less only for a nested model
+  /// exported at another width).
+  unsigned c = 0, r = 0;
+  int64_t group = 0, groupsPerRow = 0;
+
+  /// `code` at the exported width.
+  uint32_t sliced(uint8_t code) const {
+    return r < c ? rt::sliceCode(code, c, r) : uint32_t(code);
+  }
+};
+
 class Exporter {
 public:
   Exporter(ModuleOp module, const model::ModelConfig &cfg,
@@ -93,12 +110,23 @@ public:
   llvm::Error weight(StringRef name, Value value, int64_t headDim = 0);
   /// Writes a 1-D float constant as F32.
   llvm::Error norm(StringRef name, Value value);
+  /// Writes the embedding table, the norms and the linear weights of
+  /// `prefill`, found by what reads them.
+  llvm::Error writeTensors(func::FuncOp prefill);
 
   model::GGUFWriter writer;
   int quantizedQ8 = 0, quantizedQ4 = 0, halfWeights = 0;
 
 private:
   llvm::Error quantized(StringRef name, PackOp pack, int64_t headDim);
+  /// Unpacks the constant pack of quantized weight `name` into `w`.
+  llvm::Error unpack(StringRef name, PackOp pack, UnpackedWeight &w);
+  /// Writes `w` dequantized, as F32.
+  void writeDequantized(StringRef name, QTensorType qt, const UnpackedWeight &w,
+                        int64_t headDim);
+  /// Writes `w` exactly, as Q8_0 or Q4_0 blocks.
+  void writeBlocks(StringRef name, QTensorType qt, const UnpackedWeight &w,
+                   int64_t headDim);
 
   ModuleOp module;
   const model::ModelConfig &cfg;
@@ -144,10 +172,8 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
   return llvm::Error::success();
 }
 
-llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
+llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   auto qt = cast<QTensorType>(pack.getType());
-  if (qt.isSliced() || qt.getRank() != 2)
-    return makeError("weight '" + name + "' is a sliced or non-2-D qtensor");
   llvm::Expected<std::vector<char>> storage =
       constantBytes(pack.getCodes(), name + " codes");
   if (!storage)
@@ -184,41 +210,48 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
   bool grouped = qt.getGranularity() == Granularity::Group;
   int64_t group = grouped ? qt.getElementsPerGroup() : cols;
   int64_t groupsPerRow = (cols + group - 1) / group;
-  bool symmetric = !qt.isAsymmetric();
-  bool blockType = symmetric && group == model::kGGMLBlockSize &&
-                   cols % model::kGGMLBlockSize == 0 && (r == 8 || r == 4);
-  auto sliced = [&](uint8_t code) {
-    return r < c ? rt::sliceCode(code, c, r) : uint32_t(code);
-  };
-  if (!blockType) {
-    std::string why = !symmetric ? "asymmetric"
-                      : group != model::kGGMLBlockSize
-                          ? "groups of " + std::to_string(group)
-                      : r != 8 && r != 4 ? std::to_string(r) + "-bit"
-                                         : "";
-    if (!why.empty())
-      return makeError(
-          "weight '" + name + "' is " + why +
-          "; GGUF has Q8_0 and Q4_0 for qopt's symmetric groups of 32 at 8 "
-          "or 4 bits (quantize with --scheme sym --group 32 --bits 8|4, or "
-          "export a nested int8 with --export-bits 4)");
-    // Rows not a multiple of 32: dequantized, as llama.cpp keeps them.
-    std::vector<float> values(static_cast<size_t>(rows * cols));
-    for (int64_t row = 0; row < rows; ++row) {
-      int64_t src = sourceRow(row, headDim);
-      for (int64_t col = 0; col < cols; ++col) {
-        int64_t g = src * groupsPerRow + col / group;
-        uint32_t q = sliced(codes[src * cols + col]) << (c - r);
-        float zero = zeros.empty() ? float(rt::symmetricZero(c)) : zeros[g];
-        values[row * cols + col] = rt::dequantizeValue(q, scales[g], zero);
-      }
+  w.codes = std::move(codes);
+  w.scales = std::move(scales);
+  w.zeros = std::move(zeros);
+  w.rows = rows;
+  w.cols = cols;
+  w.c = c;
+  w.r = r;
+  w.group = group;
+  w.groupsPerRow = groupsPerRow;
+  return llvm::Error::success();
+}
+
+void Exporter::writeDequantized(StringRef name, QTensorType qt,
+                                const UnpackedWeight &w, int64_t headDim) {
+  const std::vector<uint8_t> &codes = w.codes;
+  const std::vector<float> &scales = w.scales, &zeros = w.zeros;
+  int64_t rows = w.rows, cols = w.cols, group = w.group,
+          groupsPerRow = w.groupsPerRow;
+  unsigned c = w.c, r = w.r;
+  // Rows not a multiple of 32: dequantized, as llama.cpp keeps them.
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t src = sourceRow(row, headDim);
+    for (int64_t col = 0; col < cols; ++col) {
+      int64_t g = src * groupsPerRow + col / group;
+      uint32_t q = w.sliced(codes[src * cols + col]) << (c - r);
+      float zero = zeros.empty() ? float(rt::symmetricZero(c)) : zeros[g];
+      values[row * cols + col] = rt::dequantizeValue(q, scales[g], zero);
     }
-    warnings.push_back("'" + name.str() + "': " + std::to_string(cols) +
-                       " columns are not a multiple of 32; written "
-                       "dequantized as F32");
-    writer.addTensorF32(name, qt.getShape(), values);
-    return llvm::Error::success();
   }
+  warnings.push_back("'" + name.str() + "': " + std::to_string(cols) +
+                     " columns are not a multiple of 32; written "
+                     "dequantized as F32");
+  writer.addTensorF32(name, qt.getShape(), values);
+}
+
+void Exporter::writeBlocks(StringRef name, QTensorType qt,
+                           const UnpackedWeight &w, int64_t headDim) {
+  const std::vector<uint8_t> &codes = w.codes;
+  const std::vector<float> &scales = w.scales;
+  int64_t rows = w.rows, cols = w.cols, groupsPerRow = w.groupsPerRow;
+  unsigned c = w.c, r = w.r;
   // Exact block types: value = a * (q - 2^(c-1)) = d * q' per element.
   bool q8 = r == 8;
   double unit = std::ldexp(1.0, int(c - r)); // d = a * 2^(c-r)
@@ -241,8 +274,8 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
           data.push_back(static_cast<uint8_t>(int(block[i]) - 128));
       } else {
         for (int i = 0; i < 16; ++i)
-          data.push_back(static_cast<uint8_t>(sliced(block[i]) |
-                                              sliced(block[i + 16]) << 4));
+          data.push_back(static_cast<uint8_t>(w.sliced(block[i]) |
+                                              w.sliced(block[i + 16]) << 4));
       }
     }
   }
@@ -254,6 +287,36 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
   (q8 ? quantizedQ8 : quantizedQ4)++;
   writer.addTensor(name, q8 ? model::GGMLType::Q8_0 : model::GGMLType::Q4_0,
                    qt.getShape(), data);
+}
+
+llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
+  auto qt = cast<QTensorType>(pack.getType());
+  if (qt.isSliced() || qt.getRank() != 2)
+    return makeError("weight '" + name + "' is a sliced or non-2-D qtensor");
+  UnpackedWeight w;
+  if (llvm::Error err = unpack(name, pack, w))
+    return err;
+  int64_t cols = w.cols, group = w.group;
+  unsigned r = w.r;
+  bool symmetric = !qt.isAsymmetric();
+  bool blockType = symmetric && group == model::kGGMLBlockSize &&
+                   cols % model::kGGMLBlockSize == 0 && (r == 8 || r == 4);
+  if (!blockType) {
+    std::string why = !symmetric ? "asymmetric"
+                      : group != model::kGGMLBlockSize
+                          ? "groups of " + std::to_string(group)
+                      : r != 8 && r != 4 ? std::to_string(r) + "-bit"
+                                         : "";
+    if (!why.empty())
+      return makeError(
+          "weight '" + name + "' is " + why +
+          "; GGUF has Q8_0 and Q4_0 for qopt's symmetric groups of 32 at 8 "
+          "or 4 bits (quantize with --scheme sym --group 32 --bits 8|4, or "
+          "export a nested int8 with --export-bits 4)");
+    writeDequantized(name, qt, w, headDim);
+    return llvm::Error::success();
+  }
+  writeBlocks(name, qt, w, headDim);
   return llvm::Error::success();
 }
 
@@ -278,24 +341,75 @@ std::optional<StringRef> ggufLinearName(StringRef role) {
       .Case("down", "ffn_down")
       .Default(std::nullopt);
 }
+
+llvm::Error Exporter::writeTensors(func::FuncOp prefill) {
+  bool rotateHalf = cfg.ropeStyle == model::RopeStyle::RotateHalf;
+  Value embeddingTable;
+  int64_t norms = 0;
+  llvm::Error error = llvm::Error::success();
+  auto check = [&](llvm::Error err) {
+    if (err && !error)
+      error = std::move(err);
+    else
+      llvm::consumeError(std::move(err));
+  };
+  prefill.walk([&](Operation *op) {
+    if (error)
+      return;
+    if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+      embeddingTable = emb.getTable();
+      if (isa<QTensorType>(embeddingTable.getType()))
+        return check(makeError("a quantized embedding table is not exported "
+                               "(quantize the linear roles only)"));
+      check(weight("token_embd.weight", embeddingTable));
+    } else if (auto n = dyn_cast<RMSNormOp>(op)) {
+      int64_t i = norms++;
+      std::string name = i == 2 * cfg.numLayers
+                             ? std::string("output_norm.weight")
+                             : llvm::formatv("blk.{0}.{1}.weight", i / 2,
+                                             i % 2 ? "ffn_norm" : "attn_norm")
+                                   .str();
+      check(norm(name, n.getWeight()));
+    } else if (auto linear = dyn_cast<LinearOp>(op)) {
+      auto role = linear->getAttrOfType<StringAttr>("qopt.role");
+      auto layer = linear->getAttrOfType<IntegerAttr>("qopt.layer");
+      if (!role)
+        return check(makeError("a linear without qopt.role (import the model "
+                               "with qopt-import)"));
+      if (role.getValue() == "classifier") {
+        // Tied: the same table (qopt-fuse-norms gives the classifier its
+        // own copy, which is then written).
+        if (sameConstant(linear.getWeight(), embeddingTable))
+          return;
+        return check(weight("output.weight", linear.getWeight()));
+      }
+      std::optional<StringRef> name = ggufLinearName(role.getValue());
+      if (!name || !layer)
+        return check(
+            makeError("unexpected linear role '" + role.getValue() + "'"));
+      int64_t headDim = 0;
+      if (rotateHalf && (role.getValue() == "q" || role.getValue() == "k"))
+        headDim = cfg.headDim();
+      check(weight(
+          llvm::formatv("blk.{0}.{1}.weight", layer.getInt(), *name).str(),
+          linear.getWeight(), headDim));
+    }
+  });
+  if (error)
+    return error;
+  if (norms != 2 * cfg.numLayers + 1)
+    return makeError("expected " + llvm::Twine(2 * cfg.numLayers + 1) +
+                     " RMSNorms in @prefill, found " + llvm::Twine(norms));
+  return llvm::Error::success();
+}
 } // namespace
 
-llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
-                                   const model::GGUFVocabulary &vocabulary,
-                                   llvm::StringRef path,
-                                   const GGUFExportOptions &options,
-                                   std::vector<std::string> &warnings) {
-  llvm::Expected<model::ModelConfig> cfg = readModelConfig(module);
-  if (!cfg)
-    return cfg.takeError();
-  if (cfg->architecture != "llama")
-    return makeError("GGUF export writes llama models; this one is '" +
-                     cfg->architecture + "'");
-  auto prefill = module.lookupSymbol<func::FuncOp>(kPrefillFunction);
-  if (!prefill)
-    return makeError("the module has no @prefill function");
-  // llama.cpp's llama architecture has none of these; exporting them
-  // would silently change the model.
+/// Refuses what llama.cpp's llama architecture does not have (exporting it
+/// would silently change the model) and a tokenizer larger than the model's
+/// vocabulary.
+static llvm::Error checkExportable(func::FuncOp prefill,
+                                   const model::ModelConfig &cfg,
+                                   const model::GGUFVocabulary &vocabulary) {
   std::string unsupported;
   prefill.walk([&](Operation *op) {
     if (!unsupported.empty())
@@ -318,23 +432,27 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
     return makeError("the model computes online Hadamard transforms "
                      "(qopt-fold-rotations R3/R4), which llama.cpp does not; "
                      "fold only r1,r2 to export it");
-  if (static_cast<int64_t>(vocabulary.tokens.size()) > cfg->vocabSize)
+  if (static_cast<int64_t>(vocabulary.tokens.size()) > cfg.vocabSize)
     return makeError(
         "the tokenizer has more tokens than the model's vocabulary");
+  return llvm::Error::success();
+}
 
-  Exporter e(module, *cfg, options, warnings);
-  model::GGUFWriter &w = e.writer;
+/// Adds the llama.* and tokenizer.ggml.* metadata to `w`.
+static void writeMetadata(model::GGUFWriter &w, const model::ModelConfig &cfg,
+                          const model::GGUFVocabulary &vocabulary,
+                          const GGUFExportOptions &options) {
   w.addString("general.architecture", "llama");
   w.addString("general.name", options.name);
-  w.addUInt32("llama.context_length", uint32_t(cfg->maxSeqLen));
-  w.addUInt32("llama.embedding_length", uint32_t(cfg->dim));
-  w.addUInt32("llama.feed_forward_length", uint32_t(cfg->hiddenDim));
-  w.addUInt32("llama.block_count", uint32_t(cfg->numLayers));
-  w.addUInt32("llama.attention.head_count", uint32_t(cfg->numHeads));
-  w.addUInt32("llama.attention.head_count_kv", uint32_t(cfg->numKVHeads));
-  w.addFloat32("llama.attention.layer_norm_rms_epsilon", cfg->normEps);
-  w.addFloat32("llama.rope.freq_base", cfg->ropeTheta);
-  w.addUInt32("llama.rope.dimension_count", uint32_t(cfg->headDim()));
+  w.addUInt32("llama.context_length", uint32_t(cfg.maxSeqLen));
+  w.addUInt32("llama.embedding_length", uint32_t(cfg.dim));
+  w.addUInt32("llama.feed_forward_length", uint32_t(cfg.hiddenDim));
+  w.addUInt32("llama.block_count", uint32_t(cfg.numLayers));
+  w.addUInt32("llama.attention.head_count", uint32_t(cfg.numHeads));
+  w.addUInt32("llama.attention.head_count_kv", uint32_t(cfg.numKVHeads));
+  w.addFloat32("llama.attention.layer_norm_rms_epsilon", cfg.normEps);
+  w.addFloat32("llama.rope.freq_base", cfg.ropeTheta);
+  w.addUInt32("llama.rope.dimension_count", uint32_t(cfg.headDim()));
   w.addString("tokenizer.ggml.model", "llama");
   w.addStringArray("tokenizer.ggml.tokens", vocabulary.tokens);
   w.addFloat32Array("tokenizer.ggml.scores", vocabulary.scores);
@@ -342,66 +460,32 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
   w.addUInt32("tokenizer.ggml.bos_token_id", uint32_t(vocabulary.bos));
   w.addUInt32("tokenizer.ggml.eos_token_id", uint32_t(vocabulary.eos));
   w.addUInt32("tokenizer.ggml.unknown_token_id", uint32_t(vocabulary.unknown));
+}
 
-  bool rotateHalf = cfg->ropeStyle == model::RopeStyle::RotateHalf;
-  Value embeddingTable;
-  int64_t norms = 0;
-  llvm::Error error = llvm::Error::success();
-  auto check = [&](llvm::Error err) {
-    if (err && !error)
-      error = std::move(err);
-    else
-      llvm::consumeError(std::move(err));
-  };
+llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
+                                   const model::GGUFVocabulary &vocabulary,
+                                   llvm::StringRef path,
+                                   const GGUFExportOptions &options,
+                                   std::vector<std::string> &warnings) {
+  llvm::Expected<model::ModelConfig> cfg = readModelConfig(module);
+  if (!cfg)
+    return cfg.takeError();
+  if (cfg->architecture != "llama")
+    return makeError("GGUF export writes llama models; this one is '" +
+                     cfg->architecture + "'");
+  auto prefill = module.lookupSymbol<func::FuncOp>(kPrefillFunction);
+  if (!prefill)
+    return makeError("the module has no @prefill function");
+  if (llvm::Error err = checkExportable(prefill, *cfg, vocabulary))
+    return err;
+
+  Exporter e(module, *cfg, options, warnings);
+  model::GGUFWriter &w = e.writer;
+  writeMetadata(w, *cfg, vocabulary, options);
   // The file type is decided after the tensors; the writer keeps KVs in
   // order, so it is added last (GGUF readers look keys up by name).
-  prefill.walk([&](Operation *op) {
-    if (error)
-      return;
-    if (auto emb = dyn_cast<EmbeddingOp>(op)) {
-      embeddingTable = emb.getTable();
-      if (isa<QTensorType>(embeddingTable.getType()))
-        return check(makeError("a quantized embedding table is not exported "
-                               "(quantize the linear roles only)"));
-      check(e.weight("token_embd.weight", embeddingTable));
-    } else if (auto n = dyn_cast<RMSNormOp>(op)) {
-      int64_t i = norms++;
-      std::string name = i == 2 * cfg->numLayers
-                             ? std::string("output_norm.weight")
-                             : llvm::formatv("blk.{0}.{1}.weight", i / 2,
-                                             i % 2 ? "ffn_norm" : "attn_norm")
-                                   .str();
-      check(e.norm(name, n.getWeight()));
-    } else if (auto linear = dyn_cast<LinearOp>(op)) {
-      auto role = linear->getAttrOfType<StringAttr>("qopt.role");
-      auto layer = linear->getAttrOfType<IntegerAttr>("qopt.layer");
-      if (!role)
-        return check(makeError("a linear without qopt.role (import the model "
-                               "with qopt-import)"));
-      if (role.getValue() == "classifier") {
-        // Tied: the same table (qopt-fuse-norms gives the classifier its
-        // own copy, which is then written).
-        if (sameConstant(linear.getWeight(), embeddingTable))
-          return;
-        return check(e.weight("output.weight", linear.getWeight()));
-      }
-      std::optional<StringRef> name = ggufLinearName(role.getValue());
-      if (!name || !layer)
-        return check(
-            makeError("unexpected linear role '" + role.getValue() + "'"));
-      int64_t headDim = 0;
-      if (rotateHalf && (role.getValue() == "q" || role.getValue() == "k"))
-        headDim = cfg->headDim();
-      check(e.weight(
-          llvm::formatv("blk.{0}.{1}.weight", layer.getInt(), *name).str(),
-          linear.getWeight(), headDim));
-    }
-  });
-  if (error)
-    return error;
-  if (norms != 2 * cfg->numLayers + 1)
-    return makeError("expected " + llvm::Twine(2 * cfg->numLayers + 1) +
-                     " RMSNorms in @prefill, found " + llvm::Twine(norms));
+  if (llvm::Error err = e.writeTensors(prefill))
+    return err;
   // llama_ftype: MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_F16 = 1, ALL_F32.
   w.addUInt32("general.file_type", e.quantizedQ4   ? 2
                                    : e.quantizedQ8 ? 7

@@ -42,7 +42,7 @@ public:
   Importer(MLIRContext &ctx, const model::Checkpoint &ckpt,
            const ImportOptions &options)
       : ctx(ctx), ckpt(ckpt), cfg(ckpt.config), options(options), b(&ctx),
-        f32(Float32Type::get(&ctx)) {}
+        f32(Float32Type::get(&ctx)), loc(UnknownLoc::get(&ctx)) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> run();
 
@@ -69,7 +69,40 @@ private:
 
   llvm::Error checkConfig();
   llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
-  llvm::Error buildFunction(ModuleOp module, StringRef name, int64_t numTokens);
+
+  /// The state of the function being built: its location (one per layer),
+  /// arguments and the attributes every layer's ops share.
+  Location loc;
+  int64_t numTokens = 0;
+  Value pos, keyCache, valueCache;
+  FloatAttr eps;
+  RopeStyleAttr style;
+  DenseF32ArrayAttr invFreq;
+  FloatAttr ropeScale, ntkFactor;
+  IntegerAttr ntkMaxPositions, slidingWindow;
+
+  /// The activation type [numTokens, width].
+  RankedTensorType act(int64_t width);
+  /// Sets the RoPE and attention attributes of the ops from the config.
+  void setLayerAttributes();
+  /// `x` normalized with the weight `wname`.
+  llvm::Expected<Value> rmsNorm(Value x, StringRef wname);
+  /// Every linear and embedding carries its role (and the layer index of
+  /// the layers' linears) as discardable attributes, so passes such as
+  /// qopt-quantize-weights select weights by role whatever the checkpoint
+  /// format named them.
+  void tag(Operation *op, StringRef role, int64_t layer);
+  /// `x` times the weight `wname`, tagged with `role` and `layer`.
+  llvm::Expected<Value> linear(Value x, StringRef wname, StringRef role,
+                               int64_t layer);
+  /// `x` rotated at the position argument.
+  Value rope(Value x);
+  /// Qwen2's q/k/v biases, added after the projections.
+  llvm::Expected<Value> biasAdd(Value x, StringRef bname);
+  /// Emits decoder layer `l` on the hidden state `x`.
+  llvm::Expected<Value> buildLayer(int64_t l, Value x);
+  llvm::Error buildFunction(ModuleOp module, StringRef name,
+                            int64_t tokenCount);
 };
 } // namespace
 
@@ -201,60 +234,38 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
       .getResult();
 }
 
-llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
-                                    int64_t numTokens) {
-  int64_t kvDim = cfg.kvDim(), headDim = cfg.headDim();
-  // The runtime chooses how many positions to allocate (up to
-  // max_seq_len), so the sequence dimension is dynamic.
-  auto cacheType = MemRefType::get({cfg.numLayers, ShapedType::kDynamic, kvDim},
-                                   getKVCacheElementType(ctx, options.kvType));
-  auto tokensType = RankedTensorType::get({numTokens}, b.getI32Type());
-  auto act = [&](int64_t width) {
-    return RankedTensorType::get({numTokens, width}, f32);
-  };
-  auto fnType = FunctionType::get(
-      &ctx, {tokensType, b.getIndexType(), cacheType, cacheType},
-      {act(cfg.vocabSize)});
-  Location loc = NameLoc::get(b.getStringAttr(name));
-  b.setInsertionPointToEnd(module.getBody());
-  auto fn = func::FuncOp::create(b, loc, name, fnType);
-  fn.setArgAttr(0, "qopt.name", b.getStringAttr("tokens"));
-  fn.setArgAttr(1, "qopt.name", b.getStringAttr("position"));
-  fn.setArgAttr(2, "qopt.name", b.getStringAttr("key_cache"));
-  fn.setArgAttr(3, "qopt.name", b.getStringAttr("value_cache"));
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  Value tokens = entry->getArgument(0), pos = entry->getArgument(1);
-  Value keyCache = entry->getArgument(2), valueCache = entry->getArgument(3);
+RankedTensorType Importer::act(int64_t width) {
+  return RankedTensorType::get({numTokens, width}, f32);
+}
 
-  auto constant = [&](StringRef wname) { return weightValue(wname); };
-  auto eps = b.getF32FloatAttr(cfg.normEps);
-  auto rmsNorm = [&](Value x, StringRef wname) -> llvm::Expected<Value> {
-    llvm::Expected<Value> w = constant(wname);
-    if (!w)
-      return w.takeError();
-    return RMSNormOp::create(b, loc, x.getType(), x, *w, eps).getResult();
-  };
-  // Every linear and embedding carries its role (and the layer index of
-  // the layers' linears) as discardable attributes, so passes such as
-  // qopt-quantize-weights select weights by role whatever the checkpoint
-  // format named them.
-  auto tag = [&](Operation *op, StringRef role, int64_t layer) {
-    op->setAttr("qopt.role", b.getStringAttr(role));
-    if (layer >= 0)
-      op->setAttr("qopt.layer", b.getI64IntegerAttr(layer));
-  };
-  auto linear = [&](Value x, StringRef wname, StringRef role,
-                    int64_t layer) -> llvm::Expected<Value> {
-    llvm::Expected<Value> w = constant(wname);
-    if (!w)
-      return w.takeError();
-    int64_t out = cast<RankedTensorType>(w->getType()).getDimSize(0);
-    auto op = LinearOp::create(b, loc, act(out), x, *w);
-    tag(op, role, layer);
-    return op.getResult();
-  };
-  auto style =
+llvm::Expected<Value> Importer::rmsNorm(Value x, StringRef wname) {
+  llvm::Expected<Value> w = weightValue(wname);
+  if (!w)
+    return w.takeError();
+  return RMSNormOp::create(b, loc, x.getType(), x, *w, eps).getResult();
+}
+
+void Importer::tag(Operation *op, StringRef role, int64_t layer) {
+  op->setAttr("qopt.role", b.getStringAttr(role));
+  if (layer >= 0)
+    op->setAttr("qopt.layer", b.getI64IntegerAttr(layer));
+}
+
+llvm::Expected<Value> Importer::linear(Value x, StringRef wname, StringRef role,
+                                       int64_t layer) {
+  llvm::Expected<Value> w = weightValue(wname);
+  if (!w)
+    return w.takeError();
+  int64_t out = cast<RankedTensorType>(w->getType()).getDimSize(0);
+  auto op = LinearOp::create(b, loc, act(out), x, *w);
+  tag(op, role, layer);
+  return op.getResult();
+}
+
+void Importer::setLayerAttributes() {
+  int64_t headDim = cfg.headDim();
+  eps = b.getF32FloatAttr(cfg.normEps);
+  style =
       RopeStyleAttr::get(&ctx, cfg.ropeStyle == model::RopeStyle::Interleaved
                                    ? RopeStyle::Interleaved
                                    : RopeStyle::RotateHalf);
@@ -263,91 +274,130 @@ llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
   // left to the op.
   model::RopeFrequencies freqs =
       model::computeRopeFrequencies(headDim, cfg.ropeTheta, cfg.ropeScaling);
-  DenseF32ArrayAttr invFreq;
+  invFreq = {};
   if (!freqs.invFreq.empty())
     invFreq = b.getDenseF32ArrayAttr(freqs.invFreq);
-  FloatAttr ropeScale;
+  ropeScale = {};
   if (freqs.scale != 1.0f)
     ropeScale = b.getF32FloatAttr(freqs.scale);
-  FloatAttr ntkFactor;
-  IntegerAttr ntkMaxPositions;
+  ntkFactor = {};
+  ntkMaxPositions = {};
   if (cfg.ropeScaling.type == model::RopeScalingType::Dynamic) {
     ntkFactor = b.getF32FloatAttr(static_cast<float>(cfg.ropeScaling.factor));
     ntkMaxPositions = b.getI64IntegerAttr(cfg.ropeScaling.originalMaxPositions);
   }
-  auto rope = [&](Value x) {
-    return RopeOp::create(b, loc, x.getType(), x, pos,
-                          b.getI64IntegerAttr(headDim),
-                          b.getF32FloatAttr(cfg.ropeTheta), style, invFreq,
-                          ropeScale, ntkFactor, ntkMaxPositions)
-        .getResult();
-  };
-  IntegerAttr slidingWindow;
+  slidingWindow = {};
   if (cfg.slidingWindow > 0)
     slidingWindow = b.getI64IntegerAttr(cfg.slidingWindow);
-  // Qwen2's q/k/v biases, added after the projections.
-  auto biasAdd = [&](Value x, StringRef bname) -> llvm::Expected<Value> {
-    if (!cfg.attentionBias)
-      return x;
-    llvm::Expected<Value> bias = constant(bname);
-    if (!bias)
-      return bias.takeError();
-    return BiasAddOp::create(b, loc, x, *bias).getResult();
-  };
+}
 
-  llvm::Expected<Value> table = constant("tok_embeddings");
+Value Importer::rope(Value x) {
+  int64_t headDim = cfg.headDim();
+  return RopeOp::create(b, loc, x.getType(), x, pos,
+                        b.getI64IntegerAttr(headDim),
+                        b.getF32FloatAttr(cfg.ropeTheta), style, invFreq,
+                        ropeScale, ntkFactor, ntkMaxPositions)
+      .getResult();
+}
+
+llvm::Expected<Value> Importer::biasAdd(Value x, StringRef bname) {
+  if (!cfg.attentionBias)
+    return x;
+  llvm::Expected<Value> bias = weightValue(bname);
+  if (!bias)
+    return bias.takeError();
+  return BiasAddOp::create(b, loc, x, *bias).getResult();
+}
+
+llvm::Expected<Value> Importer::buildLayer(int64_t l, Value x) {
+  int64_t headDim = cfg.headDim();
+  std::string p = llvm::formatv("layers.{0}.", l).str();
+  loc = NameLoc::get(b.getStringAttr(llvm::formatv("layer{0}", l).str()));
+  llvm::Expected<Value> h = rmsNorm(x, p + "attention_norm");
+  if (!h)
+    return h.takeError();
+  llvm::Expected<Value> q = linear(*h, p + "wq", "q", l);
+  if (!q)
+    return q.takeError();
+  llvm::Expected<Value> k = linear(*h, p + "wk", "k", l);
+  if (!k)
+    return k.takeError();
+  llvm::Expected<Value> v = linear(*h, p + "wv", "v", l);
+  if (!v)
+    return v.takeError();
+  q = biasAdd(*q, p + "bq");
+  if (!q)
+    return q.takeError();
+  k = biasAdd(*k, p + "bk");
+  if (!k)
+    return k.takeError();
+  v = biasAdd(*v, p + "bv");
+  if (!v)
+    return v.takeError();
+  Value attn = AttentionOp::create(
+      b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache, pos,
+      b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
+      b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim),
+      slidingWindow);
+  llvm::Expected<Value> o = linear(attn, p + "wo", "o", l);
+  if (!o)
+    return o.takeError();
+  x = arith::AddFOp::create(b, loc, x, *o);
+  llvm::Expected<Value> h2 = rmsNorm(x, p + "ffn_norm");
+  if (!h2)
+    return h2.takeError();
+  llvm::Expected<Value> gate = linear(*h2, p + "w1", "gate", l);
+  if (!gate)
+    return gate.takeError();
+  llvm::Expected<Value> up = linear(*h2, p + "w3", "up", l);
+  if (!up)
+    return up.takeError();
+  Value hidden = SwiGLUOp::create(b, loc, *gate, *up);
+  llvm::Expected<Value> down = linear(hidden, p + "w2", "down", l);
+  if (!down)
+    return down.takeError();
+  x = arith::AddFOp::create(b, loc, x, *down);
+  return x;
+}
+
+llvm::Error Importer::buildFunction(ModuleOp module, StringRef name,
+                                    int64_t tokenCount) {
+  numTokens = tokenCount;
+  int64_t kvDim = cfg.kvDim();
+  // The runtime chooses how many positions to allocate (up to
+  // max_seq_len), so the sequence dimension is dynamic.
+  auto cacheType = MemRefType::get({cfg.numLayers, ShapedType::kDynamic, kvDim},
+                                   getKVCacheElementType(ctx, options.kvType));
+  auto tokensType = RankedTensorType::get({numTokens}, b.getI32Type());
+  auto fnType = FunctionType::get(
+      &ctx, {tokensType, b.getIndexType(), cacheType, cacheType},
+      {act(cfg.vocabSize)});
+  loc = NameLoc::get(b.getStringAttr(name));
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, name, fnType);
+  fn.setArgAttr(0, "qopt.name", b.getStringAttr("tokens"));
+  fn.setArgAttr(1, "qopt.name", b.getStringAttr("position"));
+  fn.setArgAttr(2, "qopt.name", b.getStringAttr("key_cache"));
+  fn.setArgAttr(3, "qopt.name", b.getStringAttr("value_cache"));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Value tokens = entry->getArgument(0);
+  pos = entry->getArgument(1);
+  keyCache = entry->getArgument(2);
+  valueCache = entry->getArgument(3);
+  setLayerAttributes();
+
+  llvm::Expected<Value> table = weightValue("tok_embeddings");
   if (!table)
     return table.takeError();
   auto embedding = EmbeddingOp::create(b, loc, act(cfg.dim), *table, tokens);
   tag(embedding, "embedding", /*layer=*/-1);
   Value x = embedding;
   for (int64_t l = 0; l < cfg.numLayers; ++l) {
-    std::string p = llvm::formatv("layers.{0}.", l).str();
-    loc = NameLoc::get(b.getStringAttr(llvm::formatv("layer{0}", l).str()));
-    llvm::Expected<Value> h = rmsNorm(x, p + "attention_norm");
-    if (!h)
-      return h.takeError();
-    llvm::Expected<Value> q = linear(*h, p + "wq", "q", l);
-    if (!q)
-      return q.takeError();
-    llvm::Expected<Value> k = linear(*h, p + "wk", "k", l);
-    if (!k)
-      return k.takeError();
-    llvm::Expected<Value> v = linear(*h, p + "wv", "v", l);
-    if (!v)
-      return v.takeError();
-    q = biasAdd(*q, p + "bq");
-    if (!q)
-      return q.takeError();
-    k = biasAdd(*k, p + "bk");
-    if (!k)
-      return k.takeError();
-    v = biasAdd(*v, p + "bv");
-    if (!v)
-      return v.takeError();
-    Value attn = AttentionOp::create(
-        b, loc, act(cfg.dim), rope(*q), rope(*k), *v, keyCache, valueCache, pos,
-        b.getI64IntegerAttr(l), b.getI64IntegerAttr(cfg.numHeads),
-        b.getI64IntegerAttr(cfg.numKVHeads), b.getI64IntegerAttr(headDim),
-        slidingWindow);
-    llvm::Expected<Value> o = linear(attn, p + "wo", "o", l);
-    if (!o)
-      return o.takeError();
-    x = arith::AddFOp::create(b, loc, x, *o);
-    llvm::Expected<Value> h2 = rmsNorm(x, p + "ffn_norm");
-    if (!h2)
-      return h2.takeError();
-    llvm::Expected<Value> gate = linear(*h2, p + "w1", "gate", l);
-    if (!gate)
-      return gate.takeError();
-    llvm::Expected<Value> up = linear(*h2, p + "w3", "up", l);
-    if (!up)
-      return up.takeError();
-    Value hidden = SwiGLUOp::create(b, loc, *gate, *up);
-    llvm::Expected<Value> down = linear(hidden, p + "w2", "down", l);
-    if (!down)
-      return down.takeError();
-    x = arith::AddFOp::create(b, loc, x, *down);
+    llvm::Expected<Value> next = buildLayer(l, x);
+    if (!next)
+      return next.takeError();
+    x = *next;
   }
   loc = NameLoc::get(b.getStringAttr("head"));
   llvm::Expected<Value> normed = rmsNorm(x, "norm");
@@ -413,293 +463,4 @@ mlir::qopt::importCheckpoint(MLIRContext &context,
                              const model::Checkpoint &checkpoint,
                              const ImportOptions &options) {
   return Importer(context, checkpoint, options).run();
-}
-
-//===----------------------------------------------------------------------===//
-// KV cache type
-//===----------------------------------------------------------------------===//
-
-std::optional<KVCacheType> mlir::qopt::parseKVCacheType(StringRef name) {
-  if (name == "f32")
-    return KVCacheType::F32;
-  if (name == "f16")
-    return KVCacheType::F16;
-  if (name == "bf16")
-    return KVCacheType::BF16;
-  return std::nullopt;
-}
-
-StringRef mlir::qopt::kvCacheTypeName(KVCacheType type) {
-  switch (type) {
-  case KVCacheType::F32:
-    return "f32";
-  case KVCacheType::F16:
-    return "f16";
-  case KVCacheType::BF16:
-    return "bf16";
-  }
-  llvm_unreachable("unknown KV cache type");
-}
-
-int64_t mlir::qopt::kvCacheElementBytes(KVCacheType type) {
-  return type == KVCacheType::F32 ? 4 : 2;
-}
-
-Type mlir::qopt::getKVCacheElementType(MLIRContext &context, KVCacheType type) {
-  switch (type) {
-  case KVCacheType::F32:
-    return Float32Type::get(&context);
-  case KVCacheType::F16:
-    return Float16Type::get(&context);
-  case KVCacheType::BF16:
-    return BFloat16Type::get(&context);
-  }
-  llvm_unreachable("unknown KV cache type");
-}
-
-/// The KV cache type of an element type, if it is one.
-static std::optional<KVCacheType> kvCacheTypeOf(Type element) {
-  if (element.isF32())
-    return KVCacheType::F32;
-  if (element.isF16())
-    return KVCacheType::F16;
-  if (element.isBF16())
-    return KVCacheType::BF16;
-  return std::nullopt;
-}
-
-/// The key cache argument of `fn`: the one named `key_cache` by the
-/// importer, else the third argument.
-static MemRefType keyCacheType(func::FuncOp fn) {
-  for (unsigned i = 0, e = fn.getNumArguments(); i < e; ++i)
-    if (auto name = fn.getArgAttrOfType<StringAttr>(i, "qopt.name"))
-      if (name.getValue() == "key_cache")
-        return dyn_cast<MemRefType>(fn.getArgument(i).getType());
-  if (fn.getNumArguments() > 2)
-    return dyn_cast<MemRefType>(fn.getArgument(2).getType());
-  return {};
-}
-
-llvm::Expected<KVCacheInfo> mlir::qopt::readKVCacheInfo(ModuleOp module) {
-  auto fail = [](const llvm::Twine &why) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), why);
-  };
-  MemRefType cache;
-  for (StringRef name : {kPrefillFunction, kDecodeFunction}) {
-    auto fn = module.lookupSymbol<func::FuncOp>(name);
-    if (!fn || fn.isExternal())
-      return fail("model module has no function @" + name);
-    MemRefType type = keyCacheType(fn);
-    if (!type || type.getRank() != 3)
-      return fail("@" + name +
-                  " has no [layers, seq, kv_dim] key cache "
-                  "argument (is the module already lowered?)");
-    if (cache && type != cache)
-      return fail("@prefill and @decode disagree on the KV cache type");
-    cache = type;
-  }
-  std::optional<KVCacheType> type = kvCacheTypeOf(cache.getElementType());
-  if (!type)
-    return fail("unsupported KV cache element type in the module");
-  if (auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr))
-    if (auto recorded = dict.getAs<TypeAttr>("kv_type"))
-      if (recorded.getValue() != cache.getElementType()) {
-        std::string message;
-        llvm::raw_string_ostream os(message);
-        os << "qopt.model's kv_type " << recorded.getValue()
-           << " does not match the KV cache arguments' element type "
-           << cache.getElementType();
-        return fail(message);
-      }
-  KVCacheInfo info;
-  info.type = *type;
-  if (!cache.isDynamicDim(1))
-    info.staticPositions = cache.getDimSize(1);
-  return info;
-}
-
-/// Checks a configuration read from `module`'s qopt.model attribute: sizes
-/// in range and consistent, and equal to the extents of the entry points'
-/// logits ([tokens, vocab_size]) and key cache ([num_layers, positions,
-/// kv_dim]) where those are static. Nothing sized by the attribute is
-/// allocated before this holds.
-static llvm::Error checkModelConfig(ModuleOp module,
-                                    const model::ModelConfig &cfg) {
-  auto fail = [](const llvm::Twine &why) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "qopt.model: " + why);
-  };
-  // Each size at most 2^31 - 1 (token ids are i32), so that products of two
-  // sizes cannot overflow.
-  constexpr int64_t maxSize = std::numeric_limits<int32_t>::max();
-  for (auto [key, value] : {std::pair<StringRef, int64_t>{"dim", cfg.dim},
-                            {"hidden_dim", cfg.hiddenDim},
-                            {"num_layers", cfg.numLayers},
-                            {"num_heads", cfg.numHeads},
-                            {"num_kv_heads", cfg.numKVHeads},
-                            {"vocab_size", cfg.vocabSize}})
-    if (value < 1 || value > maxSize)
-      return fail(
-          llvm::formatv("{0} = {1} is outside [1, {2}]", key, value, maxSize)
-              .str());
-  if (cfg.maxSeqLen < 1 || cfg.maxSeqLen > model::kMaxContextLength)
-    return fail(llvm::formatv("max_seq_len = {0} is outside [1, {1}]",
-                              cfg.maxSeqLen, model::kMaxContextLength)
-                    .str());
-  if (cfg.dim % cfg.numHeads != 0 || cfg.numHeads % cfg.numKVHeads != 0 ||
-      cfg.headDim() % 2 != 0)
-    return fail(llvm::formatv("num_heads = {0} must divide dim = {1} into "
-                              "even head sizes, and num_kv_heads = {2} must "
-                              "divide num_heads",
-                              cfg.numHeads, cfg.dim, cfg.numKVHeads)
-                    .str());
-  if (!(cfg.normEps > 0) || !std::isfinite(cfg.normEps) ||
-      !(cfg.ropeTheta > 0) || !std::isfinite(cfg.ropeTheta))
-    return fail("norm_eps and rope_theta must be positive and finite");
-  for (StringRef name : {kPrefillFunction, kDecodeFunction}) {
-    auto fn = module.lookupSymbol<func::FuncOp>(name);
-    if (!fn)
-      continue; // readKVCacheInfo names the missing function
-    auto logits = fn.getNumResults() == 1
-                      ? dyn_cast<RankedTensorType>(fn.getResultTypes()[0])
-                      : RankedTensorType();
-    if (!logits || logits.getRank() != 2 ||
-        (!logits.isDynamicDim(1) && logits.getDimSize(1) != cfg.vocabSize))
-      return fail(llvm::formatv("vocab_size = {0} disagrees with the result "
-                                "of @{1} (logits [tokens, vocab_size] "
-                                "expected)",
-                                cfg.vocabSize, name)
-                      .str());
-    MemRefType cache = keyCacheType(fn);
-    if (!cache || cache.getRank() != 3)
-      continue; // readKVCacheInfo reports it
-    if ((!cache.isDynamicDim(0) && cache.getDimSize(0) != cfg.numLayers) ||
-        (!cache.isDynamicDim(2) && cache.getDimSize(2) != cfg.kvDim()))
-      return fail(llvm::formatv("num_layers = {0} and kv_dim = {1} disagree "
-                                "with the key cache of @{2} ([num_layers, "
-                                "positions, kv_dim] expected)",
-                                cfg.numLayers, cfg.kvDim(), name)
-                      .str());
-  }
-  // The attention and rotary ops (before or after lowering to kernels) must
-  // agree with the attribute: the runner sizes the KV cache and the head
-  // loops of the compiled code by it.
-  std::string mismatch;
-  auto check = [&](Operation *op, StringRef key, int64_t value,
-                   int64_t expected, StringRef field) {
-    if (!mismatch.empty() || value == expected)
-      return;
-    mismatch =
-        llvm::formatv("{0} = {1} disagrees with {2} = {3} of a '{4}' "
-                      "op",
-                      field, expected, key, value, op->getName().getStringRef())
-            .str();
-  };
-  module.walk([&](Operation *op) {
-    int64_t heads, kvHeads, headDim, layer;
-    if (auto attn = dyn_cast<AttentionOp>(op)) {
-      heads = attn.getNumHeads();
-      kvHeads = attn.getNumKvHeads();
-      headDim = attn.getHeadDim();
-      layer = attn.getLayer();
-    } else if (auto attn = dyn_cast<KernelAttentionOp>(op)) {
-      heads = attn.getNumHeads();
-      kvHeads = attn.getNumKvHeads();
-      headDim = attn.getHeadDim();
-      layer = attn.getLayer();
-    } else {
-      if (auto rope = dyn_cast<RopeOp>(op))
-        check(op, "head_dim", rope.getHeadDim(), cfg.headDim(),
-              "dim / num_heads");
-      if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
-        auto type = cast<RankedTensorType>(embedding.getType());
-        if (!type.isDynamicDim(1))
-          check(op, "width", type.getDimSize(1), cfg.dim, "dim");
-      }
-      return;
-    }
-    check(op, "num_heads", heads, cfg.numHeads, "num_heads");
-    check(op, "num_kv_heads", kvHeads, cfg.numKVHeads, "num_kv_heads");
-    check(op, "head_dim", headDim, cfg.headDim(), "dim / num_heads");
-    if (mismatch.empty() && (layer < 0 || layer >= cfg.numLayers))
-      mismatch =
-          llvm::formatv("num_layers = {0} disagrees with layer = {1} "
-                        "of a '{2}' op",
-                        cfg.numLayers, layer, op->getName().getStringRef())
-              .str();
-  });
-  if (!mismatch.empty())
-    return fail(mismatch);
-  return llvm::Error::success();
-}
-
-llvm::Expected<model::ModelConfig>
-mlir::qopt::readModelConfig(ModuleOp module) {
-  auto dict = module->getAttrOfType<DictionaryAttr>(kModelAttr);
-  auto fail = [](const llvm::Twine &why) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), why);
-  };
-  if (!dict)
-    return fail("module has no 'qopt.model' attribute: not a qopt model "
-                "(produce one with qopt-import)");
-  model::ModelConfig cfg;
-  auto getInt = [&](StringRef key, int64_t &out) -> llvm::Error {
-    auto attr = dict.getAs<IntegerAttr>(key);
-    if (!attr)
-      return fail("qopt.model is missing integer '" + key + "'");
-    out = attr.getInt();
-    return llvm::Error::success();
-  };
-  auto getFloat = [&](StringRef key, float &out) -> llvm::Error {
-    auto attr = dict.getAs<FloatAttr>(key);
-    if (!attr)
-      return fail("qopt.model is missing float '" + key + "'");
-    out = attr.getValue().convertToFloat();
-    return llvm::Error::success();
-  };
-  for (auto [key, field] : {std::pair<StringRef, int64_t *>{"dim", &cfg.dim},
-                            {"hidden_dim", &cfg.hiddenDim},
-                            {"num_layers", &cfg.numLayers},
-                            {"num_heads", &cfg.numHeads},
-                            {"num_kv_heads", &cfg.numKVHeads},
-                            {"vocab_size", &cfg.vocabSize},
-                            {"max_seq_len", &cfg.maxSeqLen}})
-    if (llvm::Error err = getInt(key, *field))
-      return std::move(err);
-  if (llvm::Error err = getFloat("norm_eps", cfg.normEps))
-    return std::move(err);
-  if (llvm::Error err = getFloat("rope_theta", cfg.ropeTheta))
-    return std::move(err);
-  if (auto style = dict.getAs<StringAttr>("rope_style"))
-    cfg.ropeStyle = style.getValue() == "rotate_half"
-                        ? model::RopeStyle::RotateHalf
-                        : model::RopeStyle::Interleaved;
-  if (auto tied = dict.getAs<BoolAttr>("tied_embeddings"))
-    cfg.tiedEmbeddings = tied.getValue();
-  if (auto arch = dict.getAs<StringAttr>("architecture"))
-    cfg.architecture = arch.getValue().str();
-  if (auto bias = dict.getAs<BoolAttr>("attention_bias"))
-    cfg.attentionBias = bias.getValue();
-  if (auto window = dict.getAs<IntegerAttr>("sliding_window"))
-    cfg.slidingWindow = window.getInt();
-  if (llvm::Error err = checkModelConfig(module, cfg))
-    return std::move(err);
-  return cfg;
-}
-
-std::vector<float> mlir::qopt::decodeFloatElements(ArrayRef<char> bytes,
-                                                   Type type) {
-  if (type.isF32()) {
-    std::vector<float> out(bytes.size() / 4);
-    std::memcpy(out.data(), bytes.data(), out.size() * 4);
-    return out;
-  }
-  std::vector<float> out(bytes.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    uint16_t bits;
-    std::memcpy(&bits, bytes.data() + 2 * i, 2);
-    out[i] = type.isF16() ? ::qopt::model::halfToFloat(bits)
-                          : ::qopt::model::bf16ToFloat(bits);
-  }
-  return out;
 }
