@@ -61,6 +61,14 @@ inline std::string errorText(llvm::Error err) {
   return text;
 }
 
+/// loadGGUF's error for `path`, or "" if it loads.
+inline std::string loadError(const std::string &path) {
+  auto ckpt = loadGGUF(path);
+  if (ckpt)
+    return "";
+  return errorText(ckpt.takeError());
+}
+
 /// Writes `bytes` to `path`.
 inline void writeBytes(const std::string &path,
                        const std::vector<uint8_t> &bytes) {
