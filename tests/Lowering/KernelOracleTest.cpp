@@ -841,8 +841,9 @@ void runOracle(int64_t vectorWidth, StringRef intDot = "") {
   EXPECT_EQ(stats.failures, 0);
   // The integer path must carry most matmul runs (every dense 1/2/4/8-bit
   // and nested case with K a multiple of 32); the rest take the exact path.
-  if (!intDot.empty())
+  if (!intDot.empty()) {
     EXPECT_GT(stats.integerRuns, stats.runs / 3);
+  }
 }
 
 /// qopt.hadamard, compiled, against the dense definition in double precision:
