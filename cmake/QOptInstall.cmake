@@ -29,7 +29,7 @@ foreach(lib QOptDialect QOptTransforms QOptConversion QOptImport QOptModuleInput
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endforeach()
 
-install(TARGETS qopt_runtime qopt_model qopt_gptq QOptDialect QOptTransforms
+install(TARGETS qopt_runtime qopt_model qopt_exec qopt_gptq QOptDialect QOptTransforms
                 QOptConversion QOptImport QOptModuleInput QOptRunner
   EXPORT QOptTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -13,6 +13,7 @@
 #include "TestUtils.h"
 
 #include "qopt/Model/Checkpoint.h"
+#include "qopt/Model/Sampler.h"
 #include "qopt/Model/Tokenizer.h"
 
 #include "llvm/ADT/StringExtras.h"

@@ -1,17 +1,15 @@
-//===- Tokenizer.h - Tokenizers and samplers --------------------*- C++ -*-===//
+//===- Tokenizer.h - Tokenizers ---------------------------------*- C++ -*-===//
 //
 // Text <-> token ids for the formats qopt-run accepts: llama2.c's
 // tokenizer.bin, Hugging Face tokenizer.json (BPE, SentencePiece-style or
-// ByteLevel) and a GGUF file's own tokenizer.ggml.* vocabulary (the sampler
-// is in Sampler.h, included here for the tools that use both). Depends on
-// LLVM Support only.
+// ByteLevel) and a GGUF file's own tokenizer.ggml.* vocabulary. Model I/O
+// (libqopt_model); the sampler is the execution runtime's (Sampler.h,
+// libqopt_exec). Depends on LLVM Support only.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef QOPT_MODEL_TOKENIZER_H
 #define QOPT_MODEL_TOKENIZER_H
-
-#include "qopt/Model/Sampler.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
