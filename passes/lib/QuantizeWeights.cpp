@@ -319,152 +319,164 @@ LogicalResult QuantizeWeightsPass::parseOptions(QuantizeConfig &cfg,
   return success();
 }
 
-void QuantizeWeightsPass::runOnOperation() {
-  QuantizeConfig cfg;
-  RoleSelection roles;
-  if (failed(parseOptions(cfg, roles)))
-    return signalPassFailure();
-  HessianSource hessians;
-  if (!calibration.empty() &&
-      failed(hessians.open(calibration, getOperation(), cfg.method)))
-    return signalPassFailure();
+namespace {
+/// Rewrites the selected weight uses of one run of the pass: one
+/// quantization per weight value (the same resource in @prefill and @decode
+/// is quantized once), one pack per constant op, one dequantize per use.
+class WeightRewriter {
+public:
+  WeightRewriter(const QuantizeConfig &cfg, HessianSource &hessians)
+      : cfg(cfg), hessians(hessians) {}
 
-  // Quantizes one weight with the H of `user`'s input. A weight without an
-  // H (the embedding table) falls back to RTN, with a warning.
-  auto quantizeFor = [&](Operation *user, RankedTensorType type,
-                         ArrayRef<float> values,
-                         StringRef base) -> FailureOr<QuantizedWeight> {
-    ArrayRef<double> h;
-    const quant::HessianFactor *factor = nullptr;
-    if (cfg.method.needsHessian() &&
-        failed(hessians.lookup(user, type.getDimSize(1), h, factor)))
-      return failure();
-    if (!cfg.method.needsHessian() || !h.empty())
-      return quantizeWeight(type, values, cfg, h, factor, base, user);
-    user->emitWarning() << "qopt-quantize-weights: no calibration data for "
-                           "this weight's input; quantized with RTN";
-    QuantizeConfig rtn = cfg;
-    rtn.method.method = quant::Method::RTN;
-    rtn.method.clip = false;
-    return quantizeWeight(type, values, rtn, {}, nullptr, base, user);
-  };
+  /// Quantizes the weight of `use`, if it is a static 2-D float constant or
+  /// an already quantized weight with constant codes (other weights are left
+  /// alone). Fails, with an error, if quantizing fails.
+  LogicalResult rewrite(OpOperand *use);
 
-  // The weight operand of every selected op.
-  SmallVector<OpOperand *> uses = roles.selectedWeights(getOperation());
+  /// Erases the constants and packs the rewrite left without uses.
+  void eraseDeadWeights();
 
-  // One quantization per weight value (the same resource in @prefill and
-  // @decode is quantized once), one pack per constant op, one dequantize
-  // per use.
+private:
+  FailureOr<QuantizedWeight> quantizeFor(Operation *user, RankedTensorType type,
+                                         ArrayRef<float> values,
+                                         StringRef base);
+  LogicalResult requantize(OpOperand *use, DequantizeOp deq);
+  static Value createPack(Operation *after, const QuantizedWeight &q);
+
+  const QuantizeConfig &cfg;
+  HessianSource &hessians;
   llvm::DenseMap<Attribute, QuantizedWeight> quantized;
   llvm::DenseMap<Operation *, Value> packs;
   SmallVector<Operation *> replacedConstants;
   SmallVector<PackOp> requantizedPacks;
-  for (OpOperand *use : uses) {
-    Operation *user = use->getOwner();
-    Value weight = use->get();
-    if (isa<QTensorType>(weight.getType()))
-      continue; // a quantized embedding table: nothing float to quantize
-    // A weight that is already quantized (e.g. a GGUF Q8_0 matrix) with
-    // constant codes is re-quantized from its dequantized values: the user
-    // asked for this scheme, and `--bits` must reach every selected weight.
-    if (auto deq = weight.getDefiningOp<DequantizeOp>()) {
-      auto pack = deq.getInput().getDefiningOp<PackOp>();
-      Attribute key;
-      if (pack)
-        matchPattern(pack.getCodes(), m_Constant(&key));
-      auto type = dyn_cast<RankedTensorType>(weight.getType());
-      if (!key || !type || type.getRank() != 2 || !type.hasStaticShape() ||
-          !isWeightFloat(type.getElementType())) {
-        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
-                                << user->getLoc()
-                                << ": quantized weight without constant "
-                                   "codes, left alone\n");
-        continue;
-      }
-      auto it = quantized.find(key);
-      if (it == quantized.end()) {
-        FailureOr<SmallVector<float>> values = evaluateConstantPack(pack);
-        if (failed(values)) {
-          LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
-                                  << ": quantized weight data is elided or "
-                                     "malformed, left alone\n");
-          continue;
-        }
-        std::string base = blobBaseName(cast<ElementsAttr>(key), user);
-        StringRef stem = base;
-        stem.consume_back(".codes");
-        FailureOr<QuantizedWeight> q =
-            quantizeFor(user, type, *values, (stem + ".requantized").str());
-        if (failed(q))
-          return signalPassFailure();
-        it = quantized.insert({key, *q}).first;
-      }
-      const QuantizedWeight &q = it->second;
-      Value &repacked = packs[pack];
-      if (!repacked) {
-        OpBuilder b(pack);
-        b.setInsertionPointAfter(pack);
-        Location loc = pack.getLoc();
-        Value codes = arith::ConstantOp::create(b, loc, q.codes);
-        Value scales = arith::ConstantOp::create(b, loc, q.scales);
-        Value zeros = q.zeros
-                          ? Value(arith::ConstantOp::create(b, loc, q.zeros))
-                          : Value();
-        repacked = PackOp::create(b, loc, q.type, codes, scales, zeros);
-        requantizedPacks.push_back(pack);
-      }
-      OpBuilder b(user);
-      use->set(DequantizeOp::create(b, user->getLoc(), type, repacked));
-      if (deq->use_empty())
-        deq->erase();
-      continue;
-    }
-    auto cst = weight.getDefiningOp<arith::ConstantOp>();
-    auto attr = cst ? dyn_cast<ElementsAttr>(cst.getValue()) : ElementsAttr();
-    auto type = dyn_cast<RankedTensorType>(weight.getType());
-    if (!attr || !type || type.getRank() != 2 || !type.hasStaticShape() ||
-        !isWeightFloat(type.getElementType())) {
-      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName() << " at "
-                              << user->getLoc()
-                              << ": weight is not a static 2-D f32/f16/bf16 "
-                                 "constant, left alone\n");
-      continue;
-    }
+};
+} // namespace
 
-    auto it = quantized.find(attr);
-    if (it == quantized.end()) {
-      FailureOr<SmallVector<float>> values = readWeight(attr);
-      if (failed(values)) {
-        LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
-                                << ": weight data is elided or malformed, "
-                                   "left alone\n");
-        continue;
-      }
-      FailureOr<QuantizedWeight> q =
-          quantizeFor(user, type, *values, blobBaseName(attr, user));
-      if (failed(q))
-        return signalPassFailure();
-      it = quantized.insert({attr, *q}).first;
-    }
-    const QuantizedWeight &q = it->second;
+/// Quantizes one weight with the H of `user`'s input. A weight without an H
+/// (the embedding table) falls back to RTN, with a warning.
+FailureOr<QuantizedWeight> WeightRewriter::quantizeFor(Operation *user,
+                                                       RankedTensorType type,
+                                                       ArrayRef<float> values,
+                                                       StringRef base) {
+  ArrayRef<double> h;
+  const quant::HessianFactor *factor = nullptr;
+  if (cfg.method.needsHessian() &&
+      failed(hessians.lookup(user, type.getDimSize(1), h, factor)))
+    return failure();
+  if (!cfg.method.needsHessian() || !h.empty())
+    return quantizeWeight(type, values, cfg, h, factor, base, user);
+  user->emitWarning() << "qopt-quantize-weights: no calibration data for "
+                         "this weight's input; quantized with RTN";
+  QuantizeConfig rtn = cfg;
+  rtn.method.method = quant::Method::RTN;
+  rtn.method.clip = false;
+  return quantizeWeight(type, values, rtn, {}, nullptr, base, user);
+}
 
-    Value &pack = packs[cst];
-    if (!pack) {
-      OpBuilder b(cst);
-      b.setInsertionPointAfter(cst);
-      Location loc = cst.getLoc();
-      Value codes = arith::ConstantOp::create(b, loc, q.codes);
-      Value scales = arith::ConstantOp::create(b, loc, q.scales);
-      Value zeros =
-          q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros)) : Value();
-      pack = PackOp::create(b, loc, q.type, codes, scales, zeros);
-      replacedConstants.push_back(cst);
-    }
-    OpBuilder b(user);
-    Value dequantized =
-        DequantizeOp::create(b, user->getLoc(), type, pack).getResult();
-    use->set(dequantized);
+/// A qopt.pack of `q`'s constants, right after `after`.
+Value WeightRewriter::createPack(Operation *after, const QuantizedWeight &q) {
+  OpBuilder b(after);
+  b.setInsertionPointAfter(after);
+  Location loc = after->getLoc();
+  Value codes = arith::ConstantOp::create(b, loc, q.codes);
+  Value scales = arith::ConstantOp::create(b, loc, q.scales);
+  Value zeros =
+      q.zeros ? Value(arith::ConstantOp::create(b, loc, q.zeros)) : Value();
+  return PackOp::create(b, loc, q.type, codes, scales, zeros);
+}
+
+/// A weight that is already quantized (e.g. a GGUF Q8_0 matrix) with
+/// constant codes is re-quantized from its dequantized values: the user
+/// asked for this scheme, and `--bits` must reach every selected weight.
+LogicalResult WeightRewriter::requantize(OpOperand *use, DequantizeOp deq) {
+  Operation *user = use->getOwner();
+  auto pack = deq.getInput().getDefiningOp<PackOp>();
+  Attribute key;
+  if (pack)
+    matchPattern(pack.getCodes(), m_Constant(&key));
+  auto type = dyn_cast<RankedTensorType>(use->get().getType());
+  if (!key || !type || type.getRank() != 2 || !type.hasStaticShape() ||
+      !isWeightFloat(type.getElementType())) {
+    LLVM_DEBUG(llvm::dbgs()
+               << DEBUG_TYPE ": " << user->getName() << " at " << user->getLoc()
+               << ": quantized weight without constant "
+                  "codes, left alone\n");
+    return success();
   }
+  auto it = quantized.find(key);
+  if (it == quantized.end()) {
+    FailureOr<SmallVector<float>> values = evaluateConstantPack(pack);
+    if (failed(values)) {
+      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
+                              << ": quantized weight data is elided or "
+                                 "malformed, left alone\n");
+      return success();
+    }
+    std::string base = blobBaseName(cast<ElementsAttr>(key), user);
+    StringRef stem = base;
+    stem.consume_back(".codes");
+    FailureOr<QuantizedWeight> q =
+        quantizeFor(user, type, *values, (stem + ".requantized").str());
+    if (failed(q))
+      return failure();
+    it = quantized.insert({key, *q}).first;
+  }
+  Value &repacked = packs[pack];
+  if (!repacked) {
+    repacked = createPack(pack, it->second);
+    requantizedPacks.push_back(pack);
+  }
+  OpBuilder b(user);
+  use->set(DequantizeOp::create(b, user->getLoc(), type, repacked));
+  if (deq->use_empty())
+    deq->erase();
+  return success();
+}
+
+LogicalResult WeightRewriter::rewrite(OpOperand *use) {
+  Operation *user = use->getOwner();
+  Value weight = use->get();
+  if (isa<QTensorType>(weight.getType()))
+    return success(); // a quantized embedding table: nothing float to quantize
+  if (auto deq = weight.getDefiningOp<DequantizeOp>())
+    return requantize(use, deq);
+  auto cst = weight.getDefiningOp<arith::ConstantOp>();
+  auto attr = cst ? dyn_cast<ElementsAttr>(cst.getValue()) : ElementsAttr();
+  auto type = dyn_cast<RankedTensorType>(weight.getType());
+  if (!attr || !type || type.getRank() != 2 || !type.hasStaticShape() ||
+      !isWeightFloat(type.getElementType())) {
+    LLVM_DEBUG(llvm::dbgs()
+               << DEBUG_TYPE ": " << user->getName() << " at " << user->getLoc()
+               << ": weight is not a static 2-D f32/f16/bf16 "
+                  "constant, left alone\n");
+    return success();
+  }
+  auto it = quantized.find(attr);
+  if (it == quantized.end()) {
+    FailureOr<SmallVector<float>> values = readWeight(attr);
+    if (failed(values)) {
+      LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE ": " << user->getName()
+                              << ": weight data is elided or malformed, "
+                                 "left alone\n");
+      return success();
+    }
+    FailureOr<QuantizedWeight> q =
+        quantizeFor(user, type, *values, blobBaseName(attr, user));
+    if (failed(q))
+      return failure();
+    it = quantized.insert({attr, *q}).first;
+  }
+  Value &pack = packs[cst];
+  if (!pack) {
+    pack = createPack(cst, it->second);
+    replacedConstants.push_back(cst);
+  }
+  OpBuilder b(user);
+  use->set(DequantizeOp::create(b, user->getLoc(), type, pack).getResult());
+  return success();
+}
+
+void WeightRewriter::eraseDeadWeights() {
   for (Operation *cst : replacedConstants)
     if (cst->use_empty())
       cst->erase();
@@ -482,4 +494,21 @@ void QuantizeWeightsPass::runOnOperation() {
       if (def->use_empty())
         def->erase();
   }
+}
+
+void QuantizeWeightsPass::runOnOperation() {
+  QuantizeConfig cfg;
+  RoleSelection roles;
+  if (failed(parseOptions(cfg, roles)))
+    return signalPassFailure();
+  HessianSource hessians;
+  if (!calibration.empty() &&
+      failed(hessians.open(calibration, getOperation(), cfg.method)))
+    return signalPassFailure();
+
+  WeightRewriter rewriter(cfg, hessians);
+  for (OpOperand *use : roles.selectedWeights(getOperation()))
+    if (failed(rewriter.rewrite(use)))
+      return signalPassFailure();
+  rewriter.eraseDeadWeights();
 }
