@@ -223,141 +223,154 @@ static std::string formatSize(uint64_t bytes) {
   return llvm::formatv("{0:F2} MiB", bytes / 1048576.0).str();
 }
 
-int qopt::run::runBench() {
+namespace {
+/// What one `bench` run measured.
+struct BenchResults {
+  BenchTest pp, tg;
+  /// Per decode step: its time, and that of the weight stream after it.
+  std::vector<double> steps, streams;
+  /// Peak RSS reset after the warm-up (VmHWM), and VmRSS at that point.
+  bool peakReset = false;
+  uint64_t rssBefore = 0;
+};
+} // namespace
+
+/// Checks bench's options: each count within its range.
+static bool benchOptionsValid() {
   auto inRange = [](llvm::StringRef name, int64_t value, int64_t lo,
                     int64_t hi) {
     return value >= lo && value <= hi
-               ? 0
-               : fail(llvm::formatv("{0} must be in [{1}, {2}], got {3}", name,
-                                    lo, hi, value)
-                          .str());
+               ? true
+               : !fail(llvm::formatv("{0} must be in [{1}, {2}], got {3}", name,
+                                     lo, hi, value)
+                           .str());
   };
-  if (inRange("--prompt-tokens", benchPrompt, 1, model::kMaxContextLength) ||
-      inRange("--decode-tokens", benchDecode, 1, model::kMaxContextLength) ||
-      inRange("-r", repetitions, 1, 1000))
-    return 1;
-  llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/false);
-  if (!m)
-    return fail(llvm::toString(m.takeError()));
-  const model::ModelConfig &cfg = m->runner->config();
-  int64_t promptLen = std::min<int64_t>(benchPrompt, cfg.maxSeqLen / 2);
-  int64_t decodeLen =
-      std::min<int64_t>(benchDecode, cfg.maxSeqLen - promptLen - 1);
+  return inRange("--prompt-tokens", benchPrompt, 1, model::kMaxContextLength) &&
+         inRange("--decode-tokens", benchDecode, 1, model::kMaxContextLength) &&
+         inRange("-r", repetitions, 1, 1000);
+}
+
+/// Warms up, then runs `repetitions` of prompt processing over `promptLen`
+/// tokens and `decodeLen` decode steps, each step followed by a pass that
+/// reads all the weights once (so that the ratio compares two timings taken
+/// under the same conditions).
+static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
+                                            int64_t decodeLen) {
+  const model::ModelConfig &cfg = m.runner->config();
   std::vector<int32_t> tokens(promptLen);
   for (int64_t i = 0; i < promptLen; ++i)
     tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
   // The context of the benchmark: the prompt, then the decode steps.
-  if (llvm::Error err = reserveCache(*m->runner, promptLen + decodeLen,
-                                     promptLen + decodeLen))
-    return fail(llvm::toString(std::move(err)));
+  if (llvm::Error err =
+          reserveCache(*m.runner, promptLen + decodeLen, promptLen + decodeLen))
+    return std::move(err);
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS
   // of inference alone (activations on top of weights and KV cache) is
   // VmHWM after resetting it here.
-  if (llvm::Error err = m->runner->forward({tokens[0]}, 0, logits.data()))
-    return fail(llvm::toString(std::move(err)));
-  bool peakReset = resetPeakRSS();
-  uint64_t rssBefore = procStatusBytes("VmRSS");
-
-  BenchTest pp{"pp" + std::to_string(promptLen), promptLen, 0, {}};
-  BenchTest tg{"tg" + std::to_string(decodeLen), 0, decodeLen, {}};
-  std::vector<double> steps, streams;
+  if (llvm::Error err = m.runner->forward({tokens[0]}, 0, logits.data()))
+    return std::move(err);
+  BenchResults r;
+  r.peakReset = resetPeakRSS();
+  r.rssBefore = procStatusBytes("VmRSS");
+  r.pp = BenchTest{"pp" + std::to_string(promptLen), promptLen, 0, {}};
+  r.tg = BenchTest{"tg" + std::to_string(decodeLen), 0, decodeLen, {}};
   std::vector<std::pair<const char *, size_t>> spans;
-  for (const model::WeightSpan &w : m->runner->weightBuffers())
+  for (const model::WeightSpan &w : m.runner->weightBuffers())
     spans.push_back({w.data, w.bytes});
   Progress progress("bench", repetitions * (1 + decodeLen));
   int64_t done = 0;
   for (int rep = 0; rep < repetitions; ++rep) {
     double start = now();
-    if (llvm::Error err = m->runner->forward(tokens, 0, logits.data()))
-      return fail(llvm::toString(std::move(err)));
-    pp.seconds.push_back(now() - start);
+    if (llvm::Error err = m.runner->forward(tokens, 0, logits.data()))
+      return std::move(err);
+    r.pp.seconds.push_back(now() - start);
     progress.update(++done);
-    // Decode steps alternate with a pass reading all the weights once, so
-    // that the ratio compares two timings taken under the same conditions.
     int32_t next = tokens.back();
     double decodeSeconds = 0;
     for (int64_t i = 0; i < decodeLen; ++i) {
       double t0 = now();
       if (llvm::Error err =
-              m->runner->forward({next}, promptLen + i, logits.data()))
-        return fail(llvm::toString(std::move(err)));
+              m.runner->forward({next}, promptLen + i, logits.data()))
+        return std::move(err);
       double step = now() - t0;
       decodeSeconds += step;
-      steps.push_back(step);
-      streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
+      r.steps.push_back(step);
+      r.streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
       next = static_cast<int32_t>(
           std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
           logits.begin());
       progress.update(++done);
     }
-    tg.seconds.push_back(decodeSeconds);
+    r.tg.seconds.push_back(decodeSeconds);
   }
   progress.finish();
+  return r;
+}
 
-  Stats ppRate = pp.rates(), tgRate = tg.rates();
-  double medianStep = median(steps);
-  double streamTime = median(streams);
-  uint64_t weightBytes = m->runner->weightBytes();
-  double bandwidth = weightBytes / streamTime;
-  double ratio = medianStep / streamTime;
-  uint64_t peak = peakRSS();
-  uint64_t inferencePeak = peakReset ? procStatusBytes("VmHWM") : 0;
-  int64_t inferenceGrowth = inferencePeak && rssBefore
+/// The JSON record of a bench run (scripts read these fields).
+static llvm::json::Object benchJSON(const LoadedModel &m,
+                                    const BenchResults &r) {
+  const mlir::qopt::ModelRunner &runner = *m.runner;
+  Stats ppRate = r.pp.rates(), tgRate = r.tg.rates();
+  double medianStep = median(r.steps), streamTime = median(r.streams);
+  uint64_t weightBytes = runner.weightBytes();
+  uint64_t inferencePeak = r.peakReset ? procStatusBytes("VmHWM") : 0;
+  int64_t inferenceGrowth = inferencePeak && r.rssBefore
                                 ? static_cast<int64_t>(inferencePeak) -
-                                      static_cast<int64_t>(rssBefore)
+                                      static_cast<int64_t>(r.rssBefore)
                                 : -1;
-  std::string backend = m->module ? "qopt JIT" : "qopt AOT";
+  return llvm::json::Object{
+      {"model", modelPath()},
+      {"backend", m.module ? "qopt JIT" : "qopt AOT"},
+      {"compile_seconds", m.compileSeconds},
+      {"repetitions", repetitions.getValue()},
+      {"prefill_tokens", r.pp.promptTokens},
+      {"prefill_tokens_per_second", ppRate.mean()},
+      {"prefill_tokens_per_second_stddev", ppRate.stddev()},
+      {"decode_tokens", r.tg.genTokens},
+      {"decode_tokens_per_second", tgRate.mean()},
+      {"decode_tokens_per_second_stddev", tgRate.stddev()},
+      {"decode_median_seconds", medianStep},
+      {"tests", llvm::json::Array{r.pp.toJSON(), r.tg.toJSON()}},
+      {"weight_bytes", static_cast<int64_t>(weightBytes)},
+      {"weight_bytes_read_per_token",
+       static_cast<int64_t>(runner.weightBytesRead())},
+      {"served_bits", servedBitsJson(runner)},
+      {"kv_type", mlir::qopt::kvCacheTypeName(runner.cacheType())},
+      {"kv_cache_bytes", static_cast<int64_t>(runner.cacheBytes())},
+      {"kv_cache_positions", runner.cacheCapacity()},
+      {"peak_rss_bytes", static_cast<int64_t>(peakRSS())},
+      {"inference_peak_rss_bytes", static_cast<int64_t>(inferencePeak)},
+      {"inference_rss_growth_bytes", inferenceGrowth},
+      {"read_bandwidth_bytes_per_second", weightBytes / streamTime},
+      {"weight_stream_seconds", streamTime},
+      {"decode_over_stream_ratio", medianStep / streamTime},
+      {"threads", static_cast<int64_t>(mlir::qopt::kernelThreads())},
+      // The matmul path of quantized weights (JIT: --activations; an
+      // artifact keeps what it was compiled with).
+      {"activations",
+       m.module ? std::string(activations) : std::string("as compiled")}};
+}
 
-  if (jsonOutput) {
-    llvm::json::Object result{
-        {"model", modelPath()},
-        {"backend", backend},
-        {"compile_seconds", m->compileSeconds},
-        {"repetitions", repetitions.getValue()},
-        {"prefill_tokens", promptLen},
-        {"prefill_tokens_per_second", ppRate.mean()},
-        {"prefill_tokens_per_second_stddev", ppRate.stddev()},
-        {"decode_tokens", decodeLen},
-        {"decode_tokens_per_second", tgRate.mean()},
-        {"decode_tokens_per_second_stddev", tgRate.stddev()},
-        {"decode_median_seconds", medianStep},
-        {"tests", llvm::json::Array{pp.toJSON(), tg.toJSON()}},
-        {"weight_bytes", static_cast<int64_t>(weightBytes)},
-        {"weight_bytes_read_per_token",
-         static_cast<int64_t>(m->runner->weightBytesRead())},
-        {"served_bits", servedBitsJson(*m->runner)},
-        {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
-        {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
-        {"kv_cache_positions", m->runner->cacheCapacity()},
-        {"peak_rss_bytes", static_cast<int64_t>(peak)},
-        {"inference_peak_rss_bytes", static_cast<int64_t>(inferencePeak)},
-        {"inference_rss_growth_bytes", inferenceGrowth},
-        {"read_bandwidth_bytes_per_second", bandwidth},
-        {"weight_stream_seconds", streamTime},
-        {"decode_over_stream_ratio", ratio},
-        {"threads", static_cast<int64_t>(mlir::qopt::kernelThreads())},
-        // The matmul path of quantized weights (JIT: --activations; an
-        // artifact keeps what it was compiled with).
-        {"activations",
-         m->module ? std::string(activations) : std::string("as compiled")}};
-    llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
-    return 0;
-  }
-  // llama-bench's markdown table, then what llama-bench does not measure.
+/// llama-bench's markdown table, then what llama-bench does not measure.
+static void printBenchTable(const LoadedModel &m, const BenchResults &r) {
+  const mlir::qopt::ModelRunner &runner = *m.runner;
+  double medianStep = median(r.steps), streamTime = median(r.streams);
+  uint64_t weightBytes = runner.weightBytes();
   std::string name = llvm::sys::path::filename(modelPath()).str();
   if (name.empty())
     name = modelPath();
   llvm::outs() << "| model | size | backend | threads | test | t/s |\n"
                << "| --- | ---: | --- | ---: | ---: | ---: |\n";
-  for (const BenchTest *test : {&pp, &tg}) {
+  for (const BenchTest *test : {&r.pp, &r.tg}) {
     Stats rate = test->rates();
-    llvm::outs() << llvm::formatv("| {0} | {1} | {2} | {3} | {4} | {5:F2} ± "
-                                  "{6:F2} |\n",
-                                  name, formatSize(weightBytes), backend,
-                                  mlir::qopt::kernelThreads(), test->name,
-                                  rate.mean(), rate.stddev());
+    llvm::outs() << llvm::formatv(
+        "| {0} | {1} | {2} | {3} | {4} | {5:F2} ± "
+        "{6:F2} |\n",
+        name, formatSize(weightBytes), m.module ? "qopt JIT" : "qopt AOT",
+        mlir::qopt::kernelThreads(), test->name, rate.mean(), rate.stddev());
   }
   llvm::outs() << llvm::format(
       "\ncompile/load     %.2f s; %d repetitions\n"
@@ -366,13 +379,33 @@ int qopt::run::runBench() {
       "MiB   peak RSS %.1f MiB\n"
       "read bandwidth   %.2f GB/s (%u threads, vector loads over the weights)\n"
       "weight stream    %.3f ms (median); decode/stream = %.2fx\n",
-      m->compileSeconds, repetitions.getValue(), medianStep * 1e3,
-      weightBytes / 1048576.0, m->runner->weightBytesRead() / 1048576.0,
-      m->runner->cacheBytes() / 1048576.0, peak / 1048576.0, bandwidth / 1e9,
-      mlir::qopt::kernelThreads(), streamTime * 1e3, ratio);
+      m.compileSeconds, repetitions.getValue(), medianStep * 1e3,
+      weightBytes / 1048576.0, runner.weightBytesRead() / 1048576.0,
+      runner.cacheBytes() / 1048576.0, peakRSS() / 1048576.0,
+      weightBytes / streamTime / 1e9, mlir::qopt::kernelThreads(),
+      streamTime * 1e3, medianStep / streamTime);
   if (weightBytes < (uint64_t(64) << 20))
     llvm::outs() << "note             the weights fit in the CPU caches: "
                     "the ratio compares against cache, not DRAM, "
                     "bandwidth\n";
+}
+
+int qopt::run::runBench() {
+  if (!benchOptionsValid())
+    return 1;
+  llvm::Expected<LoadedModel> m = loadModel(/*needTokenizer=*/false);
+  if (!m)
+    return fail(llvm::toString(m.takeError()));
+  const model::ModelConfig &cfg = m->runner->config();
+  int64_t promptLen = std::min<int64_t>(benchPrompt, cfg.maxSeqLen / 2);
+  int64_t decodeLen =
+      std::min<int64_t>(benchDecode, cfg.maxSeqLen - promptLen - 1);
+  llvm::Expected<BenchResults> results = measure(*m, promptLen, decodeLen);
+  if (!results)
+    return fail(llvm::toString(results.takeError()));
+  if (jsonOutput)
+    llvm::outs() << llvm::json::Value(benchJSON(*m, *results)) << "\n";
+  else
+    printBenchTable(*m, *results);
   return 0;
 }
