@@ -140,6 +140,88 @@ LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
 // Assembly format
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The optional parameters of a !qopt.qtensor, as parsed.
+struct QTensorParams {
+  std::optional<unsigned> bits, parentBits;
+  std::optional<QuantScheme> scheme;
+  std::optional<Granularity> granularity;
+  std::optional<int64_t> axis;
+  std::optional<Layout> layout;
+  int64_t groupSize = 0;
+};
+} // namespace
+
+/// `= N` with N a width in 0..64.
+static ParseResult parseWidth(AsmParser &parser, std::optional<unsigned> &out) {
+  int64_t v;
+  SMLoc at = parser.getCurrentLocation();
+  if (parser.parseEqual() || parser.parseInteger(v))
+    return failure();
+  if (v < 0 || v > 64)
+    return parser.emitError(at) << "expected a width in 0..64, got " << v;
+  out = static_cast<unsigned>(v);
+  return success();
+}
+
+/// `= dense` or `= nested`.
+static ParseResult parseLayout(AsmParser &parser, std::optional<Layout> &out) {
+  StringRef name;
+  SMLoc nameLoc = parser.getCurrentLocation();
+  if (parser.parseEqual() || parser.parseKeyword(&name))
+    return failure();
+  out = symbolizeLayout(name);
+  if (!out)
+    return parser.emitError(nameLoc)
+           << "unknown layout '" << name << "', expected 'dense' or 'nested'";
+  return success();
+}
+
+/// One `key [= value]` parameter of a qtensor (the key already read, at
+/// `at`) into `p`; each may be given once.
+static ParseResult parseQTensorParam(AsmParser &parser, SMLoc at, StringRef key,
+                                     QTensorParams &p) {
+  auto duplicate = [&](StringRef what) {
+    return parser.emitError(at) << "'" << what << "' given more than once";
+  };
+  if (key == "bits")
+    return p.bits ? duplicate(key) : parseWidth(parser, p.bits);
+  if (key == "parent")
+    return p.parentBits ? duplicate(key) : parseWidth(parser, p.parentBits);
+  if (key == "group" || key == "per_channel" || key == "per_tensor") {
+    if (p.granularity)
+      return duplicate("granularity");
+    if (key != "group") {
+      p.granularity = key == "per_channel" ? Granularity::PerChannel
+                                           : Granularity::PerTensor;
+      return success();
+    }
+    p.granularity = Granularity::Group;
+    return failure(parser.parseEqual() || parser.parseInteger(p.groupSize));
+  }
+  if (key == "axis") {
+    if (p.axis)
+      return duplicate(key);
+    int64_t v;
+    if (parser.parseEqual() || parser.parseInteger(v))
+      return failure();
+    p.axis = v;
+    return success();
+  }
+  if (key == "sym" || key == "asym") {
+    if (p.scheme)
+      return duplicate("scheme");
+    p.scheme = key == "sym" ? QuantScheme::Symmetric : QuantScheme::Asymmetric;
+    return success();
+  }
+  if (key == "layout")
+    return p.layout ? duplicate(key) : parseLayout(parser, p.layout);
+  return parser.emitError(at) << "unknown qtensor parameter '" << key
+                              << "', expected one of bits, parent, group, "
+                                 "per_channel, per_tensor, axis, sym, asym, "
+                                 "layout";
+}
+
 Type QTensorType::parse(AsmParser &parser) {
   MLIRContext *ctx = parser.getContext();
   SMLoc loc = parser.getCurrentLocation();
@@ -151,121 +233,38 @@ Type QTensorType::parse(AsmParser &parser) {
       parser.parseType(expressedType))
     return {};
 
-  std::optional<unsigned> bits, parentBits;
-  std::optional<QuantScheme> scheme;
-  std::optional<Granularity> granularity;
-  std::optional<int64_t> axis;
-  std::optional<Layout> layout;
-  int64_t groupSize = 0;
-
-  auto duplicate = [&](SMLoc at, StringRef key) {
-    parser.emitError(at) << "'" << key << "' given more than once";
-    return Type();
-  };
-  auto parseUnsigned = [&](unsigned &value) -> ParseResult {
-    int64_t v;
-    SMLoc at = parser.getCurrentLocation();
-    if (parser.parseEqual() || parser.parseInteger(v))
-      return failure();
-    if (v < 0 || v > 64)
-      return parser.emitError(at) << "expected a width in 0..64, got " << v;
-    value = static_cast<unsigned>(v);
-    return success();
-  };
-
+  QTensorParams p;
   while (succeeded(parser.parseOptionalComma())) {
     SMLoc at = parser.getCurrentLocation();
     StringRef key;
-    if (parser.parseKeyword(&key))
+    if (parser.parseKeyword(&key) || parseQTensorParam(parser, at, key, p))
       return {};
-    if (key == "bits") {
-      if (bits)
-        return duplicate(at, key);
-      unsigned v;
-      if (parseUnsigned(v))
-        return {};
-      bits = v;
-    } else if (key == "parent") {
-      if (parentBits)
-        return duplicate(at, key);
-      unsigned v;
-      if (parseUnsigned(v))
-        return {};
-      parentBits = v;
-    } else if (key == "group" || key == "per_channel" || key == "per_tensor") {
-      if (granularity)
-        return duplicate(at, "granularity");
-      if (key == "group") {
-        granularity = Granularity::Group;
-        if (parser.parseEqual() || parser.parseInteger(groupSize))
-          return {};
-      } else {
-        granularity = key == "per_channel" ? Granularity::PerChannel
-                                           : Granularity::PerTensor;
-      }
-    } else if (key == "axis") {
-      if (axis)
-        return duplicate(at, key);
-      int64_t v;
-      if (parser.parseEqual() || parser.parseInteger(v))
-        return {};
-      axis = v;
-    } else if (key == "sym" || key == "asym") {
-      if (scheme)
-        return duplicate(at, "scheme");
-      scheme = key == "sym" ? QuantScheme::Symmetric : QuantScheme::Asymmetric;
-    } else if (key == "layout") {
-      if (layout)
-        return duplicate(at, key);
-      StringRef name;
-      SMLoc nameLoc = parser.getCurrentLocation();
-      if (parser.parseEqual() || parser.parseKeyword(&name))
-        return {};
-      std::optional<Layout> parsed = symbolizeLayout(name);
-      if (!parsed) {
-        parser.emitError(nameLoc)
-            << "unknown layout '" << name << "', expected 'dense' or 'nested'";
-        return {};
-      }
-      layout = *parsed;
-    } else {
-      parser.emitError(at) << "unknown qtensor parameter '" << key
-                           << "', expected one of bits, parent, group, "
-                              "per_channel, per_tensor, axis, sym, asym, "
-                              "layout";
-      return {};
-    }
   }
   if (parser.parseGreater())
     return {};
-  if (!bits) {
-    parser.emitError(loc) << "qtensor type needs 'bits = c'";
-    return {};
-  }
-  if (!granularity) {
-    parser.emitError(loc) << "qtensor type needs a granularity: 'group = G', "
-                             "'per_channel' or 'per_tensor'";
-    return {};
-  }
-  if (!scheme) {
-    parser.emitError(loc) << "qtensor type needs a scheme: 'sym' or 'asym'";
-    return {};
-  }
-  if (parentBits && *parentBits == 0) {
-    parser.emitError(loc) << "'parent' must be positive";
-    return {};
-  }
-  int64_t resolvedAxis = axis ? *axis : static_cast<int64_t>(shape.size()) - 1;
-  if (*granularity == Granularity::PerTensor && axis) {
-    parser.emitError(loc) << "'axis' has no meaning for per_tensor";
-    return {};
-  }
-  if (*granularity == Granularity::PerTensor)
+  auto error = [&](const Twine &message) {
+    parser.emitError(loc) << message;
+    return Type();
+  };
+  if (!p.bits)
+    return error("qtensor type needs 'bits = c'");
+  if (!p.granularity)
+    return error("qtensor type needs a granularity: 'group = G', "
+                 "'per_channel' or 'per_tensor'");
+  if (!p.scheme)
+    return error("qtensor type needs a scheme: 'sym' or 'asym'");
+  if (p.parentBits && *p.parentBits == 0)
+    return error("'parent' must be positive");
+  int64_t resolvedAxis =
+      p.axis ? *p.axis : static_cast<int64_t>(shape.size()) - 1;
+  if (*p.granularity == Granularity::PerTensor && p.axis)
+    return error("'axis' has no meaning for per_tensor");
+  if (*p.granularity == Granularity::PerTensor)
     resolvedAxis = 0;
   return parser.getChecked<QTensorType>(
-      loc, ctx, ArrayRef<int64_t>(shape), expressedType, *bits,
-      parentBits.value_or(0), *scheme, *granularity, groupSize, resolvedAxis,
-      layout.value_or(Layout::Dense));
+      loc, ctx, ArrayRef<int64_t>(shape), expressedType, *p.bits,
+      p.parentBits.value_or(0), *p.scheme, *p.granularity, p.groupSize,
+      resolvedAxis, p.layout.value_or(Layout::Dense));
 }
 
 void QTensorType::print(AsmPrinter &printer) const {
