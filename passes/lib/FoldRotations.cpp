@@ -328,11 +328,12 @@ void FoldRotationsPass::runOnOperation() {
     want[item[1] - '0'] = true;
   }
 
-  // Phase 1: check every requested rotation and plan its edits.
-  RotationPlanner plan(kind == "random", seed,
-                       [&](StringRef which, const Refusal &refusal) {
-                         return refuse(which, refusal);
-                       });
+  // Phase 1: check every requested rotation and plan its edits. (The
+  // planner keeps a function_ref: the callable must outlive it.)
+  auto refuseFn = [&](StringRef which, const Refusal &refusal) {
+    return refuse(which, refusal);
+  };
+  RotationPlanner plan(kind == "random", seed, refuseFn);
   bool failedAny = false;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isExternal())
