@@ -227,8 +227,9 @@ namespace {
 /// What one `bench` run measured.
 struct BenchResults {
   BenchTest pp, tg;
-  /// Per decode step: its time, and that of the weight stream after it.
-  std::vector<double> steps, streams;
+  /// Medians over the decode steps: a step's time, and that of the weight
+  /// stream after it.
+  double medianStep = 0, streamTime = 0;
   /// Peak RSS reset after the warm-up (VmHWM), and VmRSS at that point.
   bool peakReset = false;
   uint64_t rssBefore = 0;
@@ -279,6 +280,7 @@ static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
   std::vector<std::pair<const char *, size_t>> spans;
   for (const model::WeightSpan &w : m.runner->weightBuffers())
     spans.push_back({w.data, w.bytes});
+  std::vector<double> steps, streams;
   Progress progress("bench", repetitions * (1 + decodeLen));
   int64_t done = 0;
   for (int rep = 0; rep < repetitions; ++rep) {
@@ -296,8 +298,8 @@ static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
         return std::move(err);
       double step = now() - t0;
       decodeSeconds += step;
-      r.steps.push_back(step);
-      r.streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
+      steps.push_back(step);
+      streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
       next = static_cast<int32_t>(
           std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
           logits.begin());
@@ -306,7 +308,14 @@ static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
     r.tg.seconds.push_back(decodeSeconds);
   }
   progress.finish();
+  r.medianStep = median(steps);
+  r.streamTime = median(streams);
   return r;
+}
+
+/// How the model runs: JIT-compiled from a module, or an AOT artifact.
+static const char *backendName(const LoadedModel &m) {
+  return m.module ? "qopt JIT" : "qopt AOT";
 }
 
 /// The JSON record of a bench run (scripts read these fields).
@@ -314,7 +323,7 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
                                     const BenchResults &r) {
   const mlir::qopt::ModelRunner &runner = *m.runner;
   Stats ppRate = r.pp.rates(), tgRate = r.tg.rates();
-  double medianStep = median(r.steps), streamTime = median(r.streams);
+  double medianStep = r.medianStep, streamTime = r.streamTime;
   uint64_t weightBytes = runner.weightBytes();
   uint64_t inferencePeak = r.peakReset ? procStatusBytes("VmHWM") : 0;
   int64_t inferenceGrowth = inferencePeak && r.rssBefore
@@ -323,7 +332,7 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
                                 : -1;
   return llvm::json::Object{
       {"model", modelPath()},
-      {"backend", m.module ? "qopt JIT" : "qopt AOT"},
+      {"backend", backendName(m)},
       {"compile_seconds", m.compileSeconds},
       {"repetitions", repetitions.getValue()},
       {"prefill_tokens", r.pp.promptTokens},
@@ -357,7 +366,7 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
 /// llama-bench's markdown table, then what llama-bench does not measure.
 static void printBenchTable(const LoadedModel &m, const BenchResults &r) {
   const mlir::qopt::ModelRunner &runner = *m.runner;
-  double medianStep = median(r.steps), streamTime = median(r.streams);
+  double medianStep = r.medianStep, streamTime = r.streamTime;
   uint64_t weightBytes = runner.weightBytes();
   std::string name = llvm::sys::path::filename(modelPath()).str();
   if (name.empty())
@@ -366,11 +375,11 @@ static void printBenchTable(const LoadedModel &m, const BenchResults &r) {
                << "| --- | ---: | --- | ---: | ---: | ---: |\n";
   for (const BenchTest *test : {&r.pp, &r.tg}) {
     Stats rate = test->rates();
-    llvm::outs() << llvm::formatv(
-        "| {0} | {1} | {2} | {3} | {4} | {5:F2} ± "
-        "{6:F2} |\n",
-        name, formatSize(weightBytes), m.module ? "qopt JIT" : "qopt AOT",
-        mlir::qopt::kernelThreads(), test->name, rate.mean(), rate.stddev());
+    llvm::outs() << llvm::formatv("| {0} | {1} | {2} | {3} | {4} | {5:F2} ± "
+                                  "{6:F2} |\n",
+                                  name, formatSize(weightBytes), backendName(m),
+                                  mlir::qopt::kernelThreads(), test->name,
+                                  rate.mean(), rate.stddev());
   }
   llvm::outs() << llvm::format(
       "\ncompile/load     %.2f s; %d repetitions\n"
