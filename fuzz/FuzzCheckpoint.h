@@ -47,8 +47,7 @@ inline void exerciseCheckpoint(const model::Checkpoint &ckpt) {
     llvm::Expected<std::vector<float>> values = model::toF32(tensor);
     if (!values)
       llvm::consumeError(values.takeError());
-    if (tensor.dtype == model::DType::Q8_0 ||
-        tensor.dtype == model::DType::Q4_0) {
+    if (model::isBlockQuantized(tensor.dtype)) {
       llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(tensor);
       if (!q)
         llvm::consumeError(q.takeError());

@@ -10,6 +10,7 @@
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Model/Format.h"
 
+#include "KQuants.h"
 #include "ModelUtils.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -38,8 +39,43 @@ llvm::StringRef qopt::model::dtypeName(DType dtype) {
     return "q8_0";
   case DType::Q4_0:
     return "q4_0";
+  case DType::Q2_K:
+    return "q2_K";
+  case DType::Q3_K:
+    return "q3_K";
+  case DType::Q4_K:
+    return "q4_K";
+  case DType::Q5_K:
+    return "q5_K";
+  case DType::Q6_K:
+    return "q6_K";
   }
   return "unknown";
+}
+
+BlockGeometry qopt::model::blockGeometry(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return {1, 4};
+  case DType::F16:
+  case DType::BF16:
+    return {1, 2};
+  case DType::Q8_0:
+    return {32, 34};
+  case DType::Q4_0:
+    return {32, 18};
+  case DType::Q2_K:
+  case DType::Q3_K:
+  case DType::Q4_K:
+  case DType::Q5_K:
+  case DType::Q6_K:
+    return {kKQuantBlock, kquantFormat(dtype).blockBytes};
+  }
+  return {1, 4};
+}
+
+bool qopt::model::isBlockQuantized(DType dtype) {
+  return blockGeometry(dtype).elements > 1;
 }
 
 int64_t TensorRef::numElements() const {
@@ -121,23 +157,13 @@ static llvm::Expected<uint64_t> checkTensor(const TensorRef &t) {
   };
   if (n < 0)
     return makeError(where() + " has an invalid shape");
-  uint64_t expected = 0;
-  switch (t.dtype) {
-  case DType::F32:
-    expected = static_cast<uint64_t>(n) * 4;
-    break;
-  case DType::F16:
-  case DType::BF16:
-    expected = static_cast<uint64_t>(n) * 2;
-    break;
-  case DType::Q8_0:
-  case DType::Q4_0:
-    if (t.shape.empty() || t.shape.back() % kQBlock != 0)
-      return makeError(where() + ": last dimension must be a multiple of 32");
-    expected = static_cast<uint64_t>(n) / kQBlock *
-               (t.dtype == DType::Q8_0 ? kQ8Bytes : kQ4Bytes);
-    break;
-  }
+  BlockGeometry geometry = blockGeometry(t.dtype);
+  if (geometry.elements > 1 &&
+      (t.shape.empty() || t.shape.back() % geometry.elements != 0))
+    return makeError(where() + ": last dimension must be a multiple of " +
+                     llvm::Twine(geometry.elements));
+  uint64_t expected = static_cast<uint64_t>(n) / geometry.elements *
+                      static_cast<uint64_t>(geometry.bytes);
   if (t.numBytes != expected)
     return makeError(where() + " holds " + llvm::Twine(t.numBytes) +
                      " bytes, expected " + llvm::Twine(expected));
@@ -185,6 +211,17 @@ llvm::Expected<std::vector<float>> qopt::model::toF32(const TensorRef &tensor) {
       }
     }
     break;
+  case DType::Q2_K:
+  case DType::Q3_K:
+  case DType::Q4_K:
+  case DType::Q5_K:
+  case DType::Q6_K: {
+    int64_t blockBytes = kquantFormat(tensor.dtype).blockBytes;
+    for (uint64_t b = 0; b < *n / kKQuantBlock; ++b)
+      dequantizeKBlock(tensor.dtype, p + b * blockBytes,
+                       out.data() + b * kKQuantBlock);
+    break;
+  }
   }
   return out;
 }
@@ -231,19 +268,49 @@ static BlockQuantized quantizeBlocks(const std::vector<float> &values,
   return q;
 }
 
+/// The code width of block-quantized `dtype` (8 for the float types, which
+/// toBlockQuantized quantizes to Q8_0 by default).
+static unsigned blockBits(DType dtype) {
+  if (isKQuant(dtype))
+    return kquantFormat(dtype).bits;
+  return dtype == DType::Q4_0 ? 4 : 8;
+}
+
+/// The codes, scales and zero points of the `n` values of K-quant `tensor`
+/// (checked by checkTensor).
+static BlockQuantized unpackKQuants(const TensorRef &tensor, uint64_t n) {
+  KQuantFormat format = kquantFormat(tensor.dtype);
+  BlockQuantized q;
+  q.bits = format.bits;
+  q.groupSize = format.groupSize;
+  q.asymmetric = format.asymmetric;
+  q.codes.resize(n);
+  q.scales.resize(n / format.groupSize);
+  if (format.asymmetric)
+    q.zeros.resize(q.scales.size());
+  int64_t groupsPerBlock = kKQuantBlock / format.groupSize;
+  for (uint64_t b = 0; b < n / kKQuantBlock; ++b)
+    unpackKBlock(
+        tensor.dtype, tensor.data + b * format.blockBytes,
+        q.codes.data() + b * kKQuantBlock, q.scales.data() + b * groupsPerBlock,
+        format.asymmetric ? q.zeros.data() + b * groupsPerBlock : nullptr);
+  return q;
+}
+
 llvm::Expected<BlockQuantized>
 qopt::model::toBlockQuantized(const TensorRef &tensor, unsigned bits) {
   llvm::Expected<uint64_t> n = checkTensor(tensor);
   if (!n)
     return n.takeError();
-  if (bits != 4 && bits != 8)
-    return makeError("tensor '" + tensor.name + "': cannot block-quantize to " +
-                     llvm::Twine(bits) + " bits (4 or 8 supported)");
   const uint8_t *p = tensor.data;
   switch (tensor.dtype) {
   case DType::F32:
   case DType::F16:
   case DType::BF16: {
+    if (bits != 4 && bits != 8)
+      return makeError("tensor '" + tensor.name +
+                       "': cannot block-quantize to " + llvm::Twine(bits) +
+                       " bits (4 or 8 supported)");
     if (tensor.shape.empty() || tensor.shape.back() % kQBlock != 0)
       return makeError("tensor '" + tensor.name + "' of '" + tensor.file +
                        "': last dimension must be a multiple of 32 to "
@@ -255,13 +322,19 @@ qopt::model::toBlockQuantized(const TensorRef &tensor, unsigned bits) {
   }
   case DType::Q8_0:
   case DType::Q4_0:
+  case DType::Q2_K:
+  case DType::Q3_K:
+  case DType::Q4_K:
+  case DType::Q5_K:
+  case DType::Q6_K:
     break;
   }
-  unsigned have = tensor.dtype == DType::Q8_0 ? 8 : 4;
-  if (have != bits)
+  if (blockBits(tensor.dtype) != bits)
     return makeError("tensor '" + tensor.name + "' is " +
                      dtypeName(tensor.dtype) + ", not " + llvm::Twine(bits) +
                      "-bit");
+  if (isKQuant(tensor.dtype))
+    return unpackKQuants(tensor, *n);
   BlockQuantized q;
   q.bits = bits;
   q.groupSize = kQBlock;
@@ -289,5 +362,5 @@ qopt::model::toBlockQuantized(const TensorRef &tensor, unsigned bits) {
 
 llvm::Expected<BlockQuantized>
 qopt::model::toBlockQuantized(const TensorRef &tensor) {
-  return toBlockQuantized(tensor, tensor.dtype == DType::Q4_0 ? 4 : 8);
+  return toBlockQuantized(tensor, blockBits(tensor.dtype));
 }

@@ -264,6 +264,16 @@ std::optional<DType> dtypeOf(uint32_t ggmlType) {
     return DType::Q8_0;
   case uint32_t(GGMLType::Q4_0):
     return DType::Q4_0;
+  case uint32_t(GGMLType::Q2_K):
+    return DType::Q2_K;
+  case uint32_t(GGMLType::Q3_K):
+    return DType::Q3_K;
+  case uint32_t(GGMLType::Q4_K):
+    return DType::Q4_K;
+  case uint32_t(GGMLType::Q5_K):
+    return DType::Q5_K;
+  case uint32_t(GGMLType::Q6_K):
+    return DType::Q6_K;
   default:
     return std::nullopt;
   }
@@ -307,27 +317,17 @@ Error readTensorInfo(GGUFFile &file, Cursor &cursor, uint64_t index,
   if (!dtype)
     return file.error(what + " has unsupported ggml type " +
                       ggmlTypeName(ggmlType) +
-                      " (qopt reads f32, f16, bf16, q8_0 and q4_0)");
+                      " (qopt reads f32, f16, bf16, q8_0, q4_0, q2_K, q3_K, "
+                      "q4_K, q5_K and q6_K)");
   info.dtype = *dtype;
-  uint64_t numBytes;
-  switch (*dtype) {
-  case DType::F32:
-    numBytes = numElements * 4;
-    break;
-  case DType::F16:
-  case DType::BF16:
-    numBytes = numElements * 2;
-    break;
-  case DType::Q8_0:
-  case DType::Q4_0:
-    if (dims[0] % kGGMLBlockSize != 0)
-      return file.error(what + " of type " + ggmlTypeName(ggmlType) +
-                        " has a row length of " + Twine(dims[0]) +
-                        ", not a multiple of the block size 32");
-    numBytes = numElements / kGGMLBlockSize *
-               (*dtype == DType::Q8_0 ? kQ8_0BlockBytes : kQ4_0BlockBytes);
-    break;
-  }
+  BlockGeometry geometry = blockGeometry(*dtype);
+  if (dims[0] % uint64_t(geometry.elements) != 0)
+    return file.error(what + " of type " + ggmlTypeName(ggmlType) +
+                      " has a row length of " + Twine(dims[0]) +
+                      ", not a multiple of the block size " +
+                      Twine(geometry.elements));
+  uint64_t numBytes =
+      numElements / uint64_t(geometry.elements) * uint64_t(geometry.bytes);
   // numElements < 2^63, so numBytes (at most 4x) can only overflow on
   // 32-bit hosts; check against the file later anyway.
   if (numElements > std::numeric_limits<uint64_t>::max() / 4)

@@ -10,6 +10,8 @@
 
 #include "qopt/Model/GGUFWriter.h"
 
+#include "KQuants.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -285,8 +287,49 @@ void GGUFWriter::addTensorF32(llvm::StringRef name,
   case GGMLType::Q4_0:
     data = quantizeQ4_0(values);
     break;
+  case GGMLType::Q2_K:
+  case GGMLType::Q3_K:
+  case GGMLType::Q4_K:
+  case GGMLType::Q5_K:
+  case GGMLType::Q6_K:
+    data = quantizeKQuant(type, values);
+    break;
   }
   addTensor(name, type, shape, data);
+}
+
+std::vector<uint8_t> qopt::model::quantizeKQuant(GGMLType type,
+                                                 llvm::ArrayRef<float> values) {
+  DType dtype;
+  switch (type) {
+  case GGMLType::Q2_K:
+    dtype = DType::Q2_K;
+    break;
+  case GGMLType::Q3_K:
+    dtype = DType::Q3_K;
+    break;
+  case GGMLType::Q4_K:
+    dtype = DType::Q4_K;
+    break;
+  case GGMLType::Q5_K:
+    dtype = DType::Q5_K;
+    break;
+  case GGMLType::Q6_K:
+    dtype = DType::Q6_K;
+    break;
+  default:
+    assert(false && "not a K-quant type");
+    return {};
+  }
+  assert(values.size() % detail::kKQuantBlock == 0 &&
+         "K-quants need a multiple of 256 values");
+  size_t blocks = values.size() / detail::kKQuantBlock;
+  size_t blockBytes = size_t(detail::kquantFormat(dtype).blockBytes);
+  std::vector<uint8_t> out(blocks * blockBytes);
+  for (size_t b = 0; b < blocks; ++b)
+    detail::quantizeKBlock(dtype, values.data() + b * detail::kKQuantBlock,
+                           out.data() + b * blockBytes);
+  return out;
 }
 
 static uint64_t alignTo(uint64_t value, uint64_t alignment) {

@@ -110,6 +110,8 @@ TEST_P(GGUFRoundTripTest, ConfigTensorsAndValues) {
     case GGMLType::Q4_0:
       expected = DType::Q4_0;
       break;
+    default:
+      FAIL() << "the round trip covers f32, f16, bf16, q8_0 and q4_0";
     }
     EXPECT_EQ(ref.dtype, expected);
     int64_t count = 1;
@@ -146,6 +148,8 @@ TEST_P(GGUFRoundTripTest, ConfigTensorsAndValues) {
       case DType::Q4_0:
         ASSERT_NEAR(got[e], x, 1.05 / 8) << e; // clamped at nibble 15
         break;
+      default:
+        FAIL() << "unexpected dtype " << dtypeName(ref.dtype).str();
       }
     }
   }

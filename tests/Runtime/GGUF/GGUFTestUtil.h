@@ -141,6 +141,11 @@ inline std::vector<float> dequantize(DType dtype, const uint8_t *data,
       out[i] = d * float(nibble - 8);
       break;
     }
+    default:
+      // K-quants are checked against ggml's own output (KQuantTest.cpp).
+      ADD_FAILURE() << "no test-side dequantizer for "
+                    << dtypeName(dtype).str();
+      return out;
     }
   }
   return out;

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
-#include "qopt/Runtime/QOptRuntime.h"
+#include "qopt/Runtime/Storage.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -54,18 +54,23 @@ private:
   OpBuilder b;
   Type f32;
   llvm::StringMap<DenseResourceElementsAttr> weights;
-  /// Block-quantized GGUF matrices: codes, scales and their qtensor type.
+  /// Block-quantized GGUF matrices: codes, scales, zero points (K-quants
+  /// with minimums) and their qtensor type.
   struct QuantizedWeight {
-    DenseResourceElementsAttr codes, scales;
+    DenseResourceElementsAttr codes, scales, zeros;
     QTensorType type;
   };
   llvm::StringMap<QuantizedWeight> quantized;
 
   /// The weight `name` as a value at the builder's insertion point: a
-  /// constant, or for a Q8_0/Q4_0 matrix `qopt.dequantize(qopt.pack(codes,
-  /// scales))` (the lowering fuses it into the matmul; the codes are never
-  /// expanded to f32 in memory).
+  /// constant, or for a block-quantized matrix (Q8_0, Q4_0, K-quants)
+  /// `qopt.dequantize(qopt.pack(codes, scales[, zeros]))` (the lowering
+  /// fuses it into the matmul; the codes are never expanded to f32 in
+  /// memory).
   llvm::Expected<Value> weightValue(StringRef name);
+  /// The codes, scales and zero points of block-quantized tensor `t`.
+  llvm::Expected<QuantizedWeight> quantizedWeight(StringRef name,
+                                                  const model::TensorRef &t);
 
   llvm::Error checkConfig();
   llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
@@ -174,9 +179,7 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
   if (!tensor)
     return tensor.takeError();
   const model::TensorRef &t = **tensor;
-  bool blockQuantized =
-      t.dtype == model::DType::Q8_0 || t.dtype == model::DType::Q4_0;
-  if (!blockQuantized || t.shape.size() != 2) {
+  if (!model::isBlockQuantized(t.dtype) || t.shape.size() != 2) {
     llvm::Expected<DenseResourceElementsAttr> attr = weight(name);
     if (!attr)
       return attr.takeError();
@@ -184,54 +187,67 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
   }
   auto it = quantized.find(name);
   if (it == quantized.end()) {
-    llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
-    if (!q)
-      return q.takeError();
-    int64_t rows = t.shape[0], cols = t.shape[1];
-    if (cols % q->groupSize != 0)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
-              llvm::Twine(cols) +
-              " elements, not a multiple of its block size");
-    QuantizedWeight w;
-    w.type = QTensorType::get(&ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
-                              QuantScheme::Symmetric, Granularity::Group,
-                              q->groupSize, /*axis=*/1, Layout::Dense);
-    // 4-bit codes are kept packed, two per byte (the dense layout's packed
-    // form), so a Q4_0 model takes about the memory of its file.
-    SmallVector<int64_t> codesShape(t.shape.begin(), t.shape.end());
-    std::vector<uint8_t> packed;
-    const std::vector<uint8_t> *codeBytes = &q->codes;
-    if (q->bits == 4) {
-      codesShape.back() = cols / 2;
-      packed.resize(q->codes.size() / 2);
-      if (qopt_pack_dense(q->codes.data(), q->codes.size(), 4, packed.data()) !=
-          QOPT_OK)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                       llvm::Twine(ckpt.path) + ": tensor '" +
-                                           name + "' has codes outside 4 bits");
-      codeBytes = &packed;
-    }
-    w.codes = DenseResourceElementsAttr::get(
-        RankedTensorType::get(codesShape, b.getI8Type()),
-        (name + ".codes").str(),
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(
-            reinterpret_cast<const int8_t *>(codeBytes->data()),
-            codeBytes->size())));
-    w.scales = DenseResourceElementsAttr::get(
-        RankedTensorType::get({rows, cols / q->groupSize}, f32),
-        (name + ".scales").str(),
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(
-            ArrayRef<float>(q->scales)));
-    it = quantized.insert({name, w}).first;
+    llvm::Expected<QuantizedWeight> w = quantizedWeight(name, t);
+    if (!w)
+      return w.takeError();
+    it = quantized.insert({name, *w}).first;
   }
   const QuantizedWeight &w = it->second;
   Value codes = arith::ConstantOp::create(b, loc, w.codes);
   Value scales = arith::ConstantOp::create(b, loc, w.scales);
-  Value packed = PackOp::create(b, loc, w.type, codes, scales, Value());
+  Value zeros;
+  if (w.zeros)
+    zeros = arith::ConstantOp::create(b, loc, w.zeros);
+  Value packed = PackOp::create(b, loc, w.type, codes, scales, zeros);
   return DequantizeOp::create(b, loc, w.type.getExpressedTensorType(), packed)
       .getResult();
+}
+
+llvm::Expected<Importer::QuantizedWeight>
+Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
+  llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
+  if (!q)
+    return q.takeError();
+  int64_t rows = t.shape[0], cols = t.shape[1];
+  if (cols % q->groupSize != 0)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
+            llvm::Twine(cols) + " elements, not a multiple of its block size");
+  QuantizedWeight w;
+  w.type = QTensorType::get(
+      &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
+      q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
+      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense);
+  // Codes narrower than a byte are kept packed (the dense layout's storage
+  // form, e.g. two 4-bit codes a byte), so a quantized model takes about
+  // the memory of its file.
+  SmallVector<int64_t> codesShape(t.shape.begin(), t.shape.end());
+  std::vector<uint8_t> packed;
+  const std::vector<uint8_t> *codeBytes = &q->codes;
+  if (q->bits < 8) {
+    codesShape.back() = int64_t(::qopt::runtime::denseRowBytes(cols, q->bits));
+    packed.resize(::qopt::runtime::denseStorageBytes(rows, cols, q->bits));
+    ::qopt::runtime::packDenseRows(q->codes.data(), rows, cols, q->bits,
+                                   packed.data());
+    codeBytes = &packed;
+  }
+  w.codes = DenseResourceElementsAttr::get(
+      RankedTensorType::get(codesShape, b.getI8Type()), (name + ".codes").str(),
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          ArrayRef<int8_t>(reinterpret_cast<const int8_t *>(codeBytes->data()),
+                           codeBytes->size())));
+  auto groupsType = RankedTensorType::get({rows, cols / q->groupSize}, f32);
+  w.scales = DenseResourceElementsAttr::get(
+      groupsType, (name + ".scales").str(),
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          ArrayRef<float>(q->scales)));
+  if (q->asymmetric)
+    w.zeros = DenseResourceElementsAttr::get(
+        groupsType, (name + ".zeros").str(),
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<float>(q->zeros)));
+  return w;
 }
 
 RankedTensorType Importer::act(int64_t width) {

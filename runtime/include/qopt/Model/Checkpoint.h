@@ -35,7 +35,31 @@ enum class DType {
   /// GGUF Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes);
   /// value = scale * (nibble - 8).
   Q4_0,
+  /// GGUF K-quants: super-blocks of 256 values with f16 super-block scales
+  /// and 4-8 bit sub-block scales (docs/model-io.md has the layouts).
+  /// Q2_K: 16 x 16 2-bit values, scale and min per sub-block (84 bytes).
+  Q2_K,
+  /// Q3_K: 16 x 16 3-bit values, signed 6-bit scales (110 bytes).
+  Q3_K,
+  /// Q4_K: 8 x 32 4-bit values, 6-bit scale and min per sub-block (144 bytes).
+  Q4_K,
+  /// Q5_K: 8 x 32 5-bit values, 6-bit scale and min per sub-block (176 bytes).
+  Q5_K,
+  /// Q6_K: 16 x 16 6-bit values, int8 scales (210 bytes).
+  Q6_K,
 };
+
+/// How a dtype stores its elements: `elements` per block of `bytes` bytes
+/// (1 and the element size for f32/f16/bf16). Block-quantized dtypes need
+/// the last dimension of a tensor to be a multiple of `elements`.
+struct BlockGeometry {
+  int64_t elements = 1;
+  int64_t bytes = 4;
+};
+BlockGeometry blockGeometry(DType dtype);
+
+/// True for the block-quantized dtypes (Q8_0, Q4_0 and the K-quants).
+bool isBlockQuantized(DType dtype);
 
 /// Printable name of `dtype` ("f32", "q4_0", ...).
 llvm::StringRef dtypeName(DType dtype);
@@ -189,20 +213,33 @@ llvm::Expected<std::unique_ptr<Checkpoint>>
 loadHuggingFace(llvm::StringRef directory);
 llvm::Expected<std::unique_ptr<Checkpoint>> loadGGUF(llvm::StringRef path);
 
-/// Converts any tensor to f32 (f16/bf16 widened, Q8_0/Q4_0 dequantized).
+/// Converts any tensor to f32 (f16/bf16 widened, block-quantized types
+/// dequantized with ggml's arithmetic, so the values are ggml's).
 llvm::Expected<std::vector<float>> toF32(const TensorRef &tensor);
 
-/// A GGUF block-quantized tensor (Q8_0, Q4_0) in qopt's terms: unsigned
-/// codes one per byte (Q8_0: q + 128, Q4_0: the nibble), symmetric with
-/// zero point 2^(bits-1), one f32 scale per group of 32 along the last dim.
+/// A GGUF block-quantized tensor in qopt's terms (DESIGN.md: w = a * (q -
+/// z)): unsigned codes one per byte, one f32 scale `a` per group along the
+/// last dim and, when asymmetric, one f32 zero point `z` (in code units) per
+/// group; symmetric tensors have z = 2^(bits-1).
+///   Q8_0: 8 bits, group 32, code q + 128.  Q4_0: 4 bits, group 32, nibble.
+///   Q6_K: 6 bits, group 16, a = d * scale.  Q3_K: 3 bits, group 16,
+///   a = d * (scale - 32).  Q4_K / Q5_K: 4 / 5 bits, group 32, asymmetric,
+///   a = d * scale, z = dmin * min / a.  Q2_K: 2 bits, group 16, asymmetric,
+///   likewise. A K-quant group with a = 0 and a non-zero min (every value
+///   -dmin * min) is stored exactly as codes 0, a = dmin * min, z = 1.
 struct BlockQuantized {
   unsigned bits = 0;
   int64_t groupSize = 32;
+  bool asymmetric = false;
   std::vector<uint8_t> codes; ///< numElements
-  std::vector<float> scales;  ///< numElements / 32
+  std::vector<float> scales;  ///< numElements / groupSize
+  std::vector<float> zeros;   ///< as scales when asymmetric, else empty
 };
-/// Q8_0/Q4_0 tensors are unpacked exactly. f32/f16/bf16 tensors are
-/// quantized to 8 bits with ggml's Q8_0 rounding (scale = max|x| / 127).
+/// Block-quantized tensors are unpacked (Q8_0, Q4_0, Q3_K and Q6_K
+/// exactly; the zero points of Q2_K, Q4_K and Q5_K are rounded to f32, so
+/// a * (q - z) is within a few ulp of ggml's a * q - min). f32/f16/bf16
+/// tensors are quantized to 8 bits with ggml's Q8_0 rounding (scale =
+/// max|x| / 127).
 llvm::Expected<BlockQuantized> toBlockQuantized(const TensorRef &tensor);
 /// As above, but quantizes f32/f16/bf16 tensors to `bits` (8: ggml Q8_0
 /// rounding; 4: ggml Q4_0 rounding, scale = signed max / -8). For a tensor

@@ -48,6 +48,11 @@ enum class GGMLType : uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 8,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
   BF16 = 30,
 };
 
@@ -75,6 +80,15 @@ std::vector<uint8_t> quantizeQ8_0(llvm::ArrayRef<float> values);
 /// ggml's quantize_row_q4_0_ref: d = max / -8 where max is the element of
 /// largest magnitude (with its sign), q = min(15, (int8)(x / d + 8.5)).
 std::vector<uint8_t> quantizeQ4_0(llvm::ArrayRef<float> values);
+/// Quantizes `values` (a multiple of 256 elements) to blocks of K-quant
+/// `type` (Q2_K..Q6_K) with qopt's round-to-nearest encoder, not ggml's
+/// search (make_qkx2_quants and friends), so the bytes differ from
+/// llama-quantize's: per sub-block the range [min(0, lo), hi] (Q2_K, Q4_K,
+/// Q5_K) or the signed largest magnitude (Q3_K, Q6_K) sets the scale, and
+/// the sub-block scales and minimums are rounded to the format's integer
+/// grid under f16 super-block scales.
+std::vector<uint8_t> quantizeKQuant(GGMLType type,
+                                    llvm::ArrayRef<float> values);
 
 /// Builds a GGUF v3 file in memory. Keys and tensors are written in the
 /// order they were added; nothing is validated beyond what is needed to lay
@@ -119,7 +133,7 @@ public:
                  llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<uint8_t> data);
   /// Adds f32 `values` of shape `shape` stored as `type` (converted or
   /// quantized along rows; Q8_0/Q4_0 need a last dimension that is a
-  /// multiple of 32).
+  /// multiple of 32, the K-quants one that is a multiple of 256).
   void addTensorF32(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                     llvm::ArrayRef<float> values,
                     GGMLType type = GGMLType::F32);
