@@ -50,7 +50,7 @@
 //  G. `qopt.slice` of dense c-bit weights to r < c (run-time repack at r bits)
 //     for c = 8 and every r, and a few other (c, r), both ops, both
 //     storage-form and one-per-element sources.
-// Groupings (group 32/64/128, per_channel, per_tensor; K = 64, 172, 256) and
+// Groupings (group 16/32/64/128, per_channel, per_tensor; K = 64, 172, 256) and
 // scale types (f32, f16, bf16) rotate over all cases with one counter, so
 // every grouping x scale type pair appears with several widths.
 // Each run (vector width 8, and 16 when the host has AVX-512F) JITs all
@@ -129,6 +129,7 @@ const Grouping kGroupings[] = {
     {Gran::PerChannel, 0, 64},  {Gran::PerTensor, 0, 64},
     {Gran::Group, 32, 172},     {Gran::Group, 32, 256},
     {Gran::PerChannel, 0, 172}, {Gran::PerTensor, 0, 256},
+    {Gran::Group, 16, 256},
 };
 constexpr int kNumGroupings = sizeof(kGroupings) / sizeof(kGroupings[0]);
 const Scale kScales[] = {Scale::F32, Scale::F16, Scale::BF16};
@@ -581,10 +582,12 @@ std::vector<Case> makeCases() {
   std::vector<Case> cases;
   int counter = 0;
   auto add = [&](Case c, const std::string &set) {
-    // Rotate groupings fastest, then scale types: all 30 pairs appear in
-    // every 30 consecutive cases.
+    // Rotate groupings and scale types together: 11 and 3 are coprime, so
+    // all 33 pairs appear in every 33 consecutive cases.
+    static_assert(kNumGroupings % 3 != 0, "groupings and scales must be "
+                                          "coprime counts");
     c.grouping = counter % kNumGroupings;
-    c.scale = kScales[(counter / kNumGroupings) % 3];
+    c.scale = kScales[counter % 3];
     ++counter;
     c.k = c.g().k;
     if (c.op == OpKind::Dequantize)
@@ -696,6 +699,17 @@ std::vector<Case> makeCases() {
       if (bits < 8 && r % 2)
         c.unpackedBits = 16;
       add(c, "G");
+    }
+  // K. the GGUF K-quants' widths and schemes (Q2_K..Q6_K: 2 asym, 3 sym,
+  // 4 and 5 asym, 6 sym), and 7 bits (an interpolated Matryoshka width):
+  // decode, a token tile and dequantize.
+  for (auto [bits, sym] :
+       {std::pair{2u, false}, std::pair{3u, true}, std::pair{4u, false},
+        std::pair{5u, false}, std::pair{6u, true}, std::pair{7u, false}})
+    for (auto [op, tokens] : opVariants(true)) {
+      Case c;
+      c.op = op, c.tokens = tokens, c.bits = bits, c.sym = sym;
+      add(c, "K");
     }
   return cases;
 }
@@ -839,8 +853,8 @@ void runOracle(int64_t vectorWidth, StringRef intDot = "") {
               stats.failures, stats.worst, stats.worstCase.c_str(),
               seconds(start, compiledAt), seconds(compiledAt, done));
   EXPECT_EQ(stats.failures, 0);
-  // The integer path must carry most matmul runs (every dense 1/2/4/8-bit
-  // and nested case with K a multiple of 32); the rest take the exact path.
+  // The integer path must carry most matmul runs (every dense and nested
+  // case with K a multiple of 32); the rest take the exact path.
   if (!intDot.empty()) {
     EXPECT_GT(stats.integerRuns, stats.runs / 3);
   }

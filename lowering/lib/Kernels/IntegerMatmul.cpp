@@ -39,6 +39,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace mlir::qopt;
 
@@ -56,9 +58,31 @@ struct IntegerPlan {
   SmallVector<int64_t> blockOfLane;
   /// p - r: served codes are in units of 2^shift of the parent's.
   unsigned shift = 0;
+  /// Dense rows: a unit of `unitBytes` storage bytes holds `perUnit` codes
+  /// (8 / gcd(c, 8) codes of c bits: 8 of 1, 3, 5 or 7 bits, 4 of 2 or 6, 2
+  /// of 4, 1 of 8). The codes are extracted part by part, part i holding
+  /// code i of every unit; when the part order would put two groups in one
+  /// lane (odd widths with groups of 16), `reorder` shuffles them back into
+  /// element order.
+  int64_t perUnit = 1, unitBytes = 1;
+  SmallVector<int64_t> reorder;
 };
 
 constexpr int64_t kBlock = 32;
+/// The smallest weight group the integer path takes (ggml's Q2_K, Q3_K and
+/// Q6_K sub-blocks).
+constexpr int64_t kMinGroup = 16;
+
+/// True if each i32 lane of `order` (four consecutive bytes) stays in one
+/// weight group and one activation block.
+bool lanesStayInGroups(ArrayRef<int64_t> order, int64_t group) {
+  for (size_t lane = 0; lane + 3 < order.size(); lane += 4)
+    for (size_t j = 1; j < 4; ++j)
+      if (order[lane + j] / group != order[lane] / group ||
+          order[lane + j] / kBlock != order[lane] / kBlock)
+        return false;
+  return true;
+}
 
 /// The plan for weights of `type` at `width` f32 lanes, or nothing when the
 /// integer path does not apply (then the exact path is used).
@@ -68,12 +92,10 @@ std::optional<IntegerPlan> planFor(QTensorType type, int64_t width) {
   int64_t cols = type.getShape()[1];
   unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
   bool nested = type.getLayout() == Layout::Nested;
-  if (!nested && 8 % bits != 0)
-    return std::nullopt;
   int64_t group =
       type.getGranularity() == Granularity::Group ? type.getGroupSize() : cols;
   for (int64_t s : {int64_t(64), int64_t(32)}) {
-    if (s > 4 * width || cols % s != 0 || group % kBlock != 0)
+    if (s > 4 * width || cols % s != 0 || group % kMinGroup != 0)
       continue;
     if (group % s != 0 && s % group != 0)
       continue;
@@ -82,13 +104,23 @@ std::optional<IntegerPlan> planFor(QTensorType type, int64_t width) {
     plan.lanes = s / 4;
     plan.group = group;
     plan.shift = parent - bits;
+    if (!nested) {
+      plan.perUnit = 8 / std::gcd<int64_t>(bits, 8);
+      plan.unitBytes = plan.perUnit * bits / 8;
+    }
     // Nested planes and 8-bit rows: element order. Dense c-bit rows: byte
-    // p of part s = p / (S/per) is storage byte j = p % (S/per), element
-    // j * per + s.
-    int64_t per = nested ? 1 : 8 / bits;
+    // p of part i = p / (S / perUnit) is code i of unit j = p % (S /
+    // perUnit), element j * perUnit + i.
+    int64_t per = plan.perUnit;
     int64_t partBytes = s / per;
     for (int64_t p = 0; p < s; ++p)
       plan.order.push_back((p % partBytes) * per + p / partBytes);
+    if (!lanesStayInGroups(plan.order, group)) {
+      // Element e sits at byte (e % per) * partBytes + e / per of the parts.
+      for (int64_t e = 0; e < s; ++e)
+        plan.reorder.push_back((e % per) * partBytes + e / per);
+      std::iota(plan.order.begin(), plan.order.end(), 0);
+    }
     for (int64_t lane = 0; lane < plan.lanes; ++lane)
       plan.blockOfLane.push_back(plan.order[4 * lane] / kBlock);
     return plan;
@@ -189,8 +221,24 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
         codes.push_back(
             arith::TruncIOp::create(k.b, k.loc, vecOf(kBlock, i8), q));
         scales.push_back(sx);
-        // groupSums[t, col / G] += factor * sx * sum(q).
+        // groupSums[t, col / G] += factor * sx * sum(q); a block holds
+        // several groups of 16: one sum each.
         Value g = k.divui(col, k.index(plan.group));
+        if (plan.group < kBlock) {
+          for (int64_t h = 0; h < kBlock / plan.group; ++h) {
+            SmallVector<int64_t> half(plan.group);
+            std::iota(half.begin(), half.end(), h * plan.group);
+            Value part = vector::ShuffleOp::create(k.b, k.loc, q, q, half);
+            Value partSum = arith::SIToFPOp::create(
+                k.b, k.loc, f32,
+                vector::ReductionOp::create(k.b, k.loc,
+                                            vector::CombiningKind::ADD, part));
+            memref::StoreOp::create(
+                k.b, k.loc, k.mulf(k.f32(sumFactor), k.mulf(sx, partSum)),
+                act.groupSums, ValueRange{t, k.addi(g, k.index(h))});
+          }
+          continue;
+        }
         Value old =
             memref::LoadOp::create(k.b, k.loc, act.groupSums, ValueRange{t, g});
         Value add = k.mulf(k.f32(sumFactor), k.mulf(sx, sumF));
@@ -301,24 +349,45 @@ Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
                    arith::ConstantIntOp::create(k.b, k.loc, v, 8));
   };
   if (type.getLayout() == Layout::Dense) {
-    int64_t per = 8 / bits, nbytes = s / per;
+    int64_t nbytes = s * bits / 8;
     Value byteCol = k.muli(sb, k.index(nbytes));
     Value bytes = vector::LoadOp::create(k.b, k.loc, bytesOf(nbytes), q.codes,
                                          ValueRange{n, byteCol});
-    if (per == 1)
+    if (bits == 8)
       return bytes;
+    // Part i: code i of every unit, at bit i * c of the unit. Byte b of the
+    // part is byte b * unitBytes + offset of the superblock (a plain copy
+    // when units are single bytes).
+    int64_t units = s / plan.perUnit;
+    auto unitBytes = [&](int64_t offset) -> Value {
+      if (plan.unitBytes == 1)
+        return bytes;
+      SmallVector<int64_t> mask;
+      for (int64_t u = 0; u < units; ++u)
+        mask.push_back(u * plan.unitBytes + offset);
+      return vector::ShuffleOp::create(k.b, k.loc, bytes, bytes, mask);
+    };
     SmallVector<Value> parts;
-    for (int64_t p = 0; p < per; ++p) {
-      Value shifted = p == 0 ? bytes
-                             : arith::ShRUIOp::create(k.b, k.loc, bytes,
-                                                      splat8(nbytes, p * bits))
-                                   .getResult();
-      if (p + 1 < per)
-        shifted = arith::AndIOp::create(k.b, k.loc, shifted,
-                                        splat8(nbytes, (1 << bits) - 1));
-      parts.push_back(shifted);
+    for (int64_t i = 0; i < plan.perUnit; ++i) {
+      int64_t bit = i * bits, offset = bit / 8, shift = bit % 8;
+      Value part = unitBytes(offset);
+      if (shift != 0)
+        part = arith::ShRUIOp::create(k.b, k.loc, part, splat8(units, shift));
+      if (shift + bits > 8) {
+        // The code continues in the next byte.
+        Value high = arith::ShLIOp::create(k.b, k.loc, unitBytes(offset + 1),
+                                           splat8(units, 8 - shift));
+        part = arith::OrIOp::create(k.b, k.loc, part, high);
+      }
+      if (shift + bits != 8)
+        part = arith::AndIOp::create(k.b, k.loc, part,
+                                     splat8(units, (1 << bits) - 1));
+      parts.push_back(part);
     }
-    return concat(k, parts);
+    Value codes = concat(k, parts);
+    if (!plan.reorder.empty())
+      codes = vector::ShuffleOp::create(k.b, k.loc, codes, codes, plan.reorder);
+    return codes;
   }
   // Nested: the served code S(q, r) from the top r + 1 planes, in served
   // units: sum_{p < r} bit_p * 2^(r - 1 - p), plus the rounding bit of plane
@@ -394,15 +463,15 @@ Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
   Value col = k.muli(sb, k.index(plan.superblock));
   if (plan.group % plan.superblock == 0)
     return k.splat(lanesF, k.load(values, scaleIndices(k, q.type, {n, col})));
-  // Several groups per superblock (group < S, both multiples of 32).
+  // Several groups per superblock (group < S, both multiples of 16).
   int64_t groups = plan.superblock / plan.group;
   Type element = cast<MemRefType>(values.getType()).getElementType();
   Value first = k.divui(col, k.index(plan.group));
   Value v = k.widen(vector::LoadOp::create(k.b, k.loc, vecOf(groups, element),
                                            values, ValueRange{n, first}));
   SmallVector<int64_t> groupOfLane;
-  for (int64_t block : plan.blockOfLane)
-    groupOfLane.push_back(block * kBlock / plan.group);
+  for (int64_t lane = 0; lane < plan.lanes; ++lane)
+    groupOfLane.push_back(plan.order[4 * lane] / plan.group);
   return vector::ShuffleOp::create(k.b, k.loc, v, v, groupOfLane);
 }
 
