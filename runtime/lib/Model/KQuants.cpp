@@ -283,7 +283,8 @@ void encodeWithMins(const float *x, const KQuantFormat &format, int scaleSteps,
   for (int64_t g = 0; g < groups; ++g) {
     // The minimum is rounded up, then the scale up to cover what remains,
     // so that (but for the clamps at the grids' ends) no value is clipped.
-    mins[g] = uint8_t(dminf > 0.0f ? ceilClamp(offset[g] / dminf, minSteps) : 0);
+    mins[g] =
+        uint8_t(dminf > 0.0f ? ceilClamp(offset[g] / dminf, minSteps) : 0);
     float m = dminf * float(mins[g]);
     float hi = range[g] * float(nmax) - offset[g];
     scales[g] = uint8_t(
@@ -299,9 +300,8 @@ void encodeWithMins(const float *x, const KQuantFormat &format, int scaleSteps,
 /// Codes of a symmetric format: per group, the value of largest magnitude
 /// maps to -2^(bits-1); signed integer scales in [-scaleLimit - 1,
 /// scaleLimit] under one f16 super-block scale `d`.
-void encodeSymmetric(const float *x, const KQuantFormat &format,
-                     int scaleLimit, uint8_t *codes, int *scales,
-                     uint16_t &d) {
+void encodeSymmetric(const float *x, const KQuantFormat &format, int scaleLimit,
+                     uint8_t *codes, int *scales, uint16_t &d) {
   int64_t groups = kKQuantBlock / format.groupSize;
   int qmin = -(1 << (format.bits - 1)), qmax = -qmin - 1;
   float scale[16], largest = 0.0f;
@@ -317,8 +317,8 @@ void encodeSymmetric(const float *x, const KQuantFormat &format,
   float df = superScale(largest, scaleLimit, d);
   for (int64_t g = 0; g < groups; ++g) {
     // Rounded away from zero, so the extreme value is not clipped.
-    int magnitude = df > 0.0f ? ceilClamp(std::fabs(scale[g]) / df,
-                                          scaleLimit) : 0;
+    int magnitude =
+        df > 0.0f ? ceilClamp(std::fabs(scale[g]) / df, scaleLimit) : 0;
     scales[g] = scale[g] < 0.0f ? -magnitude : magnitude;
     float a = df * float(scales[g]);
     for (int64_t i = 0; i < format.groupSize; ++i) {
@@ -370,16 +370,16 @@ void encodeQ3K(const float *x, uint8_t *block) {
   }
   packLow2Bits(codes, block + 32);
   for (int e = 0; e < kKQuantBlock; ++e)
-    hmask[e % 32] |= uint8_t(((codes[e] >> 2) & 1)
-                             << (4 * (e / 128) + (e % 128) / 32));
+    hmask[e % 32] |=
+        uint8_t(((codes[e] >> 2) & 1) << (4 * (e / 128) + (e % 128) / 32));
   storeU16(block + 108, d);
 }
 
 void encodeQ45K(const float *x, bool fiveBits, uint8_t *block) {
   uint8_t codes[kKQuantBlock], scales[8], mins[8];
   uint16_t d, dmin;
-  encodeWithMins(x, kquantFormat(fiveBits ? DType::Q5_K : DType::Q4_K), 63,
-                 63, codes, scales, mins, d, dmin);
+  encodeWithMins(x, kquantFormat(fiveBits ? DType::Q5_K : DType::Q4_K), 63, 63,
+                 codes, scales, mins, d, dmin);
   storeU16(block, d);
   storeU16(block + 2, dmin);
   // Inverse of scaleMinK4.

@@ -214,10 +214,10 @@ TEST(KQuantTest, ZeroScaleWithMinimumIsExact) {
   // Q4_K: d = 1.0 (f16 0x3C00), dmin = 0.5 (0x3800); sub-block 0 scale 0,
   // min 3; sub-block 1 scale 2, min 0; codes 0x5 everywhere.
   block[0] = 0x00, block[1] = 0x3C, block[2] = 0x00, block[3] = 0x38;
-  block[4 + 0] = 0;     // scale 0
-  block[4 + 4] = 3;     // min 0
-  block[4 + 1] = 2;     // scale 1
-  block[4 + 5] = 0;     // min 1
+  block[4 + 0] = 0; // scale 0
+  block[4 + 4] = 3; // min 0
+  block[4 + 1] = 2; // scale 1
+  block[4 + 5] = 0; // min 1
   for (int i = 16; i < 144; ++i)
     block[i] = 0x55;
   TensorRef t;
