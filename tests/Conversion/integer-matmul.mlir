@@ -89,15 +89,41 @@ func.func @nested(%x: memref<?x128xf32>, %c: memref<8x8x16xi8>, %s: memref<8x1xf
   return
 }
 
-// Weights the integer path cannot serve keep the exact path: 3-bit rows,
+// Widths that do not divide 8 (the K-quants' Q6_K: 6 bits, groups of 16).
+// Units of 4 codes in 3 bytes: part i gathers byte i * 6 / 8 of every unit
+// (a 48 -> 16 byte shuffle), shifts it, ORs in the next byte where the code
+// straddles two (parts 1 and 2) and masks. Each 32-element activation block
+// gives two int8 sums, one per group of 16 (two 16-lane shuffles).
+// CHECK-LABEL: func.func @six_bits
+// CHECK-DAG: vector.shuffle %{{.*}}, %{{.*}} [0, 3, 6, {{.*}}] : vector<48xi8>, vector<48xi8>
+// CHECK-DAG: vector.shuffle %{{.*}}, %{{.*}} [16, 17, {{.*}}] : vector<32xi32>, vector<32xi32>
+// CHECK-DAG: arith.shli %{{.*}}, %{{.*}} : vector<16xi8>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+func.func @six_bits(%x: memref<?x64xf32>, %c: memref<4x48xi8>, %s: memref<4x4xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x48xi8>, memref<4x4xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 6, group = 16, sym>}
+  return
+}
+
+// 3 bits (Q3_K): units of 8 codes in 3 bytes, and groups of 16: the part
+// order would put two groups in one lane, so one more shuffle puts the 64
+// codes in element order (element 1 is at byte 8 of the parts).
+// CHECK-LABEL: func.func @three_bits
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 8, 16, 24, 32, 40, 48, 56, 1, 9, {{.*}}] : vector<64xi8>, vector<64xi8>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+func.func @three_bits(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x4xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x24xi8>, memref<4x4xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 3, group = 16, sym>}
+  return
+}
+
+// Weights the integer path cannot serve keep the exact path: groups of 8,
 // and columns that are not a multiple of 32.
 // CHECK-LABEL: func.func @exact_fallback
 // CHECK-NOT: llvm.call_intrinsic
 // CHECK: arith.uitofp
 // CHECK-NOT: llvm.call_intrinsic
 // CHECK: return
-func.func @exact_fallback(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x2xf32>, %x2: memref<?x40xf32>, %c2: memref<4x40xi8>, %s2: memref<4x1xf32>, %y: memref<?x4xf32>) {
-  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x24xi8>, memref<4x2xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 3, group = 32, sym>}
+func.func @exact_fallback(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x8xf32>, %x2: memref<?x40xf32>, %c2: memref<4x40xi8>, %s2: memref<4x1xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x24xi8>, memref<4x8xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 3, group = 8, sym>}
   qopt.kernel_matmul ins(%x2 : memref<?x40xf32>) weight(%c2, %s2 : memref<4x40xi8>, memref<4x1xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x40xf32, bits = 8, per_channel, sym>}
   return
 }
