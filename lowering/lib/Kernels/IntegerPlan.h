@@ -1,0 +1,78 @@
+//===- IntegerPlan.h - Weight codes of the integer matmul path --*- C++ -*-===//
+//
+// The static plan of the int8-activation matmul (IntegerMatmul.cpp) for one
+// weight type, and the code that reads a superblock of weight codes in the
+// plan's order: dense rows of any width 1..8 (in units of 8 / gcd(c, 8)
+// codes) and nested bit planes. Private to lowering/lib/Kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LOWERING_KERNELS_INTEGERPLAN_H
+#define QOPT_LOWERING_KERNELS_INTEGERPLAN_H
+
+#include "KernelBuilder.h"
+
+#include <optional>
+
+namespace mlir {
+namespace qopt {
+namespace integer {
+
+/// The static shape of the integer path for one weight type.
+struct IntegerPlan {
+  /// Elements per integer dot (S) and its i32 lanes (L = S / 4).
+  int64_t superblock = 0, lanes = 0;
+  /// Weight group size (columns for per-channel and per-tensor).
+  int64_t group = 0;
+  /// order[p]: the element of the superblock at byte p of the code vector.
+  SmallVector<int64_t> order;
+  /// The 32-block (within the superblock) of every i32 lane.
+  SmallVector<int64_t> blockOfLane;
+  /// p - r: served codes are in units of 2^shift of the parent's.
+  unsigned shift = 0;
+  /// Dense rows: a unit of `unitBytes` storage bytes holds `perUnit` codes
+  /// (8 / gcd(c, 8) codes of c bits: 8 of 1, 3, 5 or 7 bits, 4 of 2 or 6, 2
+  /// of 4, 1 of 8). The codes are extracted part by part, part i holding
+  /// code i of every unit; when the part order would put two groups in one
+  /// lane (odd widths with groups of 16), `reorder` shuffles them back into
+  /// element order.
+  int64_t perUnit = 1, unitBytes = 1;
+  SmallVector<int64_t> reorder;
+};
+
+/// Elements per activation block (one int8 scale each).
+constexpr int64_t kBlock = 32;
+/// The smallest weight group the integer path takes (ggml's Q2_K, Q3_K and
+/// Q6_K sub-blocks).
+constexpr int64_t kMinGroup = 16;
+
+/// The plan for weights of `type` at `width` f32 lanes, or nothing when the
+/// integer path does not apply (then the exact path is used).
+std::optional<IntegerPlan> planFor(QTensorType type, int64_t width);
+
+/// A vector of `n` elements of `element`.
+VectorType vecOf(int64_t n, Type element);
+
+/// concat(parts): one vector of all their lanes, in order.
+Value concat(KernelBuilder &k, ArrayRef<Value> parts);
+
+/// The S served codes of superblock `sb` of row `n` as u8 in the plan's
+/// order.
+Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
+                          const IntegerPlan &plan, Value n, Value sb);
+
+/// Prefetches the codes (and once per cache line the scales and zero
+/// points) of superblock `sb` of row `next`.
+void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
+                        const IntegerPlan &plan, Value next, Value sb);
+
+/// Lane vector of a per-group weight value (`values`: scales or zero
+/// points) for superblock `sb` of row `n`.
+Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
+                 const IntegerPlan &plan, Value values, Value n, Value sb);
+
+} // namespace integer
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_LOWERING_KERNELS_INTEGERPLAN_H
