@@ -251,34 +251,6 @@ Error readValue(const GGUFFile &file, Cursor &cursor, uint32_t type,
   return Error::success();
 }
 
-/// Maps a ggml type to a DType, or nullopt when qopt does not read it.
-std::optional<DType> dtypeOf(uint32_t ggmlType) {
-  switch (ggmlType) {
-  case uint32_t(GGMLType::F32):
-    return DType::F32;
-  case uint32_t(GGMLType::F16):
-    return DType::F16;
-  case uint32_t(GGMLType::BF16):
-    return DType::BF16;
-  case uint32_t(GGMLType::Q8_0):
-    return DType::Q8_0;
-  case uint32_t(GGMLType::Q4_0):
-    return DType::Q4_0;
-  case uint32_t(GGMLType::Q2_K):
-    return DType::Q2_K;
-  case uint32_t(GGMLType::Q3_K):
-    return DType::Q3_K;
-  case uint32_t(GGMLType::Q4_K):
-    return DType::Q4_K;
-  case uint32_t(GGMLType::Q5_K):
-    return DType::Q5_K;
-  case uint32_t(GGMLType::Q6_K):
-    return DType::Q6_K;
-  default:
-    return std::nullopt;
-  }
-}
-
 /// Reads and validates the tensor info `index`.
 Error readTensorInfo(GGUFFile &file, Cursor &cursor, uint64_t index,
                      uint64_t &offset, uint32_t &ggmlType) {
@@ -313,7 +285,7 @@ Error readTensorInfo(GGUFFile &file, Cursor &cursor, uint64_t index,
 
   for (uint32_t d = numDims; d > 0; --d)
     info.shape.push_back(int64_t(dims[d - 1]));
-  std::optional<DType> dtype = dtypeOf(ggmlType);
+  std::optional<DType> dtype = dtypeOfGGMLType(ggmlType);
   if (!dtype)
     return file.error(what + " has unsupported ggml type " +
                       ggmlTypeName(ggmlType) +

@@ -298,29 +298,40 @@ void GGUFWriter::addTensorF32(llvm::StringRef name,
   addTensor(name, type, shape, data);
 }
 
+std::optional<DType> qopt::model::dtypeOfGGMLType(uint32_t ggmlType) {
+  switch (ggmlType) {
+  case uint32_t(GGMLType::F32):
+    return DType::F32;
+  case uint32_t(GGMLType::F16):
+    return DType::F16;
+  case uint32_t(GGMLType::BF16):
+    return DType::BF16;
+  case uint32_t(GGMLType::Q8_0):
+    return DType::Q8_0;
+  case uint32_t(GGMLType::Q4_0):
+    return DType::Q4_0;
+  case uint32_t(GGMLType::Q2_K):
+    return DType::Q2_K;
+  case uint32_t(GGMLType::Q3_K):
+    return DType::Q3_K;
+  case uint32_t(GGMLType::Q4_K):
+    return DType::Q4_K;
+  case uint32_t(GGMLType::Q5_K):
+    return DType::Q5_K;
+  case uint32_t(GGMLType::Q6_K):
+    return DType::Q6_K;
+  default:
+    return std::nullopt;
+  }
+}
+
 std::vector<uint8_t> qopt::model::quantizeKQuant(GGMLType type,
                                                  llvm::ArrayRef<float> values) {
-  DType dtype;
-  switch (type) {
-  case GGMLType::Q2_K:
-    dtype = DType::Q2_K;
-    break;
-  case GGMLType::Q3_K:
-    dtype = DType::Q3_K;
-    break;
-  case GGMLType::Q4_K:
-    dtype = DType::Q4_K;
-    break;
-  case GGMLType::Q5_K:
-    dtype = DType::Q5_K;
-    break;
-  case GGMLType::Q6_K:
-    dtype = DType::Q6_K;
-    break;
-  default:
-    assert(false && "not a K-quant type");
+  std::optional<DType> known = dtypeOfGGMLType(uint32_t(type));
+  assert(known && detail::isKQuant(*known) && "not a K-quant type");
+  if (!known || !detail::isKQuant(*known))
     return {};
-  }
+  DType dtype = *known;
   assert(values.size() % detail::kKQuantBlock == 0 &&
          "K-quants need a multiple of 256 values");
   size_t blocks = values.size() / detail::kKQuantBlock;

@@ -177,7 +177,7 @@ static std::vector<float> storedValues(GGMLType type,
   case GGMLType::Q4_K:
   case GGMLType::Q5_K:
   case GGMLType::Q6_K:
-    ref.dtype = DType(int(DType::Q2_K) + int(type) - int(GGMLType::Q2_K));
+    ref.dtype = *dtypeOfGGMLType(uint32_t(type));
     bytes = quantizeKQuant(type, values);
     break;
   case GGMLType::F16: {

@@ -14,11 +14,14 @@
 #ifndef QOPT_MODEL_GGUFWRITER_H
 #define QOPT_MODEL_GGUFWRITER_H
 
+#include "qopt/Model/Checkpoint.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +58,10 @@ enum class GGMLType : uint32_t {
   Q6_K = 14,
   BF16 = 30,
 };
+
+/// The DType of ggml type number `ggmlType` (a GGMLType or any other
+/// ggml_type), or nullopt when qopt does not read that type.
+std::optional<DType> dtypeOfGGMLType(uint32_t ggmlType);
 
 /// Elements per block of Q8_0 / Q4_0.
 constexpr int64_t kGGMLBlockSize = 32;
