@@ -1,4 +1,5 @@
-//===- IntegerPlan.cpp - Weight codes of the integer matmul path -*- C++ -*-===//
+//===- IntegerPlan.cpp - Weight codes of the integer matmul path -*- C++
+//-*-===//
 //
 // See IntegerPlan.h. The layout is explained in IntegerMatmul.cpp's header
 // and in docs/lowering.md ("Layout").
@@ -91,8 +92,7 @@ Value integer::concat(KernelBuilder &k, ArrayRef<Value> parts) {
 }
 
 Value integer::loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
-                                   const IntegerPlan &plan, Value n,
-                                   Value sb) {
+                                   const IntegerPlan &plan, Value n, Value sb) {
   QTensorType type = q.type;
   unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
   int64_t s = plan.superblock;

@@ -261,9 +261,8 @@ void GGUFWriter::addTensor(llvm::StringRef name, GGMLType type,
   tensors.push_back({name.str(), type, shape.vec(), data.vec()});
 }
 
-void GGUFWriter::addTensorF32(llvm::StringRef name,
-                              llvm::ArrayRef<int64_t> shape,
-                              llvm::ArrayRef<float> values, GGMLType type) {
+std::vector<uint8_t> qopt::model::encodeValues(GGMLType type,
+                                               llvm::ArrayRef<float> values) {
   std::vector<uint8_t> data;
   switch (type) {
   case GGMLType::F32:
@@ -295,7 +294,13 @@ void GGUFWriter::addTensorF32(llvm::StringRef name,
     data = quantizeKQuant(type, values);
     break;
   }
-  addTensor(name, type, shape, data);
+  return data;
+}
+
+void GGUFWriter::addTensorF32(llvm::StringRef name,
+                              llvm::ArrayRef<int64_t> shape,
+                              llvm::ArrayRef<float> values, GGMLType type) {
+  addTensor(name, type, shape, encodeValues(type, values));
 }
 
 std::optional<DType> qopt::model::dtypeOfGGMLType(uint32_t ggmlType) {

@@ -159,36 +159,11 @@ static GGMLType mixType(llvm::StringRef name) {
 static std::vector<float> storedValues(GGMLType type,
                                        const std::vector<float> &values,
                                        llvm::ArrayRef<int64_t> shape) {
+  std::vector<uint8_t> bytes = encodeValues(type, values);
   TensorRef ref;
   ref.name = "stored";
   ref.shape = shape.vec();
-  std::vector<uint8_t> bytes;
-  switch (type) {
-  case GGMLType::Q8_0:
-    ref.dtype = DType::Q8_0;
-    bytes = quantizeQ8_0(values);
-    break;
-  case GGMLType::Q4_0:
-    ref.dtype = DType::Q4_0;
-    bytes = quantizeQ4_0(values);
-    break;
-  case GGMLType::Q2_K:
-  case GGMLType::Q3_K:
-  case GGMLType::Q4_K:
-  case GGMLType::Q5_K:
-  case GGMLType::Q6_K:
-    ref.dtype = *dtypeOfGGMLType(uint32_t(type));
-    bytes = quantizeKQuant(type, values);
-    break;
-  case GGMLType::F16: {
-    std::vector<float> out(values.size());
-    for (size_t i = 0; i < values.size(); ++i)
-      out[i] = halfToFloat(floatToHalf(values[i]));
-    return out;
-  }
-  default:
-    return values;
-  }
+  ref.dtype = *dtypeOfGGMLType(uint32_t(type));
   ref.data = bytes.data();
   ref.numBytes = bytes.size();
   llvm::Expected<std::vector<float>> back = toF32(ref);

@@ -68,6 +68,18 @@ std::string referencePath() {
   return std::string(QOPT_TEST_DATA_DIR) + "/kquant-reference.gguf";
 }
 
+/// A TensorRef of `dtype` and `shape` over `bytes`.
+TensorRef tensorOver(DType dtype, std::vector<int64_t> shape,
+                     const std::vector<uint8_t> &bytes) {
+  TensorRef ref;
+  ref.name = ref.sourceName = "t";
+  ref.dtype = dtype;
+  ref.shape = std::move(shape);
+  ref.data = bytes.data();
+  ref.numBytes = bytes.size();
+  return ref;
+}
+
 /// A TensorRef over tensor `name` of the parsed reference file.
 TensorRef tensorOf(const gguf::GGUFFile &file, llvm::StringRef name) {
   TensorRef ref;
@@ -154,12 +166,7 @@ TEST_P(KQuantReferenceTest, EncoderRoundTrips) {
   std::vector<float> source = unwrap(toF32(tensorOf(*file, "source")));
   std::vector<uint8_t> bytes = quantizeKQuant(type.ggml, source);
   ASSERT_EQ(bytes.size(), tensorOf(*file, type.name).numBytes);
-  TensorRef encoded;
-  encoded.name = "encoded";
-  encoded.dtype = type.dtype;
-  encoded.shape = {4, 512};
-  encoded.data = bytes.data();
-  encoded.numBytes = bytes.size();
+  TensorRef encoded = tensorOver(type.dtype, {4, 512}, bytes);
   std::vector<float> back = unwrap(toF32(encoded));
   BlockQuantized q = unwrap(toBlockQuantized(encoded));
   // Each value is within one step of its group: the encoder rounds the
@@ -220,12 +227,7 @@ TEST(KQuantTest, ZeroScaleWithMinimumIsExact) {
   block[4 + 5] = 0; // min 1
   for (int i = 16; i < 144; ++i)
     block[i] = 0x55;
-  TensorRef t;
-  t.name = "t";
-  t.dtype = DType::Q4_K;
-  t.shape = {256};
-  t.data = block.data();
-  t.numBytes = block.size();
+  TensorRef t = tensorOver(DType::Q4_K, {256}, block);
   std::vector<float> values = unwrap(toF32(t));
   BlockQuantized q = unwrap(toBlockQuantized(t));
   for (int i = 0; i < 32; ++i) {
@@ -253,12 +255,7 @@ TEST(KQuantTest, RowsMustBeWholeSuperBlocks) {
 
 TEST(KQuantTest, TruncatedDataIsRefused) {
   std::vector<uint8_t> block(100, 0);
-  TensorRef t;
-  t.name = "t";
-  t.dtype = DType::Q6_K;
-  t.shape = {256};
-  t.data = block.data();
-  t.numBytes = block.size();
+  TensorRef t = tensorOver(DType::Q6_K, {256}, block);
   expectError(toF32(t), "expected 210");
   expectError(toBlockQuantized(t), "expected 210");
   t.shape = {2, 100};

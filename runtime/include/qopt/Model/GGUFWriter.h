@@ -97,6 +97,10 @@ std::vector<uint8_t> quantizeQ4_0(llvm::ArrayRef<float> values);
 std::vector<uint8_t> quantizeKQuant(GGMLType type,
                                     llvm::ArrayRef<float> values);
 
+/// `values` stored as `type`: converted (f32, f16, bf16) or quantized
+/// (Q8_0, Q4_0: a multiple of 32 values; K-quants: of 256) as above.
+std::vector<uint8_t> encodeValues(GGMLType type, llvm::ArrayRef<float> values);
+
 /// Builds a GGUF v3 file in memory. Keys and tensors are written in the
 /// order they were added; nothing is validated beyond what is needed to lay
 /// the file out (so tests can also produce unusual files).
