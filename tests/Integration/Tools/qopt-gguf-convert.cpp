@@ -189,8 +189,9 @@ struct Padding {
   }
 };
 
-/// Pads tensor `name` (canonical, shape `shape`) in place.
-static void pad(const Padding &p, llvm::StringRef name,
+/// Pads tensor `name` (canonical, shape `shape`) in place; false for a
+/// tensor the padding does not know.
+static bool pad(const Padding &p, llvm::StringRef name,
                 std::vector<int64_t> &shape, std::vector<float> &values,
                 const ModelConfig &c) {
   llvm::StringRef kind =
@@ -210,6 +211,8 @@ static void pad(const Padding &p, llvm::StringRef name,
       {"w3", {"hd", 0}},
       {"w2", {"dh", 0}}};
   auto [axis, scaleKind] = axes.lookup(kind);
+  if (!axis || std::strlen(axis) != shape.size())
+    return false;
   float scale = scaleKind == 1 ? std::sqrt(float(c.dim) / float(p.dim))
                 : scaleKind == 2
                     ? std::sqrt(float(p.headDim) / float(p.fromHeadDim))
@@ -230,6 +233,7 @@ static void pad(const Padding &p, llvm::StringRef name,
   }
   shape = padded;
   values = std::move(out);
+  return true;
 }
 
 int main(int argc, char **argv) {
@@ -333,8 +337,8 @@ int main(int argc, char **argv) {
     if (!values)
       return fail(llvm::toString(values.takeError()));
     std::vector<int64_t> shape = t.shape;
-    if (padTo > 0)
-      pad(p, t.name, shape, *values, c);
+    if (padTo > 0 && !pad(p, t.name, shape, *values, c))
+      return fail("--pad-to: no padding rule for tensor '" + t.name + "'");
     GGMLType type = GGMLType::F32;
     if (shape.size() == 2) {
       type = weightType == kMixType ? mixType(t.name) : weightType.getValue();
