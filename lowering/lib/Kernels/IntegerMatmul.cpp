@@ -111,36 +111,33 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
         scaled = arith::MinNumFOp::create(k.b, k.loc, scaled,
                                           k.splat(blockF, k.f32(127.0f)));
         Value q = arith::FPToSIOp::create(k.b, k.loc, blockI, scaled);
-        Value sum = vector::ReductionOp::create(k.b, k.loc,
-                                                vector::CombiningKind::ADD, q);
-        Value sumF = arith::SIToFPOp::create(k.b, k.loc, f32, sum);
         codes.push_back(
             arith::TruncIOp::create(k.b, k.loc, vecOf(kBlock, i8), q));
         scales.push_back(sx);
-        // groupSums[t, col / G] += factor * sx * sum(q); a block holds
-        // several groups of 16: one sum each.
+        // groupSums[t, col / G] += factor * sx * sum(q): one sum per block,
+        // or per group of 16 when a block holds two.
         Value g = k.divui(col, k.index(plan.group));
-        if (plan.group < kBlock) {
-          for (int64_t h = 0; h < kBlock / plan.group; ++h) {
-            SmallVector<int64_t> half(plan.group);
-            std::iota(half.begin(), half.end(), h * plan.group);
-            Value part = vector::ShuffleOp::create(k.b, k.loc, q, q, half);
-            Value partSum = arith::SIToFPOp::create(
-                k.b, k.loc, f32,
-                vector::ReductionOp::create(k.b, k.loc,
-                                            vector::CombiningKind::ADD, part));
-            memref::StoreOp::create(
-                k.b, k.loc, k.mulf(k.f32(sumFactor), k.mulf(sx, partSum)),
-                act.groupSums, ValueRange{t, k.addi(g, k.index(h))});
+        int64_t span = std::min(plan.group, kBlock);
+        for (int64_t h = 0; h < kBlock / span; ++h) {
+          Value part = q;
+          if (span < kBlock) {
+            SmallVector<int64_t> lanes(span);
+            std::iota(lanes.begin(), lanes.end(), h * span);
+            part = vector::ShuffleOp::create(k.b, k.loc, q, q, lanes);
           }
-          continue;
+          Value sum = arith::SIToFPOp::create(
+              k.b, k.loc, f32,
+              vector::ReductionOp::create(k.b, k.loc,
+                                          vector::CombiningKind::ADD, part));
+          Value add = k.mulf(k.f32(sumFactor), k.mulf(sx, sum));
+          Value at = k.addi(g, k.index(h));
+          if (blocksPerGroup > 1)
+            add = k.addf(memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                                ValueRange{t, at}),
+                         add);
+          memref::StoreOp::create(k.b, k.loc, add, act.groupSums,
+                                  ValueRange{t, at});
         }
-        Value old =
-            memref::LoadOp::create(k.b, k.loc, act.groupSums, ValueRange{t, g});
-        Value add = k.mulf(k.f32(sumFactor), k.mulf(sx, sumF));
-        memref::StoreOp::create(k.b, k.loc,
-                                blocksPerGroup == 1 ? add : k.addf(old, add),
-                                act.groupSums, ValueRange{t, g});
       }
       Value all = concat(k, codes);
       Value ordered =
