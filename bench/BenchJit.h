@@ -45,11 +45,12 @@ inline std::unique_ptr<mlir::MLIRContext> makeLoweringContext() {
 }
 
 /// Parses `source` in `context`, lowers it at the host's vector width (with
-/// int8 activations and the host's int8 dot products if `int8Activations`)
-/// and JIT-compiles it.
+/// int8 activations and the host's int8 dot products if `int8Activations`;
+/// `panelTokens` >= 0 overrides the pipeline's panel-tokens) and
+/// JIT-compiles it.
 inline std::unique_ptr<mlir::ExecutionEngine>
 jitKernels(mlir::MLIRContext &context, const std::string &source,
-           bool int8Activations = false) {
+           bool int8Activations = false, int64_t panelTokens = -1) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(source,
                                               mlir::ParserConfig(&context));
@@ -57,6 +58,8 @@ jitKernels(mlir::MLIRContext &context, const std::string &source,
   mlir::qopt::QOptToLLVMPipelineOptions options;
   options.vectorWidth = mlir::qopt::hostVectorWidth();
   options.int8Activations = int8Activations;
+  if (panelTokens >= 0)
+    options.panelTokens = panelTokens;
   options.intDot =
       mlir::qopt::hostIntDot(options.vectorWidth) == mlir::qopt::IntDot::Vnni
           ? "vnni"

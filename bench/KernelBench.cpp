@@ -13,7 +13,9 @@
 // r = 8, 4 and 2 bits (the top r + 1 planes are read). The quantized ones
 // run on the exact path (int8 = 0: f32 activations) and on the integer path
 // (int8 = 1: activations quantized to int8, VNNI dot products where the host
-// has them), so the two compare as ratios within one run.
+// has them), so the two compare as ratios within one run. For M >= 8,
+// int8 = 2 is the integer path with the packed GEMM turned off
+// (panel-tokens=0: the row-wise kernel), the baseline of IntegerPanels.cpp.
 //
 // Counters: bytes_per_second = weight bytes read (codes, scales) per second;
 // gops = 2 M N K / time (G multiply-adds x 2); bw_share = that byte rate
@@ -137,13 +139,15 @@ std::vector<int64_t> descriptor(const void *data,
 /// One JIT-compiled `@mm(x, parts..., [width], y)` per (kind, n, k).
 class CompiledMatmul {
 public:
-  static CompiledMatmul &get(Kind kind, int64_t n, int64_t k, bool int8) {
-    static std::map<std::tuple<int, int64_t, int64_t, bool>,
+  /// `mode`: 0 exact path, 1 integer path, 2 integer path without the
+  /// packed GEMM.
+  static CompiledMatmul &get(Kind kind, int64_t n, int64_t k, int64_t mode) {
+    static std::map<std::tuple<int, int64_t, int64_t, int64_t>,
                     std::unique_ptr<CompiledMatmul>>
         cache;
-    auto &slot = cache[{static_cast<int>(kind), n, k, int8}];
+    auto &slot = cache[{static_cast<int>(kind), n, k, mode}];
     if (!slot)
-      slot.reset(new CompiledMatmul(kind, n, k, int8));
+      slot.reset(new CompiledMatmul(kind, n, k, mode));
     return *slot;
   }
 
@@ -178,7 +182,7 @@ public:
   }
 
 private:
-  CompiledMatmul(Kind kind, int64_t n, int64_t k, bool int8)
+  CompiledMatmul(Kind kind, int64_t n, int64_t k, int64_t mode)
       : weight(layoutOf(kind, n, k)), n(n), k(k) {
     context = ::qopt::bench::makeLoweringContext();
     std::string params = "%x: " + memrefType({-1, k}, "f32");
@@ -199,7 +203,8 @@ private:
         "return\n}\n",
         params, memrefType({-1, k}, "f32"), operands, types,
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
-    engine = ::qopt::bench::jitKernels(*context, source, int8);
+    engine = ::qopt::bench::jitKernels(*context, source, mode != 0,
+                                       mode == 2 ? 0 : -1);
   }
 
   WeightLayout weight;
@@ -301,14 +306,14 @@ int64_t bytesRead(const WeightLayout &l, int64_t width) {
 }
 
 /// Args: N, K, M, threads, cold (0/1), width (nested only, else 0), int8
-/// activations (0/1).
+/// activations (0: no, 1: yes, 2: yes without the packed GEMM).
 void BM_Matmul(benchmark::State &state, Kind kind) {
   int64_t n = state.range(0), k = state.range(1), m = state.range(2);
   int threads = static_cast<int>(state.range(3));
   bool cold = state.range(4) != 0;
   int64_t width = state.range(5);
-  bool int8 = state.range(6) != 0;
-  CompiledMatmul &mm = CompiledMatmul::get(kind, n, k, int8);
+  int64_t mode = state.range(6);
+  CompiledMatmul &mm = CompiledMatmul::get(kind, n, k, mode);
   const WeightLayout &l = mm.layout();
   int64_t bytes = bytesRead(l, width ? width : 8);
   // Cold: enough copies to read 512 MiB before a copy comes back.
@@ -359,8 +364,8 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
           // call (decode-shaped M); large M is compute-bound.
           if (cold && m > 8)
             continue;
-          for (int64_t int8 : {0, 1}) {
-            if (int8 && !quantized)
+          for (int64_t int8 : {0, 1, 2}) {
+            if ((int8 && !quantized) || (int8 == 2 && m < 8))
               continue;
             if (!nested) {
               b->Args({n, k, m, threads, cold, 0, int8});

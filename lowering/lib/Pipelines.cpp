@@ -91,6 +91,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.vectorWidth = options.vectorWidth;
   kernels.int8Activations = options.int8Activations;
   kernels.intDot = options.intDot;
+  kernels.panelTokens = options.panelTokens;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createConvertBufferizationToMemRefPass());

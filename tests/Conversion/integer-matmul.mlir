@@ -6,10 +6,60 @@
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16" | FileCheck %s --check-prefix=EXACT
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true int-dot=amx" 2>&1 | FileCheck %s --check-prefix=BADDOT
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true token-tile=0" 2>&1 | FileCheck %s --check-prefix=BADTILE
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni panel-tokens=32" | FileCheck %s --check-prefix=PANEL
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true panel-tokens=0" | FileCheck %s --check-prefix=NOPANEL
+// RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true panel-tokens=-1" 2>&1 | FileCheck %s --check-prefix=BADPANEL
 // RUN: qopt-opt %s --qopt-to-llvm="vector-width=16 int8-activations=true int-dot=vnni" | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 
 // BADDOT: int-dot must be 'vnni' or 'generic', got 'amx'
 // BADTILE: token-tile must be in [1, 16], got 0
+// BADPANEL: panel-tokens must be >= 0, got -1
+
+// The packed GEMM (IntegerPanels.cpp) for calls of panel-tokens tokens or
+// more: the 16 rows are one panel. Its codes are unpacked once per call,
+// superblock by superblock, and interleaved by a 16 x 16 transposition of
+// i32 words (four stages of two-source shuffles) into [superblock * 16 +
+// chunk, 64] bytes; the weight scales go to [superblock * 2 sets, 16] and
+// the zero-point factors to [group, 16]. The micro-kernel keeps 8 tokens x
+// 16 rows: each chunk of codes is loaded once and meets each token's four
+// activation codes broadcast to every lane; the 8 chunks of one 32-block
+// accumulate in i32 before one conversion and FMA per token. Remainder
+// tokens take a tile of one; y is stored 16 rows at a time. Fewer tokens:
+// the row-wise kernel.
+// PANEL-LABEL: func.func @q4
+// PANEL: %[[MANY:.*]] = arith.cmpi uge, %{{.*}}, %c32 : index
+// PANEL: scf.if %[[MANY]] {
+// PANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c1{{.*}})
+// PANEL: %[[PC:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x64xi8>
+// PANEL: %[[PS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8x16xf32>
+// PANEL: %[[PZ:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8x16xf32>
+// PANEL: vector.bitcast %{{.*}} : vector<64xi8> to vector<16xi32>
+// PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xi32>, vector<16xi32>
+// PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30] : vector<16xi32>, vector<16xi32>
+// PANEL-COUNT-16: vector.store %{{.*}}, %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
+// PANEL: vector.store %{{.*}}, %[[PS]]
+// PANEL: vector.store %{{.*}}, %[[PZ]]
+// PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c8
+// PANEL: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// PANEL: %[[W:.*]] = vector.load %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
+// PANEL: %[[WORD:.*]] = vector.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<4xi8>
+// PANEL: vector.broadcast %{{.*}} : i32 to vector<16xi32>
+// PANEL: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[W]], %{{.*}})
+// PANEL-COUNT-63: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// PANEL-NOT: vector.load %[[PC]]
+// PANEL: vector.load %[[PS]]
+// PANEL: arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// PANEL: vector.fma
+// PANEL: vector.load %[[PZ]]
+// PANEL: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x16xf32>, vector<16xf32>
+// PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
+// PANEL: memref.dealloc %[[PC]]
+// PANEL: } else {
+// PANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})
+// NOPANEL-LABEL: func.func @q4
+// NOPANEL-NOT: scf.if
+// NOPANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})
+// NOPANEL-LABEL: func.func @nested
 
 // 4-bit symmetric groups of 32 (q4_0): the activations are quantized once
 // per call into a buffer (codes in the weight's byte order: low nibbles of

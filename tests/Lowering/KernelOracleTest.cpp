@@ -58,8 +58,11 @@
 // kernels' parallel row loops).
 //
 // The integer matmul path (int8 activations, IntegerMatmul.cpp) runs the
-// matmul cases again, with 6 tokens instead of 3 (a tile of 4 and a
-// remainder) and one stories260K-shaped case (172 x 64, 409 tokens), with
+// matmul cases again, multi-token ones with 6 tokens instead of 3 (the
+// row-wise kernel: a tile of 4 and a remainder) or with 11 tokens and 37
+// rows (the packed GEMM of IntegerPanels.cpp on whole panels, the row-wise
+// kernel on the rest), and one stories260K-shaped case (172 x 64, 409
+// tokens), with
 // generic integer code and with VNNI where the host has it. Where a case
 // takes that path (integerMatmulApplies on its served type), the reference
 // is the path's definition: x quantized per block of 32 with the kernel's
@@ -124,10 +127,10 @@ struct Grouping {
 
 /// The groupings the cases rotate through.
 const Grouping kGroupings[] = {
-    {Gran::Group, 32, 64},      {Gran::Group, 64, 64},
+    {Gran::Group, 32, 64},      {Gran::Group, 64, 96},
     {Gran::Group, 64, 256},     {Gran::Group, 128, 256},
     {Gran::PerChannel, 0, 64},  {Gran::PerTensor, 0, 64},
-    {Gran::Group, 32, 172},     {Gran::Group, 32, 256},
+    {Gran::Group, 32, 172},     {Gran::Group, 128, 192},
     {Gran::PerChannel, 0, 172}, {Gran::PerTensor, 0, 256},
     {Gran::Group, 16, 256},
 };
@@ -776,15 +779,25 @@ compile(const std::string &source, int64_t vectorWidth,
   return result;
 }
 
-/// The integer matmul runs: only the matmul cases, with six tokens instead
-/// of three (a full tile of four and a remainder).
+/// The integer matmul runs: only the matmul cases. Multi-token cases take
+/// turns: six tokens instead of three (the row-wise kernel: a full tile of
+/// four and a remainder), or eleven tokens and 37 rows (the packed GEMM,
+/// from kPanelTokens tokens on: two or four whole panels of 16 or 8 rows
+/// plus five rows for the row-wise kernel; a tile of 8 or two of 4, and
+/// three remainder tokens).
+constexpr int64_t kPanelTokens = 8;
 std::vector<Case> integerCases() {
   std::vector<Case> cases;
+  bool panel = false;
   for (Case c : makeCases()) {
     if (c.op != OpKind::Matmul)
       continue;
-    if (c.tokens > 1)
-      c.tokens = 6;
+    if (c.tokens > 1) {
+      c.tokens = panel ? 11 : 6;
+      if (panel)
+        c.n = 37;
+      panel = !panel;
+    }
     cases.push_back(std::move(c));
   }
   // Model-shaped: stories260K's gate projection on a 409-token prefill.
@@ -816,6 +829,7 @@ void runOracle(int64_t vectorWidth, StringRef intDot = "") {
   pipeline.int8Activations = !intDot.empty();
   if (!intDot.empty())
     pipeline.intDot = intDot.str();
+  pipeline.panelTokens = kPanelTokens;
   auto start = std::chrono::steady_clock::now();
   llvm::Expected<Compiled> compiled = compile(source, vectorWidth, &pipeline);
   ASSERT_TRUE(static_cast<bool>(compiled))

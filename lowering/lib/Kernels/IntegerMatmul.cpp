@@ -47,15 +47,6 @@ using namespace mlir::qopt::integer;
 
 namespace {
 
-/// The activation buffers of one matmul call: int8 codes in the plan's
-/// order [tokens, cols]; per superblock the lane vector of the activation
-/// scale times 2^shift [tokens, superblocks * L]; and per weight group the
-/// correction -sum over its blocks of sx * sum(q) [tokens, groups] (times
-/// the zero point for symmetric weights, which is a constant).
-struct Activations {
-  Value codes, scale, groupSums;
-};
-
 /// Quantizes x (f32 [tokens, cols]) for `plan`. `symZero` is the parent
 /// zero point of symmetric weights (folded into the group sums), or nullopt
 /// for asymmetric ones.
@@ -201,8 +192,10 @@ Value groupCorrection(KernelBuilder &k, const QuantBuffers &q,
                                      acc, tail, arith::FastMathFlags::reassoc);
 }
 
-/// acc[i] + sum_{j < 4} u[4i + j] * s[4i + j] (u unsigned, s signed bytes).
-Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s) {
+} // namespace
+
+Value integer::dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u,
+                        Value s) {
   auto accType = cast<VectorType>(acc.getType());
   int64_t lanes = accType.getNumElements();
   if (isa == IntDot::Vnni) {
@@ -228,15 +221,14 @@ Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s) {
   return sum;
 }
 
-} // namespace
-
 bool mlir::qopt::integerMatmulApplies(QTensorType type, int64_t width) {
   return planFor(type, width).has_value();
 }
 
 bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
                                     Value x, Value out, Value numTokens,
-                                    IntDot isa, int64_t tokenTile) {
+                                    IntDot isa, int64_t tokenTile,
+                                    int64_t panelTokens) {
   std::optional<IntegerPlan> maybePlan = planFor(q.type, k.width);
   if (!maybePlan || q.unpacked || q.width)
     return false;
@@ -299,14 +291,39 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     }
   };
   tokenTile = std::max<int64_t>(tokenTile, 1);
-  k.parallelLoop(0, k.index(rows), [&](Value n) {
-    Value tiled =
-        k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
-    if (tokenTile > 1)
-      k.forLoop(k.index(0), tiled, tokenTile,
-                [&](Value t0) { rowTile(n, t0, tokenTile); });
-    k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
-  });
+  // Row-wise: rows [first, rows), each streamed once for all tokens.
+  auto rowWise = [&](int64_t first) {
+    if (first >= rows)
+      return;
+    k.parallelLoop(first, k.index(rows), [&](Value n) {
+      Value tiled =
+          k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
+      if (tokenTile > 1)
+        k.forLoop(k.index(0), tiled, tokenTile,
+                  [&](Value t0) { rowTile(n, t0, tokenTile); });
+      k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
+    });
+  };
+  // From `panelTokens` tokens on, whole panels of L rows take the packed
+  // GEMM (IntegerPanels.cpp) and the remaining rows the row-wise kernel.
+  int64_t panels = rows / plan.lanes;
+  if (panelTokens <= 0 || panels == 0) {
+    rowWise(0);
+  } else {
+    Value many = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
+                                       numTokens, k.index(panelTokens));
+    scf::IfOp::create(
+        k.b, k.loc, many,
+        [&](OpBuilder &b, Location loc) {
+          lowerPanels(k, q, plan, act, out, numTokens, isa, panels);
+          rowWise(panels * plan.lanes);
+          scf::YieldOp::create(b, loc);
+        },
+        [&](OpBuilder &b, Location loc) {
+          rowWise(0);
+          scf::YieldOp::create(b, loc);
+        });
+  }
   for (Value buffer : {act.codes, act.scale, act.groupSums})
     memref::DeallocOp::create(k.b, k.loc, buffer);
   return true;

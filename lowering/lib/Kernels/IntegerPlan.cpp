@@ -35,6 +35,10 @@ std::optional<IntegerPlan> integer::planFor(QTensorType type, int64_t width) {
   bool nested = type.getLayout() == Layout::Nested;
   int64_t group =
       type.getGranularity() == Granularity::Group ? type.getGroupSize() : cols;
+  // A shorter last group (K = 96 in groups of 64) would need its own
+  // correction terms: the exact path takes it.
+  if (cols % group != 0)
+    return std::nullopt;
   for (int64_t s : {int64_t(64), int64_t(32)}) {
     if (s > 4 * width || cols % s != 0 || group % kMinGroup != 0)
       continue;

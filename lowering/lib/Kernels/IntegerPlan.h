@@ -71,6 +71,27 @@ void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
 Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
                  const IntegerPlan &plan, Value values, Value n, Value sb);
 
+/// The activation buffers of one matmul call: int8 codes in the plan's
+/// order [tokens, cols]; per superblock the lane vector of the activation
+/// scale times 2^shift [tokens, superblocks * L]; and per weight group the
+/// correction -sum over its blocks of sx * sum(q) [tokens, groups] (times
+/// the zero point for symmetric weights, which is a constant).
+struct Activations {
+  Value codes, scale, groupSums;
+};
+
+/// acc[i] + sum_{j < 4} u[4i + j] * s[4i + j] (u unsigned, s signed bytes),
+/// emitted as `isa` says.
+Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s);
+
+/// The prefill GEMM (IntegerPanels.cpp): rows [0, panels * L) of y for
+/// every token, L = plan.lanes rows at a time. Each panel's codes are
+/// unpacked once per call into a row-interleaved buffer, then swept by a
+/// micro-kernel that keeps a tile of tokens x L rows in registers.
+void lowerPanels(KernelBuilder &k, const QuantBuffers &q,
+                 const IntegerPlan &plan, const Activations &act, Value out,
+                 Value numTokens, IntDot isa, int64_t panels);
+
 } // namespace integer
 } // namespace qopt
 } // namespace mlir

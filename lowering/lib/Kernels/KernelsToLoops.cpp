@@ -77,6 +77,13 @@ struct ConvertQOptKernelsToLoopsPass
       return signalPassFailure();
     }
     integer.tokenTile = tokenTile;
+    if (panelTokens < 0) {
+      getOperation()->emitError()
+          << "convert-qopt-kernels-to-loops: panel-tokens must be >= 0, got "
+          << static_cast<int64_t>(panelTokens);
+      return signalPassFailure();
+    }
+    integer.panelTokens = panelTokens;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

@@ -75,6 +75,12 @@ struct QOptToLLVMPipelineOptions
                      "AVX-512 VNNI, or AVX-VNNI / AVX-512 VL at vector "
                      "width 8) or 'generic' (portable vector code)"),
       llvm::cl::init("generic")};
+  Option<int64_t> panelTokens{
+      *this, "panel-tokens",
+      llvm::cl::desc("Integer-path matmul calls with at least this many "
+                     "tokens take the packed GEMM over panels of weight rows "
+                     "(0: the row-wise kernel for every call)"),
+      llvm::cl::init(8)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs

@@ -163,7 +163,10 @@ def ConvertQOptKernelsToLoopsPass
            "How int8 dot products are emitted: vnni or generic">,
     Option<"tokenTile", "token-tile", "int64_t", /*default=*/"4",
            "Tokens sharing each unpacked superblock of codes on the integer "
-           "path (1 to 16)">
+           "path (1 to 16)">,
+    Option<"panelTokens", "panel-tokens", "int64_t", /*default=*/"8",
+           "Integer-path calls with at least this many tokens take the "
+           "packed GEMM over panels of rows (0: never)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -56,13 +56,16 @@ struct IntegerMatmulOptions {
   IntDot intDot = IntDot::Generic;
   /// Tokens that share each unpacked superblock of weight codes.
   int64_t tokenTile = 4;
+  /// Calls with at least this many tokens take the packed GEMM
+  /// (IntegerPanels.cpp); 0 keeps the row-wise kernel for every call.
+  int64_t panelTokens = 8;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of
 /// a weight of `type` takes the integer path (a rank-2 weight with dense
-/// 1/2/4/8-bit rows or nested planes, columns a multiple of 32 and groups a
-/// multiple of 32 compatible with the superblock); otherwise it keeps the
-/// exact path.
+/// rows of any width 1..8 or nested planes, columns a multiple of 32, and
+/// groups a multiple of 16 that divide the columns and are compatible with
+/// the superblock); otherwise it keeps the exact path.
 bool integerMatmulApplies(QTensorType type, int64_t vectorWidth);
 
 /// Patterns of convert-qopt-kernels-to-loops.

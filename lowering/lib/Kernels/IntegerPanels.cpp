@@ -1,0 +1,251 @@
+//===- IntegerPanels.cpp - Prefill GEMM of the integer matmul path -------===//
+//
+// The integer path of qopt.kernel_matmul for calls with many tokens
+// (prefill): a packed GEMM. The weight rows are taken in *panels* of L rows
+// (L = plan.lanes, the i32 lanes of one vector: 16 on 512-bit vectors, 8
+// on 256-bit ones). Once per call, each panel's codes are unpacked from
+// their storage form (any width, dense or nested, IntegerPlan.cpp) and
+// interleaved: chunk j (four codes) of superblock sb holds, in lane r, the
+// four codes of row n0 + r, so one vector load gives the same four columns
+// of L rows. The panel's weight scales are gathered per (superblock, lane
+// set) and its zero-point factors per group, L rows per vector. The codes
+// of a 4096-column panel take 64 KiB (176 KiB at 11008 columns): the
+// micro-kernel sweeps them from L2.
+//
+// Micro-kernel. A tile of T tokens (8 with 512-bit vectors, 4 with 256-bit
+// ones: 2T accumulators) x L rows: per chunk, one load of the panel's codes
+// and, per token, a broadcast of its four activation codes and one
+// `vpdpbusd` into the token's i32 accumulator. The chunks of a superblock
+// that share one weight group and one activation block (a *lane set*,
+// IntegerPlan's order) accumulate together; then, per token, the i32 sums
+// are converted and scaled by that set's weight scales (a vector over the
+// rows) times the token's activation scale, into f32 accumulators. After
+// the last superblock the zero-point terms are added group by group (the
+// same groupSums as the row-wise kernel), and y[t, n0 .. n0 + L) is stored
+// as one vector. Compared with the row-wise kernel (one conversion, multiply
+// and FMA per vpdpbusd, a horizontal reduction per output), the float work
+// is divided by the chunks per set (8 for groups of 32 on 512-bit vectors)
+// and no reduction remains.
+//
+// The arithmetic is the integer path's definition (docs/lowering.md): the
+// same integer sums, the same f32 scale products; only the order of the
+// f32 additions differs from the row-wise kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "IntegerPlan.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+using namespace mlir::qopt::integer;
+
+namespace {
+
+/// The lanes of a superblock grouped by the weight group and activation
+/// block their four codes belong to (one weight scale and one activation
+/// scale per set), in element order.
+SmallVector<SmallVector<int64_t>> panelLaneSets(const IntegerPlan &plan) {
+  int64_t span = std::min(plan.group, kBlock);
+  SmallVector<SmallVector<int64_t>> sets(plan.superblock / span);
+  for (int64_t lane = 0; lane < plan.lanes; ++lane)
+    sets[plan.order[4 * lane] / span].push_back(lane);
+  return sets;
+}
+
+/// Transposes n vectors of n elements (n a power of two): log2(n) stages
+/// that swap the off-diagonal blocks of size n/2, n/4, ..., 1 with
+/// two-source shuffles.
+SmallVector<Value> transposeSquare(KernelBuilder &k, SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t b = n / 2; b >= 1; b /= 2) {
+    SmallVector<int64_t> low(n), high(n);
+    for (int64_t p = 0; p < n; ++p) {
+      low[p] = (p & b) ? n + p - b : p;
+      high[p] = (p & b) ? n + p : p + b;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & b)
+        continue;
+      Value a = rows[i], c = rows[i + b];
+      rows[i] = vector::ShuffleOp::create(k.b, k.loc, a, c, low);
+      rows[i + b] = vector::ShuffleOp::create(k.b, k.loc, a, c, high);
+    }
+  }
+  return rows;
+}
+
+/// A vector<4L x i8> that repeats the four activation codes at
+/// codes[t, col .. col + 4).
+Value broadcastWord(KernelBuilder &k, Value codes, Value t, Value col,
+                    int64_t lanes) {
+  Type i8 = k.b.getI8Type(), i32 = k.b.getI32Type();
+  Value bytes = vector::LoadOp::create(k.b, k.loc, vecOf(4, i8), codes,
+                                       ValueRange{t, col});
+  Value word = vector::ExtractOp::create(
+      k.b, k.loc,
+      vector::BitCastOp::create(k.b, k.loc, vecOf(1, i32), bytes), 0);
+  return vector::BitCastOp::create(k.b, k.loc, vecOf(4 * lanes, i8),
+                                   k.splat(vecOf(lanes, i32), word));
+}
+
+/// vector.from_elements of f32 scalars.
+Value fromScalars(KernelBuilder &k, ArrayRef<Value> values) {
+  return vector::FromElementsOp::create(
+      k.b, k.loc,
+      vecOf(static_cast<int64_t>(values.size()), k.b.getF32Type()), values);
+}
+
+} // namespace
+
+void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
+                          const IntegerPlan &plan, const Activations &act,
+                          Value out, Value numTokens, IntDot isa,
+                          int64_t panels) {
+  const int64_t rowsPer = plan.lanes, s = plan.superblock;
+  int64_t cols = q.type.getShape()[1];
+  int64_t numSuper = cols / s, numGroups = cols / plan.group;
+  SmallVector<SmallVector<int64_t>> sets = panelLaneSets(plan);
+  int64_t numSets = sets.size();
+  Type f32 = k.b.getF32Type(), i8 = k.b.getI8Type(), i32 = k.b.getI32Type();
+  auto rowsF = vecOf(rowsPer, f32);
+  auto rowsI = vecOf(rowsPer, i32);
+  auto chunk = vecOf(4 * rowsPer, i8);
+  auto alloc = [&](int64_t d0, int64_t d1, Type element) {
+    return memref::AllocOp::create(k.b, k.loc,
+                                   MemRefType::get({d0, d1}, element),
+                                   k.b.getI64IntegerAttr(64))
+        .getResult();
+  };
+  Type outElement = cast<MemRefType>(out.getType()).getElementType();
+  // Tokens per micro-kernel tile: T i32 and T f32 accumulators, with room
+  // for the codes and the broadcasts (32 registers with AVX-512, 16 with
+  // AVX2).
+  const int64_t tileTokens = k.width >= 16 ? 8 : 4;
+
+  k.parallelLoop(0, k.index(panels), [&](Value panel) {
+    Value n0 = k.muli(panel, k.index(rowsPer));
+    SmallVector<Value> rows;
+    for (int64_t r = 0; r < rowsPer; ++r)
+      rows.push_back(k.addi(n0, k.index(r)));
+    // Pack: codes [superblock * L + chunk, 4L], weight scales [superblock
+    // * sets + set, L], zero-point factors [group, L].
+    Value codes = alloc(numSuper * rowsPer, 4 * rowsPer, i8);
+    Value scales = alloc(numSuper * numSets, rowsPer, f32);
+    Value zeros = alloc(numGroups, rowsPer, f32);
+    k.forLoop(0, k.index(numSuper), [&](Value sb) {
+      SmallVector<Value> words;
+      for (Value n : rows)
+        words.push_back(vector::BitCastOp::create(
+            k.b, k.loc, rowsI, loadSuperblockCodes(k, q, plan, n, sb)));
+      SmallVector<Value> chunks = transposeSquare(k, words);
+      Value base = k.muli(sb, k.index(rowsPer));
+      for (int64_t j = 0; j < rowsPer; ++j)
+        vector::StoreOp::create(
+            k.b, k.loc, vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]),
+            codes, ValueRange{k.addi(base, k.index(j)), k.index(0)});
+      for (int64_t set = 0; set < numSets; ++set) {
+        Value col = k.addi(k.muli(sb, k.index(s)),
+                           k.index(plan.order[4 * sets[set].front()]));
+        SmallVector<Value> values;
+        for (Value n : rows)
+          values.push_back(
+              k.load(q.scales, scaleIndices(k, q.type, {n, col})));
+        vector::StoreOp::create(
+            k.b, k.loc, fromScalars(k, values), scales,
+            ValueRange{k.addi(k.muli(sb, k.index(numSets)), k.index(set)),
+                       k.index(0)});
+      }
+    });
+    k.forLoop(0, k.index(numGroups), [&](Value g) {
+      Value col = k.muli(g, k.index(plan.group));
+      SmallVector<Value> values;
+      for (Value n : rows) {
+        SmallVector<Value> idx = scaleIndices(k, q.type, {n, col});
+        Value w = k.load(q.scales, idx);
+        if (q.zeros)
+          w = k.mulf(w, k.load(q.zeros, idx));
+        values.push_back(w);
+      }
+      vector::StoreOp::create(k.b, k.loc, fromScalars(k, values), zeros,
+                              ValueRange{g, k.index(0)});
+    });
+
+    // y[t0 .. t0 + tile, n0 .. n0 + L).
+    auto tokenTile = [&](Value t0, int64_t tile) {
+      SmallVector<Value> tokens;
+      for (int64_t i = 0; i < tile; ++i)
+        tokens.push_back(k.addi(t0, k.index(i)));
+      Value zeroF = arith::ConstantOp::create(
+          k.b, k.loc, DenseElementsAttr::get(rowsF, k.b.getF32FloatAttr(0)));
+      Value zeroI = arith::ConstantOp::create(
+          k.b, k.loc, DenseElementsAttr::get(rowsI, k.b.getI32IntegerAttr(0)));
+      SmallVector<Value> acc = k.forLoopCarried(
+          k.index(0), k.index(numSuper), 1, SmallVector<Value>(tile, zeroF),
+          [&](Value sb, ValueRange carried) -> SmallVector<Value> {
+            SmallVector<Value> facc(carried);
+            Value col = k.muli(sb, k.index(s));
+            Value chunkBase = k.muli(sb, k.index(rowsPer));
+            for (int64_t set = 0; set < numSets; ++set) {
+              SmallVector<Value> iacc(tile, zeroI);
+              for (int64_t lane : sets[set]) {
+                Value w = vector::LoadOp::create(
+                    k.b, k.loc, chunk, codes,
+                    ValueRange{k.addi(chunkBase, k.index(lane)), k.index(0)});
+                Value at = k.addi(col, k.index(4 * lane));
+                for (int64_t i = 0; i < tile; ++i)
+                  iacc[i] = dotBytes(
+                      k, isa, iacc[i], w,
+                      broadcastWord(k, act.codes, tokens[i], at, rowsPer));
+              }
+              Value sw = vector::LoadOp::create(
+                  k.b, k.loc, rowsF, scales,
+                  ValueRange{k.addi(k.muli(sb, k.index(numSets)),
+                                    k.index(set)),
+                             k.index(0)});
+              // Any lane of the set holds the set's activation scale.
+              Value laneCol = k.addi(chunkBase, k.index(sets[set].front()));
+              for (int64_t i = 0; i < tile; ++i) {
+                Value sx = memref::LoadOp::create(k.b, k.loc, act.scale,
+                                                  ValueRange{tokens[i], laneCol});
+                Value f = arith::SIToFPOp::create(k.b, k.loc, rowsF, iacc[i]);
+                facc[i] = vector::FMAOp::create(
+                    k.b, k.loc, f, k.mulf(sw, k.splat(rowsF, sx)), facc[i]);
+              }
+            }
+            return facc;
+          });
+      // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
+      acc = k.forLoopCarried(
+          k.index(0), k.index(numGroups), 1, acc,
+          [&](Value g, ValueRange carried) -> SmallVector<Value> {
+            Value z = vector::LoadOp::create(k.b, k.loc, rowsF, zeros,
+                                             ValueRange{g, k.index(0)});
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < tile; ++i) {
+              Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                                 ValueRange{tokens[i], g});
+              next.push_back(vector::FMAOp::create(
+                  k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
+            }
+            return next;
+          });
+      for (int64_t i = 0; i < tile; ++i) {
+        if (outElement.isF32()) {
+          vector::StoreOp::create(k.b, k.loc, acc[i], out,
+                                  ValueRange{tokens[i], n0});
+          continue;
+        }
+        for (int64_t r = 0; r < rowsPer; ++r)
+          k.store(vector::ExtractOp::create(k.b, k.loc, acc[i], r), out,
+                  {tokens[i], rows[r]});
+      }
+    };
+    Value tiled = k.muli(k.divui(numTokens, k.index(tileTokens)),
+                         k.index(tileTokens));
+    k.forLoop(k.index(0), tiled, tileTokens,
+              [&](Value t0) { tokenTile(t0, tileTokens); });
+    k.forLoop(tiled, numTokens, 1, [&](Value t) { tokenTile(t, 1); });
+    for (Value buffer : {codes, scales, zeros})
+      memref::DeallocOp::create(k.b, k.loc, buffer);
+  });
+}
