@@ -93,7 +93,9 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.intDot = options.intDot;
   kernels.panelTokens = options.panelTokens;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Parallel dimensions of linalg ops (elementwise, rope, the embedding
+  // gather, the row loop of norms) become scf.parallel: OpenMP loops below.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -19,8 +19,9 @@
 // more: the 16 rows are one panel. Its codes are unpacked once per call,
 // superblock by superblock, and interleaved by a 16 x 16 transposition of
 // i32 words (four stages of two-source shuffles) into [superblock * 16 +
-// chunk, 64] bytes; the weight scales go to [superblock * 2 sets, 16] and
-// the zero-point factors to [group, 16]. The micro-kernel keeps 8 tokens x
+// chunk, 64] bytes; the weight scales are transposed to [group, 16] (with
+// symmetric weights they are also the zero-point factors, the zero being
+// in the activations' group sums). The micro-kernel keeps 8 tokens x
 // 16 rows: each chunk of codes is loaded once and meets each token's four
 // activation codes broadcast to every lane; the 8 chunks of one 32-block
 // accumulate in i32 before one conversion and FMA per token. Remainder
@@ -32,13 +33,14 @@
 // PANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c1{{.*}})
 // PANEL: %[[PC:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x64xi8>
 // PANEL: %[[PS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8x16xf32>
-// PANEL: %[[PZ:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8x16xf32>
+// PANEL-NOT: memref.alloc
 // PANEL: vector.bitcast %{{.*}} : vector<64xi8> to vector<16xi32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xi32>, vector<16xi32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30] : vector<16xi32>, vector<16xi32>
 // PANEL-COUNT-16: vector.store %{{.*}}, %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
+// PANEL: vector.load %{{.*}} : memref<16x8xf32>, vector<16xf32>
+// PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
 // PANEL: vector.store %{{.*}}, %[[PS]]
-// PANEL: vector.store %{{.*}}, %[[PZ]]
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c8
 // PANEL: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // PANEL: %[[W:.*]] = vector.load %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
@@ -50,7 +52,7 @@
 // PANEL: vector.load %[[PS]]
 // PANEL: arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
 // PANEL: vector.fma
-// PANEL: vector.load %[[PZ]]
+// PANEL: vector.load %[[PS]]
 // PANEL: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
 // PANEL: memref.dealloc %[[PC]]

@@ -135,15 +135,18 @@ func.func @repack_nested(%u: memref<4x16xi8>, %c: memref<8x4x2xi8>) {
 }
 
 // Attention: the new keys and values of every token go into the cache
-// first, then one parallel iteration per (token, head) pair computes the
-// scores into its own buffer, a max-subtracted softmax and the weighted
-// values.
+// first, then one parallel iteration per (head, token) pair, head-major
+// (a thread's share is whole heads: the causal work is split evenly),
+// computes the scores into its own buffer, a max-subtracted softmax and the
+// weighted values (one accumulator per vector of the head, positions
+// innermost).
 // CHECK-LABEL: func.func @attention
+// CHECK: %[[NT:.*]] = memref.dim %arg0, %c0
 // CHECK: scf.for
 // CHECK: memref.store %{{.*}}, %{{.*}} : memref<2x8x16xf32>
 // CHECK: scf.parallel (%[[TH:.*]]) = (%{{.*}}) to (%{{.*}}) step
-// CHECK: arith.divui %[[TH]], %c4
-// CHECK: arith.remui %[[TH]], %c4
+// CHECK: arith.divui %[[TH]], %[[NT]]
+// CHECK: arith.remui %[[TH]], %[[NT]]
 // CHECK: %[[SCORES:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
 // CHECK: arith.maximumf
 // CHECK: math.exp

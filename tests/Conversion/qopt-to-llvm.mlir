@@ -4,8 +4,8 @@
 // RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 // RUN: qopt-opt %s --qopt-to-llvm=openmp=false | FileCheck %s --check-prefix=SERIAL
 
-// The kernels' parallel loops (matmul rows, attention (token, head) pairs)
-// become OpenMP work-shared loops, which the translation outlines into
+// The parallel loops (matmul rows, attention (head, token) pairs, the
+// parallel dimensions of linalg ops) become OpenMP work-shared loops, which the translation outlines into
 // calls of the OpenMP runtime; with openmp=false they stay serial loops.
 // SERIAL-NOT: omp.
 
@@ -29,10 +29,16 @@
 // CHECK-NEXT: %[[SLOT:.*]] = llvm.getelementptr %[[TAB]][1] : (!llvm.ptr) -> !llvm.ptr, i64
 // CHECK-NEXT: %[[A1:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> i64
 // CHECK-NEXT: %{{.*}} = llvm.inttoptr %[[A1]] : i64 to !llvm.ptr
-// Each kernel's parallel loop is a call of an internal function of its own
-// (qopt-outline-parallel-loops): the linear's matmul, then the attention.
+// Each parallel loop is a call of an internal function of its own
+// (qopt-outline-parallel-loops): the kernels' (the linear's matmul, the
+// attention) and the parallel dimensions of the linalg ops (the embedding's
+// gather, rope, swiglu, the add), in program order.
 // CHECK: llvm.call @decode_parallel_0(
 // CHECK: llvm.call @decode_parallel_1(
+// CHECK: llvm.call @decode_parallel_2(
+// CHECK: llvm.call @decode_parallel_3(
+// CHECK: llvm.call @decode_parallel_4(
+// CHECK: llvm.call @decode_parallel_5(
 // CHECK: llvm.return
 // CHECK-NEXT: }
 // One malloc per intermediate buffer (embedding, linear, rope, attention):
@@ -43,16 +49,20 @@
 // embedding's after it. Each (token, head) iteration of the attention, an
 // OpenMP work-shared loop, allocates and frees its own scores.
 // ALLOC-LABEL: llvm.func @decode(
-// ALLOC-COUNT-2: llvm.call @malloc
+// ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_0(
-// ALLOC-COUNT-2: llvm.call @malloc
+// ALLOC: llvm.call @malloc
+// ALLOC: llvm.call @decode_parallel_1(
+// ALLOC: llvm.call @malloc
+// ALLOC: llvm.call @decode_parallel_2(
+// ALLOC: llvm.call @malloc
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC: llvm.call @free
-// ALLOC: llvm.call @decode_parallel_1(
+// ALLOC: llvm.call @decode_parallel_3(
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NEXT: llvm.return
-// ALLOC-LABEL: llvm.func internal @decode_parallel_1(
+// ALLOC-LABEL: llvm.func internal @decode_parallel_3(
 // ALLOC: omp.parallel
 // ALLOC: omp.wsloop
 // ALLOC: llvm.call @malloc
@@ -63,11 +73,11 @@
 // CHECK-LABEL: llvm.func @_mlir_ciface_decode(
 // CHECK: llvm.call @decode(
 // The attention and the matmul stay vectorized in their functions.
-// CHECK-LABEL: llvm.func internal @decode_parallel_1(
+// CHECK-LABEL: llvm.func internal @decode_parallel_3(
 // CHECK: omp.parallel
 // CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // CHECK: llvm.intr.vector.reduce.fadd
-// CHECK-LABEL: llvm.func internal @decode_parallel_0(
+// CHECK-LABEL: llvm.func internal @decode_parallel_1(
 // CHECK: omp.parallel
 // CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // CHECK: llvm.intr.vector.reduce.fadd

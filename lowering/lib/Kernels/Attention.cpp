@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -60,13 +61,17 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
         k.store(k.load(value, {t, i}), vc, {layer, p, i});
       });
     });
-    // One independent iteration per (token, head), split between threads;
-    // each keeps its scores over the cached positions in its own buffer (a
-    // heap allocation: an alloca would need an alloca_scope, which cannot
-    // hold the loops once they are lowered to branches).
+    // One independent iteration per (head, token), split between threads
+    // head-major: a thread's share is whole heads (or runs of tokens of one
+    // head), so the causal work (token t reads t + 1 positions) is divided
+    // evenly, and consecutive iterations reread one head's keys and values
+    // from the cache instead of every head's. Each keeps its scores over
+    // the cached positions in its own buffer (a heap allocation: an alloca
+    // would need an alloca_scope, which cannot hold the loops once they are
+    // lowered to branches).
     k.parallelLoop(0, k.muli(numTokens, k.index(heads)), [&](Value th) {
-      Value t = k.divui(th, k.index(heads));
-      Value h = k.remui(th, k.index(heads));
+      Value h = k.divui(th, numTokens);
+      Value t = k.remui(th, numTokens);
       Value p = k.addi(pos, t);
       Value end = k.addi(p, k.index(1));
       // Sliding window W: only positions max(0, p + 1 - W) .. p.
@@ -106,18 +111,31 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
         Value vzero = arith::ConstantOp::create(
             k.b, k.loc,
             DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
-        k.forLoop(k.index(0), k.index(headDim), k.width, [&](Value i) {
-          Value acc = k.forLoopCarried(
-              start, end, 1, {vzero},
+        // Up to 8 vectors of the head at a time, one accumulator each
+        // (independent FMA chains), positions in the inner loop.
+        int64_t chunks = headDim / k.width;
+        for (int64_t c0 = 0; c0 < chunks; c0 += 8) {
+          int64_t count = std::min<int64_t>(8, chunks - c0);
+          SmallVector<Value> acc = k.forLoopCarried(
+              start, end, 1, SmallVector<Value>(count, vzero),
               [&](Value s, ValueRange carried) -> SmallVector<Value> {
                 Value w = k.splat(vecType, k.load(scores, {s}));
-                Value vv = k.vectorLoad(vc, {layer, s, k.addi(kOff, i)});
-                return {vector::FMAOp::create(k.b, k.loc, w, vv, carried[0])};
-              })[0];
-          Value scaled = k.mulf(acc, k.splat(vecType, inv));
-          vector::StoreOp::create(k.b, k.loc, scaled, out,
-                                  ValueRange{t, k.addi(qOff, i)});
-        });
+                SmallVector<Value> next;
+                for (int64_t c = 0; c < count; ++c) {
+                  Value col = k.addi(kOff, k.index((c0 + c) * k.width));
+                  Value vv = k.vectorLoad(vc, {layer, s, col});
+                  next.push_back(
+                      vector::FMAOp::create(k.b, k.loc, w, vv, carried[c]));
+                }
+                return next;
+              });
+          for (int64_t c = 0; c < count; ++c) {
+            Value scaled = k.mulf(acc[c], k.splat(vecType, inv));
+            vector::StoreOp::create(
+                k.b, k.loc, scaled, out,
+                ValueRange{t, k.addi(qOff, k.index((c0 + c) * k.width))});
+          }
+        }
       } else {
         k.forLoop(0, k.index(headDim), [&](Value i) {
           Value acc = k.forLoopCarried(

@@ -7,8 +7,8 @@
 // their storage form (any width, dense or nested, IntegerPlan.cpp) and
 // interleaved: chunk j (four codes) of superblock sb holds, in lane r, the
 // four codes of row n0 + r, so one vector load gives the same four columns
-// of L rows. The panel's weight scales are gathered per (superblock, lane
-// set) and its zero-point factors per group, L rows per vector. The codes
+// of L rows. The panel's weight scales and zero-point factors are
+// transposed the same way, to one vector of L rows per group. The codes
 // of a 4096-column panel take 64 KiB (176 KiB at 11008 columns): the
 // micro-kernel sweeps them from L2.
 //
@@ -82,8 +82,8 @@ Value broadcastWord(KernelBuilder &k, Value codes, Value t, Value col,
   Value bytes = vector::LoadOp::create(k.b, k.loc, vecOf(4, i8), codes,
                                        ValueRange{t, col});
   Value word = vector::ExtractOp::create(
-      k.b, k.loc,
-      vector::BitCastOp::create(k.b, k.loc, vecOf(1, i32), bytes), 0);
+      k.b, k.loc, vector::BitCastOp::create(k.b, k.loc, vecOf(1, i32), bytes),
+      0);
   return vector::BitCastOp::create(k.b, k.loc, vecOf(4 * lanes, i8),
                                    k.splat(vecOf(lanes, i32), word));
 }
@@ -91,8 +91,8 @@ Value broadcastWord(KernelBuilder &k, Value codes, Value t, Value col,
 /// vector.from_elements of f32 scalars.
 Value fromScalars(KernelBuilder &k, ArrayRef<Value> values) {
   return vector::FromElementsOp::create(
-      k.b, k.loc,
-      vecOf(static_cast<int64_t>(values.size()), k.b.getF32Type()), values);
+      k.b, k.loc, vecOf(static_cast<int64_t>(values.size()), k.b.getF32Type()),
+      values);
 }
 
 } // namespace
@@ -122,130 +122,165 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
   // AVX2).
   const int64_t tileTokens = k.width >= 16 ? 8 : 4;
 
-  k.parallelLoop(0, k.index(panels), [&](Value panel) {
-    Value n0 = k.muli(panel, k.index(rowsPer));
-    SmallVector<Value> rows;
-    for (int64_t r = 0; r < rowsPer; ++r)
-      rows.push_back(k.addi(n0, k.index(r)));
-    // Pack: codes [superblock * L + chunk, 4L], weight scales [superblock
-    // * sets + set, L], zero-point factors [group, L].
+  // The parallel loop runs over runs of consecutive panels (at most 64
+  // runs), each allocating its packing buffers once: a buffer of more than
+  // 128 KiB per panel would otherwise be mapped and faulted in anew for
+  // every panel.
+  int64_t perRun = std::max<int64_t>(1, panels / 64);
+  int64_t runs = llvm::divideCeil(panels, perRun);
+  k.parallelLoop(0, k.index(runs), [&](Value run) {
+    // Pack: codes [superblock * L + chunk, 4L]; per group, the weight
+    // scales and the zero-point factors (scale * zero; the scales
+    // themselves for symmetric weights, whose zero is in the group sums)
+    // [group, L].
     Value codes = alloc(numSuper * rowsPer, 4 * rowsPer, i8);
-    Value scales = alloc(numSuper * numSets, rowsPer, f32);
-    Value zeros = alloc(numGroups, rowsPer, f32);
-    k.forLoop(0, k.index(numSuper), [&](Value sb) {
-      SmallVector<Value> words;
-      for (Value n : rows)
-        words.push_back(vector::BitCastOp::create(
-            k.b, k.loc, rowsI, loadSuperblockCodes(k, q, plan, n, sb)));
-      SmallVector<Value> chunks = transposeSquare(k, words);
-      Value base = k.muli(sb, k.index(rowsPer));
-      for (int64_t j = 0; j < rowsPer; ++j)
-        vector::StoreOp::create(
-            k.b, k.loc, vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]),
-            codes, ValueRange{k.addi(base, k.index(j)), k.index(0)});
-      for (int64_t set = 0; set < numSets; ++set) {
-        Value col = k.addi(k.muli(sb, k.index(s)),
-                           k.index(plan.order[4 * sets[set].front()]));
-        SmallVector<Value> values;
+    Value scales = alloc(numGroups, rowsPer, f32);
+    Value zeros = q.zeros ? alloc(numGroups, rowsPer, f32) : scales;
+    Value first = k.muli(run, k.index(perRun));
+    Value last = k.minui(k.addi(first, k.index(perRun)), k.index(panels));
+    k.forLoop(first, last, 1, [&](Value panel) {
+      Value n0 = k.muli(panel, k.index(rowsPer));
+      SmallVector<Value> rows;
+      for (int64_t r = 0; r < rowsPer; ++r)
+        rows.push_back(k.addi(n0, k.index(r)));
+      k.forLoop(0, k.index(numSuper), [&](Value sb) {
+        SmallVector<Value> words;
         for (Value n : rows)
-          values.push_back(
-              k.load(q.scales, scaleIndices(k, q.type, {n, col})));
-        vector::StoreOp::create(
-            k.b, k.loc, fromScalars(k, values), scales,
-            ValueRange{k.addi(k.muli(sb, k.index(numSets)), k.index(set)),
-                       k.index(0)});
-      }
-    });
-    k.forLoop(0, k.index(numGroups), [&](Value g) {
-      Value col = k.muli(g, k.index(plan.group));
-      SmallVector<Value> values;
-      for (Value n : rows) {
-        SmallVector<Value> idx = scaleIndices(k, q.type, {n, col});
-        Value w = k.load(q.scales, idx);
-        if (q.zeros)
-          w = k.mulf(w, k.load(q.zeros, idx));
-        values.push_back(w);
-      }
-      vector::StoreOp::create(k.b, k.loc, fromScalars(k, values), zeros,
-                              ValueRange{g, k.index(0)});
-    });
-
-    // y[t0 .. t0 + tile, n0 .. n0 + L).
-    auto tokenTile = [&](Value t0, int64_t tile) {
-      SmallVector<Value> tokens;
-      for (int64_t i = 0; i < tile; ++i)
-        tokens.push_back(k.addi(t0, k.index(i)));
-      Value zeroF = arith::ConstantOp::create(
-          k.b, k.loc, DenseElementsAttr::get(rowsF, k.b.getF32FloatAttr(0)));
-      Value zeroI = arith::ConstantOp::create(
-          k.b, k.loc, DenseElementsAttr::get(rowsI, k.b.getI32IntegerAttr(0)));
-      SmallVector<Value> acc = k.forLoopCarried(
-          k.index(0), k.index(numSuper), 1, SmallVector<Value>(tile, zeroF),
-          [&](Value sb, ValueRange carried) -> SmallVector<Value> {
-            SmallVector<Value> facc(carried);
-            Value col = k.muli(sb, k.index(s));
-            Value chunkBase = k.muli(sb, k.index(rowsPer));
-            for (int64_t set = 0; set < numSets; ++set) {
-              SmallVector<Value> iacc(tile, zeroI);
-              for (int64_t lane : sets[set]) {
-                Value w = vector::LoadOp::create(
-                    k.b, k.loc, chunk, codes,
-                    ValueRange{k.addi(chunkBase, k.index(lane)), k.index(0)});
-                Value at = k.addi(col, k.index(4 * lane));
-                for (int64_t i = 0; i < tile; ++i)
-                  iacc[i] = dotBytes(
-                      k, isa, iacc[i], w,
-                      broadcastWord(k, act.codes, tokens[i], at, rowsPer));
-              }
-              Value sw = vector::LoadOp::create(
-                  k.b, k.loc, rowsF, scales,
-                  ValueRange{k.addi(k.muli(sb, k.index(numSets)),
-                                    k.index(set)),
-                             k.index(0)});
-              // Any lane of the set holds the set's activation scale.
-              Value laneCol = k.addi(chunkBase, k.index(sets[set].front()));
-              for (int64_t i = 0; i < tile; ++i) {
-                Value sx = memref::LoadOp::create(k.b, k.loc, act.scale,
-                                                  ValueRange{tokens[i], laneCol});
-                Value f = arith::SIToFPOp::create(k.b, k.loc, rowsF, iacc[i]);
-                facc[i] = vector::FMAOp::create(
-                    k.b, k.loc, f, k.mulf(sw, k.splat(rowsF, sx)), facc[i]);
-              }
-            }
-            return facc;
-          });
-      // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
-      acc = k.forLoopCarried(
-          k.index(0), k.index(numGroups), 1, acc,
-          [&](Value g, ValueRange carried) -> SmallVector<Value> {
-            Value z = vector::LoadOp::create(k.b, k.loc, rowsF, zeros,
-                                             ValueRange{g, k.index(0)});
-            SmallVector<Value> next;
-            for (int64_t i = 0; i < tile; ++i) {
-              Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
-                                                 ValueRange{tokens[i], g});
-              next.push_back(vector::FMAOp::create(
-                  k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
-            }
-            return next;
-          });
-      for (int64_t i = 0; i < tile; ++i) {
-        if (outElement.isF32()) {
-          vector::StoreOp::create(k.b, k.loc, acc[i], out,
-                                  ValueRange{tokens[i], n0});
-          continue;
+          words.push_back(vector::BitCastOp::create(
+              k.b, k.loc, rowsI, loadSuperblockCodes(k, q, plan, n, sb)));
+        SmallVector<Value> chunks = transposeSquare(k, words);
+        Value base = k.muli(sb, k.index(rowsPer));
+        for (int64_t j = 0; j < rowsPer; ++j)
+          vector::StoreOp::create(
+              k.b, k.loc,
+              vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]), codes,
+              ValueRange{k.addi(base, k.index(j)), k.index(0)});
+      });
+      // L groups at a time by the same transposition (group granularity),
+      // then the rest group by group.
+      int64_t fullGroups = 0;
+      if (q.type.getGranularity() == Granularity::Group)
+        fullGroups = numGroups / rowsPer * rowsPer;
+      auto rowValues = [&](Value values, Value n, Value g0) {
+        Type element = cast<MemRefType>(values.getType()).getElementType();
+        return k.widen(vector::LoadOp::create(
+            k.b, k.loc, vecOf(rowsPer, element), values, ValueRange{n, g0}));
+      };
+      if (fullGroups > 0)
+        k.forLoop(k.index(0), k.index(fullGroups), rowsPer, [&](Value g0) {
+          SmallVector<Value> sw, swz;
+          for (Value n : rows) {
+            sw.push_back(rowValues(q.scales, n, g0));
+            if (q.zeros)
+              swz.push_back(k.mulf(sw.back(), rowValues(q.zeros, n, g0)));
+          }
+          for (auto [values, dst] :
+               {std::pair(&sw, scales), std::pair(&swz, zeros)}) {
+            if (values->empty())
+              continue;
+            SmallVector<Value> byGroup = transposeSquare(k, *values);
+            for (int64_t j = 0; j < rowsPer; ++j)
+              vector::StoreOp::create(
+                  k.b, k.loc, byGroup[j], dst,
+                  ValueRange{k.addi(g0, k.index(j)), k.index(0)});
+          }
+        });
+      k.forLoop(k.index(fullGroups), k.index(numGroups), 1, [&](Value g) {
+        Value col = k.muli(g, k.index(plan.group));
+        SmallVector<Value> sw, swz;
+        for (Value n : rows) {
+          SmallVector<Value> idx = scaleIndices(k, q.type, {n, col});
+          sw.push_back(k.load(q.scales, idx));
+          if (q.zeros)
+            swz.push_back(k.mulf(sw.back(), k.load(q.zeros, idx)));
         }
-        for (int64_t r = 0; r < rowsPer; ++r)
-          k.store(vector::ExtractOp::create(k.b, k.loc, acc[i], r), out,
-                  {tokens[i], rows[r]});
-      }
-    };
-    Value tiled = k.muli(k.divui(numTokens, k.index(tileTokens)),
-                         k.index(tileTokens));
-    k.forLoop(k.index(0), tiled, tileTokens,
-              [&](Value t0) { tokenTile(t0, tileTokens); });
-    k.forLoop(tiled, numTokens, 1, [&](Value t) { tokenTile(t, 1); });
-    for (Value buffer : {codes, scales, zeros})
-      memref::DeallocOp::create(k.b, k.loc, buffer);
+        vector::StoreOp::create(k.b, k.loc, fromScalars(k, sw), scales,
+                                ValueRange{g, k.index(0)});
+        if (q.zeros)
+          vector::StoreOp::create(k.b, k.loc, fromScalars(k, swz), zeros,
+                                  ValueRange{g, k.index(0)});
+      });
+
+      // y[t0 .. t0 + tile, n0 .. n0 + L).
+      auto tokenTile = [&](Value t0, int64_t tile) {
+        SmallVector<Value> tokens;
+        for (int64_t i = 0; i < tile; ++i)
+          tokens.push_back(k.addi(t0, k.index(i)));
+        Value zeroF = arith::ConstantOp::create(
+            k.b, k.loc, DenseElementsAttr::get(rowsF, k.b.getF32FloatAttr(0)));
+        Value zeroI = arith::ConstantOp::create(
+            k.b, k.loc,
+            DenseElementsAttr::get(rowsI, k.b.getI32IntegerAttr(0)));
+        SmallVector<Value> acc = k.forLoopCarried(
+            k.index(0), k.index(numSuper), 1, SmallVector<Value>(tile, zeroF),
+            [&](Value sb, ValueRange carried) -> SmallVector<Value> {
+              SmallVector<Value> facc(carried);
+              Value col = k.muli(sb, k.index(s));
+              Value chunkBase = k.muli(sb, k.index(rowsPer));
+              for (int64_t set = 0; set < numSets; ++set) {
+                SmallVector<Value> iacc(tile, zeroI);
+                for (int64_t lane : sets[set]) {
+                  Value w = vector::LoadOp::create(
+                      k.b, k.loc, chunk, codes,
+                      ValueRange{k.addi(chunkBase, k.index(lane)), k.index(0)});
+                  Value at = k.addi(col, k.index(4 * lane));
+                  for (int64_t i = 0; i < tile; ++i)
+                    iacc[i] = dotBytes(
+                        k, isa, iacc[i], w,
+                        broadcastWord(k, act.codes, tokens[i], at, rowsPer));
+                }
+                Value group = k.divui(
+                    k.addi(col, k.index(plan.order[4 * sets[set].front()])),
+                    k.index(plan.group));
+                Value sw = vector::LoadOp::create(
+                    k.b, k.loc, rowsF, scales, ValueRange{group, k.index(0)});
+                // Any lane of the set holds the set's activation scale.
+                Value laneCol = k.addi(chunkBase, k.index(sets[set].front()));
+                for (int64_t i = 0; i < tile; ++i) {
+                  Value sx = memref::LoadOp::create(
+                      k.b, k.loc, act.scale, ValueRange{tokens[i], laneCol});
+                  Value f = arith::SIToFPOp::create(k.b, k.loc, rowsF, iacc[i]);
+                  facc[i] = vector::FMAOp::create(
+                      k.b, k.loc, f, k.mulf(sw, k.splat(rowsF, sx)), facc[i]);
+                }
+              }
+              return facc;
+            });
+        // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
+        acc = k.forLoopCarried(
+            k.index(0), k.index(numGroups), 1, acc,
+            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+              Value z = vector::LoadOp::create(k.b, k.loc, rowsF, zeros,
+                                               ValueRange{g, k.index(0)});
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < tile; ++i) {
+                Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                                   ValueRange{tokens[i], g});
+                next.push_back(vector::FMAOp::create(
+                    k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
+              }
+              return next;
+            });
+        for (int64_t i = 0; i < tile; ++i) {
+          if (outElement.isF32()) {
+            vector::StoreOp::create(k.b, k.loc, acc[i], out,
+                                    ValueRange{tokens[i], n0});
+            continue;
+          }
+          for (int64_t r = 0; r < rowsPer; ++r)
+            k.store(vector::ExtractOp::create(k.b, k.loc, acc[i], r), out,
+                    {tokens[i], rows[r]});
+        }
+      };
+      Value tiled =
+          k.muli(k.divui(numTokens, k.index(tileTokens)), k.index(tileTokens));
+      k.forLoop(k.index(0), tiled, tileTokens,
+                [&](Value t0) { tokenTile(t0, tileTokens); });
+      k.forLoop(tiled, numTokens, 1, [&](Value t) { tokenTile(t, 1); });
+    });
+    memref::DeallocOp::create(k.b, k.loc, codes);
+    memref::DeallocOp::create(k.b, k.loc, scales);
+    if (q.zeros)
+      memref::DeallocOp::create(k.b, k.loc, zeros);
   });
 }
