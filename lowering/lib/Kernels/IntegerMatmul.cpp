@@ -30,6 +30,10 @@
 // zero-point terms, sum over groups of sw * z * sx * sum(q), are a short
 // f32 dot product over the row's groups after the main loop.
 //
+// This row-wise kernel serves decode and short calls; from `panelTokens`
+// tokens on, whole panels of rows take the packed GEMM of IntegerPanels.cpp
+// on the same quantized activations.
+//
 //===----------------------------------------------------------------------===//
 
 #include "IntegerPlan.h"
