@@ -38,8 +38,8 @@
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xi32>, vector<16xi32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30] : vector<16xi32>, vector<16xi32>
 // PANEL-COUNT-16: vector.store %{{.*}}, %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
-// PANEL: vector.load %{{.*}} : memref<16x8xf32>, vector<16xf32>
-// PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
+// PANEL: memref.load %{{.*}} : memref<16x8xf32>
+// PANEL: vector.from_elements
 // PANEL: vector.store %{{.*}}, %[[PS]]
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c8
 // PANEL: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
@@ -58,6 +58,13 @@
 // PANEL: memref.dealloc %[[PC]]
 // PANEL: } else {
 // PANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})
+// With 16 groups or more, the scales are transposed 16 groups at a time
+// like the codes (the 8 groups of @q4 take the scalar loop).
+// PANEL-LABEL: func.func @q4_wide
+// PANEL: %[[WS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
+// PANEL: vector.load %{{.*}} : memref<16x16xf32>, vector<16xf32>
+// PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
+// PANEL: vector.store %{{.*}}, %[[WS]]
 // NOPANEL-LABEL: func.func @q4
 // NOPANEL-NOT: scf.if
 // NOPANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})
@@ -125,6 +132,11 @@
 // LLVMIR: call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> {{.*}}, <64 x i8> {{.*}}, <64 x i8> {{.*}})
 func.func @q4(%x: memref<?x256xf32>, %c: memref<16x128xi8>, %s: memref<16x8xf32>, %y: memref<?x16xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x256xf32>) weight(%c, %s : memref<16x128xi8>, memref<16x8xf32>) outs(%y : memref<?x16xf32>) {weight_type = !qopt.qtensor<16x256xf32, bits = 4, group = 32, sym>}
+  return
+}
+
+func.func @q4_wide(%x: memref<?x512xf32>, %c: memref<16x256xi8>, %s: memref<16x16xf32>, %y: memref<?x16xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x512xf32>) weight(%c, %s : memref<16x256xi8>, memref<16x16xf32>) outs(%y : memref<?x16xf32>) {weight_type = !qopt.qtensor<16x512xf32, bits = 4, group = 32, sym>}
   return
 }
 
