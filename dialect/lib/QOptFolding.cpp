@@ -207,7 +207,7 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
     SmallVector<float> x = readFloats(input);
     RankedTensorType scalesType = type.getScalesType();
     int64_t numGroups = scalesType.getNumElements();
-    auto expressed = cast<FloatType>(type.getExpressedType());
+    auto scaleType = cast<FloatType>(type.getScaleType());
     GroupIndexer indexer(type);
     unsigned bits = type.getBits();
     rt::Scheme scheme =
@@ -229,10 +229,10 @@ struct FoldQuantizeOfConstant : public OpRewritePattern<QuantizeOp> {
         rt::GroupParams p = rt::computeGroupParams(
             x.data() + indexer.first(g), x.empty() ? 0 : indexer.count(g),
             indexer.stride(), bits, scheme);
-        // The scale is stored in the expressed type: quantize with the value
+        // The scale is stored in the scale type: quantize with the value
         // that will actually be stored.
-        scales[g] = roundTo(p.scale, expressed);
-        zeros[g] = p.zero;
+        scales[g] = roundTo(p.scale, scaleType);
+        zeros[g] = roundTo(p.zero, scaleType);
       }
     }
 

@@ -122,10 +122,11 @@ static LogicalResult verifyScalesAndZeros(Operation *op, QTensorType type,
            << "scales shape " << formatShape(scales.getShape())
            << " does not match " << formatShape(expected)
            << " required by the quantized type's granularity";
-  if (scales.getElementType() != type.getExpressedType())
+  if (scales.getElementType() != type.getScaleType())
     return op->emitOpError()
            << "scales element type " << scales.getElementType()
-           << " does not match the expressed type " << type.getExpressedType();
+           << " does not match the quantized type's scale type "
+           << type.getScaleType();
   if (type.isAsymmetric() && !zeros)
     return op->emitOpError() << "asymmetric quantization needs zero points";
   if (!type.isAsymmetric() && zeros)

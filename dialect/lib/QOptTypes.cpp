@@ -67,14 +67,15 @@ RankedTensorType QTensorType::getStorageType() const {
 }
 
 RankedTensorType QTensorType::getScalesType() const {
-  return RankedTensorType::get(getScalesShape(), getExpressedType());
+  return RankedTensorType::get(getScalesShape(), getScaleType());
 }
 
 QTensorType QTensorType::cloneWithBits(unsigned bits,
                                        unsigned parentBits) const {
   return QTensorType::get(getContext(), getShape(), getExpressedType(), bits,
                           parentBits, getScheme(), getGranularity(),
-                          getGroupSize(), getAxis(), getLayout());
+                          getGroupSize(), getAxis(), getLayout(),
+                          getScaleType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -86,7 +87,7 @@ LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   unsigned bits, unsigned parentBits,
                                   QuantScheme scheme, Granularity granularity,
                                   int64_t groupSize, int64_t axis,
-                                  Layout layout) {
+                                  Layout layout, Type scaleType) {
   if (bits < 1 || bits > 8)
     return emitError() << "code width must be in 1..8, got " << bits;
   if (parentBits != 0 && (parentBits <= bits || parentBits > 8))
@@ -96,6 +97,12 @@ LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!isa<FloatType>(expressedType))
     return emitError() << "expressed type must be a float type, got "
                        << expressedType;
+  // Scales narrower than the expressed type must widen to it exactly.
+  if (scaleType != expressedType &&
+      !(expressedType.isF32() && (scaleType.isF16() || scaleType.isBF16())))
+    return emitError() << "scale type " << scaleType
+                       << " must be the expressed type " << expressedType
+                       << " (or f16/bf16 for f32 values)";
   // The element count bounds every index the lowering computes (codes,
   // scales, bit planes): keep it far from int64 overflow.
   constexpr int64_t kMaxElements = int64_t(1) << 48;
@@ -148,6 +155,7 @@ struct QTensorParams {
   std::optional<Granularity> granularity;
   std::optional<int64_t> axis;
   std::optional<Layout> layout;
+  Type scaleType;
   int64_t groupSize = 0;
 };
 } // namespace
@@ -216,10 +224,15 @@ static ParseResult parseQTensorParam(AsmParser &parser, SMLoc at, StringRef key,
   }
   if (key == "layout")
     return p.layout ? duplicate(key) : parseLayout(parser, p.layout);
+  if (key == "scale") {
+    if (p.scaleType)
+      return duplicate(key);
+    return failure(parser.parseEqual() || parser.parseType(p.scaleType));
+  }
   return parser.emitError(at) << "unknown qtensor parameter '" << key
                               << "', expected one of bits, parent, group, "
                                  "per_channel, per_tensor, axis, sym, asym, "
-                                 "layout";
+                                 "layout, scale";
 }
 
 Type QTensorType::parse(AsmParser &parser) {
@@ -264,7 +277,8 @@ Type QTensorType::parse(AsmParser &parser) {
   return parser.getChecked<QTensorType>(
       loc, ctx, ArrayRef<int64_t>(shape), expressedType, *p.bits,
       p.parentBits.value_or(0), *p.scheme, *p.granularity, p.groupSize,
-      resolvedAxis, p.layout.value_or(Layout::Dense));
+      resolvedAxis, p.layout.value_or(Layout::Dense),
+      p.scaleType ? p.scaleType : expressedType);
 }
 
 void QTensorType::print(AsmPrinter &printer) const {
@@ -295,5 +309,7 @@ void QTensorType::print(AsmPrinter &printer) const {
   printer << ", " << stringifyQuantScheme(getScheme());
   if (getLayout() != Layout::Dense)
     printer << ", layout = " << stringifyLayout(getLayout());
+  if (hasNarrowScales())
+    printer << ", scale = " << getScaleType();
   printer << '>';
 }

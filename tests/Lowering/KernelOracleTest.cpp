@@ -51,8 +51,9 @@
 //     for c = 8 and every r, and a few other (c, r), both ops, both
 //     storage-form and one-per-element sources.
 // Groupings (group 16/32/64/128, per_channel, per_tensor; K = 64, 172, 256) and
-// scale types (f32, f16, bf16) rotate over all cases with one counter, so
-// every grouping x scale type pair appears with several widths.
+// scale types (f32, f16, bf16, and f16 scales of f32 values) rotate over all
+// cases with one counter, so every grouping x scale type pair appears with
+// several widths.
 // Each run (vector width 8, and 16 when the host has AVX-512F) JITs all
 // cases in one module and calls each on 1 and on 3 OpenMP threads (the
 // kernels' parallel row loops).
@@ -97,6 +98,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -117,7 +119,9 @@ namespace {
 enum class OpKind { Matmul, Dequantize };
 enum class Serve { Unsliced, Slice, Runtime };
 enum class Gran { Group, PerChannel, PerTensor };
-enum class Scale { F32, F16, BF16 };
+/// The expressed type, which is also the scales' type, except F16InF32: f32
+/// values with f16 scales (`scale = f16`, a GGUF Q4_0/Q8_0 block).
+enum class Scale { F32, F16, BF16, F16InF32 };
 
 struct Grouping {
   Gran gran;
@@ -135,7 +139,8 @@ const Grouping kGroupings[] = {
     {Gran::Group, 16, 256},
 };
 constexpr int kNumGroupings = sizeof(kGroupings) / sizeof(kGroupings[0]);
-const Scale kScales[] = {Scale::F32, Scale::F16, Scale::BF16};
+const Scale kScales[] = {Scale::F32, Scale::F16, Scale::BF16, Scale::F16InF32};
+constexpr int kNumScales = sizeof(kScales) / sizeof(kScales[0]);
 
 struct Case {
   std::string name;
@@ -162,8 +167,23 @@ struct Case {
   const Grouping &g() const { return kGroupings[grouping]; }
 };
 
+/// The type the scales and zero points are stored in.
+Scale storedScale(Scale s) { return s == Scale::F16InF32 ? Scale::F16 : s; }
+/// The expressed type (of w and of a dequantized result).
+Scale expressedOf(Scale s) { return s == Scale::F16InF32 ? Scale::F32 : s; }
+
 const char *scaleName(Scale s) {
-  return s == Scale::F32 ? "f32" : s == Scale::F16 ? "f16" : "bf16";
+  switch (s) {
+  case Scale::F32:
+    return "f32";
+  case Scale::F16:
+    return "f16";
+  case Scale::BF16:
+    return "bf16";
+  case Scale::F16InF32:
+    return "f16inf32";
+  }
+  return "";
 }
 
 std::string granName(const Grouping &g) {
@@ -188,7 +208,7 @@ std::string shapeStr(ArrayRef<int64_t> shape) {
 /// `!qopt.qtensor<...>` of the case at `bits` (with `parent` if > 0).
 std::string qtype(const Case &c, unsigned bits, unsigned parent) {
   std::string s = llvm::formatv("!qopt.qtensor<{0}x{1}x{2}, bits = {3}", c.n,
-                                c.k, scaleName(c.scale), bits)
+                                c.k, scaleName(expressedOf(c.scale)), bits)
                       .str();
   if (parent)
     s += ", parent = " + std::to_string(parent);
@@ -206,6 +226,8 @@ std::string qtype(const Case &c, unsigned bits, unsigned parent) {
   s += c.sym ? ", sym" : ", asym";
   if (c.nested)
     s += ", layout = nested";
+  if (storedScale(c.scale) != expressedOf(c.scale))
+    s += std::string(", scale = ") + scaleName(storedScale(c.scale));
   return s + ">";
 }
 
@@ -238,14 +260,15 @@ std::string caseFunction(const Case &c) {
   std::string codesT = tensorStr(
       codesShape(c), c.unpackedBits ? "i" + std::to_string(c.unpackedBits)
                                     : std::string("i8"));
-  std::string scalesT = tensorStr(scalesShape(c), scaleName(c.scale));
+  std::string scalesT =
+      tensorStr(scalesShape(c), scaleName(storedScale(c.scale)));
   std::string packedT = qtype(c, c.bits, 0);
   std::string servedT =
       c.serve == Serve::Slice ? qtype(c, c.sliceBits, c.bits) : packedT;
   std::string xT = llvm::formatv("tensor<?x{0}xf32>", c.k).str();
   std::string yT = c.op == OpKind::Matmul
                        ? llvm::formatv("tensor<?x{0}xf32>", c.n).str()
-                       : tensorStr({c.n, c.k}, scaleName(c.scale));
+                       : tensorStr({c.n, c.k}, scaleName(expressedOf(c.scale)));
   std::string s = "func.func @" + c.name + "(";
   if (c.op == OpKind::Matmul)
     s += "%x: " + xT + ", ";
@@ -355,13 +378,13 @@ void fillData(Case &c, std::mt19937 &rng) {
   c.zerosBuf.clear();
   for (int64_t i = 0; i < numScales; ++i) {
     // Scales spread over [2^-8, 2^-3]: exercises the rounding of w.
-    double a = roundTo(std::exp2(uniform(-8.0, -3.0)), c.scale);
+    double a = roundTo(std::exp2(uniform(-8.0, -3.0)), storedScale(c.scale));
     c.scales.push_back(a);
-    appendValue(c.scalesBuf, a, c.scale);
+    appendValue(c.scalesBuf, a, storedScale(c.scale));
     if (!c.sym) {
       double z = static_cast<double>(rng() % (1u << parentOf(c)));
       c.zeros.push_back(z);
-      appendValue(c.zerosBuf, z, c.scale);
+      appendValue(c.zerosBuf, z, storedScale(c.scale));
     }
   }
   if (c.unpackedBits) {
@@ -395,7 +418,7 @@ std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth,
     int64_t g = groups.scaleIndex(i);
     double z = c.sym ? rt::symmetricZero(p) : c.zeros[g];
     double value = c.scales[g] * (static_cast<double>(v) - z);
-    w[i] = exact ? value : roundTo(value, c.scale);
+    w[i] = exact ? value : roundTo(value, expressedOf(c.scale));
   }
   return w;
 }
@@ -513,7 +536,7 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
     y.assign(c.tokens * c.n, std::nanf(""));
     descs.emplace_back(y.data(), ArrayRef<int64_t>{c.tokens, c.n});
   } else {
-    d.assign(c.n * c.k * scaleBytes(c.scale), 0xff); // NaN pattern
+    d.assign(c.n * c.k * scaleBytes(expressedOf(c.scale)), 0xff); // NaN
     descs.emplace_back(d.data(), ArrayRef<int64_t>{c.n, c.k});
   }
   std::string label = c.name;
@@ -549,9 +572,10 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
         ADD_FAILURE() << label << where.str() << ": got " << got
                       << ", expected " << ref << " (error " << err
                       << ", bound scale " << scale
-                      << "; with weights not rounded to " << scaleName(c.scale)
-                      << " the reference is " << unrounded << ", error "
-                      << std::fabs(got - unrounded) << ")";
+                      << "; with weights not rounded to "
+                      << scaleName(expressedOf(c.scale)) << " the reference is "
+                      << unrounded << ", error " << std::fabs(got - unrounded)
+                      << ")";
     }
   };
   if (c.op == OpKind::Matmul) {
@@ -569,9 +593,10 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
               llvm::formatv(" y[{0}, {1}]", t, n), unrounded);
       }
   } else {
-    unsigned eb = scaleBytes(c.scale);
+    Scale out = expressedOf(c.scale);
+    unsigned eb = scaleBytes(out);
     for (int64_t i = 0; i < c.n * c.k; ++i)
-      check(readValue(d.data() + i * eb, c.scale), w[i], std::fabs(w[i]),
+      check(readValue(d.data() + i * eb, out), w[i], std::fabs(w[i]),
             llvm::formatv(" w[{0}, {1}]", i / c.k, i % c.k), exact[i]);
   }
   stats.failures += failed;
@@ -585,12 +610,16 @@ std::vector<Case> makeCases() {
   std::vector<Case> cases;
   int counter = 0;
   auto add = [&](Case c, const std::string &set) {
-    // Rotate groupings and scale types together: 11 and 3 are coprime, so
-    // all 33 pairs appear in every 33 consecutive cases.
-    static_assert(kNumGroupings % 3 != 0, "groupings and scales must be "
-                                          "coprime counts");
+    // Rotate groupings and scale types together: 11 and 4 are coprime, so
+    // all 44 pairs appear in every block of 44 cases; each block shifts the
+    // scale types by two, so that a pair does not meet the same position of
+    // the width sequence every time (every grouping x scale type pair then
+    // sees at least three widths, which Coverage checks).
+    static_assert(std::gcd(kNumGroupings, kNumScales) == 1,
+                  "groupings and scales must be coprime counts");
+    constexpr int kBlock = kNumGroupings * kNumScales;
     c.grouping = counter % kNumGroupings;
-    c.scale = kScales[counter % 3];
+    c.scale = kScales[(counter + 2 * (counter / kBlock)) % kNumScales];
     ++counter;
     c.k = c.g().k;
     if (c.op == OpKind::Dequantize)

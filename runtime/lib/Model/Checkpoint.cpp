@@ -338,6 +338,7 @@ qopt::model::toBlockQuantized(const TensorRef &tensor, unsigned bits) {
   BlockQuantized q;
   q.bits = bits;
   q.groupSize = kQBlock;
+  q.halfScales = true;
   q.codes.resize(*n);
   q.scales.resize(*n / kQBlock);
   for (uint64_t b = 0; b < *n / kQBlock; ++b) {

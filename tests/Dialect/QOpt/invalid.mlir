@@ -112,8 +112,28 @@ func.func private @bad_layout(!qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, 
 
 // -----
 
-// expected-error@+1 {{unknown qtensor parameter 'scale'}}
-func.func private @unknown_key(!qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, scale = 2>)
+// expected-error@+1 {{unknown qtensor parameter 'zero', expected one of bits, parent, group, per_channel, per_tensor, axis, sym, asym, layout, scale}}
+func.func private @unknown_key(!qopt.qtensor<4x8xf32, bits = 4, group = 4, asym, zero = 2>)
+
+// -----
+
+// expected-error@+1 {{scale type 'bf16' must be the expressed type 'f16' (or f16/bf16 for f32 values)}}
+func.func private @bf16_scales_of_f16(!qopt.qtensor<4x8xf16, bits = 4, group = 4, sym, scale = bf16>)
+
+// -----
+
+// expected-error@+1 {{scale type 'f32' must be the expressed type 'f16' (or f16/bf16 for f32 values)}}
+func.func private @wider_scales(!qopt.qtensor<4x8xf16, bits = 4, group = 4, sym, scale = f32>)
+
+// -----
+
+// expected-error@+1 {{scale type 'i8' must be the expressed type 'f32'}}
+func.func private @integer_scales(!qopt.qtensor<4x8xf32, bits = 4, group = 4, sym, scale = i8>)
+
+// -----
+
+// expected-error@+1 {{'scale' given more than once}}
+func.func private @two_scales(!qopt.qtensor<4x8xf32, bits = 4, group = 4, sym, scale = f16, scale = f16>)
 
 // -----
 
@@ -188,8 +208,16 @@ func.func @pack_per_tensor_scales(%c: tensor<4x8xi8>, %s: tensor<1xf32>) {
 // -----
 
 func.func @pack_scales_type(%c: tensor<4x8xi8>, %s: tensor<4x2xf16>, %z: tensor<4x2xf16>) {
-  // expected-error@+1 {{scales element type 'f16' does not match the expressed type 'f32'}}
+  // expected-error@+1 {{scales element type 'f16' does not match the quantized type's scale type 'f32'}}
   %q = qopt.pack %c, %s, %z : tensor<4x8xi8>, tensor<4x2xf16>, tensor<4x2xf16> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, asym>
+  return
+}
+
+// -----
+
+func.func @pack_narrow_scales_type(%c: tensor<4x4xi8>, %s: tensor<4x2xf32>) {
+  // expected-error@+1 {{scales element type 'f32' does not match the quantized type's scale type 'f16'}}
+  %q = qopt.pack %c, %s : tensor<4x4xi8>, tensor<4x2xf32> -> !qopt.qtensor<4x8xf32, bits = 4, group = 4, sym, scale = f16>
   return
 }
 

@@ -57,6 +57,24 @@ func.func @pack_symmetric(%codes: tensor<8x16xi8>, %row: tensor<8x1xf16>,
   return
 }
 
+// Scales narrower than the f32 values (a GGUF Q4_0 block's f16 scale); a
+// scale type equal to the expressed type is the default and is elided.
+// CHECK-LABEL: func.func @pack_narrow_scales
+// CHECK-SAME: !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
+func.func @pack_narrow_scales(%codes: tensor<4x32xi8>, %h: tensor<4x2xf16>,
+                              %b: tensor<4x2xbf16>,
+                              %f: !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym, scale = f32>) {
+  // CHECK: qopt.pack %{{.*}}, %{{.*}} : tensor<4x32xi8>, tensor<4x2xf16> -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym, scale = f16>
+  %a = qopt.pack %codes, %h : tensor<4x32xi8>, tensor<4x2xf16>
+      -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym, scale = f16>
+  // CHECK: qopt.get_scales %{{.*}} : !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym, scale = f16> -> tensor<4x2xf16>
+  %s = qopt.get_scales %a : !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym, scale = f16> -> tensor<4x2xf16>
+  // CHECK: qopt.pack %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x32xi8>, tensor<4x2xbf16>, tensor<4x2xbf16> -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, asym, scale = bf16>
+  %c = qopt.pack %codes, %b, %b : tensor<4x32xi8>, tensor<4x2xbf16>, tensor<4x2xbf16>
+      -> !qopt.qtensor<4x64xf32, bits = 4, group = 32, asym, scale = bf16>
+  return
+}
+
 // Groups along a non-last axis (KIVI keys: per channel, groups of tokens).
 // CHECK-LABEL: func.func @pack_axis0
 func.func @pack_axis0(%codes: tensor<?x128xi8>, %s: tensor<?x128xf32>,

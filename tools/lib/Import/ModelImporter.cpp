@@ -215,10 +215,13 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
         llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
             llvm::Twine(cols) + " elements, not a multiple of its block size");
   QuantizedWeight w;
+  // The file's f16 block scales stay f16 (the kernels widen them exactly):
+  // the weight then takes the file's bytes, as llama.cpp reads them.
+  Type scaleType = q->halfScales ? Type(b.getF16Type()) : Type(f32);
   w.type = QTensorType::get(
       &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
       q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
-      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense);
+      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense, scaleType);
   // Codes narrower than a byte are kept packed (the dense layout's storage
   // form, e.g. two 4-bit codes a byte), so a quantized model takes about
   // the memory of its file.
@@ -237,11 +240,22 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
       HeapAsmResourceBlob::allocateAndCopyInferAlign(
           ArrayRef<int8_t>(reinterpret_cast<const int8_t *>(codeBytes->data()),
                            codeBytes->size())));
-  auto groupsType = RankedTensorType::get({rows, cols / q->groupSize}, f32);
-  w.scales = DenseResourceElementsAttr::get(
-      groupsType, (name + ".scales").str(),
-      HeapAsmResourceBlob::allocateAndCopyInferAlign(
-          ArrayRef<float>(q->scales)));
+  auto groupsType =
+      RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
+  if (q->halfScales) {
+    std::vector<uint16_t> half(q->scales.size());
+    for (auto [h, s] : llvm::zip_equal(half, q->scales))
+      h = model::floatToHalf(s);
+    w.scales = DenseResourceElementsAttr::get(
+        groupsType, (name + ".scales").str(),
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<uint16_t>(half)));
+  } else {
+    w.scales = DenseResourceElementsAttr::get(
+        groupsType, (name + ".scales").str(),
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<float>(q->scales)));
+  }
   if (q->asymmetric)
     w.zeros = DenseResourceElementsAttr::get(
         groupsType, (name + ".zeros").str(),

@@ -234,6 +234,10 @@ struct BlockQuantized {
   std::vector<uint8_t> codes; ///< numElements
   std::vector<float> scales;  ///< numElements / groupSize
   std::vector<float> zeros;   ///< as scales when asymmetric, else empty
+  /// True when every scale is an f16 value of the file (Q8_0, Q4_0 blocks),
+  /// which the importer then keeps at 16 bits; false for computed scales
+  /// (K-quant products, or quantization at import).
+  bool halfScales = false;
 };
 /// Block-quantized tensors are unpacked (Q8_0, Q4_0, Q3_K and Q6_K
 /// exactly; the zero points of Q2_K, Q4_K and Q5_K are rounded to f32, so

@@ -33,6 +33,7 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
                    | `axis` `=` d                 // grouped dim (default: last)
                    | `sym` | `asym`               // scheme (required)
                    | `layout` `=` (`dense` | `nested`)   // default: dense
+                   | `scale` `=` float-type       // default: the expressed type
     ```
 
     Examples:
@@ -43,6 +44,8 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     !qopt.qtensor<11008x4096xf32, bits = 4, parent = 8, group = 32, asym, layout = nested>
     // Per-channel symmetric int4 with f16 scales.
     !qopt.qtensor<4096x4096xf16, bits = 4, per_channel, sym>
+    // GGUF Q4_0: f32 values, the file's f16 block scales kept as they are.
+    !qopt.qtensor<4096x4096xf32, bits = 4, group = 32, sym, scale = f16>
     // KIVI-style keys: groups of 64 tokens along dim 0 (per channel).
     !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
     ```
@@ -55,6 +58,13 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     dimension the last group is shorter: there are `ceil(dim / G)` groups); `per_channel` means the whole extent of `axis` shares one
     (one scale per slice orthogonal to `axis`, i.e. per output channel of a
     `[N, K]` weight); `per_tensor` means one scale for everything.
+
+    The scales (and zero points) are stored in the `scale` type, by default
+    the expressed type. A narrower one is allowed where the expressed type
+    holds all its values exactly (`f16` or `bf16` scales of `f32` values): it
+    keeps a checkpoint's 16-bit block scales at their size, and every
+    consumer widens them exactly before the formula above, which is then
+    evaluated in the expressed type as without it.
 
     The scales tensor has the qtensor's shape with the `axis` extent replaced
     by the number of groups (`ceil(dim / G)`, or 1 for `per_channel`), and rank 0
@@ -76,8 +86,21 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     EnumParameter<QOpt_Granularity>:$granularity,
     "int64_t":$groupSize,
     "int64_t":$axis,
-    EnumParameter<QOpt_Layout>:$layout
+    EnumParameter<QOpt_Layout>:$layout,
+    "::mlir::Type":$scaleType
   );
+
+  let builders = [
+    // Scales in the expressed type.
+    TypeBuilder<(ins "::llvm::ArrayRef<int64_t>":$shape,
+                     "::mlir::Type":$expressedType, "unsigned":$bits,
+                     "unsigned":$parentBits, "QuantScheme":$scheme,
+                     "Granularity":$granularity, "int64_t":$groupSize,
+                     "int64_t":$axis, "Layout":$layout), [{
+      return $_get($_ctxt, shape, expressedType, bits, parentBits, scheme,
+                   granularity, groupSize, axis, layout, expressedType);
+    }]>
+  ];
 
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
@@ -119,6 +142,8 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     /// The number of elements that share one scale along `axis`, or
     /// ShapedType::kDynamic when that is not static.
     int64_t getElementsPerGroup() const;
+    /// True if the scales are stored narrower than the expressed type.
+    bool hasNarrowScales() const { return getScaleType() != getExpressedType(); }
     /// This type with another code width and parent width.
     QTensorType cloneWithBits(unsigned bits, unsigned parentBits) const;
   }];
