@@ -20,6 +20,7 @@
 #include "Subcommands.h"
 #include "Support.h"
 
+#include "qopt/Model/Executor.h"
 #include "qopt/Tools/ModelRunner.h"
 #include "qopt/Tools/Registration.h"
 #include "qopt/Tools/Version.h"
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
   hideForeignOptions();
   std::string help = overview();
   cl::ParseCommandLineOptions(argc, argv, help);
+  qopt::model::retainInferenceBuffers();
   if (listPasses) {
     mlir::printRegisteredPasses();
     return 0;

@@ -16,6 +16,9 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/mman.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 using namespace qopt::model;
 
@@ -346,4 +349,15 @@ llvm::Error ModelExecutor::setServedWidths(unsigned bits,
   }
   widths = std::move(next);
   return llvm::Error::success();
+}
+
+void qopt::model::retainInferenceBuffers() {
+#if defined(__GLIBC__)
+  // 32 MiB is glibc's largest mmap threshold on 64-bit hosts (its dynamic
+  // threshold only rises to a freed block's size, after one mmap/munmap
+  // round trip per size). A trim threshold of 1 GiB keeps the freed top of
+  // the heap; the memory still returns to the system at exit.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }

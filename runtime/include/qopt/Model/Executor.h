@@ -67,6 +67,14 @@ struct ExecutorSetup {
   std::vector<WidthSlot> slots;
 };
 
+/// Makes the C heap keep the buffers a forward pass frees (glibc: no mmap
+/// for blocks under 32 MiB, no trimming of the heap's top) so that the next
+/// pass reuses them instead of mapping and zero-filling fresh pages: the
+/// compiled code allocates its activations per call (tens of MB each in a
+/// 7B prefill). The process's RSS then stays at its peak. A process-wide
+/// policy, for tools that run inference (qopt-run); a no-op elsewhere.
+void retainInferenceBuffers();
+
 /// Runs a compiled model: owns its KV cache and weight table.
 class ModelExecutor {
 public:
