@@ -1,5 +1,11 @@
 // RUN: qopt-opt %s --pass-pipeline="builtin.module(func.func(convert-qopt-model-to-linalg))" | FileCheck %s
 
+// The RoPE tests' indexing maps (printed first): the identity, and the
+// frequency index of element i for head_dim 8, interleaved and rotate-half.
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[PAIR:.*]] = affine_map<(d0, d1) -> (d0, (d1 mod 8) floordiv 2)>
+// CHECK-DAG: #[[HALF:.*]] = affine_map<(d0, d1) -> (d0, d1 mod 4)>
+
 // RMSNorm: a sum-of-squares reduction per token, the inverse RMS, then the
 // scaled product w[d] * (inv[t] * x[t, d]).
 // CHECK-LABEL: func.func @rms_norm
@@ -19,28 +25,35 @@ func.func @rms_norm(%x: tensor<?x64xf32>, %w: tensor<64xf32>) -> tensor<?x64xf32
   return %y : tensor<?x64xf32>
 }
 
-// RoPE, interleaved pairs (2j, 2j + 1): the partner of an even element is
-// the next one; the position is `pos + t`.
+// RoPE, interleaved pairs (2j, 2j + 1): cos and sin of (pos + t) * freq[j]
+// once per token and frequency ([T, head_dim / 2], here [?, 4]), then the
+// rotation reads them at j = (i mod 8) / 2; the partner of an even element
+// is the next one.
 // CHECK-LABEL: func.func @rope_interleaved
 // CHECK-SAME: %[[X:.*]]: tensor<?x64xf32>, %[[POS:.*]]: index
-// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<?x64xf32>)
+// CHECK: %[[TAB:.*]]:2 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]]]{{.*}} outs(%{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<?x4xf32>)
 // CHECK: %[[T:.*]] = linalg.index 0 : index
-// CHECK: %[[I:.*]] = linalg.index 1 : index
-// CHECK: %[[R:.*]] = arith.remui %[[I]], %c8
-// CHECK: arith.divui %[[R]], %c2
 // CHECK: math.powf
 // CHECK: arith.addi %[[POS]], %[[T]] : index
-// CHECK: math.cos
-// CHECK: math.sin
-// CHECK: tensor.extract %[[X]][%[[T]], %{{.*}}] : tensor<?x64xf32>
+// CHECK: %[[COS:.*]] = math.cos
+// CHECK: %[[SIN:.*]] = math.sin
+// CHECK: linalg.yield %[[COS]], %[[SIN]]
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[PAIR]], #[[PAIR]], #[[ID]]]{{.*}} ins(%[[X]], %[[TAB]]#0, %[[TAB]]#1 : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>)
+// CHECK: %[[T2:.*]] = linalg.index 0 : index
+// CHECK: %[[I:.*]] = linalg.index 1 : index
+// CHECK: %[[R:.*]] = arith.remui %[[I]], %c8
+// CHECK: arith.remui %[[R]], %c2
+// CHECK-NOT: math.
+// CHECK: tensor.extract %[[X]][%[[T2]], %{{.*}}] : tensor<?x64xf32>
 // CHECK: arith.select
 func.func @rope_interleaved(%x: tensor<?x64xf32>, %pos: index) -> tensor<?x64xf32> {
   %y = qopt.rope %x, %pos {head_dim = 8 : i64, theta = 1.0e+04 : f32, style = #qopt<rope_style interleaved>} : tensor<?x64xf32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
 
-// RoPE, rotate-half pairs (j, j + head_dim / 2).
+// RoPE, rotate-half pairs (j, j + head_dim / 2): frequency j = i mod 4.
 // CHECK-LABEL: func.func @rope_rotate_half
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[HALF]], #[[HALF]], #[[ID]]]
 // CHECK: %[[I:.*]] = linalg.index 1 : index
 // CHECK: %[[R:.*]] = arith.remui %[[I]], %c8
 // CHECK: %[[FIRST:.*]] = arith.cmpi ult, %[[R]], %c4

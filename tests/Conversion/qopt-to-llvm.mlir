@@ -32,37 +32,43 @@
 // Each parallel loop is a call of an internal function of its own
 // (qopt-outline-parallel-loops): the kernels' (the linear's matmul, the
 // attention) and the parallel dimensions of the linalg ops (the embedding's
-// gather, rope, swiglu, the add), in program order.
+// gather, rope's cos/sin table and its rotation, swiglu, the add), in
+// program order.
 // CHECK: llvm.call @decode_parallel_0(
 // CHECK: llvm.call @decode_parallel_1(
 // CHECK: llvm.call @decode_parallel_2(
 // CHECK: llvm.call @decode_parallel_3(
 // CHECK: llvm.call @decode_parallel_4(
 // CHECK: llvm.call @decode_parallel_5(
+// CHECK: llvm.call @decode_parallel_6(
 // CHECK: llvm.return
 // CHECK-NEXT: }
-// One malloc per intermediate buffer (embedding, linear, rope, attention):
-// one-shot bufferization lets swiglu overwrite the attention output in
-// place, and the final add writes straight into the result out-parameter.
-// Each buffer is freed after its last use, not at the return: the linear's
-// before attention; the rope's, the attention output's and the
-// embedding's after it. Each (token, head) iteration of the attention, an
-// OpenMP work-shared loop, allocates and frees its own scores.
+// One malloc per intermediate buffer (embedding, linear, rope's cos and
+// sin tables, rope, attention): one-shot bufferization lets swiglu
+// overwrite the attention output in place, and the final add writes
+// straight into the result out-parameter. Each buffer is freed after its
+// last use, not at the return: the tables after the rotation, the linear's
+// before attention; the rope's, the attention output's and the embedding's
+// after it. Each (token, head) iteration of the attention, an OpenMP
+// work-shared loop, allocates and frees its own scores.
 // ALLOC-LABEL: llvm.func @decode(
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_0(
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_1(
-// ALLOC: llvm.call @malloc
+// ALLOC-COUNT-2: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_2(
+// ALLOC: llvm.call @malloc
+// ALLOC: llvm.call @decode_parallel_3(
+// ALLOC-COUNT-2: llvm.call @free
 // ALLOC: llvm.call @malloc
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC: llvm.call @free
-// ALLOC: llvm.call @decode_parallel_3(
+// ALLOC: llvm.call @decode_parallel_4(
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NEXT: llvm.return
-// ALLOC-LABEL: llvm.func internal @decode_parallel_3(
+// ALLOC-LABEL: llvm.func internal @decode_parallel_4(
 // ALLOC: omp.parallel
 // ALLOC: omp.wsloop
 // ALLOC: llvm.call @malloc
@@ -73,7 +79,7 @@
 // CHECK-LABEL: llvm.func @_mlir_ciface_decode(
 // CHECK: llvm.call @decode(
 // The attention and the matmul stay vectorized in their functions.
-// CHECK-LABEL: llvm.func internal @decode_parallel_3(
+// CHECK-LABEL: llvm.func internal @decode_parallel_4(
 // CHECK: omp.parallel
 // CHECK: llvm.intr.fmuladd({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // CHECK: llvm.intr.vector.reduce.fadd

@@ -5,10 +5,12 @@
 // bufferization, loop lowering and canonicalization handle them:
 //  - qopt.rms_norm: a sum-of-squares reduction, the inverse RMS per token,
 //    and the scaled product;
-//  - qopt.rope: one generic over the output with the partner element read by
-//    tensor.extract (both the interleaved and the rotate-half conventions;
-//    frequencies from theta, from the op's inv_freq table, or from a base
-//    that dynamic NTK scaling computes from the call's length);
+//  - qopt.rope: a generic computing cos and sin once per (token, frequency)
+//    pair, then one over the output that reads them through an affine map
+//    and the partner element by tensor.extract (both the interleaved and
+//    the rotate-half conventions; frequencies from theta, from the op's
+//    inv_freq table, or from a base that dynamic NTK scaling computes from
+//    the call's length);
 //  - qopt.bias_add: a broadcasting elementwise generic;
 //  - qopt.swiglu: an elementwise generic;
 //  - qopt.embedding of a float table: a gather generic (tensor.extract).
@@ -179,67 +181,90 @@ struct RopeToLinalg : public OpConversionPattern<RopeOp> {
     if (std::optional<APFloat> s = op.getScale();
         s && s->convertToFloat() != 1.0f)
       scale = s->convertToFloat();
+
+    // cos and sin of every (token, frequency) pair, once: [T, head_dim / 2].
+    // Every head, both elements of a pair, read the same two values (a
+    // rotation of q with 32 heads would otherwise evaluate each 64 times).
+    int64_t half = headDim / 2;
+    auto tableType = RankedTensorType::get({type.getDimSize(0), half},
+                                           rewriter.getF32Type());
+    auto tables = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{tableType, tableType}, ValueRange{},
+        ValueRange{emptyTensor(rewriter, loc, tableType, x),
+                   emptyTensor(rewriter, loc, tableType, x)},
+        ArrayRef<AffineMap>{idMap, idMap}, ArrayRef{par, par},
+        [&](OpBuilder &b, Location l, ValueRange) {
+          Value t = linalg::IndexOp::create(b, l, 0);
+          Value j = linalg::IndexOp::create(b, l, 1);
+          Value freq;
+          if (invFreqTable) {
+            freq = tensor::ExtractOp::create(b, l, invFreqTable, ValueRange{j});
+          } else {
+            // freq = 1 / base^(2j / head_dim), as llama2.c computes it (base
+            // = theta unless dynamic NTK rescaled it).
+            Value twoJ = indexToF32(
+                b, l,
+                arith::MulIOp::create(b, l, j,
+                                      arith::ConstantIndexOp::create(b, l, 2)));
+            Value exponent = arith::DivFOp::create(
+                b, l, twoJ, f32Constant(b, l, static_cast<float>(headDim)));
+            freq = arith::DivFOp::create(
+                b, l, f32Constant(b, l, 1.0f),
+                math::PowFOp::create(b, l, base, exponent));
+          }
+          Value p = indexToF32(b, l, arith::AddIOp::create(b, l, pos, t));
+          Value angle = arith::MulFOp::create(b, l, p, freq);
+          Value cos = math::CosOp::create(b, l, angle);
+          Value sin = math::SinOp::create(b, l, angle);
+          if (scale) {
+            // YaRN's attention factor scales cos and sin.
+            Value factor = f32Constant(b, l, *scale);
+            cos = arith::MulFOp::create(b, l, cos, factor);
+            sin = arith::MulFOp::create(b, l, sin, factor);
+          }
+          linalg::YieldOp::create(b, l, ValueRange{cos, sin});
+        });
+
+    // Element i of a row pairs with frequency j(i): (i mod d) / 2 for the
+    // interleaved style, (i mod d) mod d/2 = i mod d/2 for the half-split.
+    AffineExpr t = rewriter.getAffineDimExpr(0),
+               i = rewriter.getAffineDimExpr(1);
+    AffineExpr freqIndex = interleaved ? (i % headDim).floorDiv(2) : i % half;
+    auto tableMap = AffineMap::get(2, 0, {t, freqIndex}, ctx);
     Value result =
         linalg::GenericOp::create(
-            rewriter, loc, type, ValueRange{x},
+            rewriter, loc, type,
+            ValueRange{x, tables.getResult(0), tables.getResult(1)},
             ValueRange{emptyTensor(rewriter, loc, type, x)},
-            ArrayRef<AffineMap>{idMap, idMap}, ArrayRef{par, par},
+            ArrayRef<AffineMap>{idMap, tableMap, tableMap, idMap},
+            ArrayRef{par, par},
             [&](OpBuilder &b, Location l, ValueRange args) {
               auto idx = [&](int64_t v) {
                 return arith::ConstantIndexOp::create(b, l, v).getResult();
               };
-              Value t = linalg::IndexOp::create(b, l, 0);
-              Value i = linalg::IndexOp::create(b, l, 1);
-              Value r = arith::RemUIOp::create(b, l, i, idx(headDim));
-              // j: the frequency index; first: whether i is the first of its
-              // pair; partner: the other element of the pair.
-              Value j, first, partner;
+              Value tok = linalg::IndexOp::create(b, l, 0);
+              Value col = linalg::IndexOp::create(b, l, 1);
+              Value r = arith::RemUIOp::create(b, l, col, idx(headDim));
+              // first: whether col is the first of its pair; partner: the
+              // other element of the pair.
+              Value first, partner;
               if (interleaved) {
-                j = arith::DivUIOp::create(b, l, r, idx(2));
                 Value odd = arith::RemUIOp::create(b, l, r, idx(2));
                 first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
                                               odd, idx(0));
                 partner = arith::SelectOp::create(
-                    b, l, first, arith::AddIOp::create(b, l, i, idx(1)),
-                    arith::SubIOp::create(b, l, i, idx(1)));
+                    b, l, first, arith::AddIOp::create(b, l, col, idx(1)),
+                    arith::SubIOp::create(b, l, col, idx(1)));
               } else {
-                int64_t half = headDim / 2;
                 first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
                                               r, idx(half));
-                j = arith::SelectOp::create(
-                    b, l, first, r, arith::SubIOp::create(b, l, r, idx(half)));
                 partner = arith::SelectOp::create(
-                    b, l, first, arith::AddIOp::create(b, l, i, idx(half)),
-                    arith::SubIOp::create(b, l, i, idx(half)));
+                    b, l, first, arith::AddIOp::create(b, l, col, idx(half)),
+                    arith::SubIOp::create(b, l, col, idx(half)));
               }
-              auto toF32 = [&](Value index) { return indexToF32(b, l, index); };
-              Value freq;
-              if (invFreqTable) {
-                freq = tensor::ExtractOp::create(b, l, invFreqTable,
-                                                 ValueRange{j});
-              } else {
-                // freq = 1 / base^(2j / head_dim), as llama2.c computes it
-                // (base = theta unless dynamic NTK rescaled it).
-                Value twoJ = toF32(arith::MulIOp::create(b, l, j, idx(2)));
-                Value exponent = arith::DivFOp::create(
-                    b, l, twoJ, f32Constant(b, l, static_cast<float>(headDim)));
-                freq = arith::DivFOp::create(
-                    b, l, f32Constant(b, l, 1.0f),
-                    math::PowFOp::create(b, l, base, exponent));
-              }
-              Value p = toF32(arith::AddIOp::create(b, l, pos, t));
-              Value angle = arith::MulFOp::create(b, l, p, freq);
-              Value cos = math::CosOp::create(b, l, angle);
-              Value sin = math::SinOp::create(b, l, angle);
-              if (scale) {
-                // YaRN's attention factor scales cos and sin.
-                Value factor = f32Constant(b, l, *scale);
-                cos = arith::MulFOp::create(b, l, cos, factor);
-                sin = arith::MulFOp::create(b, l, sin, factor);
-              }
-              Value self = args[0];
+              Value self = args[0], cos = args[1], sin = args[2];
               Value other =
-                  tensor::ExtractOp::create(b, l, x, ValueRange{t, partner});
+                  tensor::ExtractOp::create(b, l, x, ValueRange{tok, partner});
               // first:  self * cos - other * sin
               // second: other * sin + self * cos
               Value selfCos = arith::MulFOp::create(b, l, self, cos);
