@@ -361,3 +361,9 @@ void qopt::model::retainInferenceBuffers() {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+void qopt::model::releaseFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}

@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sys/mman.h>
+#include <unistd.h>
 
 using namespace qopt::model;
 using namespace qopt::model::detail;
@@ -97,6 +99,27 @@ const TensorRef *Checkpoint::find(llvm::StringRef name) const {
     if (t.name == name)
       return &t;
   return nullptr;
+}
+
+void Checkpoint::releasePages(const TensorRef &tensor) const {
+  const char *begin = reinterpret_cast<const char *>(tensor.data);
+  const char *end = begin + tensor.numBytes;
+  for (const std::unique_ptr<llvm::MemoryBuffer> &buffer : buffers) {
+    if (begin < buffer->getBufferStart() || end > buffer->getBufferEnd())
+      continue;
+    // Only a file mapping gives the pages back unchanged (a read-only
+    // llvm::MemoryBuffer maps its file shared and never writes it); in a
+    // heap buffer MADV_DONTNEED would zero them.
+    if (buffer->getBufferKind() != llvm::MemoryBuffer::MemoryBuffer_MMap)
+      return;
+    uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    uintptr_t first =
+        (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+    uintptr_t last = reinterpret_cast<uintptr_t>(end) & ~(page - 1);
+    if (first < last)
+      madvise(reinterpret_cast<void *>(first), last - first, MADV_DONTNEED);
+    return;
+  }
 }
 
 llvm::Expected<const TensorRef *> Checkpoint::get(llvm::StringRef name) const {

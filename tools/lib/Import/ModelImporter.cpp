@@ -256,6 +256,8 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
         HeapAsmResourceBlob::allocateAndCopyInferAlign(
             ArrayRef<float>(q->scales)));
   }
+  // The module holds its own copy: the file's pages need not stay resident.
+  ckpt.releasePages(t);
   if (q->asymmetric)
     w.zeros = DenseResourceElementsAttr::get(
         groupsType, (name + ".zeros").str(),

@@ -244,6 +244,8 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
     return exec.takeError();
   runner->ownExecutor = std::move(*exec);
   runner->exec = runner->ownExecutor.get();
+  // What the lowering and LLVM freed is garbage from here on.
+  model::releaseFreedMemory();
   return std::move(runner);
 }
 

@@ -193,6 +193,13 @@ public:
   /// The tensor named `name`, or an error naming the checkpoint and tensor.
   llvm::Expected<const TensorRef *> get(llvm::StringRef name) const;
 
+  /// Drops the resident pages of `tensor` from the process (the whole pages
+  /// inside its bytes) when it lies in a memory-mapped file, for a caller
+  /// that has copied it: the file's contents are unchanged and read back
+  /// from the page cache if touched again. A no-op for tensors in heap
+  /// buffers.
+  void releasePages(const TensorRef &tensor) const;
+
   /// Keeps mapped files alive for the lifetime of the checkpoint.
   std::vector<std::unique_ptr<llvm::MemoryBuffer>> buffers;
 };

@@ -75,6 +75,11 @@ struct ExecutorSetup {
 /// policy, for tools that run inference (qopt-run); a no-op elsewhere.
 void retainInferenceBuffers();
 
+/// Returns the C heap's free pages to the system (glibc `malloc_trim`), not
+/// only its top: for the end of a compilation, whose memory is then free
+/// but scattered through the heap. A no-op elsewhere.
+void releaseFreedMemory();
+
 /// Runs a compiled model: owns its KV cache and weight table.
 class ModelExecutor {
 public:
