@@ -242,20 +242,19 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
                            codeBytes->size())));
   auto groupsType =
       RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
+  AsmResourceBlob scaleBlob;
   if (q->halfScales) {
     std::vector<uint16_t> half(q->scales.size());
     for (auto [h, s] : llvm::zip_equal(half, q->scales))
       h = model::floatToHalf(s);
-    w.scales = DenseResourceElementsAttr::get(
-        groupsType, (name + ".scales").str(),
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(
-            ArrayRef<uint16_t>(half)));
+    scaleBlob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+        ArrayRef<uint16_t>(half));
   } else {
-    w.scales = DenseResourceElementsAttr::get(
-        groupsType, (name + ".scales").str(),
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(
-            ArrayRef<float>(q->scales)));
+    scaleBlob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+        ArrayRef<float>(q->scales));
   }
+  w.scales = DenseResourceElementsAttr::get(
+      groupsType, (name + ".scales").str(), std::move(scaleBlob));
   // The module holds its own copy: the file's pages need not stay resident.
   ckpt.releasePages(t);
   if (q->asymmetric)
