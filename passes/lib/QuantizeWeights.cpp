@@ -107,7 +107,11 @@ quantizeWeight(RankedTensorType weightType, ArrayRef<float> values,
       qc.scheme == rt::Scheme::Asymmetric ? QuantScheme::Asymmetric
                                           : QuantScheme::Symmetric,
       perChannel ? Granularity::PerChannel : Granularity::Group,
-      perChannel ? 0 : qc.groupSize, /*axis=*/1, cfg.layout);
+      perChannel ? 0 : qc.groupSize, /*axis=*/1, cfg.layout,
+      // f16 scales of f32 weights are stored as f16 (half the bytes the
+      // kernels stream); of f16 weights they already are.
+      qc.scaleType == quant::ScaleType::F16 ? Type(Float16Type::get(ctx))
+                                            : Type(expressed));
 
   RankedTensorType storageType = q.type.getStorageType();
   SmallVector<uint8_t> storage(storageType.getNumElements());

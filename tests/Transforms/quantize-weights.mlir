@@ -1,4 +1,5 @@
 // RUN: qopt-opt %s -split-input-file -qopt-quantize-weights="bits=2 group=2" | FileCheck %s --check-prefix=NUM
+// RUN: qopt-opt %s -split-input-file -qopt-quantize-weights="bits=2 group=2 scale-type=f16" | FileCheck %s --check-prefix=F16
 // RUN: qopt-opt %s -split-input-file -qopt-quantize-weights="bits=8 group=8 layout=nested" | FileCheck %s --check-prefix=NESTED
 // RUN: qopt-opt %s -split-input-file -qopt-quantize-weights="bits=3 group=8 layout=static" | FileCheck %s --check-prefix=STATIC3
 // RUN: qopt-opt %s -split-input-file -qopt-quantize-weights="bits=4 group=0 scheme=sym" | FileCheck %s --check-prefix=SYM
@@ -33,6 +34,14 @@
 // NUM-NEXT:  w2x5.scales: "0x040000000000803F0000803F000000400000803F0000803E0000003F"
 // NUM-NEXT:  w2x5.zeros: "0x04000000000000400000000000004040000000000000803F00000000"
 // NUM-NOT:   w2x5:
+//
+// scale-type=f16: the same scales and zero points (all exact in f16),
+// stored as f16 blobs (2-byte alignment header) under `scale = f16`.
+// F16-LABEL: func.func @numbers
+// F16:       qopt.pack %{{.*}} : tensor<2x2xi8>, tensor<2x3xf16>, tensor<2x3xf16> -> !qopt.qtensor<2x5xf32, bits = 2, group = 2, asym, scale = f16>
+// F16:       w2x5.codes: "0x010000007C003003"
+// F16-NEXT:  w2x5.scales: "0x02000000003C003C0040003C00340038"
+// F16-NEXT:  w2x5.zeros: "0x020000000040000000420000003C0000"
 func.func @numbers(%x: tensor<?x5xf32>) -> tensor<?x2xf32> {
   %w = arith.constant dense_resource<w2x5> : tensor<2x5xf32>
   %y = qopt.linear %x, %w {qopt.layer = 0 : i64, qopt.role = "q"} : tensor<?x5xf32>, tensor<2x5xf32> -> tensor<?x2xf32>

@@ -49,6 +49,13 @@ static cl::opt<std::string>
                     "time"),
            cl::value_desc("static|nested"), cl::init("static"),
            cl::sub(quantizeCommand()), cl::cat(quantCategory()));
+static cl::opt<std::string> scaleType(
+    "scale-type",
+    cl::desc("Type of the scales and zero points: auto (the weights' type) "
+             "or f16 (half the scale bytes of f32 weights, rounded before "
+             "the codes are chosen; always f16 for a .gguf output)"),
+    cl::value_desc("auto|f16"), cl::init("auto"), cl::sub(quantizeCommand()),
+    cl::cat(quantCategory()));
 static cl::opt<std::string>
     quantOutput("o",
                 cl::desc("Output: .mlirbc (bytecode), .mlir (text) or .gguf "
@@ -92,6 +99,8 @@ int qopt::run::runQuantize() {
     return fail("--export-bits applies to a .gguf output, in 1..8");
   if (layout != "static" && layout != "nested" && layout != "dense")
     return fail("--layout must be static or nested, got '" + layout + "'");
+  if (scaleType != "auto" && scaleType != "f16")
+    return fail("--scale-type must be auto or f16, got '" + scaleType + "'");
   if (llvm::Expected<::qopt::quant::MethodOptions> method = methodOptions();
       !method)
     return fail(llvm::toString(method.takeError()));
@@ -124,7 +133,7 @@ int qopt::run::runQuantize() {
   mlir::qopt::QuantizeWeightsPassOptions options = quantizePassOptions();
   options.calibration = calibrationPath;
   options.layout = layout;
-  if (toGGUF)
+  if (toGGUF || scaleType == "f16")
     options.scaleType = "f16";
   pm.addPass(mlir::qopt::createQuantizeWeightsPass(options));
   double start = now();
@@ -137,6 +146,7 @@ int qopt::run::runQuantize() {
   llvm::Expected<::qopt::quant::MethodOptions> method = methodOptions();
   module->setAttr("qopt.quantization",
                   b.getStringAttr(method->describe() + " layout=" + layout +
+                                  " scale-type=" + options.scaleType +
                                   " roles=" + quantizedRoles()));
   if (!tokenizerPath.empty()) {
     llvm::SmallString<256> tok(tokenizerPath);

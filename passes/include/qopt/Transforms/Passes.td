@@ -150,9 +150,9 @@ def QuantizeWeightsPass : Pass<"qopt-quantize-weights", "ModuleOp"> {
     Option<"actOrder", "act-order", "bool", /*default=*/"false",
            "gptq/matryoshka: process columns by decreasing H diagonal">,
     Option<"scaleType", "scale-type", "std::string", /*default=*/"\"auto\"",
-           "values the scales are rounded to: auto (the weight's type) or "
-           "f16 (for GGUF export; f32 and f16 weights); stored in the "
-           "weight's type">
+           "type of the scales and zero points: auto (the weight's type) "
+           "or f16 (f32 and f16 weights; `scale = f16` in the quantized "
+           "type, half the scale bytes of an f32 weight)">
   ];
   let dependentDialects = [
     "::mlir::qopt::QOptDialect",
