@@ -56,8 +56,9 @@
 // PANEL: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
 // PANEL: memref.dealloc %[[PC]]
-// PANEL: } else {
-// PANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})
+// PANEL-NOT: } else {
+// PANEL: %[[FIRST:.*]] = arith.select %[[MANY]], %c16, %c0{{.*}} : index
+// PANEL: scf.parallel (%{{.*}}) = (%[[FIRST]]) to (%c16{{.*}})
 // With 16 groups or more, the scales are transposed 16 groups at a time
 // like the codes (the 8 groups of @q4 take the scalar loop).
 // PANEL-LABEL: func.func @q4_wide
@@ -88,7 +89,11 @@
 // CHECK: vector.store %{{.*}}, %[[QX]]
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1] : vector<2xf32>, vector<2xf32>
 // CHECK: vector.store %{{.*}}, %[[SX]]
-// CHECK: scf.parallel (%[[N:.*]]) = ({{.*}}) to (%c16)
+// The packed GEMM (from 8 tokens on, PANEL below) takes whole panels; one
+// row-wise kernel takes the rows after them: none with 8 tokens or more
+// here (16 rows, one panel), all of them below.
+// CHECK: %[[FIRST:.*]] = arith.select %{{.*}}, %c16, %c0{{.*}} : index
+// CHECK: scf.parallel (%[[N:.*]]) = (%[[FIRST]]) to (%c16{{.*}})
 // CHECK: scf.for %[[T0:.*]] = %{{.*}} to %{{.*}} step %c4
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-NOT: memref.prefetch

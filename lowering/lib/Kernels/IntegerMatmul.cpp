@@ -295,39 +295,31 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     }
   };
   tokenTile = std::max<int64_t>(tokenTile, 1);
-  // Row-wise: rows [first, rows), each streamed once for all tokens.
-  auto rowWise = [&](int64_t first) {
-    if (first >= rows)
-      return;
-    k.parallelLoop(first, k.index(rows), [&](Value n) {
-      Value tiled =
-          k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
-      if (tokenTile > 1)
-        k.forLoop(k.index(0), tiled, tokenTile,
-                  [&](Value t0) { rowTile(n, t0, tokenTile); });
-      k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
-    });
-  };
   // From `panelTokens` tokens on, whole panels of L rows take the packed
-  // GEMM (IntegerPanels.cpp) and the remaining rows the row-wise kernel.
+  // GEMM (IntegerPanels.cpp) and the remaining rows the row-wise kernel;
+  // below it every row does. One row-wise kernel serves both cases: its
+  // first row is chosen at run time.
   int64_t panels = rows / plan.lanes;
-  if (panelTokens <= 0 || panels == 0) {
-    rowWise(0);
-  } else {
+  Value first = k.index(0);
+  if (panelTokens > 0 && panels > 0) {
     Value many = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
                                        numTokens, k.index(panelTokens));
-    scf::IfOp::create(
-        k.b, k.loc, many,
-        [&](OpBuilder &b, Location loc) {
-          lowerPanels(k, q, plan, act, out, numTokens, isa, panels);
-          rowWise(panels * plan.lanes);
-          scf::YieldOp::create(b, loc);
-        },
-        [&](OpBuilder &b, Location loc) {
-          rowWise(0);
-          scf::YieldOp::create(b, loc);
-        });
+    scf::IfOp::create(k.b, k.loc, many, [&](OpBuilder &b, Location loc) {
+      lowerPanels(k, q, plan, act, out, numTokens, isa, panels);
+      scf::YieldOp::create(b, loc);
+    });
+    first = arith::SelectOp::create(k.b, k.loc, many,
+                                    k.index(panels * plan.lanes), first);
   }
+  // Row-wise: rows [first, rows), each streamed once for all tokens.
+  k.parallelLoop(first, k.index(rows), [&](Value n) {
+    Value tiled =
+        k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
+    if (tokenTile > 1)
+      k.forLoop(k.index(0), tiled, tokenTile,
+                [&](Value t0) { rowTile(n, t0, tokenTile); });
+    k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
+  });
   for (Value buffer : {act.codes, act.scale, act.groupSums})
     memref::DeallocOp::create(k.b, k.loc, buffer);
   return true;

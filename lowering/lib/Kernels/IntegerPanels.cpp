@@ -194,11 +194,11 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
           if (q.zeros)
             swz.push_back(k.mulf(sw.back(), k.load(q.zeros, idx)));
         }
-        vector::StoreOp::create(k.b, k.loc, fromScalars(k, sw), scales,
-                                ValueRange{g, k.index(0)});
-        if (q.zeros)
-          vector::StoreOp::create(k.b, k.loc, fromScalars(k, swz), zeros,
-                                  ValueRange{g, k.index(0)});
+        for (auto [values, dst] :
+             {std::pair(&sw, scales), std::pair(&swz, zeros)})
+          if (!values->empty())
+            vector::StoreOp::create(k.b, k.loc, fromScalars(k, *values), dst,
+                                    ValueRange{g, k.index(0)});
       });
 
       // y[t0 .. t0 + tile, n0 .. n0 + L).

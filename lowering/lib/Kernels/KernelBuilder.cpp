@@ -128,8 +128,13 @@ void KernelBuilder::forLoop(int64_t lb, Value ub,
 
 void KernelBuilder::parallelLoop(int64_t lb, Value ub,
                                  function_ref<void(Value)> body) {
-  auto loop = scf::ParallelOp::create(b, loc, ValueRange{index(lb)},
-                                      ValueRange{ub}, ValueRange{index(1)});
+  parallelLoop(index(lb), ub, body);
+}
+
+void KernelBuilder::parallelLoop(Value lb, Value ub,
+                                 function_ref<void(Value)> body) {
+  auto loop = scf::ParallelOp::create(b, loc, ValueRange{lb}, ValueRange{ub},
+                                      ValueRange{index(1)});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
   body(loop.getInductionVars()[0]);

@@ -90,6 +90,7 @@ public:
   /// (each writes its own outputs) and may run on different threads once
   /// the pipeline converts the loop to OpenMP; serial otherwise.
   void parallelLoop(int64_t lb, Value ub, function_ref<void(Value)> body);
+  void parallelLoop(Value lb, Value ub, function_ref<void(Value)> body);
   /// A loop carrying `init`; `body` returns the next values.
   SmallVector<Value>
   forLoopCarried(Value lb, Value ub, int64_t step, ValueRange init,
