@@ -1,0 +1,474 @@
+//===- KernelOracleCases.cpp - Cases and reference values -------*- C++ -*-===//
+//
+// The cases of the kernel oracle (KernelOracle.h has the overview): the
+// function of each case in the qopt dialect, its random data in the storage
+// form, the reference weights in double precision from QuantMath.h, and the
+// sampled sets of cases of the float and the integer matmul runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelOracle.h"
+
+#include "qopt/Runtime/QuantMath.h"
+#include "qopt/Runtime/Storage.h"
+
+#include "llvm/ADT/APFloat.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+namespace rt = ::qopt::runtime;
+
+namespace qopt::oracle {
+
+//===----------------------------------------------------------------------===//
+// Cases
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The type the scales and zero points are stored in.
+Scale storedScale(Scale s) { return s == Scale::F16InF32 ? Scale::F16 : s; }
+
+std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  for (int64_t d : shape)
+    s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
+  return s;
+}
+
+std::string tensorStr(ArrayRef<int64_t> shape, StringRef element) {
+  return "tensor<" + shapeStr(shape) + element.str() + ">";
+}
+
+} // namespace
+
+Scale expressedOf(Scale s) { return s == Scale::F16InF32 ? Scale::F32 : s; }
+
+const char *scaleName(Scale s) {
+  switch (s) {
+  case Scale::F32:
+    return "f32";
+  case Scale::F16:
+    return "f16";
+  case Scale::BF16:
+    return "bf16";
+  case Scale::F16InF32:
+    return "f16inf32";
+  }
+  return "";
+}
+
+std::string granName(const Grouping &g) {
+  switch (g.gran) {
+  case Gran::Group:
+    return "g" + std::to_string(g.group);
+  case Gran::PerChannel:
+    return "pc";
+  case Gran::PerTensor:
+    return "pt";
+  }
+  return "";
+}
+
+/// `!qopt.qtensor<...>` of the case at `bits` (with `parent` if > 0).
+std::string qtype(const Case &c, unsigned bits, unsigned parent) {
+  std::string s = llvm::formatv("!qopt.qtensor<{0}x{1}x{2}, bits = {3}", c.n,
+                                c.k, scaleName(expressedOf(c.scale)), bits)
+                      .str();
+  if (parent)
+    s += ", parent = " + std::to_string(parent);
+  switch (c.g().gran) {
+  case Gran::Group:
+    s += ", group = " + std::to_string(c.g().group);
+    break;
+  case Gran::PerChannel:
+    s += ", per_channel";
+    break;
+  case Gran::PerTensor:
+    s += ", per_tensor";
+    break;
+  }
+  s += c.sym ? ", sym" : ", asym";
+  if (c.nested)
+    s += ", layout = nested";
+  if (storedScale(c.scale) != expressedOf(c.scale))
+    s += std::string(", scale = ") + scaleName(storedScale(c.scale));
+  return s + ">";
+}
+
+std::vector<int64_t> scalesShape(const Case &c) {
+  switch (c.g().gran) {
+  case Gran::Group:
+    return {c.n, (c.k + c.g().group - 1) / c.g().group};
+  case Gran::PerChannel:
+    return {c.n, 1};
+  case Gran::PerTensor:
+    return {};
+  }
+  return {};
+}
+
+std::vector<int64_t> codesShape(const Case &c) {
+  if (c.unpackedBits)
+    return {c.n, c.k};
+  if (c.nested)
+    return {c.bits, c.n, static_cast<int64_t>(rt::nestedRowBytes(c.k))};
+  return {c.n, static_cast<int64_t>(rt::denseRowBytes(c.k, c.bits))};
+}
+
+/// The function of one case.
+std::string caseFunction(const Case &c) {
+  std::string codesT = tensorStr(
+      codesShape(c), c.unpackedBits ? "i" + std::to_string(c.unpackedBits)
+                                    : std::string("i8"));
+  std::string scalesT =
+      tensorStr(scalesShape(c), scaleName(storedScale(c.scale)));
+  std::string packedT = qtype(c, c.bits, 0);
+  std::string servedT =
+      c.serve == Serve::Slice ? qtype(c, c.sliceBits, c.bits) : packedT;
+  std::string xT = llvm::formatv("tensor<?x{0}xf32>", c.k).str();
+  std::string yT = c.op == OpKind::Matmul
+                       ? llvm::formatv("tensor<?x{0}xf32>", c.n).str()
+                       : tensorStr({c.n, c.k}, scaleName(expressedOf(c.scale)));
+  std::string s = "func.func @" + c.name + "(";
+  if (c.op == OpKind::Matmul)
+    s += "%x: " + xT + ", ";
+  s += "%codes: " + codesT + ", %s: " + scalesT;
+  if (!c.sym)
+    s += ", %z: " + scalesT;
+  s += ") -> " + yT + " {\n";
+  s += "  %w = qopt.pack %codes, %s" + std::string(c.sym ? "" : ", %z") +
+       " : " + codesT + ", " + scalesT + (c.sym ? "" : ", " + scalesT) +
+       " -> " + packedT + "\n";
+  std::string w = "%w";
+  if (c.serve == Serve::Slice) {
+    s += "  %ws = qopt.slice %w to " + std::to_string(c.sliceBits) + " : " +
+         packedT + "\n";
+    w = "%ws";
+  }
+  if (c.op == OpKind::Matmul)
+    s += "  %y = qopt.qmatmul %x, " + w + " : " + xT + ", " + servedT + " -> " +
+         yT + "\n";
+  else
+    s += "  %y = qopt.dequantize " + w + " : " + servedT + " -> " + yT + "\n";
+  s += "  return %y : " + yT + "\n}\n";
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Numbers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+const llvm::fltSemantics &semantics(Scale s) {
+  return s == Scale::F16 ? llvm::APFloat::IEEEhalf() : llvm::APFloat::BFloat();
+}
+
+/// `v` rounded (to nearest even) to the scale type.
+double roundTo(double v, Scale s) {
+  if (s == Scale::F32)
+    return static_cast<float>(v);
+  llvm::APFloat f(v);
+  bool loses;
+  f.convert(semantics(s), llvm::APFloat::rmNearestTiesToEven, &loses);
+  f.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+            &loses);
+  return f.convertToDouble();
+}
+
+/// Appends `v` (exactly representable) in the scale type's bytes.
+void appendValue(std::vector<uint8_t> &buf, double v, Scale s) {
+  if (s == Scale::F32) {
+    float f = static_cast<float>(v);
+    const auto *p = reinterpret_cast<const uint8_t *>(&f);
+    buf.insert(buf.end(), p, p + 4);
+    return;
+  }
+  llvm::APFloat f(v);
+  bool loses;
+  f.convert(semantics(s), llvm::APFloat::rmNearestTiesToEven, &loses);
+  uint16_t b = static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
+  buf.push_back(b & 0xff);
+  buf.push_back(b >> 8);
+}
+
+/// The parent width: scales and zero points are in its units.
+unsigned parentOf(const Case &c) { return c.bits; }
+
+} // namespace
+
+double readValue(const uint8_t *p, Scale s) {
+  if (s == Scale::F32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t b = p[0] | (p[1] << 8);
+  llvm::APFloat f(semantics(s), llvm::APInt(16, b));
+  bool loses;
+  f.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+            &loses);
+  return f.convertToDouble();
+}
+
+unsigned scaleBytes(Scale s) { return s == Scale::F32 ? 4 : 2; }
+
+/// Served width of a run (r only matters for Serve::Runtime).
+unsigned servedOf(const Case &c, unsigned runtimeWidth) {
+  if (c.serve == Serve::Slice)
+    return c.sliceBits;
+  if (c.serve == Serve::Runtime)
+    return std::clamp(runtimeWidth, 1u, c.bits);
+  return c.bits;
+}
+
+void fillData(Case &c, std::mt19937 &rng) {
+  auto uniform = [&](double lo, double hi) {
+    return lo + (hi - lo) * (rng() / 4294967296.0);
+  };
+  int64_t tokens = c.op == OpKind::Matmul ? c.tokens : 0;
+  c.x.resize(tokens * c.k);
+  for (float &v : c.x)
+    v = static_cast<float>(uniform(-1.0, 1.0));
+  c.codes.resize(c.n * c.k);
+  for (uint8_t &q : c.codes)
+    q = static_cast<uint8_t>(rng() % (1u << c.bits));
+  int64_t numScales = 1;
+  for (int64_t d : scalesShape(c))
+    numScales *= d;
+  c.scales.clear();
+  c.zeros.clear();
+  c.scalesBuf.clear();
+  c.zerosBuf.clear();
+  for (int64_t i = 0; i < numScales; ++i) {
+    // Scales spread over [2^-8, 2^-3]: exercises the rounding of w.
+    double a = roundTo(std::exp2(uniform(-8.0, -3.0)), storedScale(c.scale));
+    c.scales.push_back(a);
+    appendValue(c.scalesBuf, a, storedScale(c.scale));
+    if (!c.sym) {
+      double z = static_cast<double>(rng() % (1u << parentOf(c)));
+      c.zeros.push_back(z);
+      appendValue(c.zerosBuf, z, storedScale(c.scale));
+    }
+  }
+  if (c.unpackedBits) {
+    unsigned bytes = c.unpackedBits / 8;
+    c.codesBuf.assign(c.codes.size() * bytes, 0);
+    for (size_t i = 0; i < c.codes.size(); ++i)
+      c.codesBuf[i * bytes] = c.codes[i]; // little-endian
+  } else if (c.nested) {
+    c.codesBuf.resize(rt::nestedStorageBytes(c.n, c.k, c.bits));
+    rt::packNestedPlanes(c.codes.data(), c.n, c.k, c.bits, c.codesBuf.data());
+  } else {
+    c.codesBuf.resize(rt::denseStorageBytes(c.n, c.k, c.bits));
+    rt::packDenseRows(c.codes.data(), c.n, c.k, c.bits, c.codesBuf.data());
+  }
+}
+
+/// The reference weight [n, k] in the expressed type (as double); with
+/// `exact`, a * (v - z) before that rounding (for diagnostics only).
+std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth,
+                                    bool exact) {
+  unsigned p = parentOf(c), r = servedOf(c, runtimeWidth);
+  rt::GroupIndexer groups = rt::GroupIndexer::perTensor(c.n * c.k);
+  int64_t shape[2] = {c.n, c.k};
+  if (c.g().gran == Gran::Group)
+    groups = rt::GroupIndexer(shape, 2, 1, c.g().group);
+  else if (c.g().gran == Gran::PerChannel)
+    groups = rt::GroupIndexer(shape, 2, 1, c.k);
+  std::vector<double> w(c.n * c.k);
+  for (int64_t i = 0; i < c.n * c.k; ++i) {
+    uint32_t v = rt::sliceValue(c.codes[i], p, r);
+    int64_t g = groups.scaleIndex(i);
+    double z = c.sym ? rt::symmetricZero(p) : c.zeros[g];
+    double value = c.scales[g] * (static_cast<double>(v) - z);
+    w[i] = exact ? value : roundTo(value, expressedOf(c.scale));
+  }
+  return w;
+}
+
+//===----------------------------------------------------------------------===//
+// The sampled cases
+//===----------------------------------------------------------------------===//
+
+std::vector<Case> makeCases() {
+  std::vector<Case> cases;
+  int counter = 0;
+  auto add = [&](Case c, const std::string &set) {
+    // Rotate groupings and scale types together: 11 and 4 are coprime, so
+    // all 44 pairs appear in every block of 44 cases; each block shifts the
+    // scale types by two, so that a pair does not meet the same position of
+    // the width sequence every time (every grouping x scale type pair then
+    // sees at least three widths, which Coverage checks).
+    static_assert(std::gcd(kNumGroupings, kNumScales) == 1,
+                  "groupings and scales must be coprime counts");
+    constexpr int kBlock = kNumGroupings * kNumScales;
+    c.grouping = counter % kNumGroupings;
+    c.scale = kScales[(counter + 2 * (counter / kBlock)) % kNumScales];
+    ++counter;
+    c.k = c.g().k;
+    if (c.op == OpKind::Dequantize)
+      c.n = 3;
+    c.name = llvm::formatv(
+        "{0}{1}_{2}{3}{4}_{5}_{6}_{7}_{8}{9}", set, cases.size(),
+        c.nested ? "nested" : "dense", c.bits,
+        c.serve == Serve::Slice     ? "_to" + std::to_string(c.sliceBits)
+        : c.serve == Serve::Runtime ? std::string("_rt")
+                                    : std::string(),
+        c.sym ? "sym" : "asym", granName(c.g()) + "k" + std::to_string(c.k),
+        scaleName(c.scale),
+        c.op == OpKind::Matmul ? "mm_t" + std::to_string(c.tokens)
+                               : std::string("dq"),
+        c.unpackedBits ? "_u" + std::to_string(c.unpackedBits) : std::string());
+    cases.push_back(std::move(c));
+  };
+  auto opVariants = [](bool bothTokenCounts) {
+    std::vector<std::pair<OpKind, int64_t>> v{{OpKind::Matmul, 3},
+                                              {OpKind::Dequantize, 0}};
+    if (bothTokenCounts)
+      v.insert(v.begin(), {OpKind::Matmul, 1});
+    return v;
+  };
+
+  // A. dense, storage form, every width x scheme x {mm T=1, mm T=3, dq}.
+  for (unsigned bits = 1; bits <= 8; ++bits)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(true)) {
+        Case c;
+        c.op = op, c.tokens = tokens, c.bits = bits, c.sym = sym;
+        add(c, "A");
+      }
+  // B. dense, one code per element.
+  for (unsigned bits = 1; bits <= 8; ++bits)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = bits % 2 ? 3 : 1, c.bits = bits;
+      (void)tokens;
+      c.sym = (bits + (op == OpKind::Matmul)) % 2;
+      c.unpackedBits = bits == 8 ? 16 : (bits % 3 == 0 ? 32 : 8);
+      add(c, "B");
+    }
+  // C. nested P = 8, static slices.
+  for (unsigned r = 1; r <= 7; ++r)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(false)) {
+        Case c;
+        c.op = op, c.tokens = r % 2 ? 1 : 3, c.bits = 8, c.nested = true;
+        (void)tokens;
+        c.serve = Serve::Slice, c.sliceBits = r, c.sym = sym;
+        add(c, "C");
+      }
+  // D. nested P = 8, run-time width (two groupings each).
+  for (int variant = 0; variant < 2; ++variant)
+    for (bool sym : {false, true})
+      for (auto [op, tokens] : opVariants(true)) {
+        Case c;
+        c.op = op, c.tokens = tokens, c.bits = 8, c.nested = true;
+        c.serve = Serve::Runtime, c.sym = sym;
+        add(c, "D");
+      }
+  // E. nested P = 4: static slices 1..3 and the width table.
+  for (unsigned r = 1; r <= 3; ++r)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 4, c.nested = true;
+      (void)tokens;
+      c.serve = Serve::Slice, c.sliceBits = r, c.sym = r % 2;
+      add(c, "E");
+    }
+  for (bool sym : {false, true})
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 4, c.nested = true;
+      (void)tokens;
+      c.serve = Serve::Runtime, c.sym = sym;
+      add(c, "E");
+    }
+  // F. nested from one code per element.
+  for (auto [op, tokens] : opVariants(false))
+    for (Serve serve : {Serve::Slice, Serve::Runtime}) {
+      Case c;
+      c.op = op, c.tokens = 3, c.bits = 8, c.nested = true, c.serve = serve;
+      (void)tokens;
+      c.sliceBits = 3, c.unpackedBits = op == OpKind::Matmul ? 8 : 32;
+      c.sym = serve == Serve::Slice;
+      add(c, "F");
+    }
+  // G. dense slices (run-time repack at r bits).
+  std::vector<std::pair<unsigned, unsigned>> denseSlices;
+  for (unsigned r = 1; r <= 7; ++r)
+    denseSlices.push_back({8, r});
+  for (auto cr : {std::pair<unsigned, unsigned>{7, 5},
+                  {6, 3},
+                  {5, 2},
+                  {4, 3},
+                  {4, 1},
+                  {3, 2},
+                  {2, 1}})
+    denseSlices.push_back(cr);
+  for (auto [bits, r] : denseSlices)
+    for (auto [op, tokens] : opVariants(false)) {
+      Case c;
+      c.op = op, c.tokens = r % 2 ? 3 : 1, c.bits = bits;
+      (void)tokens;
+      c.serve = Serve::Slice, c.sliceBits = r;
+      c.sym = (bits + r + (op == OpKind::Matmul)) % 2;
+      if (bits < 8 && r % 2)
+        c.unpackedBits = 16;
+      add(c, "G");
+    }
+  // K. the GGUF K-quants' widths and schemes (Q2_K..Q6_K: 2 asym, 3 sym,
+  // 4 and 5 asym, 6 sym), and 7 bits (an interpolated Matryoshka width):
+  // decode, a token tile and dequantize.
+  for (auto [bits, sym] :
+       {std::pair{2u, false}, std::pair{3u, true}, std::pair{4u, false},
+        std::pair{5u, false}, std::pair{6u, true}, std::pair{7u, false}})
+    for (auto [op, tokens] : opVariants(true)) {
+      Case c;
+      c.op = op, c.tokens = tokens, c.bits = bits, c.sym = sym;
+      add(c, "K");
+    }
+  return cases;
+}
+
+/// The widths every run-time case is served at.
+std::vector<unsigned> runtimeWidths() { return {1, 2, 3, 4, 5, 6, 7, 8}; }
+
+std::vector<Case> integerCases() {
+  std::vector<Case> cases;
+  bool panel = false;
+  for (Case c : makeCases()) {
+    if (c.op != OpKind::Matmul)
+      continue;
+    if (c.tokens > 1) {
+      c.tokens = panel ? 11 : 6;
+      if (panel)
+        c.n = 37;
+      panel = !panel;
+    }
+    cases.push_back(std::move(c));
+  }
+  // Model-shaped: stories260K's gate projection on a 409-token prefill.
+  Case model;
+  model.name = "M_dense4_sym_g32k64_f32_mm_t409";
+  model.tokens = 409;
+  model.n = 172;
+  model.bits = 4;
+  model.sym = true;
+  model.grouping = 0;
+  model.k = model.g().k;
+  cases.push_back(model);
+  return cases;
+}
+
+} // namespace qopt::oracle
