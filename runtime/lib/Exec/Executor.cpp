@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Executor.h"
+#include "qopt/Model/LargeBuffer.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
@@ -15,7 +16,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <sys/mman.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -89,8 +89,7 @@ ModelExecutor::~ModelExecutor() {
 }
 
 void ModelExecutor::release(CacheBuffer &buffer) {
-  if (buffer.data)
-    munmap(buffer.data, buffer.bytes);
+  unmapLargeBuffer(buffer.data, buffer.bytes);
   buffer = CacheBuffer();
 }
 
@@ -114,9 +113,8 @@ llvm::Error ModelExecutor::resizeCache(int64_t positions) {
   CacheBuffer next[2];
   for (CacheBuffer &buffer : next) {
     buffer.bytes = std::max<uint64_t>(bytes, 1);
-    void *p = mmap(nullptr, buffer.bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    void *p = mapLargeBuffer(buffer.bytes);
+    if (!p) {
       std::string why = std::strerror(errno);
       release(next[0]);
       return cannot(why);

@@ -8,6 +8,7 @@
 #include "qopt/Tools/ModelImporter.h"
 
 #include "qopt/Model/GGUFWriter.h"
+#include "qopt/Model/LargeBuffer.h"
 
 #include <cstring>
 
@@ -36,6 +37,30 @@ void mlir::qopt::registerImportDialects(DialectRegistry &registry) {
 }
 
 namespace {
+/// A copy of `bytes` that the compiled model streams every forward pass:
+/// large ones go to a mapping advised to use huge pages
+/// (qopt/Model/LargeBuffer.h), smaller ones to the heap.
+AsmResourceBlob residentBlob(ArrayRef<char> bytes, size_t align) {
+  if (bytes.size() >= model::kLargeBufferBytes)
+    if (void *p = model::mapLargeBuffer(bytes.size())) {
+      std::memcpy(p, bytes.data(), bytes.size());
+      return AsmResourceBlob(
+          ArrayRef<char>(static_cast<const char *>(p), bytes.size()), align,
+          [](void *data, size_t size, size_t) {
+            model::unmapLargeBuffer(data, size);
+          },
+          /*dataIsMutable=*/true);
+    }
+  return HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
+}
+
+template <typename T> AsmResourceBlob residentBlob(ArrayRef<T> values) {
+  return residentBlob(
+      ArrayRef<char>(reinterpret_cast<const char *>(values.data()),
+                     values.size() * sizeof(T)),
+      alignof(T));
+}
+
 /// Builds the two model functions, sharing one resource per weight.
 class Importer {
 public:
@@ -158,15 +183,14 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
         ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
         elementBytes);
   } else if (native) {
-    blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+    blob = residentBlob(
         ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
         elementBytes);
   } else {
     llvm::Expected<std::vector<float>> values = model::toF32(t);
     if (!values)
       return values.takeError();
-    blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
-        ArrayRef<float>(*values));
+    blob = residentBlob(ArrayRef<float>(*values));
   }
   auto attr = DenseResourceElementsAttr::get(type, name, std::move(blob));
   weights[name] = attr;
@@ -237,9 +261,7 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
   }
   w.codes = DenseResourceElementsAttr::get(
       RankedTensorType::get(codesShape, b.getI8Type()), (name + ".codes").str(),
-      HeapAsmResourceBlob::allocateAndCopyInferAlign(
-          ArrayRef<int8_t>(reinterpret_cast<const int8_t *>(codeBytes->data()),
-                           codeBytes->size())));
+      residentBlob(ArrayRef<uint8_t>(*codeBytes)));
   auto groupsType =
       RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
   AsmResourceBlob scaleBlob;
@@ -247,21 +269,18 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
     std::vector<uint16_t> half(q->scales.size());
     for (auto [h, s] : llvm::zip_equal(half, q->scales))
       h = model::floatToHalf(s);
-    scaleBlob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
-        ArrayRef<uint16_t>(half));
+    scaleBlob = residentBlob(ArrayRef<uint16_t>(half));
   } else {
-    scaleBlob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
-        ArrayRef<float>(q->scales));
+    scaleBlob = residentBlob(ArrayRef<float>(q->scales));
   }
   w.scales = DenseResourceElementsAttr::get(
       groupsType, (name + ".scales").str(), std::move(scaleBlob));
   // The module holds its own copy: the file's pages need not stay resident.
   ckpt.releasePages(t);
   if (q->asymmetric)
-    w.zeros = DenseResourceElementsAttr::get(
-        groupsType, (name + ".zeros").str(),
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(
-            ArrayRef<float>(q->zeros)));
+    w.zeros =
+        DenseResourceElementsAttr::get(groupsType, (name + ".zeros").str(),
+                                       residentBlob(ArrayRef<float>(q->zeros)));
   return w;
 }
 
