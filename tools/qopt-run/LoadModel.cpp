@@ -202,7 +202,8 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
       return error("--pipeline cannot change an ahead-of-time compiled "
                    "artifact; pass it to `qopt-run compile`");
     llvm::Expected<std::unique_ptr<mlir::qopt::ModelRunner>> runner =
-        mlir::qopt::ModelRunner::loadArtifact(path, artifactTokenizer);
+        mlir::qopt::ModelRunner::loadArtifact(path, artifactTokenizer,
+                                              noMmap.getValue());
     if (!runner)
       return runner.takeError();
     m.runner = std::move(*runner);
@@ -253,7 +254,8 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   }
   if (m.checkpoint) {
     llvm::Expected<OwningOpRef<ModuleOp>> module = mlir::qopt::importCheckpoint(
-        *m.context, *m.checkpoint, {/*kvType=*/*kvType});
+        *m.context, *m.checkpoint,
+        {/*kvType=*/*kvType, /*copyWeights=*/noMmap.getValue()});
     if (!module)
       return module.takeError();
     m.module = std::move(*module);

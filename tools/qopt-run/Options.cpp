@@ -162,6 +162,14 @@ cl::opt<std::string> qopt::run::kvTypeName(
              "and a different --kv-type is an error"),
     cl::value_desc("f32|f16|bf16"), cl::init("f32"), ModelCommands(),
     cl::cat(modelCategory()));
+cl::opt<bool> qopt::run::noMmap(
+    "no-mmap",
+    cl::desc("Read the weights into memory (transparent huge pages where the "
+             "system allows) instead of mapping the model file: a GGUF's "
+             "f32/f16 matrices, a checkpoint's, an artifact's weights.bin "
+             "(quantized GGUF matrices are always copied). llama.cpp's "
+             "--no-mmap"),
+    cl::init(false), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<int> qopt::run::kvReserve(
     "kv-reserve",
     cl::desc("KV cache positions to allocate up front (default: the length "

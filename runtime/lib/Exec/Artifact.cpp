@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Model/Artifact.h"
+#include "qopt/Model/LargeBuffer.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
@@ -71,7 +72,7 @@ std::string Artifact::tokenizerPath() const {
   return info.tokenizer.empty() ? std::string() : joinPath(dir, info.tokenizer);
 }
 
-llvm::Error Artifact::mapWeights(llvm::StringRef path) {
+llvm::Error Artifact::mapWeights(llvm::StringRef path, bool copy) {
   if (!llvm::sys::fs::is_regular_file(path))
     return makeError("the artifact's weights '" + path +
                      "' are not a regular file");
@@ -85,7 +86,29 @@ llvm::Error Artifact::mapWeights(llvm::StringRef path) {
     return makeError("cannot read '" + path + "': " + why);
   }
   weightSize = static_cast<size_t>(st.st_size);
-  if (weightSize > 0) {
+  if (weightSize > 0 && copy) {
+    // Read, not mapped: an anonymous buffer on huge pages (--no-mmap).
+    auto *p = static_cast<char *>(mapLargeBuffer(weightSize));
+    if (!p) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      return makeError("cannot allocate " + llvm::Twine(weightSize) +
+                       " bytes for '" + path + "': " + why);
+    }
+    weightData = p;
+    size_t done = 0;
+    while (done < weightSize) {
+      ssize_t n = ::read(fd, p + done, weightSize - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        std::string why = n < 0 ? std::strerror(errno) : "it ended early";
+        ::close(fd);
+        return makeError("cannot read '" + path + "': " + why);
+      }
+      done += static_cast<size_t>(n);
+    }
+  } else if (weightSize > 0) {
     void *p = mmap(nullptr, weightSize, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       std::string why = std::strerror(errno);
@@ -106,7 +129,8 @@ llvm::Error Artifact::mapWeights(llvm::StringRef path) {
   return llvm::Error::success();
 }
 
-llvm::Expected<std::unique_ptr<Artifact>> Artifact::open(llvm::StringRef dir) {
+llvm::Expected<std::unique_ptr<Artifact>> Artifact::open(llvm::StringRef dir,
+                                                         bool copyWeights) {
   std::string manifestPath = joinPath(dir, kArtifactManifest);
   llvm::Expected<ArtifactManifest> manifest =
       readArtifactManifest(manifestPath);
@@ -122,7 +146,7 @@ llvm::Expected<std::unique_ptr<Artifact>> Artifact::open(llvm::StringRef dir) {
                      "' and needs " + llvm::join(missing, ", ") +
                      ", which this CPU lacks; compile it for this CPU "
                      "(qopt-run compile --target-cpu native)");
-  if (llvm::Error err = a->mapWeights(joinPath(dir, m.weights)))
+  if (llvm::Error err = a->mapWeights(joinPath(dir, m.weights), copyWeights))
     return std::move(err);
 
   std::string libraryPath = joinPath(dir, m.library);

@@ -177,7 +177,7 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
   AsmResourceBlob blob;
   bool native = element != f32 || t.dtype == model::DType::F32;
   bool aligned = reinterpret_cast<uintptr_t>(t.data) % elementBytes == 0;
-  if (native && aligned) {
+  if (native && aligned && !options.copyWeights) {
     // Zero copy: the blob points into the mapped checkpoint.
     blob = UnmanagedAsmResourceBlob::allocateWithAlign(
         ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),

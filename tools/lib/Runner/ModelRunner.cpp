@@ -264,9 +264,10 @@ bool ModelRunner::isArtifactDirectory(llvm::StringRef path) {
 }
 
 llvm::Expected<std::unique_ptr<ModelRunner>>
-ModelRunner::loadArtifact(llvm::StringRef dir, std::string &tokenizerPath) {
+ModelRunner::loadArtifact(llvm::StringRef dir, std::string &tokenizerPath,
+                          bool copyWeights) {
   llvm::Expected<std::unique_ptr<model::Artifact>> artifact =
-      model::Artifact::open(dir);
+      model::Artifact::open(dir, copyWeights);
   if (!artifact)
     return artifact.takeError();
   std::optional<KVCacheType> kvType =

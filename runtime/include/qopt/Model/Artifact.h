@@ -91,7 +91,10 @@ public:
   /// Loads the artifact directory `dir`: reads the manifest, refuses an
   /// artifact whose target features this CPU lacks, maps weights.bin and
   /// dlopens model.so. Nothing of `dir` is trusted.
-  static llvm::Expected<std::unique_ptr<Artifact>> open(llvm::StringRef dir);
+  /// With `copyWeights`, weights.bin is read into memory the artifact owns
+  /// (huge pages, qopt/Model/LargeBuffer.h) instead of mapped.
+  static llvm::Expected<std::unique_ptr<Artifact>>
+  open(llvm::StringRef dir, bool copyWeights = false);
   ~Artifact();
 
   const ArtifactManifest &manifest() const { return info; }
@@ -107,8 +110,9 @@ public:
 
 private:
   Artifact() = default;
-  /// Maps the weights file and checks the weight table against its size.
-  llvm::Error mapWeights(llvm::StringRef path);
+  /// Maps (or reads) the weights file and checks the weight table against
+  /// its size.
+  llvm::Error mapWeights(llvm::StringRef path, bool copy);
 
   std::string dir;
   ArtifactManifest info;

@@ -45,6 +45,10 @@ Type getKVCacheElementType(MLIRContext &context, KVCacheType type);
 struct ImportOptions {
   /// Element type of the KV cache arguments.
   KVCacheType kvType = KVCacheType::F32;
+  /// Copy every weight into memory the module owns (large ones on huge
+  /// pages, qopt/Model/LargeBuffer.h) instead of referencing f32/f16/bf16
+  /// matrices in place in the mapped checkpoint (qopt-run --no-mmap).
+  bool copyWeights = false;
 };
 
 /// Imports `checkpoint` into a new module in `context`. f32 weights are

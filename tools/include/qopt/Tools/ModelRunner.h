@@ -102,9 +102,11 @@ public:
   static bool isArtifactDirectory(llvm::StringRef path);
 
   /// Loads an artifact directory (no MLIR involved). Returns the path of its
-  /// tokenizer (empty if it has none) through `tokenizerPath`.
+  /// tokenizer (empty if it has none) through `tokenizerPath`. With
+  /// `copyWeights`, weights.bin is read into memory instead of mapped.
   static llvm::Expected<std::unique_ptr<ModelRunner>>
-  loadArtifact(llvm::StringRef dir, std::string &tokenizerPath);
+  loadArtifact(llvm::StringRef dir, std::string &tokenizerPath,
+               bool copyWeights = false);
 
   const ::qopt::model::ModelConfig &config() const { return exec->config(); }
   /// The runtime's executor of the compiled code.
