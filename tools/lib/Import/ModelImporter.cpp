@@ -177,7 +177,8 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
   AsmResourceBlob blob;
   bool native = element != f32 || t.dtype == model::DType::F32;
   bool aligned = reinterpret_cast<uintptr_t>(t.data) % elementBytes == 0;
-  if (native && aligned && !options.copyWeights) {
+  bool inPlace = native && aligned && !options.copyWeights;
+  if (inPlace) {
     // Zero copy: the blob points into the mapped checkpoint.
     blob = UnmanagedAsmResourceBlob::allocateWithAlign(
         ArrayRef<char>(reinterpret_cast<const char *>(t.data), t.numBytes),
@@ -192,6 +193,10 @@ llvm::Expected<DenseResourceElementsAttr> Importer::weight(StringRef name) {
       return values.takeError();
     blob = residentBlob(ArrayRef<float>(*values));
   }
+  // A copy is the module's own: the file's pages need not stay resident
+  // (with --no-mmap, f32/f16 matrices would otherwise count twice).
+  if (!inPlace)
+    ckpt.releasePages(t);
   auto attr = DenseResourceElementsAttr::get(type, name, std::move(blob));
   weights[name] = attr;
   return attr;
