@@ -7,8 +7,9 @@
 
 #include "qopt/Tools/ModelImporter.h"
 
+#include "ResidentBlob.h"
+
 #include "qopt/Model/GGUFWriter.h"
-#include "qopt/Model/LargeBuffer.h"
 
 #include <cstring>
 
@@ -37,30 +38,6 @@ void mlir::qopt::registerImportDialects(DialectRegistry &registry) {
 }
 
 namespace {
-/// A copy of `bytes` that the compiled model streams every forward pass:
-/// large ones go to a mapping advised to use huge pages
-/// (qopt/Model/LargeBuffer.h), smaller ones to the heap.
-AsmResourceBlob residentBlob(ArrayRef<char> bytes, size_t align) {
-  if (bytes.size() >= model::kLargeBufferBytes)
-    if (void *p = model::mapLargeBuffer(bytes.size())) {
-      std::memcpy(p, bytes.data(), bytes.size());
-      return AsmResourceBlob(
-          ArrayRef<char>(static_cast<const char *>(p), bytes.size()), align,
-          [](void *data, size_t size, size_t) {
-            model::unmapLargeBuffer(data, size);
-          },
-          /*dataIsMutable=*/true);
-    }
-  return HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
-}
-
-template <typename T> AsmResourceBlob residentBlob(ArrayRef<T> values) {
-  return residentBlob(
-      ArrayRef<char>(reinterpret_cast<const char *>(values.data()),
-                     values.size() * sizeof(T)),
-      alignof(T));
-}
-
 /// Builds the two model functions, sharing one resource per weight.
 class Importer {
 public:
