@@ -72,52 +72,55 @@
 // NOPANEL-LABEL: func.func @nested
 
 // 4-bit symmetric groups of 32 (q4_0): the activations are quantized once
-// per call into a buffer (codes in the weight's byte order: low nibbles of
-// 32 bytes, then high nibbles), then each row unpacks a 64-element
-// superblock (32 bytes) and meets four tokens at a time with vpdpbusd; the
-// two group scales of the superblock become a lane vector; the zero-point
-// correction is an f32 dot product over the row's groups (8 here: scalar).
+// per call into a buffer, codes in the weight's byte order: a superblock of
+// 128 elements is 64 storage bytes, whose low nibbles (elements 0, 2, 4,
+// ...) are the first part and high nibbles the second; i32 lane l of both
+// parts holds elements 8l .. 8l + 7, one group and one block. Then each row
+// unpacks a superblock with one mask and one shift and meets four tokens
+// at a time with two chained vpdpbusd (the parts sum in i32) before one
+// conversion and FMA; the four group scales of the superblock become a
+// lane vector; the zero-point correction is an f32 dot product over the
+// row's groups (8 here: scalar).
 // CHECK-LABEL: func.func @q4
 // CHECK: %[[QX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x256xi8>
-// CHECK: %[[SX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xf32>
+// CHECK: %[[SX:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x32xf32>
 // CHECK: %[[GS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x8xf32>
 // CHECK: scf.parallel
 // CHECK: vector.reduction <maximumf>
 // CHECK: math.roundeven %{{.*}} : vector<32xf32>
 // CHECK: arith.fptosi %{{.*}} : vector<32xf32> to vector<32xi32>
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 2, 4, 6,
-// CHECK: vector.store %{{.*}}, %[[QX]]
-// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1] : vector<2xf32>, vector<2xf32>
+// CHECK-SAME: 126, 1, 3, 5,
+// CHECK: vector.store %{{.*}}, %[[QX]]{{.*}} : memref<?x256xi8>, vector<128xi8>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3] : vector<4xf32>, vector<4xf32>
 // CHECK: vector.store %{{.*}}, %[[SX]]
-// The packed GEMM (from 8 tokens on, PANEL below) takes whole panels; one
-// row-wise kernel takes the rows after them: none with 8 tokens or more
-// here (16 rows, one panel), all of them below.
 // CHECK: %[[FIRST:.*]] = arith.select %{{.*}}, %c16, %c0{{.*}} : index
 // CHECK: scf.parallel (%[[N:.*]]) = (%[[FIRST]]) to (%c16{{.*}})
 // CHECK: scf.for %[[T0:.*]] = %{{.*}} to %{{.*}} step %c4
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-NOT: memref.prefetch
-// CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x128xi8>, vector<32xi8>
+// CHECK: %[[B:.*]] = vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x128xi8>, vector<64xi8>
 // CHECK: %[[LO:.*]] = arith.andi %[[B]]
 // CHECK: %[[HI:.*]] = arith.shrui %[[B]]
-// CHECK: %[[CODES:.*]] = vector.shuffle %[[LO]], %[[HI]]
-// CHECK: vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x8xf32>, vector<2xf32>
-// CHECK: %[[A:.*]] = vector.load %[[QX]][%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<64xi8>
-// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[CODES]], %[[A]]) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
-// CHECK: arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: vector.load %{{.*}}[%[[N]], %{{.*}}] : memref<16x8xf32>, vector<4xf32>
+// CHECK: %[[A0:.*]] = vector.load %[[QX]][%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<64xi8>
+// CHECK: %[[D0:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[LO]], %[[A0]]) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+// CHECK: %[[A1:.*]] = vector.load %[[QX]][%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<64xi8>
+// CHECK: %[[D1:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%[[D0]], %[[HI]], %[[A1]])
+// CHECK: arith.sitofp %[[D1]] : vector<16xi32> to vector<16xf32>
 // CHECK: vector.fma
-// CHECK-COUNT-3: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK-COUNT-6: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // CHECK: scf.yield
 // CHECK: memref.load %[[GS]]
 // The remainder tokens, one at a time (all of a decode step): each
 // superblock first prefetches the same superblock of the next row
-// (clamped to the last), and at every 8th superblock (one 64-byte line of
+// (clamped to the last), and at every 4th superblock (one 64-byte line of
 // f32 scales) that row's scales.
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1{{.*}} {
 // CHECK: %[[NEXT:.*]] = arith.minui %{{.*}}, %c15 : index
 // CHECK: scf.for %[[SB:.*]] = %{{.*}} to %{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<16xf32>)
 // CHECK: memref.prefetch %{{.*}}[%[[NEXT]], %{{.*}}], read, locality<3>, data : memref<16x128xi8>
-// CHECK: arith.remui %[[SB]], %c8{{.*}} : index
+// CHECK: arith.remui %[[SB]], %c4{{.*}} : index
 // CHECK: scf.if
 // CHECK: memref.prefetch %{{.*}}[%[[NEXT]], %{{.*}}], read, locality<3>, data : memref<16x8xf32>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
@@ -194,5 +197,44 @@ func.func @three_bits(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x4x
 func.func @exact_fallback(%x: memref<?x64xf32>, %c: memref<4x24xi8>, %s: memref<4x8xf32>, %x2: memref<?x40xf32>, %c2: memref<4x40xi8>, %s2: memref<4x1xf32>, %y: memref<?x4xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%c, %s : memref<4x24xi8>, memref<4x8xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x64xf32, bits = 3, group = 8, sym>}
   qopt.kernel_matmul ins(%x2 : memref<?x40xf32>) weight(%c2, %s2 : memref<4x40xi8>, memref<4x1xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x40xf32, bits = 8, per_channel, sym>}
+  return
+}
+
+// Q2_K's shape (2 bits, asymmetric groups of 16) with 256 columns: one
+// superblock of 256 elements, its 64 storage bytes unpacked by shifts and
+// masks into four parts; lane l of every part is in group l, so the four
+// vpdpbusd chain into one i32 accumulator and the 16 group scales load as
+// one vector, in lane order.
+// CHECK-LABEL: func.func @two_bits_wide
+// CHECK: vector.load %{{.*}} : memref<4x64xi8>, vector<64xi8>
+// CHECK-COUNT-3: arith.shrui %{{.*}} : vector<64xi8>
+// CHECK: %[[S16:.*]] = vector.load %{{.*}} : memref<4x16xf32>, vector<16xf32>
+// CHECK-NOT: vector.shuffle %[[S16]]
+// CHECK: %[[C0:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK: %[[C1:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%[[C0]],
+// CHECK: %[[C2:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%[[C1]],
+// CHECK: %[[C3:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%[[C2]],
+// CHECK: arith.sitofp %[[C3]]
+func.func @two_bits_wide(%x: memref<?x256xf32>, %c: memref<4x64xi8>, %s: memref<4x16xf32>, %z: memref<4x16xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x256xf32>) weight(%c, %s, %z : memref<4x64xi8>, memref<4x16xf32>, memref<4x16xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x256xf32, bits = 2, group = 16, asym>}
+  return
+}
+
+// Q3_K's shape (3 bits, groups of 16) with 256 columns: a 3-byte unit of 8
+// codes spans two groups, so the codes are gathered instead: per half part
+// (32 codes), a shuffle of the superblock's 96 bytes into 16-bit windows,
+// a shift by each code's bit offset, a mask and a truncation. Lane l of
+// part p holds elements 16l + 4p .. + 3: the four parts chain as above.
+// CHECK-LABEL: func.func @three_bits_wide
+// CHECK: %[[B3:.*]] = vector.load %{{.*}} : memref<4x96xi8>, vector<96xi8>
+// CHECK: vector.shuffle %[[B3]], %[[B3]] [0, 1, 0, 1, 0, 1, 1, 2, 6, 7, 6, 7, 6, 7, 7, 8,
+// CHECK: arith.shrui %{{.*}}, %{{.*}} : vector<32xi16>
+// CHECK: arith.andi %{{.*}}, %{{.*}} : vector<32xi16>
+// CHECK: arith.trunci %{{.*}} : vector<32xi16> to vector<32xi8>
+// CHECK: %[[G0:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK-COUNT-3: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}
+// CHECK: arith.sitofp
+func.func @three_bits_wide(%x: memref<?x256xf32>, %c: memref<4x96xi8>, %s: memref<4x16xf32>, %y: memref<?x4xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x256xf32>) weight(%c, %s : memref<4x96xi8>, memref<4x16xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x256xf32, bits = 3, group = 16, sym>}
   return
 }

@@ -458,6 +458,28 @@ std::vector<Case> integerCases() {
     }
     cases.push_back(std::move(c));
   }
+  // Multi-part superblocks (IntegerPlan::parts): dense rows of 1..7 bits
+  // whose storage units unpack into several vectors (256 elements of 2 or
+  // 6 bits, 128 of 4, 512 of 1, 3, 5 or 7 where the groups allow), K =
+  // 512, groups of 16, 32 and 64 and per-channel; decode and the packed
+  // GEMM by turns. Groupings 10, 0, 2 and 4 of kGroupings, their K widened.
+  int turn = 0;
+  for (unsigned bits = 1; bits <= 7; ++bits)
+    for (int grouping : {10, 0, 2, 4}) {
+      Case c;
+      c.bits = bits;
+      c.grouping = grouping;
+      c.k = 512;
+      c.sym = turn % 2;
+      c.scale = turn % 3 ? Scale::F32 : Scale::F16InF32;
+      c.tokens = turn % 2 ? 11 : 1;
+      c.n = turn % 2 ? 37 : 5;
+      c.name = llvm::formatv("P{0}_dense{1}_{2}_{3}k512_{4}_mm_t{5}", turn,
+                             bits, c.sym ? "sym" : "asym", granName(c.g()),
+                             scaleName(c.scale), c.tokens);
+      cases.push_back(std::move(c));
+      ++turn;
+    }
   // Model-shaped: stories260K's gate projection on a 409-token prefill.
   Case model;
   model.name = "M_dense4_sym_g32k64_f32_mm_t409";

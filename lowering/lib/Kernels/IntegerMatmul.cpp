@@ -248,7 +248,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   Type f32 = k.b.getF32Type();
   auto lanesF = vecOf(plan.lanes, f32);
   auto lanesI = vecOf(plan.lanes, k.b.getI32Type());
-  auto bytes = vecOf(plan.superblock, k.b.getI8Type());
+  auto bytes = vecOf(4 * plan.lanes, k.b.getI8Type());
   // y[t0 .. t0 + tile) of row n, sharing each superblock's codes.
   int64_t numGroups = cols / plan.group;
   auto rowTile = [&](Value n, Value t0, int64_t tile) {
@@ -266,16 +266,22 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
           // reused from the cache, and the loop is compute-bound.
           if (tile == 1)
             prefetchSuperblock(k, q, plan, next, sb);
-          Value codes = loadSuperblockCodes(k, q, plan, n, sb);
+          SmallVector<Value> codes = loadSuperblockCodes(k, q, plan, n, sb);
           Value sw = groupLanes(k, q, plan, q.scales, n, sb);
           Value col = k.muli(sb, k.index(plan.superblock));
           Value laneCol = k.muli(sb, k.index(plan.lanes));
           SmallVector<Value> next;
           for (int64_t i = 0; i < tile; ++i) {
             Value t = k.addi(t0, k.index(i));
-            Value a = vector::LoadOp::create(k.b, k.loc, bytes, act.codes,
-                                             ValueRange{t, col});
-            Value dot = dotBytes(k, isa, zeroI, codes, a);
+            // The parts' products of one lane share its group and block:
+            // they sum in i32.
+            Value dot = zeroI;
+            for (auto [p, part] : llvm::enumerate(codes)) {
+              Value at = k.addi(col, k.index(4 * plan.lanes * p));
+              Value a = vector::LoadOp::create(k.b, k.loc, bytes, act.codes,
+                                               ValueRange{t, at});
+              dot = dotBytes(k, isa, dot, part, a);
+            }
             Value f = arith::SIToFPOp::create(k.b, k.loc, lanesF, dot);
             Value sx = vector::LoadOp::create(k.b, k.loc, lanesF, act.scale,
                                               ValueRange{t, laneCol});

@@ -41,14 +41,15 @@ using namespace mlir::qopt::integer;
 
 namespace {
 
-/// The lanes of a superblock grouped by the weight group and activation
-/// block their four codes belong to (one weight scale and one activation
-/// scale per set), in element order.
+/// The words (four codes: lane l of part p is word p * L + l) of a
+/// superblock grouped by the weight group and activation block their codes
+/// belong to (one weight scale and one activation scale per set), in
+/// element order.
 SmallVector<SmallVector<int64_t>> panelLaneSets(const IntegerPlan &plan) {
   int64_t span = std::min(plan.group, kBlock);
   SmallVector<SmallVector<int64_t>> sets(plan.superblock / span);
-  for (int64_t lane = 0; lane < plan.lanes; ++lane)
-    sets[plan.order[4 * lane] / span].push_back(lane);
+  for (int64_t word = 0; word < plan.superblock / 4; ++word)
+    sets[plan.order[4 * word] / span].push_back(word);
   return sets;
 }
 
@@ -101,7 +102,7 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                           const IntegerPlan &plan, const Activations &act,
                           Value out, Value numTokens, IntDot isa,
                           int64_t panels) {
-  const int64_t rowsPer = plan.lanes, s = plan.superblock;
+  const int64_t rowsPer = plan.lanes, s = plan.superblock, words = s / 4;
   int64_t cols = q.type.getShape()[1];
   int64_t numSuper = cols / s, numGroups = cols / plan.group;
   SmallVector<SmallVector<int64_t>> sets = panelLaneSets(plan);
@@ -133,7 +134,7 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
     // scales and the zero-point factors (scale * zero; the scales
     // themselves for symmetric weights, whose zero is in the group sums)
     // [group, L].
-    Value codes = alloc(numSuper * rowsPer, 4 * rowsPer, i8);
+    Value codes = alloc(numSuper * words, 4 * rowsPer, i8);
     Value scales = alloc(numGroups, rowsPer, f32);
     Value zeros = q.zeros ? alloc(numGroups, rowsPer, f32) : scales;
     Value first = k.muli(run, k.index(perRun));
@@ -144,17 +145,21 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
       for (int64_t r = 0; r < rowsPer; ++r)
         rows.push_back(k.addi(n0, k.index(r)));
       k.forLoop(0, k.index(numSuper), [&](Value sb) {
-        SmallVector<Value> words;
+        SmallVector<SmallVector<Value>> byPart(plan.parts);
         for (Value n : rows)
-          words.push_back(vector::BitCastOp::create(
-              k.b, k.loc, rowsI, loadSuperblockCodes(k, q, plan, n, sb)));
-        SmallVector<Value> chunks = transposeSquare(k, words);
-        Value base = k.muli(sb, k.index(rowsPer));
-        for (int64_t j = 0; j < rowsPer; ++j)
-          vector::StoreOp::create(
-              k.b, k.loc,
-              vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]), codes,
-              ValueRange{k.addi(base, k.index(j)), k.index(0)});
+          for (auto [p, part] :
+               llvm::enumerate(loadSuperblockCodes(k, q, plan, n, sb)))
+            byPart[p].push_back(
+                vector::BitCastOp::create(k.b, k.loc, rowsI, part));
+        for (int64_t p = 0; p < plan.parts; ++p) {
+          SmallVector<Value> chunks = transposeSquare(k, byPart[p]);
+          Value base = k.addi(k.muli(sb, k.index(words)), k.index(p * rowsPer));
+          for (int64_t j = 0; j < rowsPer; ++j)
+            vector::StoreOp::create(
+                k.b, k.loc,
+                vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]), codes,
+                ValueRange{k.addi(base, k.index(j)), k.index(0)});
+        }
       });
       // L groups at a time by the same transposition (group granularity),
       // then the rest group by group.
@@ -216,14 +221,14 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
             [&](Value sb, ValueRange carried) -> SmallVector<Value> {
               SmallVector<Value> facc(carried);
               Value col = k.muli(sb, k.index(s));
-              Value chunkBase = k.muli(sb, k.index(rowsPer));
+              Value chunkBase = k.muli(sb, k.index(words));
               for (int64_t set = 0; set < numSets; ++set) {
                 SmallVector<Value> iacc(tile, zeroI);
-                for (int64_t lane : sets[set]) {
+                for (int64_t word : sets[set]) {
                   Value w = vector::LoadOp::create(
                       k.b, k.loc, chunk, codes,
-                      ValueRange{k.addi(chunkBase, k.index(lane)), k.index(0)});
-                  Value at = k.addi(col, k.index(4 * lane));
+                      ValueRange{k.addi(chunkBase, k.index(word)), k.index(0)});
+                  Value at = k.addi(col, k.index(4 * word));
                   for (int64_t i = 0; i < tile; ++i)
                     iacc[i] = dotBytes(
                         k, isa, iacc[i], w,
@@ -235,7 +240,8 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                 Value sw = vector::LoadOp::create(
                     k.b, k.loc, rowsF, scales, ValueRange{group, k.index(0)});
                 // Any lane of the set holds the set's activation scale.
-                Value laneCol = k.addi(chunkBase, k.index(sets[set].front()));
+                Value laneCol = k.addi(k.muli(sb, k.index(rowsPer)),
+                                       k.index(sets[set].front() % rowsPer));
                 for (int64_t i = 0; i < tile; ++i) {
                   Value sx = memref::LoadOp::create(
                       k.b, k.loc, act.scale, ValueRange{tokens[i], laneCol});

@@ -17,58 +17,108 @@ using namespace mlir::qopt;
 using namespace mlir::qopt::integer;
 
 /// True if each i32 lane of `order` (four consecutive bytes) stays in one
-/// weight group and one activation block.
-static bool lanesStayInGroups(ArrayRef<int64_t> order, int64_t group) {
-  for (size_t lane = 0; lane + 3 < order.size(); lane += 4)
+/// weight group and one activation block, and, with `lanes` lanes a part,
+/// lane l of every part is in the group and block of lane l of the first.
+static bool lanesStayInGroups(ArrayRef<int64_t> order, int64_t group,
+                              int64_t lanes) {
+  auto same = [&](int64_t a, int64_t b) {
+    return order[a] / group == order[b] / group &&
+           order[a] / kBlock == order[b] / kBlock;
+  };
+  for (size_t word = 0; 4 * word + 3 < order.size(); ++word)
     for (size_t j = 1; j < 4; ++j)
-      if (order[lane + j] / group != order[lane] / group ||
-          order[lane + j] / kBlock != order[lane] / kBlock)
+      if (!same(4 * word + j, 4 * word) || !same(4 * word, 4 * (word % lanes)))
         return false;
   return true;
+}
+
+/// The plan with superblocks of S = 4L * parts elements, or nothing when
+/// the weight's shape or layout does not allow it.
+static std::optional<IntegerPlan> tryPlan(QTensorType type, int64_t cols,
+                                          int64_t group, int64_t lanes,
+                                          int64_t parts, bool gathered) {
+  unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
+  bool nested = type.getLayout() == Layout::Nested;
+  int64_t s = 4 * lanes * parts;
+  if (cols % s != 0 || group % kMinGroup != 0)
+    return std::nullopt;
+  if (group % s != 0 && s % group != 0)
+    return std::nullopt;
+  IntegerPlan plan;
+  plan.superblock = s;
+  plan.lanes = lanes;
+  plan.parts = parts;
+  plan.group = group;
+  plan.shift = parent - bits;
+  if (!nested) {
+    plan.perUnit = 8 / std::gcd<int64_t>(bits, 8);
+    plan.unitBytes = plan.perUnit * bits / 8;
+  }
+  // Nested planes and 8-bit rows: element order. Dense c-bit rows: byte p
+  // of part i = p / (S / perUnit) is code i of unit j = p % (S / perUnit),
+  // element j * perUnit + i.
+  int64_t per = plan.perUnit;
+  int64_t partBytes = s / per;
+  if (gathered) {
+    // Lane l of part p: elements l * 4P + 4p + j.
+    plan.gathered = true;
+    for (int64_t p = 0; p < s; ++p) {
+      int64_t part = p / (4 * lanes), lane = p / 4 % lanes;
+      plan.order.push_back(lane * 4 * parts + 4 * part + p % 4);
+    }
+    if (!lanesStayInGroups(plan.order, group, lanes))
+      return std::nullopt;
+  } else {
+    for (int64_t p = 0; p < s; ++p)
+      plan.order.push_back((p % partBytes) * per + p / partBytes);
+  }
+  if (!lanesStayInGroups(plan.order, group, lanes)) {
+    // Several parts need the unpacked order itself.
+    if (parts > 1)
+      return std::nullopt;
+    // Element e sits at byte (e % per) * partBytes + e / per of the parts.
+    for (int64_t e = 0; e < s; ++e)
+      plan.reorder.push_back((e % per) * partBytes + e / per);
+    std::iota(plan.order.begin(), plan.order.end(), 0);
+  }
+  for (int64_t lane = 0; lane < plan.lanes; ++lane)
+    plan.blockOfLane.push_back(plan.order[4 * lane] / kBlock);
+  return plan;
 }
 
 std::optional<IntegerPlan> integer::planFor(QTensorType type, int64_t width) {
   if (type.getRank() != 2 || ShapedType::isDynamic(type.getShape()[1]))
     return std::nullopt;
   int64_t cols = type.getShape()[1];
-  unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
-  bool nested = type.getLayout() == Layout::Nested;
   int64_t group =
       type.getGranularity() == Granularity::Group ? type.getGroupSize() : cols;
   // A shorter last group (K = 96 in groups of 64) would need its own
   // correction terms: the exact path takes it.
   if (cols % group != 0)
     return std::nullopt;
-  for (int64_t s : {int64_t(64), int64_t(32)}) {
-    if (s > 4 * width || cols % s != 0 || group % kMinGroup != 0)
+  // Dense rows of c < 8 bits: as many parts as a storage unit holds codes
+  // (4L bytes of storage unpack into that many vectors), or fewer.
+  int64_t maxParts = 1;
+  if (type.getLayout() == Layout::Dense && type.getBits() < 8)
+    maxParts = 8 / std::gcd<int64_t>(type.getBits(), 8);
+  for (int64_t lanes : {int64_t(16), int64_t(8)}) {
+    if (lanes > width)
       continue;
-    if (group % s != 0 && s % group != 0)
-      continue;
-    IntegerPlan plan;
-    plan.superblock = s;
-    plan.lanes = s / 4;
-    plan.group = group;
-    plan.shift = parent - bits;
-    if (!nested) {
-      plan.perUnit = 8 / std::gcd<int64_t>(bits, 8);
-      plan.unitBytes = plan.perUnit * bits / 8;
-    }
-    // Nested planes and 8-bit rows: element order. Dense c-bit rows: byte
-    // p of part i = p / (S / perUnit) is code i of unit j = p % (S /
-    // perUnit), element j * perUnit + i.
-    int64_t per = plan.perUnit;
-    int64_t partBytes = s / per;
-    for (int64_t p = 0; p < s; ++p)
-      plan.order.push_back((p % partBytes) * per + p / partBytes);
-    if (!lanesStayInGroups(plan.order, group)) {
-      // Element e sits at byte (e % per) * partBytes + e / per of the parts.
-      for (int64_t e = 0; e < s; ++e)
-        plan.reorder.push_back((e % per) * partBytes + e / per);
-      std::iota(plan.order.begin(), plan.order.end(), 0);
-    }
-    for (int64_t lane = 0; lane < plan.lanes; ++lane)
-      plan.blockOfLane.push_back(plan.order[4 * lane] / kBlock);
-    return plan;
+    // Parts unpacked by shifts, else gathered parts (at most 8: a lane's
+    // 4P elements in one activation block), else one part in element or
+    // unit order.
+    for (int64_t parts = maxParts; parts > 1; parts /= 2)
+      if (std::optional<IntegerPlan> plan =
+              tryPlan(type, cols, group, lanes, parts, /*gathered=*/false))
+        return plan;
+    if (maxParts > 1)
+      for (int64_t parts : {int64_t(8), int64_t(4), int64_t(2)})
+        if (std::optional<IntegerPlan> plan =
+                tryPlan(type, cols, group, lanes, parts, /*gathered=*/true))
+          return plan;
+    if (std::optional<IntegerPlan> plan =
+            tryPlan(type, cols, group, lanes, 1, /*gathered=*/false))
+      return plan;
   }
   return std::nullopt;
 }
@@ -95,8 +145,68 @@ Value integer::concat(KernelBuilder &k, ArrayRef<Value> parts) {
   return level.front();
 }
 
-Value integer::loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
-                                   const IntegerPlan &plan, Value n, Value sb) {
+/// `codes` (S bytes) as plan.parts vectors of 4L bytes.
+static SmallVector<Value> splitParts(KernelBuilder &k, const IntegerPlan &plan,
+                                     Value codes) {
+  if (plan.parts == 1)
+    return {codes};
+  SmallVector<Value> parts;
+  int64_t bytes = 4 * plan.lanes;
+  for (int64_t p = 0; p < plan.parts; ++p) {
+    SmallVector<int64_t> mask(bytes);
+    std::iota(mask.begin(), mask.end(), p * bytes);
+    parts.push_back(vector::ShuffleOp::create(k.b, k.loc, codes, codes, mask));
+  }
+  return parts;
+}
+
+/// The parts of a gathered plan from the superblock's `nbytes` storage
+/// bytes: code e (bits e*c .. e*c + c of the row) lies in the 16-bit
+/// window at byte e*c/8. Per half part (2L codes): a byte shuffle builds
+/// the windows as i16 lanes, a shift by each lane's bit offset and a mask
+/// leave the codes, and a truncation narrows them to bytes.
+static SmallVector<Value> gatherParts(KernelBuilder &k, const IntegerPlan &plan,
+                                      unsigned bits, Value bytes,
+                                      int64_t nbytes) {
+  Type i16 = k.b.getI16Type(), i8 = k.b.getI8Type();
+  int64_t half = 2 * plan.lanes;
+  auto halfType = vecOf(half, i16);
+  Value mask = k.splat(
+      halfType, arith::ConstantIntOp::create(k.b, k.loc, (1 << bits) - 1, 16));
+  SmallVector<Value> parts;
+  for (int64_t p = 0; p < plan.parts; ++p) {
+    SmallVector<Value> halves;
+    for (int64_t h = 0; h < 2; ++h) {
+      SmallVector<int64_t> gather;
+      SmallVector<int16_t> shifts;
+      for (int64_t j = 0; j < half; ++j) {
+        int64_t bit = plan.order[p * 4 * plan.lanes + h * half + j] * bits;
+        int64_t low = bit / 8;
+        gather.push_back(low);
+        // The last code of the superblock ends in its last byte.
+        gather.push_back(std::min(low + 1, nbytes - 1));
+        shifts.push_back(static_cast<int16_t>(bit % 8));
+      }
+      Value windows = vector::BitCastOp::create(
+          k.b, k.loc, halfType,
+          vector::ShuffleOp::create(k.b, k.loc, bytes, bytes, gather));
+      Value shift = arith::ConstantOp::create(
+          k.b, k.loc,
+          DenseElementsAttr::get(halfType, ArrayRef<int16_t>(shifts)));
+      Value codes = arith::AndIOp::create(
+          k.b, k.loc, arith::ShRUIOp::create(k.b, k.loc, windows, shift), mask);
+      halves.push_back(
+          arith::TruncIOp::create(k.b, k.loc, vecOf(half, i8), codes));
+    }
+    parts.push_back(concat(k, halves));
+  }
+  return parts;
+}
+
+SmallVector<Value> integer::loadSuperblockCodes(KernelBuilder &k,
+                                                const QuantBuffers &q,
+                                                const IntegerPlan &plan,
+                                                Value n, Value sb) {
   QTensorType type = q.type;
   unsigned bits = type.getBits(), parent = type.getEffectiveParentBits();
   int64_t s = plan.superblock;
@@ -112,7 +222,9 @@ Value integer::loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
     Value bytes = vector::LoadOp::create(k.b, k.loc, bytesOf(nbytes), q.codes,
                                          ValueRange{n, byteCol});
     if (bits == 8)
-      return bytes;
+      return splitParts(k, plan, bytes);
+    if (plan.gathered)
+      return gatherParts(k, plan, bits, bytes, nbytes);
     // Part i: code i of every unit, at bit i * c of the unit. Byte b of the
     // part is byte b * unitBytes + offset of the superblock (a plain copy
     // when units are single bytes).
@@ -142,10 +254,13 @@ Value integer::loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
                                      splat8(units, (1 << bits) - 1));
       parts.push_back(part);
     }
+    // One part per vector: the parts are the superblock's vectors.
+    if (plan.parts == plan.perUnit && plan.reorder.empty())
+      return parts;
     Value codes = concat(k, parts);
     if (!plan.reorder.empty())
       codes = vector::ShuffleOp::create(k.b, k.loc, codes, codes, plan.reorder);
-    return codes;
+    return splitParts(k, plan, codes);
   }
   // Nested: the served code S(q, r) from the top r + 1 planes, in served
   // units: sum_{p < r} bit_p * 2^(r - 1 - p), plus the rounding bit of plane
@@ -171,7 +286,7 @@ Value integer::loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
   if (planes > r) // rounded up past the top code: clamp
     code = arith::MinUIOp::create(k.b, k.loc, code,
                                   splat8(s, (int64_t(1) << r) - 1));
-  return code;
+  return splitParts(k, plan, code);
 }
 
 /// Asks the cache for the codes (and the scales) of superblock `sb` of row
@@ -189,7 +304,10 @@ void integer::prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
   QTensorType type = q.type;
   int64_t s = plan.superblock;
   if (type.getLayout() == Layout::Dense) {
-    prefetch(q.codes, {next, k.muli(sb, k.index(s * type.getBits() / 8))});
+    int64_t nbytes = s * type.getBits() / 8;
+    Value byteCol = k.muli(sb, k.index(nbytes));
+    for (int64_t line = 0; line < nbytes; line += 64)
+      prefetch(q.codes, {next, k.addi(byteCol, k.index(line))});
   } else {
     unsigned planes =
         std::min(type.getBits() + 1, type.getEffectiveParentBits());
@@ -231,5 +349,8 @@ Value integer::groupLanes(KernelBuilder &k, const QuantBuffers &q,
   SmallVector<int64_t> groupOfLane;
   for (int64_t lane = 0; lane < plan.lanes; ++lane)
     groupOfLane.push_back(plan.order[4 * lane] / plan.group);
+  // Lane l in group l (groups of 16 in 256-element superblocks): as loaded.
+  if (llvm::equal(groupOfLane, llvm::seq<int64_t>(0, plan.lanes)))
+    return v;
   return vector::ShuffleOp::create(k.b, k.loc, v, v, groupOfLane);
 }

@@ -20,8 +20,14 @@ namespace integer {
 
 /// The static shape of the integer path for one weight type.
 struct IntegerPlan {
-  /// Elements per integer dot (S) and its i32 lanes (L = S / 4).
-  int64_t superblock = 0, lanes = 0;
+  /// Elements per superblock (S = 4 * L * parts), the i32 lanes of one
+  /// vector (L) and the integer dots per superblock (`parts`, one per 4L
+  /// code bytes). With several parts, lane l of every part holds codes of
+  /// the same weight group and activation block, so the parts' products
+  /// accumulate in i32 before one conversion (a dense 2-bit row: 256
+  /// elements, its 64 storage bytes unpacked by four shift-and-masks, lane
+  /// l of each part in group l of 16).
+  int64_t superblock = 0, lanes = 0, parts = 1;
   /// Weight group size (columns for per-channel and per-tensor).
   int64_t group = 0;
   /// order[p]: the element of the superblock at byte p of the code vector.
@@ -38,6 +44,12 @@ struct IntegerPlan {
   /// element order.
   int64_t perUnit = 1, unitBytes = 1;
   SmallVector<int64_t> reorder;
+  /// Dense rows whose units do not split into group-aligned parts (3, 5 or
+  /// 7 bits, 1 bit in groups of 16): each code is read from the 16-bit
+  /// window of storage that holds it (a byte gather, a per-lane shift, a
+  /// mask and a narrowing), straight into the plan's order, in which lane
+  /// l of part p holds elements l * 4P + 4p .. + 3.
+  bool gathered = false;
 };
 
 /// Elements per activation block (one int8 scale each).
@@ -57,9 +69,10 @@ VectorType vecOf(int64_t n, Type element);
 Value concat(KernelBuilder &k, ArrayRef<Value> parts);
 
 /// The S served codes of superblock `sb` of row `n` as u8 in the plan's
-/// order.
-Value loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
-                          const IntegerPlan &plan, Value n, Value sb);
+/// order: `plan.parts` vectors of 4L bytes.
+SmallVector<Value> loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
+                                       const IntegerPlan &plan, Value n,
+                                       Value sb);
 
 /// Prefetches the codes (and once per cache line the scales and zero
 /// points) of superblock `sb` of row `next`.
