@@ -45,6 +45,12 @@ static cl::opt<std::string> kvType(
     cl::desc("Element type of the KV cache arguments: f32 (default), f16 or "
              "bf16 (stored rounded, computed in f32)"),
     cl::value_desc("f32|f16|bf16"), cl::init("f32"));
+static cl::opt<std::string> kquantScales(
+    "kquant-scales",
+    cl::desc("Storage of GGUF K-quant sub-block scales and zero points: f32 "
+             "(default, exact to rounding) or f16 (rounded; a matrix with a "
+             "value outside f16's normal range keeps f32)"),
+    cl::value_desc("f32|f16"), cl::init("f32"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -61,8 +67,12 @@ int main(int argc, char **argv) {
       mlir::qopt::parseKVCacheType(kvType);
   if (!kv)
     return fail("--kv-type must be f32, f16 or bf16, got '" + kvType + "'");
+  if (kquantScales != "f32" && kquantScales != "f16")
+    return fail("--kquant-scales must be f32 or f16, got '" + kquantScales +
+                "'");
   mlir::qopt::ImportOptions importOptions;
   importOptions.kvType = *kv;
+  importOptions.halfKQuantScales = kquantScales == "f16";
 
   llvm::Expected<std::unique_ptr<::qopt::model::Checkpoint>> checkpoint =
       ::qopt::model::loadCheckpoint(inputPath);

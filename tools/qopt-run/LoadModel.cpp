@@ -253,9 +253,11 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     }
   }
   if (m.checkpoint) {
+    bool halfKQuantScales = kquantScales == "f16";
     llvm::Expected<OwningOpRef<ModuleOp>> module = mlir::qopt::importCheckpoint(
         *m.context, *m.checkpoint,
-        {/*kvType=*/*kvType, /*copyWeights=*/noMmap.getValue()});
+        {/*kvType=*/*kvType, /*copyWeights=*/noMmap.getValue(),
+         halfKQuantScales});
     if (!module)
       return module.takeError();
     m.module = std::move(*module);

@@ -84,6 +84,7 @@ extern cl::opt<int> vectorWidth;
 extern cl::opt<std::string> activations;
 extern cl::opt<std::string> intDot;
 extern cl::opt<std::string> kvTypeName;
+extern cl::opt<std::string> kquantScales;
 extern cl::opt<bool> noMmap;
 extern cl::opt<int> kvReserve;
 extern cl::opt<unsigned> servedBits;

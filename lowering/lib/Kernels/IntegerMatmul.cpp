@@ -16,19 +16,24 @@
 // zero / 2^(p - r)). Unlike the exact path, a 16-bit scale is not rounded
 // into each weight (the product scale * (code - zero) is kept in f32).
 //
-// Layout. One integer dot covers a *superblock* of S = 4 * L elements (L i32
-// lanes: S = 64 on 512-bit vectors, 32 on 256-bit ones). Its codes are read
-// in the order the storage makes cheap: a dense c-bit row (c | 8) as its
-// S*c/8 bytes split into 8/c parts (bits s*c.. of every byte), concatenated;
-// nested bit planes and 8-bit rows in element order. The activations of each
-// matmul call are quantized once into that same order, so the products pair
-// up without shuffling the weights; every i32 lane sums four products of one
-// 32-block, and a per-lane vector of that block's activation scale is
+// Layout. A *superblock* of S = 4 * L * P elements is P integer dots of L
+// i32 lanes (P parts). Its codes are read in the order the storage makes
+// cheap: a dense c-bit row (c | 8) as its S*c/8 bytes split into 8/c parts
+// (bits s*c.. of every byte); with P = 8/c parts of 4L bytes each (a 2-bit
+// row: 256 elements), lane l of every part holds codes of one weight group
+// and one activation block (elements 16l .. 16l + 15 for 2 bits). Odd
+// widths whose 3-byte units would straddle groups of 16 gather each code
+// from its 16-bit window instead, in the order lane l of part p = elements
+// l * 4P + 4p .. + 3. Nested bit planes and 8-bit rows: element order, one
+// part. The activations of each matmul call are quantized once into that
+// same order, so the products pair up without shuffling the weights; a
+// per-lane vector of the activation scale of each lane's 32-block is
 // stored beside the codes. Each weight row then costs, per superblock: the
-// code unpack, and per token one `vpdpbusd`, a conversion, a multiply and
-// an FMA. Tokens are processed in tiles that share the unpacked codes. The
-// zero-point terms, sum over groups of sw * z * sx * sum(q), are a short
-// f32 dot product over the row's groups after the main loop.
+// code unpack, and per token P chained `vpdpbusd` (the parts of a lane
+// share its group and block, so they sum in i32), a conversion, a multiply
+// and an FMA. Tokens are processed in tiles that share the unpacked codes.
+// The zero-point terms, sum over groups of sw * z * sx * sum(q), are a
+// short f32 dot product over the row's groups after the main loop.
 //
 // This row-wise kernel serves decode and short calls; from `panelTokens`
 // tokens on, whole panels of rows take the packed GEMM of IntegerPanels.cpp

@@ -49,6 +49,12 @@ struct ImportOptions {
   /// pages, qopt/Model/LargeBuffer.h) instead of referencing f32/f16/bf16
   /// matrices in place in the mapped checkpoint (qopt-run --no-mmap).
   bool copyWeights = false;
+  /// Store the sub-block scales and zero points of GGUF K-quant matrices
+  /// (computed: the file's f16 super-block scale times a 4/6-bit integer)
+  /// as f16, rounded, instead of f32 (--kquant-scales f16). A matrix whose
+  /// scales do not round to within 2^-11 of themselves or whose zero points
+  /// exceed f16's range keeps f32.
+  bool halfKQuantScales = false;
 };
 
 /// Imports `checkpoint` into a new module in `context`. f32 weights are
