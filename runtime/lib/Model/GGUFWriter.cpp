@@ -333,8 +333,8 @@ std::optional<DType> qopt::model::dtypeOfGGMLType(uint32_t ggmlType) {
 std::vector<uint8_t> qopt::model::quantizeKQuant(GGMLType type,
                                                  llvm::ArrayRef<float> values) {
   std::optional<DType> known = dtypeOfGGMLType(uint32_t(type));
-  assert(known && detail::isKQuant(*known) && "not a K-quant type");
-  if (!known || !detail::isKQuant(*known))
+  assert(known && isKQuant(*known) && "not a K-quant type");
+  if (!known || !isKQuant(*known))
     return {};
   DType dtype = *known;
   assert(values.size() % detail::kKQuantBlock == 0 &&

@@ -162,7 +162,7 @@ void decode(DType dtype, const uint8_t *block, DecodedBlock &out) {
 
 } // namespace
 
-bool detail::isKQuant(DType dtype) {
+bool qopt::model::isKQuant(DType dtype) {
   switch (dtype) {
   case DType::Q2_K:
   case DType::Q3_K:

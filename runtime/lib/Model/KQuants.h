@@ -26,9 +26,6 @@ namespace detail {
 /// Values per K-quant super-block (ggml's QK_K).
 constexpr int64_t kKQuantBlock = 256;
 
-/// True for Q2_K..Q6_K.
-bool isKQuant(DType dtype);
-
 /// The code width of a K-quant dtype (2..6), the sub-block (group) size
 /// and whether it has per-group minimums (asymmetric in qopt's terms).
 struct KQuantFormat {

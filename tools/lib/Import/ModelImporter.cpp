@@ -7,6 +7,7 @@
 
 #include "qopt/Tools/ModelImporter.h"
 
+#include "GroupScales.h"
 #include "ResidentBlob.h"
 
 #include "qopt/Model/GGUFWriter.h"
@@ -209,36 +210,6 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
       .getResult();
 }
 
-/// A GGUF K-quant dtype (Q2_K .. Q6_K).
-static bool isKQuant(model::DType dtype) {
-  switch (dtype) {
-  case model::DType::Q2_K:
-  case model::DType::Q3_K:
-  case model::DType::Q4_K:
-  case model::DType::Q5_K:
-  case model::DType::Q6_K:
-    return true;
-  default:
-    return false;
-  }
-}
-
-/// True if every scale rounds to f16 within 2^-11 of itself: 0, exact, or
-/// in f16's normal range.
-static bool scalesFitHalf(ArrayRef<float> scales) {
-  return llvm::all_of(scales, [](float v) {
-    float a = std::fabs(v);
-    return a <= 65504.0f &&
-           (a >= 0x1p-14f || model::halfToFloat(model::floatToHalf(v)) == v);
-  });
-}
-
-/// True if every zero point (in code units) is within f16's range: its
-/// rounding then moves it by at most 2^-11 of itself or 2^-25.
-static bool zerosFitHalf(ArrayRef<float> zeros) {
-  return llvm::all_of(zeros, [](float v) { return std::fabs(v) <= 65504.0f; });
-}
-
 llvm::Expected<Importer::QuantizedWeight>
 Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
   llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
@@ -256,8 +227,8 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
   // K-quant scales and zero points are computed values, f16 only when
   // asked (rounded; a 2-bit weight's f32 pair costs 4 bits per weight).
   bool half =
-      q->halfScales || (options.halfKQuantScales && isKQuant(t.dtype) &&
-                        scalesFitHalf(q->scales) && zerosFitHalf(q->zeros));
+      q->halfScales || (options.halfKQuantScales && model::isKQuant(t.dtype) &&
+                        groupValuesFitHalf(q->scales, q->zeros));
   Type scaleType = half ? Type(b.getF16Type()) : Type(f32);
   w.type = QTensorType::get(
       &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
@@ -281,21 +252,13 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
       residentBlob(ArrayRef<uint8_t>(*codeBytes)));
   auto groupsType =
       RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
-  auto groupBlob = [&](ArrayRef<float> values) {
-    if (!half)
-      return residentBlob(values);
-    std::vector<uint16_t> bits(values.size());
-    for (auto [h, v] : llvm::zip_equal(bits, values))
-      h = model::floatToHalf(v);
-    return residentBlob(ArrayRef<uint16_t>(bits));
-  };
   w.scales = DenseResourceElementsAttr::get(
-      groupsType, (name + ".scales").str(), groupBlob(q->scales));
+      groupsType, (name + ".scales").str(), groupValuesBlob(q->scales, half));
   // The module holds its own copy: the file's pages need not stay resident.
   ckpt.releasePages(t);
   if (q->asymmetric)
     w.zeros = DenseResourceElementsAttr::get(
-        groupsType, (name + ".zeros").str(), groupBlob(q->zeros));
+        groupsType, (name + ".zeros").str(), groupValuesBlob(q->zeros, half));
   return w;
 }
 

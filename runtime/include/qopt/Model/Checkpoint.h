@@ -61,6 +61,10 @@ BlockGeometry blockGeometry(DType dtype);
 /// True for the block-quantized dtypes (Q8_0, Q4_0 and the K-quants).
 bool isBlockQuantized(DType dtype);
 
+/// True for the K-quants (Q2_K .. Q6_K), whose scales are computed from the
+/// file's f16 super-block scales and small integers.
+bool isKQuant(DType dtype);
+
 /// Printable name of `dtype` ("f32", "q4_0", ...).
 llvm::StringRef dtypeName(DType dtype);
 
