@@ -31,8 +31,7 @@ bool mlir::qopt::groupValuesFitHalf(ArrayRef<float> scales,
          llvm::all_of(zeros, [](float v) { return std::fabs(v) <= 65504.0f; });
 }
 
-AsmResourceBlob mlir::qopt::groupValuesBlob(ArrayRef<float> values,
-                                            bool half) {
+AsmResourceBlob mlir::qopt::groupValuesBlob(ArrayRef<float> values, bool half) {
   if (!half)
     return residentBlob(values);
   std::vector<uint16_t> bits(values.size());
