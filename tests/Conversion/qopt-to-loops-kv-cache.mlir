@@ -32,14 +32,21 @@ func.func @attention_f16(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index
   return %o : tensor<?x32xf32>
 }
 
-// A cache with a run-time sequence extent: each (token, head) iteration's
-// scores scratch holds the positions it attends to, pos + t + 1.
+// A cache with a run-time sequence extent: each iteration's scores
+// scratch holds the positions its tokens attend to, up to the last token's
+// pos + t + 1 (4 tokens of a tile, or one).
 // CHECK-LABEL: func.func @attention_dynamic_seq(
 // CHECK-SAME: %[[POS:[^:]*]]: index, %{{[^:]*}}: memref<2x?x16xf32>
 // CHECK: scf.parallel
-// CHECK: %[[P:.*]] = arith.addi %[[POS]], %{{.*}} : index
-// CHECK: %[[END:.*]] = arith.addi %[[P]], %c1 : index
-// CHECK: memref.alloc(%[[END]]) {alignment = 64 : i64} : memref<?xf32>
+// CHECK-COUNT-4: arith.minui
+// CHECK-NEXT: %[[P:.*]] = arith.addi %[[POS]], %{{.*}} : index
+// CHECK-NEXT: %[[END:.*]] = arith.addi %[[P]], %c1 : index
+// CHECK-NEXT: memref.alloc(%[[END]]) {alignment = 64 : i64} : memref<4x?xf32>
+// CHECK: scf.parallel
+// CHECK: arith.minui
+// CHECK-NEXT: %[[P1:.*]] = arith.addi %[[POS]], %{{.*}} : index
+// CHECK-NEXT: %[[END1:.*]] = arith.addi %[[P1]], %c1 : index
+// CHECK-NEXT: memref.alloc(%[[END1]]) {alignment = 64 : i64} : memref<1x?xf32>
 // CHECK-NOT: arith.extf
 // CHECK-NOT: arith.truncf
 // CHECK: return

@@ -254,6 +254,10 @@ void runOracle(int64_t vectorWidth, llvm::StringRef intDot = "");
 /// (y = H_n x / sqrt(n) on each block of n elements of each row).
 void runHadamardOracle(int64_t vectorWidth);
 
+/// qopt.kernel_attention, compiled, against causal grouped-query attention
+/// in double precision (AttentionOracle.cpp).
+void runAttentionOracle(int64_t vectorWidth);
+
 } // namespace qopt::oracle
 
 #endif // QOPT_TESTS_LOWERING_KERNELORACLE_H

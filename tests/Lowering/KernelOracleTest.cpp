@@ -129,6 +129,12 @@ TEST(KernelOracle, Int8ActivationsVnni) {
                     "covers the arithmetic)";
 }
 
+TEST(KernelOracle, Attention) {
+  runAttentionOracle(8);
+  if (mlir::qopt::hostVectorWidth() >= 16)
+    runAttentionOracle(16);
+}
+
 TEST(KernelOracle, Hadamard) {
   runHadamardOracle(8);
   if (mlir::qopt::hostVectorWidth() >= 16)

@@ -1,13 +1,31 @@
 //===- Attention.cpp - qopt.kernel_attention to vector loops ----*- C++ -*-===//
 //
-// Causal grouped-query attention over the KV cache buffers: the new keys and
-// values are appended at their positions, then for each (token, head) pair,
-// in parallel, the scores against every cached position are computed with
-// the vector dot product into a scratch buffer, a max-subtracted softmax is
-// taken, and the values are accumulated `width` lanes at a time. A sliding
-// window (Mistral) only moves the first position each token attends to. The
-// cache element type may be f32 or a 16-bit float (widened on load, rounded
-// on store).
+// Causal grouped-query attention over the KV cache buffers. The new keys and
+// values are appended at their positions first; then the (head, token)
+// pairs are processed in parallel in *tiles* of R consecutive tokens of one
+// head (R = 4 for a prompt of at least 4 tokens, 1 for decode). A tile
+// reads each cached key and value row once for its R tokens, where a token
+// at a time read it R times (a prompt of T tokens reads every head's rows
+// about T^2 / 2R times instead of T^2 / 2; the rows of one head lie
+// kv_dim elements apart, so they do not stay in cache between tokens):
+//
+//   1. scores[i][s] = q_i . K[s] / sqrt(head_dim) over the tile's positions
+//      (the first token's first to the last token's last), the R dots
+//      sharing each key vector, -inf where s is outside token i's range;
+//   2. a max-subtracted softmax per token (a masked score adds exactly 0);
+//   3. out_i = sum_s p_i[s] V[s] / sum_i with R x C vector accumulators in
+//      registers (C vectors of the head at a time), each value vector
+//      loaded once for the R tokens. The positions every token attends to
+//      take a loop without masks; the few at the ends of the range that
+//      some token does not attend to keep that token's accumulator with a
+//      select (so a non-finite value there cannot reach it).
+//
+// The last tile of a prompt whose length is not a multiple of R repeats its
+// last token in the spare slots (the same values computed and stored again).
+// A sliding window W (Mistral) moves token i's first position to
+// max(0, p_i + 1 - W). The cache element type may be f32 or a 16-bit float
+// (widened on load, rounded on store). Per token the arithmetic and its
+// order are those of a token at a time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +41,278 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 namespace {
+
+/// Tokens per tile in prefill.
+constexpr int64_t kTileTokens = 4;
+
+/// The emitter of one attention op: the operands and the tile loops.
+class AttentionEmitter {
+public:
+  AttentionEmitter(KernelBuilder &k, KernelAttentionOp op,
+                   KernelAttentionOp::Adaptor adaptor)
+      : k(k), q(adaptor.getQuery()), kc(adaptor.getKeyCache()),
+        vc(adaptor.getValueCache()), pos(adaptor.getPosition()),
+        out(adaptor.getInit()), heads(op.getNumHeads()),
+        headDim(op.getHeadDim()), group(heads / op.getNumKvHeads()),
+        window(op.getSlidingWindow()), layer(k.index(op.getLayer())),
+        numTokens(k.dim(q, 0)) {}
+
+  /// Appends the new keys and values to the cache: token t reads positions
+  /// up to pos + t only, so the later tokens' entries are not seen by it.
+  void appendToCache(Value key, Value value) {
+    int64_t kvDim = cast<MemRefType>(key.getType()).getDimSize(1);
+    k.forLoop(0, numTokens, [&](Value t) {
+      Value p = k.addi(pos, t);
+      k.forLoop(0, k.index(kvDim), [&](Value i) {
+        k.store(k.load(key, {t, i}), kc, {layer, p, i});
+        k.store(k.load(value, {t, i}), vc, {layer, p, i});
+      });
+    });
+  }
+
+  /// Every (head, tile of `r` tokens), in parallel, head-major: a thread's
+  /// share is whole heads (or runs of tiles of one head), so the causal
+  /// work (token t reads t + 1 positions) is divided evenly, and
+  /// consecutive iterations reread one head's rows.
+  void emitTiles(int64_t r) {
+    Value numTiles = k.divui(k.addi(numTokens, k.index(r - 1)), k.index(r));
+    k.parallelLoop(0, k.muli(numTiles, k.index(heads)), [&](Value it) {
+      Value h = k.divui(it, numTiles);
+      Value first = k.muli(k.remui(it, numTiles), k.index(r));
+      Value last = k.subi(numTokens, k.index(1));
+      Tile tile;
+      for (int64_t i = 0; i < r; ++i) {
+        Value t = k.minui(k.addi(first, k.index(i)), last);
+        Value end = k.addi(k.addi(pos, t), k.index(1));
+        tile.tokens.push_back(t);
+        tile.ends.push_back(end);
+        tile.starts.push_back(windowStart(end));
+      }
+      emitTile(h, tile);
+    });
+  }
+
+private:
+  struct Tile {
+    /// Per slot: the token, and its first and one-past-last positions.
+    SmallVector<Value> tokens, starts, ends;
+    int64_t size() const { return tokens.size(); }
+  };
+
+  /// max(0, end - W) with a sliding window W, else 0.
+  Value windowStart(Value end) {
+    if (!window)
+      return k.index(0);
+    Value w = k.index(static_cast<int64_t>(*window));
+    Value past =
+        arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::ugt, end, w);
+    return arith::SelectOp::create(k.b, k.loc, past, k.subi(end, w),
+                                   k.index(0));
+  }
+
+  /// Whether slot i attends to position s, or null where it attends to all
+  /// of [tile start, tile end): the first slot starts the range, the last
+  /// one ends it, and only a window moves a later slot's start.
+  Value attends(const Tile &tile, int64_t i, Value s) {
+    Value inRange;
+    auto both = [&](Value c) {
+      inRange = inRange ? arith::AndIOp::create(k.b, k.loc, inRange, c) : c;
+    };
+    if (window && i > 0)
+      both(arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge, s,
+                                 tile.starts[i]));
+    if (i + 1 < tile.size())
+      both(arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::ult, s,
+                                 tile.ends[i]));
+    return inRange;
+  }
+
+  /// q_i . K[s] for every slot i, sharing the key's vectors: per slot
+  /// max(1, 4 / R) vector accumulators, then a tree reduction.
+  SmallVector<Value> scoreDots(const Tile &tile, Value qOff, Value kOff,
+                               Value s) {
+    int64_t r = tile.size();
+    if (headDim % k.width != 0) {
+      SmallVector<Value> dots;
+      for (int64_t i = 0; i < r; ++i)
+        dots.push_back(
+            k.dot(q, {tile.tokens[i]}, qOff, kc, {layer, s}, kOff, headDim));
+      return dots;
+    }
+    auto vecType = VectorType::get({k.width}, k.b.getF32Type());
+    Value vzero = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
+    int64_t chunks = headDim / k.width;
+    int64_t perSlot = std::min(chunks, std::max<int64_t>(1, 4 / r));
+    SmallVector<SmallVector<Value>> accs(r, SmallVector<Value>(perSlot, vzero));
+    for (int64_t c = 0; c < chunks; ++c) {
+      Value kv =
+          k.vectorLoad(kc, {layer, s, k.addi(kOff, k.index(c * k.width))});
+      for (int64_t i = 0; i < r; ++i) {
+        Value qv = k.vectorLoad(
+            q, {tile.tokens[i], k.addi(qOff, k.index(c * k.width))});
+        Value &acc = accs[i][c % perSlot];
+        acc = vector::FMAOp::create(k.b, k.loc, qv, kv, acc);
+      }
+    }
+    auto reassoc = arith::FastMathFlags::reassoc;
+    SmallVector<Value> dots;
+    for (int64_t i = 0; i < r; ++i) {
+      Value sum = accs[i][0];
+      for (int64_t u = 1; u < perSlot; ++u)
+        sum = k.addf(sum, accs[i][u], reassoc);
+      dots.push_back(vector::ReductionOp::create(
+          k.b, k.loc, vector::CombiningKind::ADD, sum, reassoc));
+    }
+    return dots;
+  }
+
+  void emitTile(Value h, const Tile &tile) {
+    int64_t r = tile.size();
+    Type f32 = k.b.getF32Type();
+    Value scale = k.f32(1.0f / std::sqrt(static_cast<float>(headDim)));
+    Value negInf = k.f32(-std::numeric_limits<float>::infinity());
+    Value lo = tile.starts.front(), hi = tile.ends.back();
+    // Each iteration keeps its scores [slot, position - lo] in its own
+    // buffer (a heap allocation: an alloca would need an alloca_scope,
+    // which cannot hold the loops once they are lowered to branches).
+    Value scores = memref::AllocOp::create(
+        k.b, k.loc, MemRefType::get({r, ShapedType::kDynamic}, f32),
+        ValueRange{k.subi(hi, lo)}, k.b.getI64IntegerAttr(64));
+    auto scoreAt = [&](int64_t i, Value s) {
+      return SmallVector<Value>{k.index(i), k.subi(s, lo)};
+    };
+    Value qOff = k.muli(h, k.index(headDim));
+    Value kOff = k.muli(k.divui(h, k.index(group)), k.index(headDim));
+
+    // 1. Scores, tracking each slot's maximum.
+    SmallVector<Value> maxima = k.forLoopCarried(
+        lo, hi, 1, SmallVector<Value>(r, negInf),
+        [&](Value s, ValueRange carried) -> SmallVector<Value> {
+          SmallVector<Value> dots = scoreDots(tile, qOff, kOff, s);
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < r; ++i) {
+            Value sc = k.mulf(dots[i], scale);
+            if (Value in = attends(tile, i, s))
+              sc = arith::SelectOp::create(k.b, k.loc, in, sc, negInf);
+            k.store(sc, scores, scoreAt(i, s));
+            next.push_back(
+                arith::MaximumFOp::create(k.b, k.loc, carried[i], sc));
+          }
+          return next;
+        });
+    // 2. exp(score - max) in place, and the sums (exp(-inf) = 0 exactly).
+    SmallVector<Value> sums = k.forLoopCarried(
+        lo, hi, 1, SmallVector<Value>(r, k.f32(0.0f)),
+        [&](Value s, ValueRange carried) -> SmallVector<Value> {
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < r; ++i) {
+            Value ex = math::ExpOp::create(
+                k.b, k.loc, k.subf(k.load(scores, scoreAt(i, s)), maxima[i]));
+            k.store(ex, scores, scoreAt(i, s));
+            next.push_back(k.addf(carried[i], ex));
+          }
+          return next;
+        });
+    SmallVector<Value> inv;
+    for (Value sum : sums)
+      inv.push_back(k.divf(k.f32(1.0f), sum));
+
+    // 3. out_i = sum_s p_i[s] V[s] * inv_i.
+    if (headDim % k.width == 0)
+      emitValuesVector(tile, scores, scoreAt, inv, qOff, kOff);
+    else
+      emitValuesScalar(tile, scores, scoreAt, inv, qOff, kOff);
+    memref::DeallocOp::create(k.b, k.loc, scores);
+  }
+
+  /// The value sums of a head whose dimension is a multiple of the vector
+  /// width: C vectors of R slots in registers (R * C <= 16 with 32 vector
+  /// registers, <= 8 with 16), the positions in the inner loop.
+  template <typename ScoreAt>
+  void emitValuesVector(const Tile &tile, Value scores, ScoreAt scoreAt,
+                        ArrayRef<Value> inv, Value qOff, Value kOff) {
+    int64_t r = tile.size();
+    auto vecType = VectorType::get({k.width}, k.b.getF32Type());
+    Value vzero = arith::ConstantOp::create(
+        k.b, k.loc, DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
+    int64_t chunks = headDim / k.width;
+    int64_t perTile = std::min<int64_t>(
+        8, std::max<int64_t>(1, (k.width >= 16 ? 16 : 8) / r));
+    // Positions every slot attends to: [a, b) with b = the first slot's
+    // end and a = the last slot's start (a later start only with a
+    // window; a < b unless the window is shorter than the tile).
+    Value lo = tile.starts.front(), hi = tile.ends.back();
+    Value b = tile.ends.front();
+    Value a = k.minui(tile.starts.back(), b);
+    for (int64_t c0 = 0; c0 < chunks; c0 += perTile) {
+      int64_t count = std::min(perTile, chunks - c0);
+      auto sweep = [&](Value from, Value to, bool masked,
+                       ValueRange init) -> SmallVector<Value> {
+        return k.forLoopCarried(
+            from, to, 1, init,
+            [&](Value s, ValueRange carried) -> SmallVector<Value> {
+              SmallVector<Value> vv;
+              for (int64_t c = 0; c < count; ++c)
+                vv.push_back(k.vectorLoad(
+                    vc, {layer, s, k.addi(kOff, k.index((c0 + c) * k.width))}));
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < r; ++i) {
+                Value w = k.splat(vecType, k.load(scores, scoreAt(i, s)));
+                Value in = masked ? attends(tile, i, s) : Value();
+                for (int64_t c = 0; c < count; ++c) {
+                  Value acc = carried[i * count + c];
+                  Value sum = vector::FMAOp::create(k.b, k.loc, w, vv[c], acc);
+                  if (in)
+                    sum = arith::SelectOp::create(k.b, k.loc, in, sum, acc);
+                  next.push_back(sum);
+                }
+              }
+              return next;
+            });
+      };
+      SmallVector<Value> acc(r * count, vzero);
+      if (r > 1 && window)
+        acc = sweep(lo, a, /*masked=*/true, acc);
+      acc = sweep(r > 1 ? a : lo, r > 1 ? b : hi, /*masked=*/false, acc);
+      if (r > 1)
+        acc = sweep(b, hi, /*masked=*/true, acc);
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t c = 0; c < count; ++c) {
+          Value scaled = k.mulf(acc[i * count + c], k.splat(vecType, inv[i]));
+          vector::StoreOp::create(
+              k.b, k.loc, scaled, out,
+              ValueRange{tile.tokens[i],
+                         k.addi(qOff, k.index((c0 + c) * k.width))});
+        }
+    }
+  }
+
+  /// Any other head dimension: per slot and element, a scalar sum over the
+  /// slot's own positions.
+  template <typename ScoreAt>
+  void emitValuesScalar(const Tile &tile, Value scores, ScoreAt scoreAt,
+                        ArrayRef<Value> inv, Value qOff, Value kOff) {
+    for (int64_t i = 0; i < tile.size(); ++i)
+      k.forLoop(0, k.index(headDim), [&](Value e) {
+        Value acc = k.forLoopCarried(
+            tile.starts[i], tile.ends[i], 1, {k.f32(0.0f)},
+            [&](Value s, ValueRange carried) -> SmallVector<Value> {
+              Value term = k.mulf(k.load(scores, scoreAt(i, s)),
+                                  k.load(vc, {layer, s, k.addi(kOff, e)}));
+              return {k.addf(carried[0], term)};
+            })[0];
+        k.store(k.mulf(acc, inv[i]), out, {tile.tokens[i], k.addi(qOff, e)});
+      });
+  }
+
+  KernelBuilder &k;
+  Value q, kc, vc, pos, out;
+  int64_t heads, headDim, group;
+  std::optional<uint64_t> window;
+  Value layer, numTokens;
+};
+
 struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
   KernelAttentionLowering(MLIRContext *ctx, int64_t width)
       : OpConversionPattern(ctx), width(width) {}
@@ -33,123 +323,22 @@ struct KernelAttentionLowering : public OpConversionPattern<KernelAttentionOp> {
     if (op->getNumResults() != 0)
       return rewriter.notifyMatchFailure(op, "not bufferized");
     KernelBuilder k(rewriter, op.getLoc(), width);
-    Value q = adaptor.getQuery(), key = adaptor.getKey(),
-          value = adaptor.getValue();
-    Value kc = adaptor.getKeyCache(), vc = adaptor.getValueCache();
-    Value pos = adaptor.getPosition(), out = adaptor.getInit();
-    int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads();
-    int64_t headDim = op.getHeadDim(), kvDim = kvHeads * headDim;
-    int64_t group = heads / kvHeads;
-    Value layer = k.index(op.getLayer());
-
-    Value scale = k.f32(1.0f / std::sqrt(static_cast<float>(headDim)));
-    Value negInf = k.f32(-std::numeric_limits<float>::infinity());
-    Value zero = k.f32(0.0f), one = k.f32(1.0f);
-    auto vecType = VectorType::get({k.width}, rewriter.getF32Type());
-    auto scoresType =
-        MemRefType::get({ShapedType::kDynamic}, rewriter.getF32Type());
-    bool vectorizeHead = headDim % k.width == 0;
-    Value numTokens = k.dim(q, 0);
-
-    // Append every new token's key and value to the cache first: token t
-    // reads positions up to pos + t only, so the later tokens' entries are
-    // not seen by it.
-    k.forLoop(0, numTokens, [&](Value t) {
-      Value p = k.addi(pos, t);
-      k.forLoop(0, k.index(kvDim), [&](Value i) {
-        k.store(k.load(key, {t, i}), kc, {layer, p, i});
-        k.store(k.load(value, {t, i}), vc, {layer, p, i});
-      });
-    });
-    // One independent iteration per (head, token), split between threads
-    // head-major: a thread's share is whole heads (or runs of tokens of one
-    // head), so the causal work (token t reads t + 1 positions) is divided
-    // evenly, and consecutive iterations reread one head's keys and values
-    // from the cache instead of every head's. Each keeps its scores over
-    // the cached positions in its own buffer (a heap allocation: an alloca
-    // would need an alloca_scope, which cannot hold the loops once they are
-    // lowered to branches).
-    k.parallelLoop(0, k.muli(numTokens, k.index(heads)), [&](Value th) {
-      Value h = k.divui(th, numTokens);
-      Value t = k.remui(th, numTokens);
-      Value p = k.addi(pos, t);
-      Value end = k.addi(p, k.index(1));
-      // Sliding window W: only positions max(0, p + 1 - W) .. p.
-      Value start = k.index(0);
-      if (std::optional<uint64_t> window = op.getSlidingWindow()) {
-        Value w = k.index(static_cast<int64_t>(*window));
-        Value past = arith::CmpIOp::create(k.b, k.loc,
-                                           arith::CmpIPredicate::ugt, end, w);
-        start =
-            arith::SelectOp::create(k.b, k.loc, past, k.subi(end, w), start);
-      }
-      Value scores = memref::AllocOp::create(
-          k.b, k.loc, scoresType, ValueRange{end}, k.b.getI64IntegerAttr(64));
-      Value qOff = k.muli(h, k.index(headDim));
-      Value kvHead = k.divui(h, k.index(group));
-      Value kOff = k.muli(kvHead, k.index(headDim));
-      // scores[s] = q . K[s] / sqrt(head_dim), tracking the maximum.
-      Value maxScore = k.forLoopCarried(
-          start, end, 1, {negInf},
-          [&](Value s, ValueRange carried) -> SmallVector<Value> {
-            Value dot = k.dot(q, {t}, qOff, kc, {layer, s}, kOff, headDim);
-            Value sc = k.mulf(dot, scale);
-            k.store(sc, scores, {s});
-            return {arith::MaximumFOp::create(k.b, k.loc, carried[0], sc)};
-          })[0];
-      Value sum = k.forLoopCarried(
-          start, end, 1, {zero},
-          [&](Value s, ValueRange carried) -> SmallVector<Value> {
-            Value ex = math::ExpOp::create(
-                k.b, k.loc, k.subf(k.load(scores, {s}), maxScore));
-            k.store(ex, scores, {s});
-            return {k.addf(carried[0], ex)};
-          })[0];
-      Value inv = k.divf(one, sum);
-      // out[t, head] = sum_s softmax[s] * V[s, kv head].
-      if (vectorizeHead) {
-        Value vzero = arith::ConstantOp::create(
-            k.b, k.loc,
-            DenseElementsAttr::get(vecType, k.b.getF32FloatAttr(0)));
-        // Up to 8 vectors of the head at a time, one accumulator each
-        // (independent FMA chains), positions in the inner loop.
-        int64_t chunks = headDim / k.width;
-        for (int64_t c0 = 0; c0 < chunks; c0 += 8) {
-          int64_t count = std::min<int64_t>(8, chunks - c0);
-          SmallVector<Value> acc = k.forLoopCarried(
-              start, end, 1, SmallVector<Value>(count, vzero),
-              [&](Value s, ValueRange carried) -> SmallVector<Value> {
-                Value w = k.splat(vecType, k.load(scores, {s}));
-                SmallVector<Value> next;
-                for (int64_t c = 0; c < count; ++c) {
-                  Value col = k.addi(kOff, k.index((c0 + c) * k.width));
-                  Value vv = k.vectorLoad(vc, {layer, s, col});
-                  next.push_back(
-                      vector::FMAOp::create(k.b, k.loc, w, vv, carried[c]));
-                }
-                return next;
-              });
-          for (int64_t c = 0; c < count; ++c) {
-            Value scaled = k.mulf(acc[c], k.splat(vecType, inv));
-            vector::StoreOp::create(
-                k.b, k.loc, scaled, out,
-                ValueRange{t, k.addi(qOff, k.index((c0 + c) * k.width))});
-          }
-        }
-      } else {
-        k.forLoop(0, k.index(headDim), [&](Value i) {
-          Value acc = k.forLoopCarried(
-              start, end, 1, {zero},
-              [&](Value s, ValueRange carried) -> SmallVector<Value> {
-                Value term = k.mulf(k.load(scores, {s}),
-                                    k.load(vc, {layer, s, k.addi(kOff, i)}));
-                return {k.addf(carried[0], term)};
-              })[0];
-          k.store(k.mulf(acc, inv), out, {t, k.addi(qOff, i)});
-        });
-      }
-      memref::DeallocOp::create(k.b, k.loc, scores);
-    });
+    AttentionEmitter emitter(k, op, adaptor);
+    emitter.appendToCache(adaptor.getKey(), adaptor.getValue());
+    // Tiles of kTileTokens tokens from that many tokens on, else one token
+    // at a time (decode).
+    Value tiled = arith::CmpIOp::create(
+        rewriter, op.getLoc(), arith::CmpIPredicate::uge,
+        k.dim(adaptor.getQuery(), 0), k.index(kTileTokens));
+    auto branch = scf::IfOp::create(rewriter, op.getLoc(), tiled,
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPoint(branch.thenBlock()->getTerminator());
+      emitter.emitTiles(kTileTokens);
+      rewriter.setInsertionPoint(branch.elseBlock()->getTerminator());
+      emitter.emitTiles(1);
+    }
     rewriter.eraseOp(op);
     return success();
   }
