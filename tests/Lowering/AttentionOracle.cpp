@@ -1,4 +1,5 @@
-//===- AttentionOracle.cpp - qopt.kernel_attention vs a reference -*- C++ -*-===//
+//===- AttentionOracle.cpp - qopt.kernel_attention vs a reference -*- C++
+//-*-===//
 //
 // qopt.kernel_attention, compiled and called on random data, against causal
 // grouped-query attention in double precision computed from the cache the
@@ -46,9 +47,9 @@ std::string caseName(const AttentionCase &c) {
 
 std::string caseSource(const AttentionCase &c) {
   int64_t qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim;
-  std::string cache = llvm::formatv("memref<{0}x{1}x{2}x{3}>", kLayers,
-                                    kCapacity, kvDim,
-                                    c.halfCache ? "f16" : "f32");
+  std::string cache =
+      llvm::formatv("memref<{0}x{1}x{2}x{3}>", kLayers, kCapacity, kvDim,
+                    c.halfCache ? "f16" : "f32");
   std::string window =
       c.window ? llvm::formatv(", sliding_window = {0} : i64", c.window).str()
                : "";
@@ -85,7 +86,9 @@ struct Cache {
     else
       f32[i] = v;
   }
-  float get(size_t i) const { return half ? static_cast<float>(f16[i]) : f32[i]; }
+  float get(size_t i) const {
+    return half ? static_cast<float>(f16[i]) : f32[i];
+  }
   float rounded(float v) const {
     return half ? static_cast<float>(static_cast<_Float16>(v)) : v;
   }
@@ -175,8 +178,8 @@ void runCase(Compiled &compiled, const AttentionCase &c, std::mt19937 &rng) {
         // error grows with |q . k|: a few ulps of the largest value.
         double bound = 1e-5 * std::max(1.0, maxValue);
         if (!(std::fabs(got - ref) <= bound) && reported++ < 4)
-          ADD_FAILURE() << name << " out[" << t << ", head " << h << ", "
-                        << e << "]: got " << got << ", expected " << ref;
+          ADD_FAILURE() << name << " out[" << t << ", head " << h << ", " << e
+                        << "]: got " << got << ", expected " << ref;
       }
     }
 }

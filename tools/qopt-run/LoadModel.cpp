@@ -243,6 +243,8 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
       if (!module)
         return module.takeError();
       m.module = std::move(*module);
+      if (noMmap)
+        mlir::qopt::makeWeightsResident(*m.module);
     } else {
       // Checkpoints, and the errors for directories and unknown files.
       llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =

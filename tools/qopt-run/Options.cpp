@@ -177,8 +177,9 @@ cl::opt<bool> qopt::run::noMmap(
     "no-mmap",
     cl::desc("Read the weights into memory (transparent huge pages where the "
              "system allows) instead of mapping the model file: a GGUF's "
-             "f32/f16 matrices, a checkpoint's, an artifact's weights.bin "
-             "(quantized GGUF matrices are always copied). llama.cpp's "
+             "f32/f16 matrices, a checkpoint's, an artifact's weights.bin, "
+             "a qopt module's weights (quantized GGUF matrices are always "
+             "copied). llama.cpp's "
              "--no-mmap"),
     cl::init(false), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<int> qopt::run::kvReserve(

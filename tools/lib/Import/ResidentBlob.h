@@ -3,6 +3,8 @@
 // The resource blobs the importer copies weights into: the compiled model
 // streams them every forward pass, so large ones live in a mapping advised
 // to use huge pages (qopt/Model/LargeBuffer.h), smaller ones on the heap.
+// makeWeightsResident (qopt/Tools/ModelImporter.h) moves a parsed module's
+// weights there too.
 //
 //===----------------------------------------------------------------------===//
 

@@ -99,6 +99,16 @@ void registerImportDialects(DialectRegistry &registry);
 /// extents of the entry points' logits and key cache.
 llvm::Expected<::qopt::model::ModelConfig> readModelConfig(ModuleOp module);
 
+/// Copies the data of every resource weight of `module` (an arith.constant
+/// of a dense_resource) into memory the module owns, as the importer's
+/// copyWeights does (blobs of kLargeBufferBytes and more in mappings advised
+/// to use huge pages, the others on the heap), and drops the old blobs:
+/// afterwards no weight references the buffer the module was parsed from
+/// (a mapped .mlirbc file, whose page-cache pages do not get huge pages;
+/// qopt-run --no-mmap). A blob named by several constants is copied once.
+/// Returns the bytes copied.
+uint64_t makeWeightsResident(ModuleOp module);
+
 /// The floats of the raw bytes of f32, f16 or bf16 (`elementType`)
 /// elements, as weight blobs store them.
 std::vector<float> decodeFloatElements(llvm::ArrayRef<char> bytes,
