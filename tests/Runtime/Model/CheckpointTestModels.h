@@ -134,15 +134,6 @@ struct HFModel {
   }
 };
 
-/// Serializes `obj` to `path`.
-inline void writeJson(const std::string &path, llvm::json::Value obj) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << obj;
-  os.flush();
-  writeFile(path, text);
-}
-
 } // namespace test
 } // namespace model
 } // namespace qopt

@@ -79,6 +79,15 @@ inline void writeFile(const std::string &path, llvm::StringRef bytes) {
   ASSERT_TRUE(os.good()) << "cannot write " << path;
 }
 
+/// Writes `obj` to `path` as JSON text.
+inline void writeJson(const std::string &path, llvm::json::Value obj) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << obj;
+  os.flush();
+  writeFile(path, text);
+}
+
 /// Extends (or cuts) the file at `path` to `size` bytes; the bytes added
 /// are a hole, so a huge file costs no disk.
 inline void resizeFile(const std::string &path, uint64_t size) {
