@@ -138,11 +138,13 @@ func.func @repack_nested(%u: memref<4x16xi8>, %c: memref<8x4x2xi8>) {
 // first. From 4 tokens on (scf.if), one parallel iteration per (head, tile
 // of 4 tokens), head-major (a thread's share is whole heads: the causal work
 // is split evenly); the last tile repeats the last token (minui). A tile
-// computes its 4 tokens' scores into one buffer [4, positions], each key
-// vector loaded once for 4 dots and the positions past a token's own masked
-// to -inf; a max-subtracted softmax per token; and the weighted values with
-// 4 accumulators (one per token) in registers: positions every token
-// attends to without masks, the last ones keeping a token's accumulator
+// keeps fixed buffers, the scores of one block of 256 keys and its 4 tokens'
+// outputs, and walks the keys in blocks (step 256) with an online softmax:
+// the block's scores (each key vector loaded once for 4 dots), the new
+// maximum (-inf -> subtract 0), the rescaling exp(m - m'), exp(score - m')
+// and the weighted values with 4 accumulators (one per token) in registers,
+// loaded from and stored to the outputs. The positions every token attends
+// to take loops without masks; the last ones keep a token's accumulator
 // where it does not attend (select). Fewer tokens (decode): tiles of one,
 // no masks.
 // CHECK-LABEL: func.func @attention
@@ -155,34 +157,46 @@ func.func @repack_nested(%u: memref<4x16xi8>, %c: memref<8x4x2xi8>) {
 // CHECK: arith.divui %[[IT]]
 // CHECK: arith.remui %[[IT]]
 // CHECK-COUNT-4: arith.minui
-// CHECK: %[[SCORES:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<4x?xf32>
+// CHECK: %[[SCORES:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x256xf32>
+// CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x8xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256
 // CHECK: scf.for
 // CHECK: %[[KEY:.*]] = vector.load %arg3
 // CHECK-COUNT-4: vector.fma %{{.*}}, %[[KEY]], %{{.*}} : vector<8xf32>
 // CHECK-COUNT-4: vector.reduction <add>
-// CHECK: %[[LIVE:.*]] = arith.cmpi ult
-// CHECK: arith.select %[[LIVE]], %{{.*}}, %cst{{.*}} : f32
+// CHECK-NOT: arith.select
 // CHECK: arith.maximumf
+// CHECK: scf.yield
+// CHECK: %[[MAX:.*]] = arith.maximumf
+// CHECK: %[[NONE:.*]] = arith.cmpf oeq, %[[MAX]]
+// CHECK: %[[SHIFT:.*]] = arith.select %[[NONE]], %{{.*}}, %[[MAX]] : f32
+// CHECK: %[[D:.*]] = arith.subf %{{.*}}, %[[SHIFT]]
+// CHECK: math.exp %[[D]]
 // CHECK: scf.for
 // CHECK-COUNT-4: math.exp
+// CHECK: vector.load %[[OUT]]
 // CHECK: scf.for
 // CHECK: %[[VAL:.*]] = vector.load %arg4
 // CHECK-NOT: arith.select
 // CHECK-COUNT-4: vector.fma %{{.*}}, %[[VAL]], %{{.*}} : vector<8xf32>
 // CHECK: scf.yield
-// CHECK: scf.for
+// CHECK-COUNT-4: vector.store %{{.*}}, %[[OUT]]
+// CHECK: scf.for %{{.*}} step %c256
+// CHECK: %[[LIVE:.*]] = arith.cmpi ult
+// CHECK: arith.select %[[LIVE]], %{{.*}}, %cst{{.*}} : f32
 // CHECK: vector.fma
 // CHECK-NEXT: arith.select %{{.*}} : vector<8xf32>
-// CHECK: scf.yield
-// CHECK-COUNT-4: vector.store
+// CHECK: arith.divf
+// CHECK: vector.store %{{.*}}, %arg6
 // CHECK: memref.dealloc %[[SCORES]]
+// CHECK-NEXT: memref.dealloc %[[OUT]]
 // CHECK-NEXT: scf.reduce
 // CHECK: } else {
 // CHECK: scf.parallel
-// CHECK: %[[ONE:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<1x?xf32>
-// CHECK-NOT: arith.select
+// CHECK: %[[ONE:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+// CHECK-NOT: arith.cmpi ult
 // CHECK: math.exp
-// CHECK-NOT: arith.select
+// CHECK-NOT: arith.cmpi ult
 // CHECK: memref.dealloc %[[ONE]]
 func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
   qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64}
@@ -191,8 +205,8 @@ func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16
 
 // A sliding window W = 4 moves token i's first attended position to
 // max(0, p_i + 1 - W): the tile's positions run from the first token's start
-// to the last token's end, and a later token also masks the positions
-// before its own start (cmpi uge).
+// to the last token's end; a later token masks the positions before its own
+// start (cmpi uge) in the first, masked, loop over key blocks.
 // CHECK-LABEL: func.func @attention_sliding_window
 // CHECK: scf.parallel
 // CHECK: %[[END:.*]] = arith.addi %{{.*}}, %c1
@@ -200,9 +214,8 @@ func.func @attention(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16
 // CHECK: %[[FROM:.*]] = arith.subi %[[END]], %c4
 // CHECK: %[[START:.*]] = arith.select %[[PAST]], %[[FROM]], %c0
 // CHECK: memref.alloc
-// CHECK: scf.for %{{.*}} = %[[START]] to
+// CHECK: scf.for %{{.*}} = %[[START]] to %{{.*}} step %c256
 // CHECK: arith.cmpi uge
-// CHECK: scf.for %{{.*}} = %[[START]] to
 func.func @attention_sliding_window(%q: memref<?x32xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>, %pos: index, %o: memref<?x32xf32>) {
   qopt.kernel_attention ins(%q, %k, %v : memref<?x32xf32>, memref<?x16xf32>, memref<?x16xf32>) cache(%kc, %vc : memref<2x8x16xf32>, memref<2x8x16xf32>) at %pos outs(%o : memref<?x32xf32>) {layer = 1 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 8 : i64, sliding_window = 4 : i64}
   return

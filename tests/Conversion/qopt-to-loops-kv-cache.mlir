@@ -3,9 +3,9 @@
 
 // The KV cache element type is a type parameter of qopt.attention, and the
 // cache's sequence dimension may be dynamic: an f16 cache is stored rounded
-// (arith.truncf) and read widened to f32 (arith.extf), the scores' scratch
-// is sized by the cache's dimension 1 at run time, and the arithmetic stays
-// f32.
+// (arith.truncf) and read widened to f32 (arith.extf), the attention's
+// buffers do not depend on the cache's dimension 1, and the arithmetic
+// stays f32.
 
 // CHECK-LABEL: func.func @attention_f16(
 // CHECK-SAME: %[[KC:[^:]*]]: memref<2x?x16xf16>, %[[VC:[^:]*]]: memref<2x?x16xf16>
@@ -32,21 +32,25 @@ func.func @attention_f16(%x: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index
   return %o : tensor<?x32xf32>
 }
 
-// A cache with a run-time sequence extent: each iteration's scores
-// scratch holds the positions its tokens attend to, up to the last token's
-// pos + t + 1 (4 tokens of a tile, or one).
+// A cache with a run-time sequence extent: the buffers of an iteration do
+// not depend on it (the scores of one block of 256 keys and the outputs of
+// the tile's 4 tokens, or of one), and the key loop runs in blocks up to the
+// last token's pos + t + 1.
 // CHECK-LABEL: func.func @attention_dynamic_seq(
 // CHECK-SAME: %[[POS:[^:]*]]: index, %{{[^:]*}}: memref<2x?x16xf32>
 // CHECK: scf.parallel
 // CHECK-COUNT-4: arith.minui
 // CHECK-NEXT: %[[P:.*]] = arith.addi %[[POS]], %{{.*}} : index
 // CHECK-NEXT: %[[END:.*]] = arith.addi %[[P]], %c1 : index
-// CHECK-NEXT: memref.alloc(%[[END]]) {alignment = 64 : i64} : memref<4x?xf32>
+// CHECK-NEXT: memref.alloc() {alignment = 64 : i64} : memref<4x256xf32>
+// CHECK-NEXT: memref.alloc() {alignment = 64 : i64} : memref<4x8xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[END]] step %c256
 // CHECK: scf.parallel
 // CHECK: arith.minui
 // CHECK-NEXT: %[[P1:.*]] = arith.addi %[[POS]], %{{.*}} : index
 // CHECK-NEXT: %[[END1:.*]] = arith.addi %[[P1]], %c1 : index
-// CHECK-NEXT: memref.alloc(%[[END1]]) {alignment = 64 : i64} : memref<1x?xf32>
+// CHECK-NEXT: memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[END1]] step %c256
 // CHECK-NOT: arith.extf
 // CHECK-NOT: arith.truncf
 // CHECK: return

@@ -6,9 +6,11 @@
 // kernel leaves (so a 16-bit cache's rounding is the reference's too; the
 // appended rows are checked against the new keys and values separately).
 // The cases cover both emitters of Attention.cpp (one token at a time, and
-// tiles of 4 tokens with a last tile padded by its last token), vector and
-// scalar head dimensions, grouped queries, a cache that already holds
-// positions, sliding windows longer and shorter than a tile, and f16 caches.
+// tiles of 4 tokens with a last tile padded by its last token), one and
+// several key blocks of the online softmax, vector and scalar head
+// dimensions, grouped queries, a cache that already holds positions,
+// sliding windows longer and shorter than a tile and than a key block, and
+// f16 caches.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,7 +39,7 @@ struct AttentionCase {
 };
 
 /// Cache rows per layer (the capacity) and layers: the op works on layer 1.
-constexpr int64_t kCapacity = 48, kLayers = 2, kLayer = 1;
+constexpr int64_t kCapacity = 600, kLayers = 2, kLayer = 1;
 
 std::string caseName(const AttentionCase &c) {
   return llvm::formatv("attn_t{0}_p{1}_h{2}_{3}_d{4}_w{5}_{6}", c.tokens, c.pos,
@@ -191,21 +193,26 @@ void runAttentionOracle(int64_t vectorWidth) {
   llvm::InitializeNativeTargetAsmPrinter();
   // tokens, pos, heads, kv heads, head dim, window, f16 cache.
   const AttentionCase cases[] = {
-      {1, 0, 2, 2, 16, 0, false},   // decode, first position
-      {1, 9, 4, 2, 16, 0, false},   // decode over a filled cache, GQA
-      {3, 0, 2, 1, 16, 0, false},   // under a tile: one token at a time
-      {4, 0, 2, 2, 16, 0, false},   // one full tile
-      {5, 2, 4, 2, 16, 0, false},   // a padded last tile
-      {9, 7, 8, 2, 32, 0, false},   // several tiles, two vector groups
-      {17, 3, 2, 2, 128, 0, false}, // a 7B head (8 or 16 vectors)
-      {6, 0, 2, 2, 20, 0, false},   // scalar head dimension
-      {7, 5, 2, 1, 12, 0, true},    // scalar head, f16 cache
-      {13, 4, 4, 4, 16, 0, true},   // f16 cache, vector head
-      {11, 6, 2, 1, 16, 5, false},  // window longer than a tile
-      {10, 2, 2, 2, 16, 2, false},  // window shorter than a tile
-      {9, 0, 2, 2, 16, 1, false},   // window of one position
-      {14, 20, 2, 1, 20, 3, true},  // window, scalar head, f16
-      {2, 30, 2, 2, 16, 4, false},  // window, one token at a time
+      {1, 0, 2, 2, 16, 0, false},     // decode, first position
+      {1, 9, 4, 2, 16, 0, false},     // decode over a filled cache, GQA
+      {3, 0, 2, 1, 16, 0, false},     // under a tile: one token at a time
+      {4, 0, 2, 2, 16, 0, false},     // one full tile
+      {5, 2, 4, 2, 16, 0, false},     // a padded last tile
+      {9, 7, 8, 2, 32, 0, false},     // several tiles, two vector groups
+      {17, 3, 2, 2, 128, 0, false},   // a 7B head (8 or 16 vectors)
+      {6, 0, 2, 2, 20, 0, false},     // scalar head dimension
+      {7, 5, 2, 1, 12, 0, true},      // scalar head, f16 cache
+      {13, 4, 4, 4, 16, 0, true},     // f16 cache, vector head
+      {11, 6, 2, 1, 16, 5, false},    // window longer than a tile
+      {10, 2, 2, 2, 16, 2, false},    // window shorter than a tile
+      {9, 0, 2, 2, 16, 1, false},     // window of one position
+      {14, 20, 2, 1, 20, 3, true},    // window, scalar head, f16
+      {2, 30, 2, 2, 16, 4, false},    // window, one token at a time
+      {1, 530, 4, 2, 32, 0, false},   // decode over three key blocks
+      {70, 230, 2, 1, 16, 0, false},  // tiles across key blocks
+      {37, 240, 2, 2, 20, 0, true},   // scalar head across key blocks, f16
+      {45, 240, 2, 1, 16, 70, false}, // window spanning key blocks
+      {9, 300, 2, 2, 16, 2, false},   // short window, late positions
   };
   std::string source;
   for (const AttentionCase &c : cases)
