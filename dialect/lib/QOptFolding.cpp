@@ -75,6 +75,53 @@ static SmallVector<float> readFloats(DenseElementsAttr attr) {
   return out;
 }
 
+/// The values of a `type` tensor with two-level scales (`super = S`) from
+/// its codes and its constant i8 records (`zeros` null for `sym`): a =
+/// f16(d) * s[g], then a * code - dmin * m[g] (asym) or a * (code - z), in
+/// f32 in that order, as the kernels evaluate it.
+static SmallVector<float> twoLevelValues(QTensorType type,
+                                         ArrayRef<uint32_t> codes,
+                                         DenseElementsAttr scales,
+                                         DenseElementsAttr zeros) {
+  auto bytesOf = [](DenseElementsAttr attr) {
+    SmallVector<uint8_t> out;
+    if (!attr)
+      return out;
+    for (APInt v : attr.getValues<APInt>())
+      out.push_back(static_cast<uint8_t>(v.getZExtValue()));
+    return out;
+  };
+  SmallVector<uint8_t> scaleBytes = bytesOf(scales), zeroBytes = bytesOf(zeros);
+  int64_t cols = type.getShape().back(), super = type.getSuperGroup();
+  int64_t group = type.getGroupSize(), recordBytes = type.getRecordBytes();
+  unsigned subBits = type.getSubBits();
+  auto value = [&](ArrayRef<uint8_t> bytes, int64_t record, int64_t g) {
+    const uint8_t *r = bytes.data() + record * recordBytes;
+    APFloat d(APFloat::IEEEhalf(), APInt(16, r[0] | (r[1] << 8)));
+    bool losesInfo;
+    d.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &losesInfo);
+    int sub = subBits == 4 ? (r[2 + g / 2] >> (4 * (g % 2))) & 0xF
+                           : static_cast<int8_t>(r[2 + g]);
+    return d.convertToFloat() * static_cast<float>(sub);
+  };
+  float zero = static_cast<float>(rt::symmetricZero(type.getBits()));
+  SmallVector<float> values(codes.size());
+  for (int64_t i = 0, e = codes.size(); i < e; ++i) {
+    int64_t row = i / cols, col = i % cols;
+    int64_t record = row * (cols / super) + col / super;
+    int64_t g = col % super / group;
+    float a = value(scaleBytes, record, g);
+    float q = static_cast<float>(codes[i]);
+    if (zeros) {
+      float aq = a * q;
+      values[i] = aq - value(zeroBytes, record, g);
+    } else {
+      values[i] = a * (q - zero);
+    }
+  }
+  return values;
+}
+
 /// Builds a constant float tensor of `type` from f32 values.
 static Value makeFloatConstant(PatternRewriter &rewriter, Location loc,
                                RankedTensorType type, ArrayRef<float> values) {
@@ -331,6 +378,15 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
     FailureOr<SmallVector<uint32_t>> codes = readCodesOf(type, codesAttr);
     if (failed(codes))
       return rewriter.notifyMatchFailure(op, "a constant code is out of range");
+    if (!op.getType().hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic result shape");
+    if (type.isTwoLevel()) {
+      rewriter.replaceOp(
+          op, makeFloatConstant(
+                  rewriter, op.getLoc(), op.getType(),
+                  twoLevelValues(type, *codes, scalesAttr, zerosAttr)));
+      return success();
+    }
     SmallVector<float> scales = readFloats(scalesAttr);
     unsigned parent = type.getEffectiveParentBits();
     SmallVector<float> zeros =
@@ -346,8 +402,6 @@ struct FoldDequantizeOfConstant : public OpRewritePattern<DequantizeOp> {
       values[i] =
           rt::dequantizeValue((*codes)[i] << shift, scales[g], zeros[g]);
     }
-    if (!op.getType().hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "dynamic result shape");
     rewriter.replaceOp(
         op, makeFloatConstant(rewriter, op.getLoc(), op.getType(), values));
     return success();
@@ -392,6 +446,16 @@ FailureOr<SmallVector<float>> mlir::qopt::evaluateConstantPack(PackOp pack) {
   FailureOr<SmallVector<uint32_t>> codes = readCodesOf(type, *codesDense);
   if (failed(codes))
     return failure();
+  if (type.isTwoLevel()) {
+    DenseElementsAttr zerosDense;
+    if (zerosAttr) {
+      FailureOr<DenseElementsAttr> dense = asDense(zerosAttr);
+      if (failed(dense))
+        return failure();
+      zerosDense = *dense;
+    }
+    return twoLevelValues(type, *codes, *scalesDense, zerosDense);
+  }
   SmallVector<float> scales = readFloats(*scalesDense);
   unsigned parent = type.getEffectiveParentBits();
   SmallVector<float> zeros(scales.size(),

@@ -119,6 +119,8 @@ LogicalResult KernelQuantizeOp::verify() {
   auto q = dyn_cast<QTensorType>(getQtype());
   if (!q)
     return emitOpError() << "qtype must be a !qopt.qtensor type";
+  if (q.isTwoLevel())
+    return emitOpError() << "cannot quantize to two-level scales";
   SmallVector<Type> parts = getQTensorPartTypes(q);
   size_t given = getParams().size(), inits = getInits().size();
   if (given == 0 ? inits != parts.size()
@@ -136,6 +138,8 @@ LogicalResult KernelRepackOp::verify() {
                             "!qopt.qtensor types";
   if (source.getShape() != result.getShape())
     return emitOpError() << "source and result must have one shape";
+  if (source.isTwoLevel() || result.isTwoLevel())
+    return emitOpError() << "cannot repack codes with two-level scales";
   if (result.getBits() > source.getBits())
     return emitOpError() << "cannot widen " << source.getBits()
                          << "-bit codes to " << result.getBits();

@@ -122,11 +122,12 @@ static LogicalResult verifyScalesAndZeros(Operation *op, QTensorType type,
            << "scales shape " << formatShape(scales.getShape())
            << " does not match " << formatShape(expected)
            << " required by the quantized type's granularity";
-  if (scales.getElementType() != type.getScaleType())
+  Type element = type.getScalesType().getElementType();
+  if (scales.getElementType() != element)
     return op->emitOpError()
            << "scales element type " << scales.getElementType()
-           << " does not match the quantized type's scale type "
-           << type.getScaleType();
+           << " does not match the quantized type's scale type " << element
+           << (type.isTwoLevel() ? " (two-level records are bytes)" : "");
   if (type.isAsymmetric() && !zeros)
     return op->emitOpError() << "asymmetric quantization needs zero points";
   if (!type.isAsymmetric() && zeros)
@@ -260,6 +261,10 @@ LogicalResult QuantizeOp::verify() {
            << "cannot quantize directly to a Matryoshka slice (parent = "
            << type.getParentBits()
            << "): quantize to the parent width and use qopt.slice";
+  if (type.isTwoLevel())
+    return emitOpError() << "cannot quantize to two-level scales (super = "
+                         << type.getSuperGroup()
+                         << "): they are imported from K-quant files";
   if (!getScales()) {
     if (getZeros())
       return emitOpError() << "zero points given without scales";
@@ -285,6 +290,13 @@ LogicalResult DequantizeOp::verify() {
 /// diagnostic at `loc` when the width is invalid.
 static FailureOr<QTensorType> inferSliceType(std::optional<Location> loc,
                                              QTensorType input, int64_t bits) {
+  if (input.isTwoLevel()) {
+    (void)emitOptionalError(loc,
+                            "cannot slice a tensor with two-level "
+                            "scales (super = ",
+                            input.getSuperGroup(), ")");
+    return failure();
+  }
   if (bits < 1 || bits >= static_cast<int64_t>(input.getBits())) {
     (void)emitOptionalError(loc, "slice width ", bits, " must be in 1..",
                             input.getBits() - 1, " for a ", input.getBits(),

@@ -38,6 +38,13 @@ SmallVector<int64_t> QTensorType::getScalesShape() const {
   if (getGranularity() == Granularity::PerTensor)
     return {};
   SmallVector<int64_t> shape(getShape());
+  if (isTwoLevel()) {
+    int64_t &last = shape.back();
+    if (!ShapedType::isDynamic(last))
+      last /= getSuperGroup();
+    shape.push_back(getRecordBytes());
+    return shape;
+  }
   int64_t &dim = shape[getAxis()];
   if (getGranularity() == Granularity::PerChannel)
     dim = 1;
@@ -67,7 +74,9 @@ RankedTensorType QTensorType::getStorageType() const {
 }
 
 RankedTensorType QTensorType::getScalesType() const {
-  return RankedTensorType::get(getScalesShape(), getScaleType());
+  Type element =
+      isTwoLevel() ? IntegerType::get(getContext(), 8) : getScaleType();
+  return RankedTensorType::get(getScalesShape(), element);
 }
 
 QTensorType QTensorType::cloneWithBits(unsigned bits,
@@ -75,7 +84,7 @@ QTensorType QTensorType::cloneWithBits(unsigned bits,
   return QTensorType::get(getContext(), getShape(), getExpressedType(), bits,
                           parentBits, getScheme(), getGranularity(),
                           getGroupSize(), getAxis(), getLayout(),
-                          getScaleType());
+                          getScaleType(), getSuperGroup(), getSubBits());
 }
 
 //===----------------------------------------------------------------------===//
@@ -87,7 +96,8 @@ LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   unsigned bits, unsigned parentBits,
                                   QuantScheme scheme, Granularity granularity,
                                   int64_t groupSize, int64_t axis,
-                                  Layout layout, Type scaleType) {
+                                  Layout layout, Type scaleType,
+                                  int64_t superGroup, unsigned subBits) {
   if (bits < 1 || bits > 8)
     return emitError() << "code width must be in 1..8, got " << bits;
   if (parentBits != 0 && (parentBits <= bits || parentBits > 8))
@@ -139,7 +149,31 @@ LogicalResult QTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
   // shorter last group (e.g. 172 = 5 * 32 + 12): there are ceil(dim / G)
   // groups.
   (void)scheme;
-  (void)layout;
+  if (superGroup == 0) {
+    if (subBits != 0)
+      return emitError() << "'sub' needs two-level scales ('super = S')";
+    return success();
+  }
+  // Two-level scales: byte records along the last dimension.
+  if (superGroup < 0 || superGroup % groupSize != 0)
+    return emitError() << "super-group " << superGroup
+                       << " must be a positive multiple of the group size "
+                       << groupSize;
+  if (subBits != 4 && subBits != 8)
+    return emitError() << "two-level sub-scales must be 4 or 8 bits, got "
+                       << subBits;
+  if (axis != rank - 1)
+    return emitError() << "two-level scales group the last dimension";
+  if (layout != Layout::Dense || parentBits != 0)
+    return emitError() << "two-level scales need dense, unsliced codes";
+  if (!expressedType.isF32() || !scaleType.isF16())
+    return emitError() << "two-level scales need f32 values and f16 "
+                          "super-scales ('scale = f16')";
+  int64_t last = shape.back();
+  if (!ShapedType::isDynamic(last) && last % superGroup != 0)
+    return emitError() << "the last dimension (" << last
+                       << ") must be a multiple of the super-group "
+                       << superGroup;
   return success();
 }
 
@@ -157,6 +191,8 @@ struct QTensorParams {
   std::optional<Layout> layout;
   Type scaleType;
   int64_t groupSize = 0;
+  std::optional<int64_t> superGroup;
+  std::optional<unsigned> subBits;
 };
 } // namespace
 
@@ -229,10 +265,21 @@ static ParseResult parseQTensorParam(AsmParser &parser, SMLoc at, StringRef key,
       return duplicate(key);
     return failure(parser.parseEqual() || parser.parseType(p.scaleType));
   }
+  if (key == "super") {
+    if (p.superGroup)
+      return duplicate(key);
+    int64_t v;
+    if (parser.parseEqual() || parser.parseInteger(v))
+      return failure();
+    p.superGroup = v;
+    return success();
+  }
+  if (key == "sub")
+    return p.subBits ? duplicate(key) : parseWidth(parser, p.subBits);
   return parser.emitError(at) << "unknown qtensor parameter '" << key
                               << "', expected one of bits, parent, group, "
                                  "per_channel, per_tensor, axis, sym, asym, "
-                                 "layout, scale";
+                                 "layout, scale, super, sub";
 }
 
 Type QTensorType::parse(AsmParser &parser) {
@@ -274,11 +321,16 @@ Type QTensorType::parse(AsmParser &parser) {
     return error("'axis' has no meaning for per_tensor");
   if (*p.granularity == Granularity::PerTensor)
     resolvedAxis = 0;
+  if (p.superGroup && *p.superGroup == 0)
+    return error("'super' must be positive");
+  if (p.superGroup && *p.granularity != Granularity::Group)
+    return error("two-level scales ('super') need 'group = G'");
   return parser.getChecked<QTensorType>(
       loc, ctx, ArrayRef<int64_t>(shape), expressedType, *p.bits,
       p.parentBits.value_or(0), *p.scheme, *p.granularity, p.groupSize,
       resolvedAxis, p.layout.value_or(Layout::Dense),
-      p.scaleType ? p.scaleType : expressedType);
+      p.scaleType ? p.scaleType : expressedType, p.superGroup.value_or(0),
+      p.subBits.value_or(p.superGroup ? 8u : 0u));
 }
 
 void QTensorType::print(AsmPrinter &printer) const {
@@ -311,5 +363,7 @@ void QTensorType::print(AsmPrinter &printer) const {
     printer << ", layout = " << stringifyLayout(getLayout());
   if (hasNarrowScales())
     printer << ", scale = " << getScaleType();
+  if (isTwoLevel())
+    printer << ", super = " << getSuperGroup() << ", sub = " << getSubBits();
   printer << '>';
 }

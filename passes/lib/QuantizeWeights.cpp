@@ -112,7 +112,8 @@ quantizeWeight(RankedTensorType weightType, ArrayRef<float> values,
       // f16 scales of f32 weights are stored as f16 (half the bytes the
       // kernels stream); of f16 weights they already are.
       qc.scaleType == quant::ScaleType::F16 ? Type(Float16Type::get(ctx))
-                                            : Type(expressed));
+                                            : Type(expressed),
+      /*superGroup=*/0, /*subBits=*/0);
 
   RankedTensorType storageType = q.type.getStorageType();
   SmallVector<uint8_t> storage(storageType.getNumElements());

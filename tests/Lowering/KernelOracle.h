@@ -49,7 +49,13 @@
 //     run-time widths;
 //  G. `qopt.slice` of dense c-bit weights to r < c (run-time repack at r bits)
 //     for c = 8 and every r, and a few other (c, r), both ops, both
-//     storage-form and one-per-element sources.
+//     storage-form and one-per-element sources;
+//  K. the K-quants' widths and schemes with one-level scales;
+//  L. two-level scales (`super = 256`, the K-quants as imported): each
+//     K-quant's width, scheme, group and sub-scale width, and two more, K =
+//     512, {qmatmul T = 1, T = 3, dequantize}. The asymmetric ones hold
+//     minimums: the reference is f32(f32(a * v) - dmin * m), the type's
+//     definition, bit for bit.
 // Groupings (group 16/32/64/128, per_channel, per_tensor; K = 64, 172, 256) and
 // scale types (f32, f16, bf16, and f16 scales of f32 values) rotate over all
 // cases with one counter, so every grouping x scale type pair appears with
@@ -143,6 +149,10 @@ struct Case {
   int grouping = 0;
   bool sym = false;
   Scale scale = Scale::F32;
+  /// 0, or two-level scales (`super = kSuperGroup`, f32 values) with
+  /// sub-scales of 4 or 8 bits: `scales` then holds a = d * s per group and
+  /// `zeros` the minimums dmin * m (asym), the buffers the i8 records.
+  unsigned subBits = 0;
 
   // Data.
   std::vector<float> x;
@@ -152,6 +162,9 @@ struct Case {
 
   const Grouping &g() const { return kGroupings[grouping]; }
 };
+
+/// The super-group of two-level cases (GGUF's K-quant block).
+inline constexpr int64_t kSuperGroup = 256;
 
 /// The expressed type (of w and of a dequantized result).
 Scale expressedOf(Scale s);

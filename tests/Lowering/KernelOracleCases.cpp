@@ -100,12 +100,22 @@ std::string qtype(const Case &c, unsigned bits, unsigned parent) {
   s += c.sym ? ", sym" : ", asym";
   if (c.nested)
     s += ", layout = nested";
+  if (c.subBits)
+    return s + ", scale = f16, super = " + std::to_string(kSuperGroup) +
+           ", sub = " + std::to_string(c.subBits) + ">";
   if (storedScale(c.scale) != expressedOf(c.scale))
     s += std::string(", scale = ") + scaleName(storedScale(c.scale));
   return s + ">";
 }
 
+/// Bytes of a two-level record of case `c`.
+static int64_t recordBytes(const Case &c) {
+  return 2 + (kSuperGroup / c.g().group * c.subBits + 7) / 8;
+}
+
 std::vector<int64_t> scalesShape(const Case &c) {
+  if (c.subBits)
+    return {c.n, c.k / kSuperGroup, recordBytes(c)};
   switch (c.g().gran) {
   case Gran::Group:
     return {c.n, (c.k + c.g().group - 1) / c.g().group};
@@ -130,8 +140,8 @@ std::string caseFunction(const Case &c) {
   std::string codesT = tensorStr(
       codesShape(c), c.unpackedBits ? "i" + std::to_string(c.unpackedBits)
                                     : std::string("i8"));
-  std::string scalesT =
-      tensorStr(scalesShape(c), scaleName(storedScale(c.scale)));
+  std::string scalesT = tensorStr(
+      scalesShape(c), c.subBits ? "i8" : scaleName(storedScale(c.scale)));
   std::string packedT = qtype(c, c.bits, 0);
   std::string servedT =
       c.serve == Serve::Slice ? qtype(c, c.sliceBits, c.bits) : packedT;
@@ -232,6 +242,41 @@ unsigned servedOf(const Case &c, unsigned runtimeWidth) {
   return c.bits;
 }
 
+/// Two-level records of random f16 super-scales in [2^-12, 2^-8] and
+/// random sub-codes (4-bit: 0..15; 8-bit: -128..127, minimums 0..127), and
+/// the group values they define: c.scales[g] = d * s, c.zeros[g] = dmin * m.
+static void fillTwoLevel(Case &c, std::mt19937 &rng) {
+  auto uniform = [&](double lo, double hi) {
+    return lo + (hi - lo) * (rng() / 4294967296.0);
+  };
+  int64_t perSuper = kSuperGroup / c.g().group;
+  auto record = [&](std::vector<uint8_t> &buf, std::vector<double> &values,
+                    bool minimums) {
+    double d = roundTo(std::exp2(uniform(-12.0, -8.0)), Scale::F16);
+    appendValue(buf, d, Scale::F16);
+    std::vector<int> sub(perSuper);
+    for (int &v : sub) {
+      v = c.subBits == 4
+              ? int(rng() % 16)
+              : (minimums ? int(rng() % 128) : int(rng() % 256) - 128);
+      values.push_back(d * v);
+    }
+    if (c.subBits == 4) {
+      for (int64_t g = 0; g < perSuper; g += 2)
+        buf.push_back(uint8_t(sub[g] | (sub[g + 1] << 4)));
+      return;
+    }
+    for (int v : sub)
+      buf.push_back(uint8_t(int8_t(v)));
+  };
+  for (int64_t r = 0; r < c.n; ++r)
+    for (int64_t b = 0; b < c.k / kSuperGroup; ++b) {
+      record(c.scalesBuf, c.scales, false);
+      if (!c.sym)
+        record(c.zerosBuf, c.zeros, true);
+    }
+}
+
 void fillData(Case &c, std::mt19937 &rng) {
   auto uniform = [&](double lo, double hi) {
     return lo + (hi - lo) * (rng() / 4294967296.0);
@@ -250,6 +295,10 @@ void fillData(Case &c, std::mt19937 &rng) {
   c.zeros.clear();
   c.scalesBuf.clear();
   c.zerosBuf.clear();
+  if (c.subBits) {
+    fillTwoLevel(c, rng);
+    numScales = 0;
+  }
   for (int64_t i = 0; i < numScales; ++i) {
     // Scales spread over [2^-8, 2^-3]: exercises the rounding of w.
     double a = roundTo(std::exp2(uniform(-8.0, -3.0)), storedScale(c.scale));
@@ -290,6 +339,13 @@ std::vector<double> referenceWeight(const Case &c, unsigned runtimeWidth,
   for (int64_t i = 0; i < c.n * c.k; ++i) {
     uint32_t v = rt::sliceValue(c.codes[i], p, r);
     int64_t g = groups.scaleIndex(i);
+    if (c.subBits && !c.sym) {
+      // a * v - minimum, each product and the difference rounded to f32.
+      double av = static_cast<float>(c.scales[g] * v);
+      w[i] = exact ? c.scales[g] * v - c.zeros[g]
+                   : static_cast<float>(av - c.zeros[g]);
+      continue;
+    }
     double z = c.sym ? rt::symmetricZero(p) : c.zeros[g];
     double value = c.scales[g] * (static_cast<double>(v) - z);
     w[i] = exact ? value : roundTo(value, expressedOf(c.scale));
@@ -437,6 +493,31 @@ std::vector<Case> makeCases() {
       Case c;
       c.op = op, c.tokens = tokens, c.bits = bits, c.sym = sym;
       add(c, "K");
+    }
+  // L. two-level scales: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K as imported, and
+  // 8-bit codes and 4-bit symmetric sub-scales. Groupings 10 (16) and 0
+  // (32) of kGroupings, K = 512 (two super-groups).
+  struct TwoLevel {
+    unsigned bits;
+    bool sym;
+    int grouping;
+    unsigned subBits;
+  };
+  for (TwoLevel t : {TwoLevel{2, false, 10, 4}, TwoLevel{3, true, 10, 8},
+                     TwoLevel{4, false, 0, 8}, TwoLevel{5, false, 0, 8},
+                     TwoLevel{6, true, 10, 8}, TwoLevel{8, true, 0, 8},
+                     TwoLevel{4, true, 0, 4}})
+    for (auto [op, tokens] : opVariants(true)) {
+      Case c;
+      c.op = op, c.tokens = tokens, c.bits = t.bits, c.sym = t.sym;
+      c.grouping = t.grouping, c.subBits = t.subBits, c.k = 512;
+      c.n = op == OpKind::Dequantize ? 3 : 5;
+      c.name = llvm::formatv(
+          "L{0}_dense{1}_{2}_{3}k512_sub{4}_{5}", cases.size(), t.bits,
+          t.sym ? "sym" : "asym", granName(c.g()), t.subBits,
+          op == OpKind::Matmul ? "mm_t" + std::to_string(tokens)
+                               : std::string("dq"));
+      cases.push_back(std::move(c));
     }
   return cases;
 }

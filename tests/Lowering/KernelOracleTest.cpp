@@ -13,6 +13,7 @@
 #include "qopt/Conversion/Patterns.h"
 #include "qopt/Runtime/QuantMath.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -94,6 +95,35 @@ TEST(KernelOracle, Coverage) {
   EXPECT_GT(runtimeMatmulT3, 0);
   EXPECT_GT(runtimeDequant, 0);
   EXPECT_TRUE(nested4Runtime);
+}
+
+/// Every two-level case (set L) parses, and its matmuls take the integer
+/// path at both vector widths, so the int8 runs check the two-level
+/// readers of IntegerMatmul.cpp and IntegerPanels.cpp, not only the exact
+/// kernel.
+TEST(KernelOracle, TwoLevelCasesTakeIntegerPath) {
+  std::unique_ptr<MLIRContext> ctx = makeContext();
+  std::set<std::tuple<unsigned, bool, unsigned, OpKind>> seen;
+  for (const Case &c : makeCases()) {
+    if (!c.subBits)
+      continue;
+    seen.insert({c.bits, c.sym, c.subBits, c.op});
+    auto type = llvm::dyn_cast_or_null<mlir::qopt::QTensorType>(
+        mlir::parseType(qtype(c, c.bits, 0), ctx.get()));
+    ASSERT_TRUE(type) << c.name;
+    EXPECT_TRUE(type.isTwoLevel()) << c.name;
+    if (c.op == OpKind::Matmul)
+      for (int64_t width : {8, 16})
+        EXPECT_TRUE(mlir::qopt::integerMatmulApplies(type, width))
+            << c.name << " at width " << width;
+  }
+  // Q2_K, Q3_K, Q4_K, Q5_K and Q6_K as the importer makes them.
+  for (auto [bits, sym, sub] :
+       {std::tuple{2u, false, 4u}, std::tuple{3u, true, 8u},
+        std::tuple{4u, false, 8u}, std::tuple{5u, false, 8u},
+        std::tuple{6u, true, 8u}})
+    for (OpKind op : {OpKind::Matmul, OpKind::Dequantize})
+      EXPECT_TRUE(seen.count({bits, sym, sub, op})) << bits;
 }
 
 TEST(KernelOracle, VectorWidth8) { runOracle(8); }

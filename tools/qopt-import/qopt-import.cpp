@@ -47,10 +47,13 @@ static cl::opt<std::string> kvType(
     cl::value_desc("f32|f16|bf16"), cl::init("f32"));
 static cl::opt<std::string> kquantScales(
     "kquant-scales",
-    cl::desc("Storage of GGUF K-quant sub-block scales and zero points: f32 "
-             "(default, exact to rounding) or f16 (rounded; a matrix with a "
-             "value outside f16's normal range keeps f32)"),
-    cl::value_desc("f32|f16"), cl::init("f32"));
+    cl::desc("Storage of GGUF K-quant sub-block scales and minimums: "
+             "two-level (default: the file's f16 super-block scales and "
+             "integer sub-scales, exact, about the file's bytes), f32 (one "
+             "scale and zero point per group, zero points to a few ulp) or "
+             "f16 (rounded; a matrix with a value outside f16's normal range "
+             "keeps f32)"),
+    cl::value_desc("two-level|f32|f16"), cl::init("two-level"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -67,12 +70,14 @@ int main(int argc, char **argv) {
       mlir::qopt::parseKVCacheType(kvType);
   if (!kv)
     return fail("--kv-type must be f32, f16 or bf16, got '" + kvType + "'");
-  if (kquantScales != "f32" && kquantScales != "f16")
-    return fail("--kquant-scales must be f32 or f16, got '" + kquantScales +
-                "'");
+  std::optional<mlir::qopt::KQuantScales> scales =
+      mlir::qopt::parseKQuantScales(kquantScales);
+  if (!scales)
+    return fail("--kquant-scales must be two-level, f32 or f16, got '" +
+                kquantScales + "'");
   mlir::qopt::ImportOptions importOptions;
   importOptions.kvType = *kv;
-  importOptions.halfKQuantScales = kquantScales == "f16";
+  importOptions.kquantScales = *scales;
 
   llvm::Expected<std::unique_ptr<::qopt::model::Checkpoint>> checkpoint =
       ::qopt::model::loadCheckpoint(inputPath);

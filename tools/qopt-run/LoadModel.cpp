@@ -255,11 +255,13 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
     }
   }
   if (m.checkpoint) {
-    bool halfKQuantScales = kquantScales == "f16";
+    // Options.cpp has checked the name.
+    mlir::qopt::KQuantScales scales =
+        mlir::qopt::parseKQuantScales(kquantScales)
+            .value_or(mlir::qopt::KQuantScales::TwoLevel);
     llvm::Expected<OwningOpRef<ModuleOp>> module = mlir::qopt::importCheckpoint(
         *m.context, *m.checkpoint,
-        {/*kvType=*/*kvType, /*copyWeights=*/noMmap.getValue(),
-         halfKQuantScales});
+        {/*kvType=*/*kvType, /*copyWeights=*/noMmap.getValue(), scales});
     if (!module)
       return module.takeError();
     m.module = std::move(*module);

@@ -164,14 +164,15 @@ cl::opt<std::string> qopt::run::kvTypeName(
     cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kquantScales(
     "kquant-scales",
-    cl::desc("Storage of a GGUF K-quant matrix's sub-block scales and zero "
-             "points, which the file derives from an f16 super-block scale "
-             "and 4/6-bit integers: f32 (default: exact to rounding) or f16 "
-             "(rounded: half their bytes, faster decode; moved the NLL by up "
-             "to 1.3e-3 on the padded stories260K files, docs/model-io.md; "
-             "a matrix whose values do not fit f16 keeps f32). Applies when "
-             "MODEL is a checkpoint"),
-    cl::value_desc("f32|f16"), cl::init("f32"), ModelCommands(),
+    cl::desc("Storage of a GGUF K-quant matrix's sub-block scales and "
+             "minimums, which the file derives from an f16 super-block scale "
+             "and small integers: two-level (default: as the file has them, "
+             "exact, about the file's bytes), f32 (one scale and zero point "
+             "per group, zero points to a few ulp; 2-4x the scale bytes) or "
+             "f16 (rounded; moved the NLL by up to 1.3e-3 on the padded "
+             "stories260K files, docs/model-io.md; a matrix whose values do "
+             "not fit f16 keeps f32). Applies when MODEL is a checkpoint"),
+    cl::value_desc("two-level|f32|f16"), cl::init("two-level"), ModelCommands(),
     cl::cat(modelCategory()));
 cl::opt<bool> qopt::run::noMmap(
     "no-mmap",
@@ -277,9 +278,9 @@ llvm::Error qopt::run::checkOptions() {
   if (activations != "int8" && activations != "f32")
     return error("--activations must be int8 or f32, got '" + activations +
                  "'");
-  if (kquantScales != "f32" && kquantScales != "f16")
-    return error("--kquant-scales must be f32 or f16, got '" + kquantScales +
-                 "'");
+  if (!mlir::qopt::parseKQuantScales(kquantScales))
+    return error("--kquant-scales must be two-level, f32 or f16, got '" +
+                 kquantScales + "'");
   if (!intDot.empty() && intDot != "vnni" && intDot != "generic")
     return error("--int-dot must be vnni or generic, got '" + intDot + "'");
   if (vectorWidth != 0 &&

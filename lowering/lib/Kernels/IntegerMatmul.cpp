@@ -159,23 +159,24 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
 }
 
 /// The zero-point correction of y[t, n]: sum over the weight groups g of
-/// scale[n, g] * groupSums[t, g] (times zero[n, g] for asymmetric weights;
-/// symmetric ones have the zero folded into the sums), vectorized over
-/// groups.
+/// scale[n, g] * groupSums[t, g] (times zero[n, g] for asymmetric weights,
+/// or the minimum of two-level ones; symmetric ones have the zero folded
+/// into the sums), vectorized over groups.
 Value groupCorrection(KernelBuilder &k, const QuantBuffers &q,
                       const IntegerPlan &plan, Value groupSums, Value n,
                       Value t, int64_t numGroups) {
   auto term = [&](Value g) {
     SmallVector<Value> idx =
         scaleIndices(k, q.type, {n, k.muli(g, k.index(plan.group))});
-    Value w = k.load(q.scales, idx);
+    Value w = groupScale(k, q, idx);
     if (q.zeros)
-      w = k.mulf(w, k.load(q.zeros, idx));
+      w = groupOffset(k, q, idx, w);
     return k.mulf(
         w, memref::LoadOp::create(k.b, k.loc, groupSums, ValueRange{t, g}));
   };
   int64_t w = k.width;
-  if (q.type.getGranularity() != Granularity::Group || numGroups < w) {
+  if (q.type.getGranularity() != Granularity::Group || numGroups < w ||
+      !groupVectorOk(q.type, w)) {
     Value total = k.f32(0.0f);
     for (int64_t g = 0; g < numGroups; ++g)
       total = k.addf(total, term(k.index(g)));
@@ -188,9 +189,7 @@ Value groupCorrection(KernelBuilder &k, const QuantBuffers &q,
   Value acc = k.forLoopCarried(
       k.index(0), k.index(full), w, {zero},
       [&](Value g, ValueRange carried) -> SmallVector<Value> {
-        Value sw = k.vectorLoad(q.scales, {n, g});
-        if (q.zeros)
-          sw = k.mulf(sw, k.vectorLoad(q.zeros, {n, g}));
+        Value sw = groupVector(k, q, /*offsets=*/bool(q.zeros), n, g, w);
         Value sums = k.vectorLoad(groupSums, {t, g});
         return {vector::FMAOp::create(k.b, k.loc, sw, sums, carried[0])};
       })[0];
@@ -272,7 +271,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
           if (tile == 1)
             prefetchSuperblock(k, q, plan, next, sb);
           SmallVector<Value> codes = loadSuperblockCodes(k, q, plan, n, sb);
-          Value sw = groupLanes(k, q, plan, q.scales, n, sb);
+          Value sw = groupLanes(k, q, plan, n, sb);
           Value col = k.muli(sb, k.index(plan.superblock));
           Value laneCol = k.muli(sb, k.index(plan.lanes));
           SmallVector<Value> next;

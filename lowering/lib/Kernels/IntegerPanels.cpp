@@ -164,20 +164,17 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
       // L groups at a time by the same transposition (group granularity),
       // then the rest group by group.
       int64_t fullGroups = 0;
-      if (q.type.getGranularity() == Granularity::Group)
+      if (q.type.getGranularity() == Granularity::Group &&
+          groupVectorOk(q.type, rowsPer))
         fullGroups = numGroups / rowsPer * rowsPer;
-      auto rowValues = [&](Value values, Value n, Value g0) {
-        Type element = cast<MemRefType>(values.getType()).getElementType();
-        return k.widen(vector::LoadOp::create(
-            k.b, k.loc, vecOf(rowsPer, element), values, ValueRange{n, g0}));
-      };
       if (fullGroups > 0)
         k.forLoop(k.index(0), k.index(fullGroups), rowsPer, [&](Value g0) {
           SmallVector<Value> sw, swz;
           for (Value n : rows) {
-            sw.push_back(rowValues(q.scales, n, g0));
+            sw.push_back(groupVector(k, q, /*offsets=*/false, n, g0, rowsPer));
             if (q.zeros)
-              swz.push_back(k.mulf(sw.back(), rowValues(q.zeros, n, g0)));
+              swz.push_back(
+                  groupVector(k, q, /*offsets=*/true, n, g0, rowsPer));
           }
           for (auto [values, dst] :
                {std::pair(&sw, scales), std::pair(&swz, zeros)}) {
@@ -195,9 +192,9 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
         SmallVector<Value> sw, swz;
         for (Value n : rows) {
           SmallVector<Value> idx = scaleIndices(k, q.type, {n, col});
-          sw.push_back(k.load(q.scales, idx));
+          sw.push_back(groupScale(k, q, idx));
           if (q.zeros)
-            swz.push_back(k.mulf(sw.back(), k.load(q.zeros, idx)));
+            swz.push_back(groupOffset(k, q, idx, sw.back()));
         }
         for (auto [values, dst] :
              {std::pair(&sw, scales), std::pair(&swz, zeros)})

@@ -44,6 +44,9 @@ static std::optional<IntegerPlan> tryPlan(QTensorType type, int64_t cols,
     return std::nullopt;
   if (group % s != 0 && s % group != 0)
     return std::nullopt;
+  // Two-level scales: a superblock within one record.
+  if (type.isTwoLevel() && type.getSuperGroup() % s != 0)
+    return std::nullopt;
   IntegerPlan plan;
   plan.superblock = s;
   plan.lanes = lanes;
@@ -315,6 +318,30 @@ void integer::prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
     for (unsigned p = 0; p < planes; ++p)
       prefetch(q.codes, {k.index(p), next, byteCol});
   }
+  // Two-level records (10-18 bytes per super-group): each record when the
+  // superblock starts one.
+  if (type.isTwoLevel()) {
+    int64_t perRecord = type.getSuperGroup() / s;
+    Value col = k.muli(sb, k.index(s));
+    auto atRecord = [&](OpBuilder &b, Location loc) {
+      Value record = k.divui(col, k.index(type.getSuperGroup()));
+      prefetch(q.scales, {next, record, k.index(0)});
+      if (q.zeros)
+        prefetch(q.zeros, {next, record, k.index(0)});
+    };
+    if (perRecord == 1) {
+      atRecord(k.b, k.loc);
+      return;
+    }
+    Value starts = arith::CmpIOp::create(
+        k.b, k.loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(k.b, k.loc, sb, k.index(perRecord)), k.index(0));
+    scf::IfOp::create(k.b, k.loc, starts, [&](OpBuilder &b, Location loc) {
+      atRecord(b, loc);
+      scf::YieldOp::create(b, loc);
+    });
+    return;
+  }
   // A 64-byte line holds 16 f32 scales: one prefetch per line.
   if (type.getGranularity() == Granularity::Group &&
       (plan.group * 16) % s == 0) {
@@ -332,20 +359,18 @@ void integer::prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
   }
 }
 
-/// [rows, groups] values, or per-channel/per-tensor ones.
+/// [rows, groups] scales (or two-level records), or per-channel/per-tensor
+/// ones.
 Value integer::groupLanes(KernelBuilder &k, const QuantBuffers &q,
-                          const IntegerPlan &plan, Value values, Value n,
-                          Value sb) {
+                          const IntegerPlan &plan, Value n, Value sb) {
   auto lanesF = vecOf(plan.lanes, k.b.getF32Type());
   Value col = k.muli(sb, k.index(plan.superblock));
   if (plan.group % plan.superblock == 0)
-    return k.splat(lanesF, k.load(values, scaleIndices(k, q.type, {n, col})));
+    return k.splat(lanesF, groupScale(k, q, scaleIndices(k, q.type, {n, col})));
   // Several groups per superblock (group < S, both multiples of 16).
   int64_t groups = plan.superblock / plan.group;
-  Type element = cast<MemRefType>(values.getType()).getElementType();
   Value first = k.divui(col, k.index(plan.group));
-  Value v = k.widen(vector::LoadOp::create(k.b, k.loc, vecOf(groups, element),
-                                           values, ValueRange{n, first}));
+  Value v = groupVector(k, q, /*offsets=*/false, n, first, groups);
   SmallVector<int64_t> groupOfLane;
   for (int64_t lane = 0; lane < plan.lanes; ++lane)
     groupOfLane.push_back(plan.order[4 * lane] / plan.group);

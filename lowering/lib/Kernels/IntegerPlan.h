@@ -79,10 +79,10 @@ SmallVector<Value> loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,
 void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
                         const IntegerPlan &plan, Value next, Value sb);
 
-/// Lane vector of a per-group weight value (`values`: scales or zero
-/// points) for superblock `sb` of row `n`.
+/// Lane vector of the weight scales of superblock `sb` of row `n` (f32,
+/// lane l holding the scale of its group).
 Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
-                 const IntegerPlan &plan, Value values, Value n, Value sb);
+                 const IntegerPlan &plan, Value n, Value sb);
 
 /// The activation buffers of one matmul call: int8 codes in the plan's
 /// order [tokens, cols]; per superblock the lane vector of the activation

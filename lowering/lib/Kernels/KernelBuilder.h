@@ -130,9 +130,31 @@ SmallVector<Value> scaleIndices(KernelBuilder &k, QTensorType type,
                                 ValueRange indices);
 
 /// The zero point for the group at `scaleIdx` as f32 (2^(p-1) for `sym`).
+/// Not for asymmetric two-level scales, which hold minimums (groupOffset).
 Value zeroValue(KernelBuilder &k, const QuantBuffers &q, ValueRange scaleIdx);
 
-/// dequantize(q)[indices] as f32: scale * (code value - zero).
+/// The scale of the group at `scaleIdx` (scaleIndices) as f32: the stored
+/// scale widened, or d * s[g] from a two-level record.
+Value groupScale(KernelBuilder &k, const QuantBuffers &q, ValueRange scaleIdx);
+
+/// scale * zero of the group at `scaleIdx` (asymmetric `q`) as f32: what
+/// the group subtracts per unit of code-weighted input; for two-level
+/// scales the minimum dmin * m[g] itself. `scale` is groupScale's value.
+Value groupOffset(KernelBuilder &k, const QuantBuffers &q, ValueRange scaleIdx,
+                  Value scale);
+
+/// groupScale (or, with `offsets`, groupOffset) of the `count` groups
+/// [g0, g0 + count) of row `n` of a grouped rank-2 weight, as a vector of
+/// f32. Two-level scales need g0 a multiple of `count` and `count` a
+/// divisor or a multiple of the groups per super-group (twoLevelVectorOk).
+Value groupVector(KernelBuilder &k, const QuantBuffers &q, bool offsets,
+                  Value n, Value g0, int64_t count);
+
+/// True if groupVector can read `count` consecutive groups of `type`.
+bool groupVectorOk(QTensorType type, int64_t count);
+
+/// dequantize(q)[indices] as f32: scale * (code value - zero), or for
+/// asymmetric two-level scales scale * code - minimum.
 Value dequantizeElement(KernelBuilder &k, const QuantBuffers &q,
                         ValueRange indices);
 

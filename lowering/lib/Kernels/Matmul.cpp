@@ -26,9 +26,14 @@ namespace {
 /// vector) minus the zero point: `codes - zero` when the scale is applied
 /// once per group (f32 scales), or, when `rounded` is a 16-bit float type,
 /// `ext(trunc(scale * (codes - zero)))`: qopt.dequantize's value in the
-/// expressed type, widened, which qopt.qmatmul is defined to use.
+/// expressed type, widened, which qopt.qmatmul is defined to use. With an
+/// `offset` (asymmetric two-level scales, K-quant minimums) it is
+/// `scale * codes - offset`, qopt.dequantize's value too.
 static Value groupWeights(KernelBuilder &k, Value codes, Value zero,
-                          Value scale, Type rounded) {
+                          Value scale, Type rounded, Value offset) {
+  // Two-level asymmetric scales: the weight is scale * code - minimum.
+  if (offset)
+    return k.subf(k.mulf(scale, codes), offset);
   Value w = k.subf(codes, zero);
   if (!rounded)
     return w;
@@ -54,16 +59,17 @@ struct GroupSums {
 /// already scaled.
 static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
                           Value t, Value n, Value k0, Value k1, Value zero,
-                          Value scale, Type rounded, bool vectorized,
-                          int64_t fullGroup) {
+                          Value scale, Type rounded, Value offset,
+                          bool vectorized, int64_t fullGroup) {
   auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
   Value vzero = arith::ConstantOp::create(
       k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
-  Value zeroVec = k.splat(f32Vec, zero);
-  Value scaleVec = rounded ? k.splat(f32Vec, scale) : Value();
+  Value zeroVec = zero ? k.splat(f32Vec, zero) : Value();
+  Value scaleVec = rounded || offset ? k.splat(f32Vec, scale) : Value();
+  Value offsetVec = offset ? k.splat(f32Vec, offset) : Value();
   auto chunk = [&](Value kk, Value acc) -> Value {
     Value w = groupWeights(k, loadCodeVector(k, q, n, kk), zeroVec, scaleVec,
-                           rounded);
+                           rounded, offsetVec);
     return vector::FMAOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), w, acc);
   };
   if (vectorized && fullGroup > 0) {
@@ -91,7 +97,7 @@ static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
       [&](Value kk, ValueRange carried) -> SmallVector<Value> {
         Value code = arith::UIToFPOp::create(k.b, k.loc, k.b.getF32Type(),
                                              loadCodeValue(k, q, {n, kk}));
-        Value w = groupWeights(k, code, zero, scale, rounded);
+        Value w = groupWeights(k, code, zero, scale, rounded, offset);
         return {k.addf(carried[0], k.mulf(k.load(x, {t, kk}), w))};
       })[0];
   return {acc, tail};
@@ -187,6 +193,9 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     // the group sum; f32 scales are applied once per group.
     Type expressed = type.getExpressedType();
     Type rounded = expressed.isF16() || expressed.isBF16() ? expressed : Type();
+    // Asymmetric two-level scales (K-quant minimums): each weight is
+    // scale * code - minimum, as qopt.dequantize gives it.
+    bool offsetForm = type.isTwoLevel() && q.zeros;
     auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
     k.parallelLoop(0, k.index(rows), [&](Value n) {
       k.forLoop(0, numTokens, [&](Value t) {
@@ -198,19 +207,24 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
               Value k0 = k.muli(g, k.index(group));
               Value k1 = k.minui(k.addi(k0, k.index(group)), k.index(cols));
               SmallVector<Value> sIdx = scaleIndices(k, type, {n, k0});
-              Value zero = zeroValue(k, q, sIdx);
-              Value scale = k.load(q.scales, sIdx);
+              Value scale = groupScale(k, q, sIdx);
+              Value zero, offset;
+              if (offsetForm)
+                offset = groupOffset(k, q, sIdx, scale);
+              else
+                zero = zeroValue(k, q, sIdx);
               GroupSums sums = groupDot(k, q, x, t, n, k0, k1, zero, scale,
-                                        rounded, vectorized, fullGroup);
-              Value groupScale = rounded ? k.f32(1.0f) : scale;
-              Value vec = rounded ? k.addf(carried[0], sums.vec)
-                                  : vector::FMAOp::create(
-                                        k.b, k.loc, k.splat(f32Vec, groupScale),
-                                        sums.vec, carried[0])
-                                        .getResult();
+                                        rounded, offset, vectorized, fullGroup);
+              Value perGroup = rounded || offsetForm ? k.f32(1.0f) : scale;
+              Value vec = rounded || offsetForm
+                              ? k.addf(carried[0], sums.vec)
+                              : vector::FMAOp::create(k.b, k.loc,
+                                                      k.splat(f32Vec, perGroup),
+                                                      sums.vec, carried[0])
+                                    .getResult();
               Value scalar = carried[1];
               if (sums.scalar)
-                scalar = k.addf(scalar, k.mulf(groupScale, sums.scalar));
+                scalar = k.addf(scalar, k.mulf(perGroup, sums.scalar));
               return {vec, scalar};
             });
         Value total = vector::ReductionOp::create(

@@ -320,6 +320,37 @@ static BlockQuantized unpackKQuants(const TensorRef &tensor, uint64_t n) {
   return q;
 }
 
+llvm::Expected<TwoLevelQuantized>
+qopt::model::toTwoLevelQuantized(const TensorRef &tensor) {
+  if (!isKQuant(tensor.dtype))
+    return makeError("tensor '" + tensor.name + "' is " +
+                     dtypeName(tensor.dtype) +
+                     ", not a K-quant: it has no two-level scales");
+  llvm::Expected<uint64_t> n = checkTensor(tensor);
+  if (!n)
+    return n.takeError();
+  KQuantFormat format = kquantFormat(tensor.dtype);
+  TwoLevelQuantized q;
+  q.bits = format.bits;
+  q.groupSize = format.groupSize;
+  q.superSize = kKQuantBlock;
+  q.subBits = kquantSubBits(tensor.dtype);
+  q.asymmetric = format.asymmetric;
+  q.recordBytes = kquantRecordBytes(tensor.dtype);
+  uint64_t blocks = *n / kKQuantBlock;
+  q.codes.resize(*n);
+  q.scaleRecords.resize(blocks * q.recordBytes);
+  if (format.asymmetric)
+    q.minRecords.resize(blocks * q.recordBytes);
+  for (uint64_t b = 0; b < blocks; ++b)
+    unpackKBlockTwoLevel(
+        tensor.dtype, tensor.data + b * format.blockBytes,
+        q.codes.data() + b * kKQuantBlock,
+        q.scaleRecords.data() + b * q.recordBytes,
+        format.asymmetric ? q.minRecords.data() + b * q.recordBytes : nullptr);
+  return q;
+}
+
 llvm::Expected<BlockQuantized>
 qopt::model::toBlockQuantized(const TensorRef &tensor, unsigned bits) {
   llvm::Expected<uint64_t> n = checkTensor(tensor);

@@ -37,6 +37,12 @@ struct DecodedBlock {
   uint8_t codes[kKQuantBlock];
   float scale[16];
   float min[16];
+  /// The same in two levels, as the file holds them: the f16 bits of the
+  /// super-scale d (and dmin) and the integer sub-scales (and minimums),
+  /// scale[g] = d * subScale[g], min[g] = dmin * subMin[g].
+  uint16_t dBits = 0, dminBits = 0;
+  int subScale[16];
+  int subMin[16];
 };
 
 /// The 6-bit scale and min of sub-block `j` (0..7) of a Q4_K/Q5_K block:
@@ -65,11 +71,15 @@ unsigned low2Bits(const uint8_t *qs, int e, unsigned &field) {
 
 void decodeQ2K(const uint8_t *block, DecodedBlock &out) {
   const uint8_t *scales = block, *qs = block + 16;
-  float d = detail::halfToFloat(loadU16(block + 80));
-  float dmin = detail::halfToFloat(loadU16(block + 82));
+  out.dBits = loadU16(block + 80);
+  out.dminBits = loadU16(block + 82);
+  float d = detail::halfToFloat(out.dBits);
+  float dmin = detail::halfToFloat(out.dminBits);
   for (int s = 0; s < 16; ++s) {
-    out.scale[s] = d * float(scales[s] & 0xF);
-    out.min[s] = dmin * float(scales[s] >> 4);
+    out.subScale[s] = scales[s] & 0xF;
+    out.subMin[s] = scales[s] >> 4;
+    out.scale[s] = d * float(out.subScale[s]);
+    out.min[s] = dmin * float(out.subMin[s]);
   }
   unsigned field;
   for (int e = 0; e < kKQuantBlock; ++e)
@@ -78,14 +88,17 @@ void decodeQ2K(const uint8_t *block, DecodedBlock &out) {
 
 void decodeQ3K(const uint8_t *block, DecodedBlock &out) {
   const uint8_t *hmask = block, *qs = block + 32, *packed = block + 96;
-  float d = detail::halfToFloat(loadU16(block + 108));
+  out.dBits = loadU16(block + 108);
+  float d = detail::halfToFloat(out.dBits);
   // 16 6-bit scales: the low nibbles of bytes 0..7 (scales 0..7) and their
   // high nibbles (8..15), the top two bits from bytes 8..11, two bits per
   // scale, bytes 8 + s % 4, bit pair s / 4.
   for (int s = 0; s < 16; ++s) {
     unsigned low = s < 8 ? packed[s] & 0xF : packed[s - 8] >> 4;
     unsigned high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
-    out.scale[s] = d * float(int(low | (high << 4)) - 32);
+    out.subScale[s] = int(low | (high << 4)) - 32;
+    out.subMin[s] = 0;
+    out.scale[s] = d * float(out.subScale[s]);
     out.min[s] = 0.0f;
   }
   // Code = low two bits + 4 * high bit; the high bit of value e sits in
@@ -104,14 +117,18 @@ void decodeQ3K(const uint8_t *block, DecodedBlock &out) {
 /// for the first 32, the high ones for the next; Q5_K's fifth bit of value
 /// 64 c + 32 h + l is bit 2 c + h of qh[l].
 void decodeQ45K(const uint8_t *block, bool fiveBits, DecodedBlock &out) {
-  float d = detail::halfToFloat(loadU16(block));
-  float dmin = detail::halfToFloat(loadU16(block + 2));
+  out.dBits = loadU16(block);
+  out.dminBits = loadU16(block + 2);
+  float d = detail::halfToFloat(out.dBits);
+  float dmin = detail::halfToFloat(out.dminBits);
   const uint8_t *packed = block + 4;
   const uint8_t *qh = block + 16;
   const uint8_t *qs = block + (fiveBits ? 48 : 16);
   for (int s = 0; s < 8; ++s) {
     uint8_t scale, min;
     scaleMinK4(s, packed, scale, min);
+    out.subScale[s] = scale;
+    out.subMin[s] = min;
     out.scale[s] = d * float(scale);
     out.min[s] = dmin * float(min);
   }
@@ -130,8 +147,11 @@ void decodeQ45K(const uint8_t *block, bool fiveBits, DecodedBlock &out) {
 void decodeQ6K(const uint8_t *block, DecodedBlock &out) {
   const uint8_t *ql = block, *qh = block + 128;
   const int8_t *scales = reinterpret_cast<const int8_t *>(block + 192);
-  float d = detail::halfToFloat(loadU16(block + 208));
+  out.dBits = loadU16(block + 208);
+  float d = detail::halfToFloat(out.dBits);
   for (int s = 0; s < 16; ++s) {
+    out.subScale[s] = scales[s];
+    out.subMin[s] = 0;
     out.scale[s] = d * float(scales[s]);
     out.min[s] = 0.0f;
   }
@@ -231,6 +251,46 @@ void detail::unpackKBlock(DType dtype, const uint8_t *block, uint8_t *codes,
     scales[g] = m;
     zeros[g] = 1.0f;
   }
+}
+
+unsigned detail::kquantSubBits(DType dtype) {
+  return dtype == DType::Q2_K ? 4 : 8;
+}
+
+int64_t detail::kquantRecordBytes(DType dtype) {
+  KQuantFormat format = kquantFormat(dtype);
+  int64_t groups = kKQuantBlock / format.groupSize;
+  return 2 + (groups * kquantSubBits(dtype) + 7) / 8;
+}
+
+/// One two-level record: the f16 bits of `super`, then the sub-codes
+/// (nibbles, or one byte each as two's complement).
+static void writeRecord(uint16_t super, const int *sub, int64_t groups,
+                        unsigned subBits, uint8_t *record) {
+  record[0] = uint8_t(super & 0xFF);
+  record[1] = uint8_t(super >> 8);
+  uint8_t *codes = record + 2;
+  if (subBits == 4) {
+    for (int64_t g = 0; g < groups; g += 2)
+      codes[g / 2] = uint8_t((sub[g] & 0xF) | ((sub[g + 1] & 0xF) << 4));
+    return;
+  }
+  for (int64_t g = 0; g < groups; ++g)
+    codes[g] = uint8_t(int8_t(sub[g]));
+}
+
+void detail::unpackKBlockTwoLevel(DType dtype, const uint8_t *block,
+                                  uint8_t *codes, uint8_t *scaleRecord,
+                                  uint8_t *minRecord) {
+  DecodedBlock decoded;
+  decode(dtype, block, decoded);
+  KQuantFormat format = kquantFormat(dtype);
+  int64_t groups = kKQuantBlock / format.groupSize;
+  unsigned subBits = kquantSubBits(dtype);
+  std::copy(decoded.codes, decoded.codes + kKQuantBlock, codes);
+  writeRecord(decoded.dBits, decoded.subScale, groups, subBits, scaleRecord);
+  if (format.asymmetric)
+    writeRecord(decoded.dminBits, decoded.subMin, groups, subBits, minRecord);
 }
 
 //===----------------------------------------------------------------------===//

@@ -353,3 +353,38 @@ func.func @fold_size_limit() -> (tensor<16x16xf32>, tensor<16x17xf32>) {
   %d2 = qopt.dequantize %q2 : !qopt.qtensor<16x17xf32, bits = 4, per_tensor, asym> -> tensor<16x17xf32>
   return %d, %d2 : tensor<16x16xf32>, tensor<16x17xf32>
 }
+
+// -----
+
+// Two-level scales fold with their own arithmetic: Q2_K-like records, d =
+// 1.0 (f16 0x3C00) with sub-scales 2 (nibbles 0x22), dmin = 0.5 (0x3800)
+// with sub-minimums 3 (0x33): every code 3 is 2 * 3 - 0.5 * 3 = 4.5.
+// CHECK-LABEL: func.func @fold_dequantize_two_level_asym
+// CHECK: %[[C:.*]] = arith.constant dense<4.500000e+00> : tensor<1x256xf32>
+// CHECK-NOT: qopt.dequantize
+// CHECK: return %[[C]]
+func.func @fold_dequantize_two_level_asym() -> tensor<1x256xf32> {
+  %c = arith.constant dense<3> : tensor<1x256xi8>
+  %s = arith.constant dense<[[[0, 60, 34, 34, 34, 34, 34, 34, 34, 34]]]> : tensor<1x1x10xi8>
+  %z = arith.constant dense<[[[0, 56, 51, 51, 51, 51, 51, 51, 51, 51]]]> : tensor<1x1x10xi8>
+  %w = qopt.pack %c, %s, %z : tensor<1x256xi8>, tensor<1x1x10xi8>, tensor<1x1x10xi8>
+      -> !qopt.qtensor<1x256xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4>
+  %d = qopt.dequantize %w : !qopt.qtensor<1x256xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4> -> tensor<1x256xf32>
+  return %d : tensor<1x256xf32>
+}
+
+// -----
+
+// Signed 8-bit sub-scales, symmetric: d = 1.0, s = -2 (byte 0xFE), code 3
+// of 4 bits: -2 * (3 - 8) = 10.
+// CHECK-LABEL: func.func @fold_dequantize_two_level_sym
+// CHECK: arith.constant dense<1.000000e+01> : tensor<1x256xf32>
+// CHECK-NOT: qopt.dequantize
+func.func @fold_dequantize_two_level_sym() -> tensor<1x256xf32> {
+  %c = arith.constant dense<3> : tensor<1x256xi8>
+  %s = arith.constant dense<[[[0, 60, -2, -2, -2, -2, -2, -2, -2, -2]]]> : tensor<1x1x10xi8>
+  %w = qopt.pack %c, %s : tensor<1x256xi8>, tensor<1x1x10xi8>
+      -> !qopt.qtensor<1x256xf32, bits = 4, group = 32, sym, scale = f16, super = 256>
+  %d = qopt.dequantize %w : !qopt.qtensor<1x256xf32, bits = 4, group = 32, sym, scale = f16, super = 256> -> tensor<1x256xf32>
+  return %d : tensor<1x256xf32>
+}

@@ -137,6 +137,70 @@ func.func private @two_scales(!qopt.qtensor<4x8xf32, bits = 4, group = 4, sym, s
 
 // -----
 
+// expected-error@+1 {{super-group 100 must be a positive multiple of the group size 16}}
+func.func private @super_not_multiple(!qopt.qtensor<4x256xf32, bits = 2, group = 16, asym, scale = f16, super = 100>)
+
+// -----
+
+// expected-error@+1 {{two-level sub-scales must be 4 or 8 bits, got 6}}
+func.func private @sub_width(!qopt.qtensor<4x256xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 6>)
+
+// -----
+
+// expected-error@+1 {{'sub' needs two-level scales ('super = S')}}
+func.func private @sub_alone(!qopt.qtensor<4x256xf32, bits = 2, group = 16, asym, sub = 4>)
+
+// -----
+
+// expected-error@+1 {{two-level scales need f32 values and f16 super-scales ('scale = f16')}}
+func.func private @super_f32_scale(!qopt.qtensor<4x256xf32, bits = 2, group = 16, asym, super = 256>)
+
+// -----
+
+// expected-error@+1 {{two-level scales need dense, unsliced codes}}
+func.func private @super_nested(!qopt.qtensor<4x256xf32, bits = 8, group = 16, asym, layout = nested, scale = f16, super = 256>)
+
+// -----
+
+// expected-error@+1 {{two-level scales group the last dimension}}
+func.func private @super_axis(!qopt.qtensor<256x4xf32, bits = 4, group = 16, axis = 0, sym, scale = f16, super = 256>)
+
+// -----
+
+// expected-error@+1 {{the last dimension (384) must be a multiple of the super-group 256}}
+func.func private @super_partial(!qopt.qtensor<4x384xf32, bits = 4, group = 32, sym, scale = f16, super = 256>)
+
+// -----
+
+// expected-error@+1 {{two-level scales ('super') need 'group = G'}}
+func.func private @super_per_channel(!qopt.qtensor<4x256xf32, bits = 4, per_channel, sym, scale = f16, super = 256>)
+
+// -----
+
+func.func @pack_two_level_float_scales(%c: tensor<4x128xi8>, %s: tensor<4x16xf32>) {
+  // expected-error@+1 {{scales shape 4x16 does not match 4x1x18 required by the quantized type's granularity}}
+  %q = qopt.pack %c, %s : tensor<4x128xi8>, tensor<4x16xf32> -> !qopt.qtensor<4x256xf32, bits = 4, group = 16, sym, scale = f16, super = 256>
+  return
+}
+
+// -----
+
+func.func @quantize_two_level(%x: tensor<4x256xf32>) {
+  // expected-error@+1 {{cannot quantize to two-level scales (super = 256): they are imported from K-quant files}}
+  %q = qopt.quantize %x : tensor<4x256xf32> -> !qopt.qtensor<4x256xf32, bits = 4, group = 32, sym, scale = f16, super = 256>
+  return
+}
+
+// -----
+
+func.func @slice_two_level(%q: !qopt.qtensor<4x256xf32, bits = 4, group = 32, sym, scale = f16, super = 256>) {
+  // expected-error@+1 {{cannot slice a tensor with two-level scales (super = 256)}}
+  %s = qopt.slice %q to 2 : !qopt.qtensor<4x256xf32, bits = 4, group = 32, sym, scale = f16, super = 256>
+  return
+}
+
+// -----
+
 // expected-error@+1 {{qtensor type needs 'bits = c'}}
 func.func private @missing_bits(!qopt.qtensor<4x8xf32, group = 4, asym>)
 

@@ -59,6 +59,23 @@ func.func @pack_symmetric(%codes: tensor<8x16xi8>, %row: tensor<8x1xf16>,
 
 // Scales narrower than the f32 values (a GGUF Q4_0 block's f16 scale); a
 // scale type equal to the expressed type is the default and is elided.
+// Two-level scales (GGUF K-quants): i8 records of an f16 super-scale and
+// the sub-scales, one per 256 elements; the zero points hold minimums.
+// CHECK-LABEL: func.func @pack_two_level
+func.func @pack_two_level(%codes: tensor<4x128xi8>, %r: tensor<4x2x10xi8>,
+                          %c6: tensor<4x384xi8>, %r6: tensor<4x2x18xi8>) {
+  // CHECK: qopt.pack %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x128xi8>, tensor<4x2x10xi8>, tensor<4x2x10xi8> -> !qopt.qtensor<4x512xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4>
+  %a = qopt.pack %codes, %r, %r : tensor<4x128xi8>, tensor<4x2x10xi8>, tensor<4x2x10xi8>
+      -> !qopt.qtensor<4x512xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4>
+  // CHECK: qopt.get_scales %{{.*}} -> tensor<4x2x10xi8>
+  %s = qopt.get_scales %a : !qopt.qtensor<4x512xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4> -> tensor<4x2x10xi8>
+  // `sub` defaults to 8 (signed bytes).
+  // CHECK: -> !qopt.qtensor<4x512xf32, bits = 6, group = 16, sym, scale = f16, super = 256, sub = 8>
+  %b = qopt.pack %c6, %r6 : tensor<4x384xi8>, tensor<4x2x18xi8>
+      -> !qopt.qtensor<4x512xf32, bits = 6, group = 16, sym, scale = f16, super = 256>
+  return
+}
+
 // CHECK-LABEL: func.func @pack_narrow_scales
 // CHECK-SAME: !qopt.qtensor<4x64xf32, bits = 4, group = 32, sym>
 func.func @pack_narrow_scales(%codes: tensor<4x32xi8>, %h: tensor<4x2xf16>,

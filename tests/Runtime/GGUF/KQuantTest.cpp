@@ -153,6 +153,55 @@ TEST_P(KQuantReferenceTest, CodesScalesAndZerosGiveGgmlValues) {
   }
 }
 
+/// A two-level record's super-scale (f16 bits at `record`) and sub-code
+/// `g` (a nibble or a signed byte), as the lowering reads them.
+static float recordSuper(const uint8_t *record) {
+  return halfToFloat(uint16_t(record[0] | (record[1] << 8)));
+}
+static int recordSub(const uint8_t *record, unsigned subBits, int64_t g) {
+  if (subBits == 4)
+    return (record[2 + g / 2] >> (4 * (g % 2))) & 0xF;
+  return int8_t(record[2 + g]);
+}
+
+/// The two-level form (qopt's `super = 256` records) gives ggml's values
+/// bit for bit: d * s * (q - z), or d * s * q - dmin * m, in f32 in that
+/// order, which is how the kernels evaluate it.
+TEST_P(KQuantReferenceTest, TwoLevelRecordsGiveGgmlValuesExactly) {
+  const KType &type = GetParam();
+  TensorRef quantized = tensorOf(*file, type.name);
+  std::vector<float> want =
+      unwrap(toF32(tensorOf(*file, std::string(type.name) + ".ref")));
+  TwoLevelQuantized q = unwrap(toTwoLevelQuantized(quantized));
+  EXPECT_EQ(q.bits, type.bits);
+  EXPECT_EQ(q.groupSize, type.group);
+  EXPECT_EQ(q.asymmetric, type.asymmetric);
+  EXPECT_EQ(q.superSize, 256);
+  EXPECT_EQ(q.subBits, type.dtype == DType::Q2_K ? 4u : 8u);
+  int64_t perSuper = 256 / type.group;
+  EXPECT_EQ(q.recordBytes, 2 + (perSuper * q.subBits + 7) / 8);
+  ASSERT_EQ(q.codes.size(), want.size());
+  ASSERT_EQ(q.scaleRecords.size(), want.size() / 256 * q.recordBytes);
+  EXPECT_EQ(q.minRecords.size(), type.asymmetric ? q.scaleRecords.size() : 0u);
+  float symmetricZero = float(1 << (type.bits - 1));
+  for (size_t i = 0; i < want.size(); ++i) {
+    size_t block = i / 256;
+    int64_t g = int64_t(i % 256) / type.group;
+    const uint8_t *record = q.scaleRecords.data() + block * q.recordBytes;
+    float a = recordSuper(record) * float(recordSub(record, q.subBits, g));
+    float code = float(q.codes[i]);
+    float got;
+    if (type.asymmetric) {
+      const uint8_t *mins = q.minRecords.data() + block * q.recordBytes;
+      float m = recordSuper(mins) * float(recordSub(mins, q.subBits, g));
+      got = a * code - m;
+    } else {
+      got = a * (code - symmetricZero);
+    }
+    ASSERT_EQ(got, want[i]) << type.name << " element " << i;
+  }
+}
+
 TEST_P(KQuantReferenceTest, BitsMustMatchTheType) {
   const KType &type = GetParam();
   TensorRef quantized = tensorOf(*file, type.name);
@@ -241,6 +290,12 @@ TEST(KQuantTest, ZeroScaleWithMinimumIsExact) {
   }
 }
 
+TEST(KQuantTest, TwoLevelIsForKQuantsOnly) {
+  std::vector<uint8_t> block(18, 0);
+  TensorRef t = tensorOver(DType::Q4_0, {32}, block);
+  expectError(toTwoLevelQuantized(t), "not a K-quant");
+}
+
 TEST(KQuantTest, RowsMustBeWholeSuperBlocks) {
   TempDir dir;
   std::string path = dir.path("bad.gguf");
@@ -258,6 +313,7 @@ TEST(KQuantTest, TruncatedDataIsRefused) {
   TensorRef t = tensorOver(DType::Q6_K, {256}, block);
   expectError(toF32(t), "expected 210");
   expectError(toBlockQuantized(t), "expected 210");
+  expectError(toTwoLevelQuantized(t), "expected 210");
   t.shape = {2, 100};
   expectError(toF32(t), "last dimension must be a multiple of 256");
 }

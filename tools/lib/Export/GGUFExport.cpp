@@ -174,6 +174,12 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
 
 llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   auto qt = cast<QTensorType>(pack.getType());
+  if (qt.isTwoLevel())
+    return makeError("weight '" + name +
+                     "' has two-level K-quant scales (super = " +
+                     llvm::Twine(qt.getSuperGroup()) +
+                     "): the GGUF export writes float, Q8_0 and Q4_0 "
+                     "tensors, not K-quants");
   llvm::Expected<std::vector<char>> storage =
       constantBytes(pack.getCodes(), name + " codes");
   if (!storage)

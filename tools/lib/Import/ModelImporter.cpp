@@ -64,6 +64,9 @@ private:
     QTensorType type;
   };
   llvm::StringMap<QuantizedWeight> quantized;
+  /// A K-quant matrix with its two-level scales (KQuantScales::TwoLevel).
+  llvm::Expected<QuantizedWeight> twoLevelWeight(StringRef name,
+                                                 const model::TensorRef &t);
 
   /// The weight `name` as a value at the builder's insertion point: a
   /// constant, or for a block-quantized matrix (Q8_0, Q4_0, K-quants)
@@ -210,8 +213,58 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
       .getResult();
 }
 
+/// `codes` (one per byte) as the dense storage form of `bits`-bit codes of a
+/// [rows, cols] matrix: packed rows below 8 bits, so a quantized model
+/// takes about the memory of its file.
+static DenseResourceElementsAttr codesAttr(OpBuilder &b, StringRef name,
+                                           ArrayRef<int64_t> shape,
+                                           const std::vector<uint8_t> &codes,
+                                           unsigned bits) {
+  int64_t rows = shape[0], cols = shape[1];
+  SmallVector<int64_t> codesShape(shape);
+  std::vector<uint8_t> packed;
+  const std::vector<uint8_t> *codeBytes = &codes;
+  if (bits < 8) {
+    codesShape.back() = int64_t(::qopt::runtime::denseRowBytes(cols, bits));
+    packed.resize(::qopt::runtime::denseStorageBytes(rows, cols, bits));
+    ::qopt::runtime::packDenseRows(codes.data(), rows, cols, bits,
+                                   packed.data());
+    codeBytes = &packed;
+  }
+  return DenseResourceElementsAttr::get(
+      RankedTensorType::get(codesShape, b.getI8Type()), (name + ".codes").str(),
+      residentBlob(ArrayRef<uint8_t>(*codeBytes)));
+}
+
+llvm::Expected<Importer::QuantizedWeight>
+Importer::twoLevelWeight(StringRef name, const model::TensorRef &t) {
+  llvm::Expected<model::TwoLevelQuantized> q = model::toTwoLevelQuantized(t);
+  if (!q)
+    return q.takeError();
+  QuantizedWeight w;
+  w.type = QTensorType::get(
+      &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
+      q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
+      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense,
+      b.getF16Type(), q->superSize, q->subBits);
+  w.codes = codesAttr(b, name, t.shape, q->codes, q->bits);
+  RankedTensorType recordsType = w.type.getScalesType();
+  w.scales = DenseResourceElementsAttr::get(
+      recordsType, (name + ".scales").str(),
+      residentBlob(ArrayRef<uint8_t>(q->scaleRecords)));
+  if (q->asymmetric)
+    w.zeros = DenseResourceElementsAttr::get(
+        recordsType, (name + ".zeros").str(),
+        residentBlob(ArrayRef<uint8_t>(q->minRecords)));
+  ckpt.releasePages(t);
+  return w;
+}
+
 llvm::Expected<Importer::QuantizedWeight>
 Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
+  if (model::isKQuant(t.dtype) &&
+      options.kquantScales == KQuantScales::TwoLevel)
+    return twoLevelWeight(name, t);
   llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
   if (!q)
     return q.takeError();
@@ -226,30 +279,16 @@ Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
   // the weight then takes the file's bytes, as llama.cpp reads them.
   // K-quant scales and zero points are computed values, f16 only when
   // asked (rounded; a 2-bit weight's f32 pair costs 4 bits per weight).
-  bool half =
-      q->halfScales || (options.halfKQuantScales && model::isKQuant(t.dtype) &&
-                        groupValuesFitHalf(q->scales, q->zeros));
+  bool half = q->halfScales || (options.kquantScales == KQuantScales::F16 &&
+                                model::isKQuant(t.dtype) &&
+                                groupValuesFitHalf(q->scales, q->zeros));
   Type scaleType = half ? Type(b.getF16Type()) : Type(f32);
   w.type = QTensorType::get(
       &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
       q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
-      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense, scaleType);
-  // Codes narrower than a byte are kept packed (the dense layout's storage
-  // form, e.g. two 4-bit codes a byte), so a quantized model takes about
-  // the memory of its file.
-  SmallVector<int64_t> codesShape(t.shape.begin(), t.shape.end());
-  std::vector<uint8_t> packed;
-  const std::vector<uint8_t> *codeBytes = &q->codes;
-  if (q->bits < 8) {
-    codesShape.back() = int64_t(::qopt::runtime::denseRowBytes(cols, q->bits));
-    packed.resize(::qopt::runtime::denseStorageBytes(rows, cols, q->bits));
-    ::qopt::runtime::packDenseRows(q->codes.data(), rows, cols, q->bits,
-                                   packed.data());
-    codeBytes = &packed;
-  }
-  w.codes = DenseResourceElementsAttr::get(
-      RankedTensorType::get(codesShape, b.getI8Type()), (name + ".codes").str(),
-      residentBlob(ArrayRef<uint8_t>(*codeBytes)));
+      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense, scaleType,
+      /*superGroup=*/0, /*subBits=*/0);
+  w.codes = codesAttr(b, name, t.shape, q->codes, q->bits);
   auto groupsType =
       RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
   w.scales = DenseResourceElementsAttr::get(

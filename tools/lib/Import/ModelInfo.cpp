@@ -40,6 +40,16 @@ std::optional<KVCacheType> mlir::qopt::parseKVCacheType(StringRef name) {
   return std::nullopt;
 }
 
+std::optional<KQuantScales> mlir::qopt::parseKQuantScales(StringRef name) {
+  if (name == "two-level")
+    return KQuantScales::TwoLevel;
+  if (name == "f32")
+    return KQuantScales::F32;
+  if (name == "f16")
+    return KQuantScales::F16;
+  return std::nullopt;
+}
+
 StringRef mlir::qopt::kvCacheTypeName(KVCacheType type) {
   switch (type) {
   case KVCacheType::F32:

@@ -262,6 +262,30 @@ llvm::Expected<BlockQuantized> toBlockQuantized(const TensorRef &tensor);
 llvm::Expected<BlockQuantized> toBlockQuantized(const TensorRef &tensor,
                                                 unsigned bits);
 
+/// A K-quant tensor with the file's two-level scales (qopt's `super = 256`
+/// qtensor form, QOptTypes.td): unsigned codes one per byte and, per
+/// super-block of 256 values along the last dimension, a record of
+/// `recordBytes` bytes: the f16 bits of d, then the block's integer
+/// sub-scales (`subBits` = 4: Q2_K's unsigned nibbles, two a byte; 8: one
+/// signed byte each). Group g's scale is d * s[g]. Asymmetric types (Q2_K,
+/// Q4_K, Q5_K) have the same records of dmin and the sub-minimums, and a
+/// value is d * s[g] * q - dmin * m[g], ggml's arithmetic: the values are
+/// ggml's bit for bit. Symmetric ones (Q3_K, Q6_K) are
+/// d * s[g] * (q - 2^(bits-1)).
+struct TwoLevelQuantized {
+  unsigned bits = 0;
+  int64_t groupSize = 0;
+  int64_t superSize = 256;
+  unsigned subBits = 8;
+  bool asymmetric = false;
+  int64_t recordBytes = 0;
+  std::vector<uint8_t> codes;        ///< numElements
+  std::vector<uint8_t> scaleRecords; ///< numElements / 256 * recordBytes
+  std::vector<uint8_t> minRecords;   ///< as scaleRecords when asymmetric
+};
+/// The two-level form of a K-quant tensor; an error for other dtypes.
+llvm::Expected<TwoLevelQuantized> toTwoLevelQuantized(const TensorRef &tensor);
+
 } // namespace model
 } // namespace qopt
 

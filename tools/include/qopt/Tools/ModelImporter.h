@@ -41,6 +41,23 @@ int64_t kvCacheElementBytes(KVCacheType type);
 /// The MLIR element type of `type`.
 Type getKVCacheElementType(MLIRContext &context, KVCacheType type);
 
+/// The storage of a GGUF K-quant matrix's sub-block scales (and minimums),
+/// which the file derives from an f16 super-block scale and 4/6/8-bit
+/// integers (--kquant-scales).
+enum class KQuantScales {
+  /// As the file has them: `super = 256` records (QOptTypes.td), exact and
+  /// about the file's bytes.
+  TwoLevel,
+  /// One f32 scale and zero point per group (the zero points of Q2_K, Q4_K
+  /// and Q5_K rounded: a few ulp).
+  F32,
+  /// One f16 scale and zero point per group, rounded (a matrix whose values
+  /// do not fit keeps f32).
+  F16,
+};
+/// `two-level`, `f32` or `f16`; nothing for other names.
+std::optional<KQuantScales> parseKQuantScales(llvm::StringRef name);
+
 /// How a checkpoint is imported.
 struct ImportOptions {
   /// Element type of the KV cache arguments.
@@ -49,12 +66,8 @@ struct ImportOptions {
   /// pages, qopt/Model/LargeBuffer.h) instead of referencing f32/f16/bf16
   /// matrices in place in the mapped checkpoint (qopt-run --no-mmap).
   bool copyWeights = false;
-  /// Store the sub-block scales and zero points of GGUF K-quant matrices
-  /// (computed: the file's f16 super-block scale times a 4/6-bit integer)
-  /// as f16, rounded, instead of f32 (--kquant-scales f16). A matrix whose
-  /// scales do not round to within 2^-11 of themselves or whose zero points
-  /// exceed f16's range keeps f32.
-  bool halfKQuantScales = false;
+  /// The storage of GGUF K-quant scales (--kquant-scales).
+  KQuantScales kquantScales = KQuantScales::TwoLevel;
 };
 
 /// Imports `checkpoint` into a new module in `context`. f32 weights are

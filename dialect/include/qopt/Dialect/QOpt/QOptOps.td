@@ -26,6 +26,9 @@ class QOpt_Op<string mnemonic, list<Trait> traits = []>
 
 def QOpt_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def QOpt_IntTensor : RankedTensorOf<[AnyInteger]>;
+// Group scales or zero points: floats, or the i8 records of two-level
+// scales (`super = S`, !qopt.qtensor).
+def QOpt_ScalesTensor : RankedTensorOf<[AnyFloat, I8]>;
 
 //===----------------------------------------------------------------------===//
 // Packing and accessors
@@ -42,7 +45,8 @@ def QOpt_PackOp : QOpt_Op<"pack", [Pure]> {
     is `dim * bits / 8` (element `i` of a row at bits `[i*c, (i+1)*c)` of
     the row's little-endian bit stream), so that 4-bit weights take half a
     byte per element in memory as well as on disk. `scales` has the shape given by the type's
-    granularity (see `!qopt.qtensor`) and its expressed element type.
+    granularity (see `!qopt.qtensor`) and its scale element type, or, for
+    two-level scales (`super = S`), the type's i8 records.
     `zeros` has the same type as `scales`; it is required for `asym` and
     absent for `sym`.
 
@@ -52,8 +56,8 @@ def QOpt_PackOp : QOpt_Op<"pack", [Pure]> {
         -> !qopt.qtensor<64x128xf32, bits = 4, group = 32, asym>
     ```
   }];
-  let arguments = (ins QOpt_IntTensor:$codes, QOpt_FloatTensor:$scales,
-                       Optional<QOpt_FloatTensor>:$zeros);
+  let arguments = (ins QOpt_IntTensor:$codes, QOpt_ScalesTensor:$scales,
+                       Optional<QOpt_ScalesTensor>:$zeros);
   let results = (outs QOpt_QTensorType:$result);
   let assemblyFormat = [{
     $codes `,` $scales (`,` $zeros^)? attr-dict `:` type($codes) `,`
@@ -85,18 +89,20 @@ def QOpt_GetCodesOp : QOpt_AccessorOp<"get_codes", "codes"> {
 
 def QOpt_GetScalesOp : QOpt_AccessorOp<"get_scales", "scales"> {
   let description = [{
-    Returns the group scales of a quantized tensor. Folds through `qopt.pack`.
+    Returns the group scales of a quantized tensor (the i8 records of
+    two-level scales). Folds through `qopt.pack`.
   }];
-  let results = (outs QOpt_FloatTensor:$result);
+  let results = (outs QOpt_ScalesTensor:$result);
 }
 
 def QOpt_GetZerosOp : QOpt_AccessorOp<"get_zeros", "zero points"> {
   let description = [{
     Returns the group zero points of an `asym` quantized tensor, in units of
     the parent code. Not valid on `sym` tensors, whose zero point is the
-    constant 2^(p-1). Folds through `qopt.pack`.
+    constant 2^(p-1). Two-level scales hold minimums here (i8 records).
+    Folds through `qopt.pack`.
   }];
-  let results = (outs QOpt_FloatTensor:$result);
+  let results = (outs QOpt_ScalesTensor:$result);
 }
 
 //===----------------------------------------------------------------------===//

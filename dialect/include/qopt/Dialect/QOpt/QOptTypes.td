@@ -34,6 +34,8 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
                    | `sym` | `asym`               // scheme (required)
                    | `layout` `=` (`dense` | `nested`)   // default: dense
                    | `scale` `=` float-type       // default: the expressed type
+                   | `super` `=` S                // two-level scales (below)
+                   | `sub` `=` (4 | 8)            // their sub-scale width
     ```
 
     Examples:
@@ -46,6 +48,8 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     !qopt.qtensor<4096x4096xf16, bits = 4, per_channel, sym>
     // GGUF Q4_0: f32 values, the file's f16 block scales kept as they are.
     !qopt.qtensor<4096x4096xf32, bits = 4, group = 32, sym, scale = f16>
+    // GGUF Q2_K, exactly: 4-bit sub-scales and minimums under f16 ones.
+    !qopt.qtensor<4096x4096xf32, bits = 2, group = 16, asym, scale = f16, super = 256, sub = 4>
     // KIVI-style keys: groups of 64 tokens along dim 0 (per channel).
     !qopt.qtensor<?x128xf32, bits = 2, group = 64, axis = 0, asym>
     ```
@@ -71,6 +75,23 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     for `per_tensor`. The zero-point tensor, present only for `asym`, has the
     same shape and element type as the scales.
 
+    *Two-level scales* (`super = S`, GGUF's K-quants): the group scales are
+    integers under one `scale`-typed (f16) super-scale per S elements along
+    the last dimension (grouped, dense, unsliced, `axis` last, the last
+    dimension a multiple of S, S a multiple of G). The scales tensor holds
+    one record of bytes per super-group: the super-scale `d` (2 bytes,
+    little-endian), then the S / G sub-scale codes `s`, `sub` bits each
+    (8: one signed byte per group; 4: unsigned nibbles, group 2i in the low
+    nibble of byte i, 2i + 1 in the high one). Group g's scale is
+    `a = d * s[g]`, an exact f32 product. Its shape is the qtensor's with
+    the last extent replaced by `dim / S` and a trailing extent of
+    `2 + ceil((S / G) * sub / 8)` record bytes, element `i8`. For `asym`
+    the zero-point tensor has the same records, holding the *minimums*: a
+    super-minimum `dmin` and sub-codes `m`, and an element is
+    `a * code - dmin * m[g]` (ggml's K-quant form, each product and the
+    difference rounded to f32 in that order), not `a * (code - zero)`.
+    `sym` keeps `a * (code - 2^(c-1))`.
+
     `layout` is the storage the lowering gives the codes: `dense` packs them
     at `c` bits; `nested` stores the parent's codes as `p` bit planes, most
     significant first, of which an unsliced tensor reads all and a `c`-bit
@@ -87,7 +108,9 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     "int64_t":$groupSize,
     "int64_t":$axis,
     EnumParameter<QOpt_Layout>:$layout,
-    "::mlir::Type":$scaleType
+    "::mlir::Type":$scaleType,
+    DefaultValuedParameter<"int64_t", "0">:$superGroup,
+    DefaultValuedParameter<"unsigned", "0">:$subBits
   );
 
   let builders = [
@@ -98,7 +121,8 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
                      "Granularity":$granularity, "int64_t":$groupSize,
                      "int64_t":$axis, "Layout":$layout), [{
       return $_get($_ctxt, shape, expressedType, bits, parentBits, scheme,
-                   granularity, groupSize, axis, layout, expressedType);
+                   granularity, groupSize, axis, layout, expressedType,
+                   int64_t(0), 0u);
     }]>
   ];
 
@@ -144,6 +168,18 @@ def QOpt_QTensorType : QOpt_Type<"QTensor", "qtensor"> {
     int64_t getElementsPerGroup() const;
     /// True if the scales are stored narrower than the expressed type.
     bool hasNarrowScales() const { return getScaleType() != getExpressedType(); }
+    /// True for two-level scales (`super = S`): byte records of integer
+    /// sub-scales under one super-scale per S elements.
+    bool isTwoLevel() const { return getSuperGroup() != 0; }
+    /// Groups per super-group (two-level scales only).
+    int64_t getGroupsPerSuper() const {
+      return getSuperGroup() / getGroupSize();
+    }
+    /// Bytes of one two-level record: the 2-byte super-scale and the
+    /// super-group's sub-scale codes.
+    int64_t getRecordBytes() const {
+      return 2 + (getGroupsPerSuper() * getSubBits() + 7) / 8;
+    }
     /// This type with another code width and parent width.
     QTensorType cloneWithBits(unsigned bits, unsigned parentBits) const;
   }];
