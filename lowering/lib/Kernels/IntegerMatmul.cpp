@@ -139,7 +139,7 @@ Activations quantizeActivations(KernelBuilder &k, const IntegerPlan &plan,
                                   ValueRange{t, at});
         }
       }
-      Value all = concat(k, codes);
+      Value all = concatVectors(k, codes);
       Value ordered =
           vector::ShuffleOp::create(k.b, k.loc, all, all, plan.order);
       vector::StoreOp::create(k.b, k.loc, ordered, act.codes,

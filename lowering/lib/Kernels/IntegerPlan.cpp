@@ -130,24 +130,6 @@ VectorType integer::vecOf(int64_t n, Type element) {
   return VectorType::get({n}, element);
 }
 
-Value integer::concat(KernelBuilder &k, ArrayRef<Value> parts) {
-  SmallVector<Value> level(parts);
-  while (level.size() > 1) {
-    SmallVector<Value> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2) {
-      int64_t n = cast<VectorType>(level[i].getType()).getNumElements();
-      SmallVector<int64_t> mask(2 * n);
-      std::iota(mask.begin(), mask.end(), 0);
-      next.push_back(
-          vector::ShuffleOp::create(k.b, k.loc, level[i], level[i + 1], mask));
-    }
-    if (level.size() % 2)
-      next.push_back(level.back());
-    level = std::move(next);
-  }
-  return level.front();
-}
-
 /// `codes` (S bytes) as plan.parts vectors of 4L bytes.
 static SmallVector<Value> splitParts(KernelBuilder &k, const IntegerPlan &plan,
                                      Value codes) {
@@ -201,7 +183,7 @@ static SmallVector<Value> gatherParts(KernelBuilder &k, const IntegerPlan &plan,
       halves.push_back(
           arith::TruncIOp::create(k.b, k.loc, vecOf(half, i8), codes));
     }
-    parts.push_back(concat(k, halves));
+    parts.push_back(concatVectors(k, halves));
   }
   return parts;
 }
@@ -260,7 +242,7 @@ SmallVector<Value> integer::loadSuperblockCodes(KernelBuilder &k,
     // One part per vector: the parts are the superblock's vectors.
     if (plan.parts == plan.perUnit && plan.reorder.empty())
       return parts;
-    Value codes = concat(k, parts);
+    Value codes = concatVectors(k, parts);
     if (!plan.reorder.empty())
       codes = vector::ShuffleOp::create(k.b, k.loc, codes, codes, plan.reorder);
     return splitParts(k, plan, codes);

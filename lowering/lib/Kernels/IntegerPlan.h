@@ -65,9 +65,6 @@ std::optional<IntegerPlan> planFor(QTensorType type, int64_t width);
 /// A vector of `n` elements of `element`.
 VectorType vecOf(int64_t n, Type element);
 
-/// concat(parts): one vector of all their lanes, in order.
-Value concat(KernelBuilder &k, ArrayRef<Value> parts);
-
 /// The S served codes of superblock `sb` of row `n` as u8 in the plan's
 /// order: `plan.parts` vectors of 4L bytes.
 SmallVector<Value> loadSuperblockCodes(KernelBuilder &k, const QuantBuffers &q,

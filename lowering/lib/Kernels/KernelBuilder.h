@@ -153,6 +153,10 @@ Value groupVector(KernelBuilder &k, const QuantBuffers &q, bool offsets,
 /// True if groupVector can read `count` consecutive groups of `type`.
 bool groupVectorOk(QTensorType type, int64_t count);
 
+/// concat(parts): one 1-D vector of all their lanes, in order (parts of
+/// any lengths, one element type).
+Value concatVectors(KernelBuilder &k, ArrayRef<Value> parts);
+
 /// dequantize(q)[indices] as f32: scale * (code value - zero), or for
 /// asymmetric two-level scales scale * code - minimum.
 Value dequantizeElement(KernelBuilder &k, const QuantBuffers &q,

@@ -295,15 +295,17 @@ Value mlir::qopt::groupVector(KernelBuilder &k, const QuantBuffers &q,
     chunks.push_back(k.mulf(
         k.splat(VectorType::get({chunk}, k.b.getF32Type()), super), subs));
   }
-  if (chunks.size() == 1)
-    return chunks.front();
-  SmallVector<Value> level(chunks);
+  return concatVectors(k, chunks);
+}
+
+Value mlir::qopt::concatVectors(KernelBuilder &k, ArrayRef<Value> parts) {
+  auto length = [](Value v) {
+    return cast<VectorType>(v.getType()).getNumElements();
+  };
+  SmallVector<Value> level(parts);
   while (level.size() > 1) {
     SmallVector<Value> next;
     for (size_t i = 0; i + 1 < level.size(); i += 2) {
-      auto length = [](Value v) {
-        return cast<VectorType>(v.getType()).getNumElements();
-      };
       SmallVector<int64_t> mask(length(level[i]) + length(level[i + 1]));
       std::iota(mask.begin(), mask.end(), 0);
       next.push_back(
