@@ -166,10 +166,12 @@ Value mlir::qopt::zeroValue(KernelBuilder &k, const QuantBuffers &q,
 /// The record of group index `scaleIdx` (leading indices, group) of a
 /// two-level tensor: its indices up to the super-group, and the group's
 /// position in the record.
+namespace {
 struct RecordRef {
   SmallVector<Value> at;
   Value sub;
 };
+} // namespace
 
 static RecordRef recordOf(KernelBuilder &k, QTensorType type,
                           ValueRange scaleIdx) {
