@@ -9,8 +9,11 @@
 // or cold ones (enough copies, cycled, to exceed the caches).
 //
 // Weight types: f32, f16, 8-bit and 4-bit symmetric groups of 32 (q8_0 and
-// q4_0 style, f32 scales), and the 8-bit nested bit-plane layout served at
-// r = 8, 4 and 2 bits (the top r + 1 planes are read). The quantized ones
+// q4_0 style, f32 scales), the 8-bit nested bit-plane layout served at
+// r = 8, 4 and 2 bits (the top r + 1 planes are read), and GGUF's K-quants
+// as qopt-import keeps them (two-level scales, `super = 256`: Q4_K asym
+// groups of 32 with 8-bit sub-scales, Q6_K sym groups of 16, Q2_K asym
+// groups of 16 with 4-bit sub-scales). The quantized ones
 // run on the exact path (int8 = 0: f32 activations) and on the integer path
 // (int8 = 1: activations quantized to int8, VNNI dot products where the host
 // has them), so the two compare as ratios within one run. For M >= 8,
@@ -53,6 +56,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 extern "C" void omp_set_num_threads(int);
@@ -61,9 +65,11 @@ using namespace mlir;
 
 namespace {
 
-enum class Kind { F32, F16, Q8, Q4, Nested8 };
+enum class Kind { F32, F16, Q8, Q4, Nested8, Q4K, Q6K, Q2K };
 
 constexpr int64_t kGroup = 32;
+/// Elements per two-level record (GGUF's K-quant super-block).
+constexpr int64_t kSuper = 256;
 
 /// The buffers of one weight of `kind` and shape n x k, as the kernel reads
 /// them, and the MLIR types of its parts.
@@ -73,6 +79,9 @@ struct WeightLayout {
   std::vector<int64_t> elementBytes;        // per part
   std::string weightType;                   // the op's weight_type
   bool runtimeWidth = false;
+  /// Two-level scales: bytes per record (each starts with an f16
+  /// super-scale) of the parts after the codes; 0 otherwise.
+  int64_t recordBytes = 0;
 };
 
 WeightLayout layoutOf(Kind kind, int64_t n, int64_t k) {
@@ -110,6 +119,28 @@ WeightLayout layoutOf(Kind kind, int64_t n, int64_t k) {
     l.weightType = quantized(8, ", layout = nested");
     l.runtimeWidth = true;
     break;
+  case Kind::Q4K:
+  case Kind::Q6K:
+  case Kind::Q2K: {
+    // bits, group, sub-scale bits, asym: as KQuants.cpp imports them.
+    auto [bits, group, sub, asym] =
+        kind == Kind::Q4K   ? std::tuple(4, 32, 8, true)
+        : kind == Kind::Q6K ? std::tuple(6, 16, 8, false)
+                            : std::tuple(2, 16, 4, true);
+    l.recordBytes = 2 + (kSuper / group * sub + 7) / 8;
+    l.shapes = {{n, k * bits / 8}, {n, k / kSuper, l.recordBytes}};
+    if (asym)
+      l.shapes.push_back(l.shapes.back());
+    l.elementTypes.assign(l.shapes.size(), "i8");
+    l.elementBytes.assign(l.shapes.size(), 1);
+    l.weightType =
+        llvm::formatv("!qopt.qtensor<{0}x{1}xf32, bits = {2}, group = {3}, "
+                      "{4}, scale = f16, super = {5}{6}>",
+                      n, k, bits, group, asym ? "asym" : "sym", kSuper,
+                      sub == 8 ? "" : ", sub = 4")
+            .str();
+    break;
+  }
   }
   return l;
 }
@@ -286,6 +317,14 @@ std::vector<char> randomPart(const WeightLayout &l, size_t part,
     std::uniform_int_distribution<int> dist(0, 255);
     for (char &b : bytes)
       b = static_cast<char>(dist(rng));
+    // Two-level records: a small finite f16 super-scale first.
+    if (part > 0 && l.recordBytes) {
+      std::uniform_int_distribution<int> half(0x2000, 0x2400);
+      for (size_t r = 0; r < bytes.size(); r += l.recordBytes) {
+        uint16_t v = static_cast<uint16_t>(half(rng));
+        std::memcpy(bytes.data() + r, &v, 2);
+      }
+    }
   }
   return bytes;
 }
@@ -393,4 +432,13 @@ BENCHMARK_CAPTURE(BM_Matmul, q4g32, Kind::Q4)->Apply([](auto *b) {
 });
 BENCHMARK_CAPTURE(BM_Matmul, nested8g32, Kind::Nested8)->Apply([](auto *b) {
   shapes(b, true);
+});
+BENCHMARK_CAPTURE(BM_Matmul, q4_k, Kind::Q4K)->Apply([](auto *b) {
+  shapes(b, false);
+});
+BENCHMARK_CAPTURE(BM_Matmul, q6_k, Kind::Q6K)->Apply([](auto *b) {
+  shapes(b, false);
+});
+BENCHMARK_CAPTURE(BM_Matmul, q2_k, Kind::Q2K)->Apply([](auto *b) {
+  shapes(b, false);
 });
