@@ -7,15 +7,12 @@
 
 #include "qopt/Tools/ModelImporter.h"
 
-#include "GroupScales.h"
+#include "QuantizedWeight.h"
 #include "ResidentBlob.h"
-
-#include "qopt/Model/GGUFWriter.h"
 
 #include <cstring>
 
 #include "qopt/Dialect/QOpt/QOptOps.h"
-#include "qopt/Runtime/Storage.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -25,9 +22,6 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
-
-#include <cmath>
-#include <limits>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -57,16 +51,8 @@ private:
   OpBuilder b;
   Type f32;
   llvm::StringMap<DenseResourceElementsAttr> weights;
-  /// Block-quantized GGUF matrices: codes, scales, zero points (K-quants
-  /// with minimums) and their qtensor type.
-  struct QuantizedWeight {
-    DenseResourceElementsAttr codes, scales, zeros;
-    QTensorType type;
-  };
+  /// Block-quantized GGUF matrices, imported once each.
   llvm::StringMap<QuantizedWeight> quantized;
-  /// A K-quant matrix with its two-level scales (KQuantScales::TwoLevel).
-  llvm::Expected<QuantizedWeight> twoLevelWeight(StringRef name,
-                                                 const model::TensorRef &t);
 
   /// The weight `name` as a value at the builder's insertion point: a
   /// constant, or for a block-quantized matrix (Q8_0, Q4_0, K-quants)
@@ -74,9 +60,6 @@ private:
   /// fuses it into the matmul; the codes are never expanded to f32 in
   /// memory).
   llvm::Expected<Value> weightValue(StringRef name);
-  /// The codes, scales and zero points of block-quantized tensor `t`.
-  llvm::Expected<QuantizedWeight> quantizedWeight(StringRef name,
-                                                  const model::TensorRef &t);
 
   llvm::Error checkConfig();
   llvm::Expected<DenseResourceElementsAttr> weight(StringRef name);
@@ -197,7 +180,8 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
   }
   auto it = quantized.find(name);
   if (it == quantized.end()) {
-    llvm::Expected<QuantizedWeight> w = quantizedWeight(name, t);
+    llvm::Expected<QuantizedWeight> w =
+        importQuantizedWeight(ctx, ckpt, name, t, options.kquantScales);
     if (!w)
       return w.takeError();
     it = quantized.insert({name, *w}).first;
@@ -211,94 +195,6 @@ llvm::Expected<Value> Importer::weightValue(StringRef name) {
   Value packed = PackOp::create(b, loc, w.type, codes, scales, zeros);
   return DequantizeOp::create(b, loc, w.type.getExpressedTensorType(), packed)
       .getResult();
-}
-
-/// `codes` (one per byte) as the dense storage form of `bits`-bit codes of a
-/// [rows, cols] matrix: packed rows below 8 bits, so a quantized model
-/// takes about the memory of its file.
-static DenseResourceElementsAttr codesAttr(OpBuilder &b, StringRef name,
-                                           ArrayRef<int64_t> shape,
-                                           const std::vector<uint8_t> &codes,
-                                           unsigned bits) {
-  int64_t rows = shape[0], cols = shape[1];
-  SmallVector<int64_t> codesShape(shape);
-  std::vector<uint8_t> packed;
-  const std::vector<uint8_t> *codeBytes = &codes;
-  if (bits < 8) {
-    codesShape.back() = int64_t(::qopt::runtime::denseRowBytes(cols, bits));
-    packed.resize(::qopt::runtime::denseStorageBytes(rows, cols, bits));
-    ::qopt::runtime::packDenseRows(codes.data(), rows, cols, bits,
-                                   packed.data());
-    codeBytes = &packed;
-  }
-  return DenseResourceElementsAttr::get(
-      RankedTensorType::get(codesShape, b.getI8Type()), (name + ".codes").str(),
-      residentBlob(ArrayRef<uint8_t>(*codeBytes)));
-}
-
-llvm::Expected<Importer::QuantizedWeight>
-Importer::twoLevelWeight(StringRef name, const model::TensorRef &t) {
-  llvm::Expected<model::TwoLevelQuantized> q = model::toTwoLevelQuantized(t);
-  if (!q)
-    return q.takeError();
-  QuantizedWeight w;
-  w.type = QTensorType::get(
-      &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
-      q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
-      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense,
-      b.getF16Type(), q->superSize, q->subBits);
-  w.codes = codesAttr(b, name, t.shape, q->codes, q->bits);
-  RankedTensorType recordsType = w.type.getScalesType();
-  w.scales = DenseResourceElementsAttr::get(
-      recordsType, (name + ".scales").str(),
-      residentBlob(ArrayRef<uint8_t>(q->scaleRecords)));
-  if (q->asymmetric)
-    w.zeros = DenseResourceElementsAttr::get(
-        recordsType, (name + ".zeros").str(),
-        residentBlob(ArrayRef<uint8_t>(q->minRecords)));
-  ckpt.releasePages(t);
-  return w;
-}
-
-llvm::Expected<Importer::QuantizedWeight>
-Importer::quantizedWeight(StringRef name, const model::TensorRef &t) {
-  if (model::isKQuant(t.dtype) &&
-      options.kquantScales == KQuantScales::TwoLevel)
-    return twoLevelWeight(name, t);
-  llvm::Expected<model::BlockQuantized> q = model::toBlockQuantized(t);
-  if (!q)
-    return q.takeError();
-  int64_t rows = t.shape[0], cols = t.shape[1];
-  if (cols % q->groupSize != 0)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        llvm::Twine(ckpt.path) + ": tensor '" + name + "' has rows of " +
-            llvm::Twine(cols) + " elements, not a multiple of its block size");
-  QuantizedWeight w;
-  // The file's f16 block scales stay f16 (the kernels widen them exactly):
-  // the weight then takes the file's bytes, as llama.cpp reads them.
-  // K-quant scales and zero points are computed values, f16 only when
-  // asked (rounded; a 2-bit weight's f32 pair costs 4 bits per weight).
-  bool half = q->halfScales || (options.kquantScales == KQuantScales::F16 &&
-                                model::isKQuant(t.dtype) &&
-                                groupValuesFitHalf(q->scales, q->zeros));
-  Type scaleType = half ? Type(b.getF16Type()) : Type(f32);
-  w.type = QTensorType::get(
-      &ctx, t.shape, f32, q->bits, /*parentBits=*/0u,
-      q->asymmetric ? QuantScheme::Asymmetric : QuantScheme::Symmetric,
-      Granularity::Group, q->groupSize, /*axis=*/1, Layout::Dense, scaleType,
-      /*superGroup=*/0, /*subBits=*/0);
-  w.codes = codesAttr(b, name, t.shape, q->codes, q->bits);
-  auto groupsType =
-      RankedTensorType::get({rows, cols / q->groupSize}, scaleType);
-  w.scales = DenseResourceElementsAttr::get(
-      groupsType, (name + ".scales").str(), groupValuesBlob(q->scales, half));
-  // The module holds its own copy: the file's pages need not stay resident.
-  ckpt.releasePages(t);
-  if (q->asymmetric)
-    w.zeros = DenseResourceElementsAttr::get(
-        groupsType, (name + ".zeros").str(), groupValuesBlob(q->zeros, half));
-  return w;
 }
 
 RankedTensorType Importer::act(int64_t width) {
