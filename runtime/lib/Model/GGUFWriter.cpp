@@ -348,6 +348,60 @@ std::vector<uint8_t> qopt::model::quantizeKQuant(GGMLType type,
   return out;
 }
 
+std::optional<GGMLType>
+qopt::model::kquantTypeOf(unsigned bits, int64_t groupSize, bool asymmetric,
+                          int64_t superSize, unsigned subBits) {
+  for (GGMLType type : {GGMLType::Q2_K, GGMLType::Q3_K, GGMLType::Q4_K,
+                        GGMLType::Q5_K, GGMLType::Q6_K}) {
+    DType dtype = *dtypeOfGGMLType(uint32_t(type));
+    detail::KQuantFormat format = detail::kquantFormat(dtype);
+    if (format.bits == bits && format.groupSize == groupSize &&
+        format.asymmetric == asymmetric && superSize == detail::kKQuantBlock &&
+        detail::kquantSubBits(dtype) == subBits)
+      return type;
+  }
+  return std::nullopt;
+}
+
+llvm::Expected<std::vector<uint8_t>>
+qopt::model::packTwoLevelKQuant(const TwoLevelQuantized &q) {
+  std::optional<GGMLType> type =
+      kquantTypeOf(q.bits, q.groupSize, q.asymmetric, q.superSize, q.subBits);
+  auto fail = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  if (!type)
+    return fail(llvm::Twine(q.bits) + "-bit " +
+                (q.asymmetric ? "asymmetric" : "symmetric") + " groups of " +
+                llvm::Twine(q.groupSize) + " with " + llvm::Twine(q.subBits) +
+                "-bit sub-scales in super-groups of " +
+                llvm::Twine(q.superSize) + " are no GGUF K-quant");
+  DType dtype = *dtypeOfGGMLType(uint32_t(*type));
+  int64_t recordBytes = detail::kquantRecordBytes(dtype);
+  size_t blocks = q.codes.size() / detail::kKQuantBlock;
+  if (q.codes.size() % detail::kKQuantBlock != 0 ||
+      q.recordBytes != recordBytes ||
+      q.scaleRecords.size() != blocks * recordBytes ||
+      q.minRecords.size() != (q.asymmetric ? blocks * recordBytes : 0))
+    return fail("two-level " + llvm::Twine(dtypeName(dtype)) + " weights of " +
+                llvm::Twine(q.codes.size()) +
+                " codes with records of the wrong size");
+  size_t blockBytes = size_t(detail::kquantFormat(dtype).blockBytes);
+  std::vector<uint8_t> out(blocks * blockBytes);
+  for (size_t b = 0; b < blocks; ++b) {
+    detail::KBlockParts parts = detail::partsFromTwoLevel(
+        dtype, q.codes.data() + b * detail::kKQuantBlock,
+        q.scaleRecords.data() + b * recordBytes,
+        q.asymmetric ? q.minRecords.data() + b * recordBytes : nullptr);
+    if (!detail::kblockPartsFit(dtype, parts))
+      return fail("super-block " + llvm::Twine(b) + " does not fit " +
+                  dtypeName(dtype) +
+                  ": a code, sub-scale or sub-minimum is outside its field");
+    detail::packKBlock(dtype, parts, out.data() + b * blockBytes);
+  }
+  return out;
+}
+
 static uint64_t alignTo(uint64_t value, uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }

@@ -13,6 +13,9 @@
 //   Q5_K  d dmin scales[12] qh[32] qs[128]
 //   Q6_K  ql[128] qh[64] scales[16] (int8) d
 //
+// Writing blocks (qopt's encoder, two-level records back to blocks) is in
+// KQuantEncode.cpp.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KQuants.h"
@@ -30,20 +33,6 @@ using namespace qopt::model;
 using namespace qopt::model::detail;
 
 namespace {
-
-/// One decoded super-block: codes, and per sub-block ggml's float scale and
-/// minimum (0 for the symmetric formats).
-struct DecodedBlock {
-  uint8_t codes[kKQuantBlock];
-  float scale[16];
-  float min[16];
-  /// The same in two levels, as the file holds them: the f16 bits of the
-  /// super-scale d (and dmin) and the integer sub-scales (and minimums),
-  /// scale[g] = d * subScale[g], min[g] = dmin * subMin[g].
-  uint16_t dBits = 0, dminBits = 0;
-  int subScale[16];
-  int subMin[16];
-};
 
 /// The 6-bit scale and min of sub-block `j` (0..7) of a Q4_K/Q5_K block:
 /// the first four in the low 6 bits of bytes j and j + 4, the last four
@@ -69,27 +58,22 @@ unsigned low2Bits(const uint8_t *qs, int e, unsigned &field) {
   return (qs[32 * half + (r % 32)] >> (2 * field)) & 3;
 }
 
-void decodeQ2K(const uint8_t *block, DecodedBlock &out) {
+void decodeQ2K(const uint8_t *block, KBlockParts &out) {
   const uint8_t *scales = block, *qs = block + 16;
   out.dBits = loadU16(block + 80);
   out.dminBits = loadU16(block + 82);
-  float d = detail::halfToFloat(out.dBits);
-  float dmin = detail::halfToFloat(out.dminBits);
   for (int s = 0; s < 16; ++s) {
     out.subScale[s] = scales[s] & 0xF;
     out.subMin[s] = scales[s] >> 4;
-    out.scale[s] = d * float(out.subScale[s]);
-    out.min[s] = dmin * float(out.subMin[s]);
   }
   unsigned field;
   for (int e = 0; e < kKQuantBlock; ++e)
     out.codes[e] = uint8_t(low2Bits(qs, e, field));
 }
 
-void decodeQ3K(const uint8_t *block, DecodedBlock &out) {
+void decodeQ3K(const uint8_t *block, KBlockParts &out) {
   const uint8_t *hmask = block, *qs = block + 32, *packed = block + 96;
   out.dBits = loadU16(block + 108);
-  float d = detail::halfToFloat(out.dBits);
   // 16 6-bit scales: the low nibbles of bytes 0..7 (scales 0..7) and their
   // high nibbles (8..15), the top two bits from bytes 8..11, two bits per
   // scale, bytes 8 + s % 4, bit pair s / 4.
@@ -98,8 +82,6 @@ void decodeQ3K(const uint8_t *block, DecodedBlock &out) {
     unsigned high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
     out.subScale[s] = int(low | (high << 4)) - 32;
     out.subMin[s] = 0;
-    out.scale[s] = d * float(out.subScale[s]);
-    out.min[s] = 0.0f;
   }
   // Code = low two bits + 4 * high bit; the high bit of value e sits in
   // hmask[e % 32], bit 4 * (e / 128) + field. ggml's value is code - 4.
@@ -116,11 +98,9 @@ void decodeQ3K(const uint8_t *block, DecodedBlock &out) {
 /// Values 64 c .. 64 c + 63 use qs[32 c .. 32 c + 31]: the low nibbles
 /// for the first 32, the high ones for the next; Q5_K's fifth bit of value
 /// 64 c + 32 h + l is bit 2 c + h of qh[l].
-void decodeQ45K(const uint8_t *block, bool fiveBits, DecodedBlock &out) {
+void decodeQ45K(const uint8_t *block, bool fiveBits, KBlockParts &out) {
   out.dBits = loadU16(block);
   out.dminBits = loadU16(block + 2);
-  float d = detail::halfToFloat(out.dBits);
-  float dmin = detail::halfToFloat(out.dminBits);
   const uint8_t *packed = block + 4;
   const uint8_t *qh = block + 16;
   const uint8_t *qs = block + (fiveBits ? 48 : 16);
@@ -129,8 +109,6 @@ void decodeQ45K(const uint8_t *block, bool fiveBits, DecodedBlock &out) {
     scaleMinK4(s, packed, scale, min);
     out.subScale[s] = scale;
     out.subMin[s] = min;
-    out.scale[s] = d * float(scale);
-    out.min[s] = dmin * float(min);
   }
   for (int e = 0; e < kKQuantBlock; ++e) {
     int c = e / 64, h = (e % 64) / 32, l = e % 32;
@@ -144,16 +122,13 @@ void decodeQ45K(const uint8_t *block, bool fiveBits, DecodedBlock &out) {
 /// Q6_K: each half (128 values) uses 64 bytes of ql and 32 of qh. Quarter
 /// k of the half takes the low (k < 2) or high nibble of ql[l + 32 (k % 2)]
 /// and bits 2k, 2k + 1 of qh[l]; ggml's value is code - 32.
-void decodeQ6K(const uint8_t *block, DecodedBlock &out) {
+void decodeQ6K(const uint8_t *block, KBlockParts &out) {
   const uint8_t *ql = block, *qh = block + 128;
   const int8_t *scales = reinterpret_cast<const int8_t *>(block + 192);
   out.dBits = loadU16(block + 208);
-  float d = detail::halfToFloat(out.dBits);
   for (int s = 0; s < 16; ++s) {
     out.subScale[s] = scales[s];
     out.subMin[s] = 0;
-    out.scale[s] = d * float(scales[s]);
-    out.min[s] = 0.0f;
   }
   for (int e = 0; e < kKQuantBlock; ++e) {
     int half = e / 128, k = (e % 128) / 32, l = e % 32;
@@ -163,24 +138,43 @@ void decodeQ6K(const uint8_t *block, DecodedBlock &out) {
   }
 }
 
-void decode(DType dtype, const uint8_t *block, DecodedBlock &out) {
+} // namespace
+
+KBlockParts detail::decodeKBlock(DType dtype, const uint8_t *block) {
+  KBlockParts out;
   switch (dtype) {
   case DType::Q2_K:
-    return decodeQ2K(block, out);
+    decodeQ2K(block, out);
+    break;
   case DType::Q3_K:
-    return decodeQ3K(block, out);
+    decodeQ3K(block, out);
+    break;
   case DType::Q4_K:
-    return decodeQ45K(block, /*fiveBits=*/false, out);
+    decodeQ45K(block, /*fiveBits=*/false, out);
+    break;
   case DType::Q5_K:
-    return decodeQ45K(block, /*fiveBits=*/true, out);
+    decodeQ45K(block, /*fiveBits=*/true, out);
+    break;
   case DType::Q6_K:
-    return decodeQ6K(block, out);
+    decodeQ6K(block, out);
+    break;
   default:
     assert(false && "not a K-quant dtype");
   }
+  return out;
 }
 
-} // namespace
+/// ggml's float scale and minimum of each group of `parts`: d * s[g] and
+/// dmin * m[g] (0 for the symmetric formats), single f32 products.
+static void groupFloats(const KBlockParts &parts, int64_t groups, float *scale,
+                        float *min) {
+  float d = detail::halfToFloat(parts.dBits);
+  float dmin = detail::halfToFloat(parts.dminBits);
+  for (int64_t g = 0; g < groups; ++g) {
+    scale[g] = d * float(parts.subScale[g]);
+    min[g] = dmin * float(parts.subMin[g]);
+  }
+}
 
 bool qopt::model::isKQuant(DType dtype) {
   switch (dtype) {
@@ -214,29 +208,31 @@ KQuantFormat detail::kquantFormat(DType dtype) {
 }
 
 void detail::dequantizeKBlock(DType dtype, const uint8_t *block, float *out) {
-  DecodedBlock decoded;
-  decode(dtype, block, decoded);
+  KBlockParts decoded = decodeKBlock(dtype, block);
   KQuantFormat format = kquantFormat(dtype);
+  float scale[16], min[16];
+  groupFloats(decoded, kKQuantBlock / format.groupSize, scale, min);
   int zero = format.asymmetric ? 0 : 1 << (format.bits - 1);
   for (int e = 0; e < kKQuantBlock; ++e) {
     int g = int(e / format.groupSize);
     int q = int(decoded.codes[e]) - zero;
     // ggml: a * q - m with the minimums, a * (q - 2^(bits-1)) without.
-    out[e] = format.asymmetric ? decoded.scale[g] * float(q) - decoded.min[g]
-                               : decoded.scale[g] * float(q);
+    out[e] =
+        format.asymmetric ? scale[g] * float(q) - min[g] : scale[g] * float(q);
   }
 }
 
 void detail::unpackKBlock(DType dtype, const uint8_t *block, uint8_t *codes,
                           float *scales, float *zeros) {
-  DecodedBlock decoded;
-  decode(dtype, block, decoded);
+  KBlockParts decoded = decodeKBlock(dtype, block);
   KQuantFormat format = kquantFormat(dtype);
   int64_t groups = kKQuantBlock / format.groupSize;
+  float scale[16], min[16];
+  groupFloats(decoded, groups, scale, min);
   for (int e = 0; e < kKQuantBlock; ++e)
     codes[e] = decoded.codes[e];
   for (int64_t g = 0; g < groups; ++g) {
-    float a = decoded.scale[g], m = decoded.min[g];
+    float a = scale[g], m = min[g];
     scales[g] = a;
     if (!format.asymmetric)
       continue;
@@ -282,8 +278,7 @@ static void writeRecord(uint16_t super, const int *sub, int64_t groups,
 void detail::unpackKBlockTwoLevel(DType dtype, const uint8_t *block,
                                   uint8_t *codes, uint8_t *scaleRecord,
                                   uint8_t *minRecord) {
-  DecodedBlock decoded;
-  decode(dtype, block, decoded);
+  KBlockParts decoded = decodeKBlock(dtype, block);
   KQuantFormat format = kquantFormat(dtype);
   int64_t groups = kKQuantBlock / format.groupSize;
   unsigned subBits = kquantSubBits(dtype);
@@ -293,209 +288,27 @@ void detail::unpackKBlockTwoLevel(DType dtype, const uint8_t *block,
     writeRecord(decoded.dminBits, decoded.subMin, groups, subBits, minRecord);
 }
 
-//===----------------------------------------------------------------------===//
-// Encoding
-//===----------------------------------------------------------------------===//
-
-namespace {
-
-/// Round to nearest, then clamp to [lo, hi].
-int roundClamp(float x, int lo, int hi) {
-  return std::min(hi, std::max(lo, int(std::lround(x))));
+/// The sub-codes of one two-level record (the inverse of writeRecord);
+/// returns the f16 bits of its super-scale.
+static uint16_t readRecord(const uint8_t *record, int64_t groups,
+                           unsigned subBits, int *sub) {
+  const uint8_t *codes = record + 2;
+  for (int64_t g = 0; g < groups; ++g)
+    sub[g] = subBits == 4 ? (codes[g / 2] >> (4 * (g % 2))) & 0xF
+                          : int(int8_t(codes[g]));
+  return loadU16(record);
 }
 
-/// Rounded up, then clamped to [0, hi] (x >= 0).
-int ceilClamp(float x, int hi) {
-  return std::min(hi, std::max(0, int(std::ceil(x))));
-}
-
-/// f16 super-block scale that maps `largest` to `steps`: rounded to f16
-/// first, so the sub-block scales are quantized against the stored value.
-float superScale(float largest, int steps, uint16_t &bits) {
-  bits = floatToHalf(largest / float(steps));
-  return detail::halfToFloat(bits);
-}
-
-/// Codes of a format with minimums: per group, the range [min(0, lo), hi]
-/// over 2^bits - 1 steps; scales and minimums on grids of `scaleSteps` /
-/// `minSteps` under f16 super-block scales `d` / `dmin`. Fills the codes,
-/// the integer scales and minimums, and the two f16 scales.
-void encodeWithMins(const float *x, const KQuantFormat &format, int scaleSteps,
-                    int minSteps, uint8_t *codes, uint8_t *scales,
-                    uint8_t *mins, uint16_t &d, uint16_t &dmin) {
+KBlockParts detail::partsFromTwoLevel(DType dtype, const uint8_t *codes,
+                                      const uint8_t *scaleRecord,
+                                      const uint8_t *minRecord) {
+  KQuantFormat format = kquantFormat(dtype);
   int64_t groups = kKQuantBlock / format.groupSize;
-  int nmax = (1 << format.bits) - 1;
-  float range[16], offset[16], maxRange = 0.0f, maxOffset = 0.0f;
-  for (int64_t g = 0; g < groups; ++g) {
-    const float *v = x + g * format.groupSize;
-    float lo = 0.0f, hi = v[0];
-    for (int64_t i = 0; i < format.groupSize; ++i) {
-      lo = std::min(lo, v[i]);
-      hi = std::max(hi, v[i]);
-    }
-    range[g] = (hi - lo) / float(nmax);
-    offset[g] = -lo;
-    maxRange = std::max(maxRange, range[g]);
-    maxOffset = std::max(maxOffset, offset[g]);
-  }
-  float df = superScale(maxRange, scaleSteps, d);
-  float dminf = superScale(maxOffset, minSteps, dmin);
-  for (int64_t g = 0; g < groups; ++g) {
-    // The minimum is rounded up, then the scale up to cover what remains,
-    // so that (but for the clamps at the grids' ends) no value is clipped.
-    mins[g] =
-        uint8_t(dminf > 0.0f ? ceilClamp(offset[g] / dminf, minSteps) : 0);
-    float m = dminf * float(mins[g]);
-    float hi = range[g] * float(nmax) - offset[g];
-    scales[g] = uint8_t(
-        df > 0.0f ? ceilClamp((hi + m) / float(nmax) / df, scaleSteps) : 0);
-    float a = df * float(scales[g]);
-    for (int64_t i = 0; i < format.groupSize; ++i) {
-      int64_t e = g * format.groupSize + i;
-      codes[e] = uint8_t(a > 0.0f ? roundClamp((x[e] + m) / a, 0, nmax) : 0);
-    }
-  }
-}
-
-/// Codes of a symmetric format: per group, the value of largest magnitude
-/// maps to -2^(bits-1); signed integer scales in [-scaleLimit - 1,
-/// scaleLimit] under one f16 super-block scale `d`.
-void encodeSymmetric(const float *x, const KQuantFormat &format, int scaleLimit,
-                     uint8_t *codes, int *scales, uint16_t &d) {
-  int64_t groups = kKQuantBlock / format.groupSize;
-  int qmin = -(1 << (format.bits - 1)), qmax = -qmin - 1;
-  float scale[16], largest = 0.0f;
-  for (int64_t g = 0; g < groups; ++g) {
-    const float *v = x + g * format.groupSize;
-    float extreme = 0.0f;
-    for (int64_t i = 0; i < format.groupSize; ++i)
-      if (std::fabs(v[i]) > std::fabs(extreme))
-        extreme = v[i];
-    scale[g] = extreme / float(qmin);
-    largest = std::max(largest, std::fabs(scale[g]));
-  }
-  float df = superScale(largest, scaleLimit, d);
-  for (int64_t g = 0; g < groups; ++g) {
-    // Rounded away from zero, so the extreme value is not clipped.
-    int magnitude =
-        df > 0.0f ? ceilClamp(std::fabs(scale[g]) / df, scaleLimit) : 0;
-    scales[g] = scale[g] < 0.0f ? -magnitude : magnitude;
-    float a = df * float(scales[g]);
-    for (int64_t i = 0; i < format.groupSize; ++i) {
-      int64_t e = g * format.groupSize + i;
-      int q = a != 0.0f ? roundClamp(x[e] / a, qmin, qmax) : 0;
-      codes[e] = uint8_t(q - qmin);
-    }
-  }
-}
-
-void storeU16(uint8_t *p, uint16_t v) {
-  p[0] = uint8_t(v & 0xFF);
-  p[1] = uint8_t(v >> 8);
-}
-
-/// Inverse of low2Bits: puts the low two bits of every code into `qs`.
-void packLow2Bits(const uint8_t *codes, uint8_t *qs) {
-  for (int e = 0; e < kKQuantBlock; ++e) {
-    int half = e / 128, r = e % 128;
-    qs[32 * half + (r % 32)] |= uint8_t((codes[e] & 3) << (2 * (r / 32)));
-  }
-}
-
-void encodeQ2K(const float *x, uint8_t *block) {
-  uint8_t codes[kKQuantBlock], scales[16], mins[16];
-  uint16_t d, dmin;
-  encodeWithMins(x, kquantFormat(DType::Q2_K), 15, 15, codes, scales, mins, d,
-                 dmin);
-  for (int s = 0; s < 16; ++s)
-    block[s] = uint8_t(scales[s] | (mins[s] << 4));
-  packLow2Bits(codes, block + 16);
-  storeU16(block + 80, d);
-  storeU16(block + 82, dmin);
-}
-
-void encodeQ3K(const float *x, uint8_t *block) {
-  uint8_t codes[kKQuantBlock];
-  int scales[16];
-  uint16_t d;
-  encodeSymmetric(x, kquantFormat(DType::Q3_K), 31, codes, scales, d);
-  uint8_t *hmask = block, *packed = block + 96;
-  for (int s = 0; s < 16; ++s) {
-    unsigned v = unsigned(scales[s] + 32);
-    if (s < 8)
-      packed[s] |= uint8_t(v & 0xF);
-    else
-      packed[s - 8] |= uint8_t((v & 0xF) << 4);
-    packed[8 + s % 4] |= uint8_t((v >> 4) << (2 * (s / 4)));
-  }
-  packLow2Bits(codes, block + 32);
-  for (int e = 0; e < kKQuantBlock; ++e)
-    hmask[e % 32] |=
-        uint8_t(((codes[e] >> 2) & 1) << (4 * (e / 128) + (e % 128) / 32));
-  storeU16(block + 108, d);
-}
-
-void encodeQ45K(const float *x, bool fiveBits, uint8_t *block) {
-  uint8_t codes[kKQuantBlock], scales[8], mins[8];
-  uint16_t d, dmin;
-  encodeWithMins(x, kquantFormat(fiveBits ? DType::Q5_K : DType::Q4_K), 63, 63,
-                 codes, scales, mins, d, dmin);
-  storeU16(block, d);
-  storeU16(block + 2, dmin);
-  // Inverse of scaleMinK4.
-  uint8_t *packed = block + 4;
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      packed[j] |= scales[j];
-      packed[j + 4] |= mins[j];
-    } else {
-      packed[j + 4] = uint8_t((scales[j] & 0xF) | ((mins[j] & 0xF) << 4));
-      packed[j - 4] |= uint8_t((scales[j] >> 4) << 6);
-      packed[j] |= uint8_t((mins[j] >> 4) << 6);
-    }
-  }
-  uint8_t *qh = block + 16, *qs = block + (fiveBits ? 48 : 16);
-  for (int e = 0; e < kKQuantBlock; ++e) {
-    int c = e / 64, h = (e % 64) / 32, l = e % 32;
-    qs[32 * c + l] |= uint8_t((codes[e] & 0xF) << (4 * h));
-    if (fiveBits)
-      qh[l] |= uint8_t(((codes[e] >> 4) & 1) << (2 * c + h));
-  }
-}
-
-void encodeQ6K(const float *x, uint8_t *block) {
-  uint8_t codes[kKQuantBlock];
-  int scales[16];
-  uint16_t d;
-  encodeSymmetric(x, kquantFormat(DType::Q6_K), 127, codes, scales, d);
-  uint8_t *ql = block, *qh = block + 128;
-  for (int e = 0; e < kKQuantBlock; ++e) {
-    int half = e / 128, k = (e % 128) / 32, l = e % 32;
-    ql[64 * half + l + 32 * (k % 2)] |=
-        uint8_t((codes[e] & 0xF) << (4 * (k / 2)));
-    qh[32 * half + l] |= uint8_t((codes[e] >> 4) << (2 * k));
-  }
-  for (int s = 0; s < 16; ++s)
-    block[192 + s] = uint8_t(int8_t(scales[s]));
-  storeU16(block + 208, d);
-}
-
-} // namespace
-
-void detail::quantizeKBlock(DType dtype, const float *x, uint8_t *block) {
-  std::memset(block, 0, size_t(kquantFormat(dtype).blockBytes));
-  switch (dtype) {
-  case DType::Q2_K:
-    return encodeQ2K(x, block);
-  case DType::Q3_K:
-    return encodeQ3K(x, block);
-  case DType::Q4_K:
-    return encodeQ45K(x, /*fiveBits=*/false, block);
-  case DType::Q5_K:
-    return encodeQ45K(x, /*fiveBits=*/true, block);
-  case DType::Q6_K:
-    return encodeQ6K(x, block);
-  default:
-    assert(false && "not a K-quant dtype");
-  }
+  unsigned subBits = kquantSubBits(dtype);
+  KBlockParts parts;
+  std::copy(codes, codes + kKQuantBlock, parts.codes);
+  parts.dBits = readRecord(scaleRecord, groups, subBits, parts.subScale);
+  if (format.asymmetric)
+    parts.dminBits = readRecord(minRecord, groups, subBits, parts.subMin);
+  return parts;
 }

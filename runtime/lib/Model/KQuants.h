@@ -10,6 +10,9 @@
 //     byte and one scale (and zero point for Q2_K/Q4_K/Q5_K) per sub-block;
 //   - unpackKBlockTwoLevel: one code per byte and the file's two-level
 //     scales (and minimums) as qopt's `super = 256` records.
+// Both views come from KBlockParts, the block's numbers as the file holds
+// them; packKBlock writes those numbers back as a block (KQuantEncode.cpp,
+// with qopt's encoder of floats and the writer of two-level records).
 // Bit layouts are in docs/model-io.md.
 //
 //===----------------------------------------------------------------------===//
@@ -38,6 +41,31 @@ struct KQuantFormat {
 };
 KQuantFormat kquantFormat(DType dtype);
 
+/// The numbers of one block as the file holds them: one code per value,
+/// the f16 bits of the super-scale d (and dmin) and the integer sub-scales
+/// (and sub-minimums) per group: Q3_K's 6-bit scales minus 32, Q6_K's
+/// signed bytes, the others unsigned. ggml's group scale is d * subScale[g]
+/// and its minimum dmin * subMin[g].
+struct KBlockParts {
+  uint8_t codes[kKQuantBlock];
+  uint16_t dBits = 0, dminBits = 0;
+  int subScale[16] = {};
+  int subMin[16] = {};
+};
+
+/// The parts of the K-quant block at `block`.
+KBlockParts decodeKBlock(DType dtype, const uint8_t *block);
+
+/// Writes `parts` as one block of `dtype` at `block` (blockBytes bytes), the
+/// inverse of decodeKBlock. The caller checks that every number fits its
+/// field (kblockPartsFit).
+void packKBlock(DType dtype, const KBlockParts &parts, uint8_t *block);
+
+/// True if the codes and sub-codes of `parts` fit `dtype`'s fields: codes
+/// below 2^bits, sub-scales and minimums in [0, 15] (Q2_K), [-32, 31]
+/// (Q3_K), [0, 63] (Q4_K, Q5_K) or [-128, 127] (Q6_K).
+bool kblockPartsFit(DType dtype, const KBlockParts &parts);
+
 /// Writes the 256 values of the K-quant block at `block` to `out`.
 void dequantizeKBlock(DType dtype, const uint8_t *block, float *out);
 
@@ -58,6 +86,13 @@ int64_t kquantRecordBytes(DType dtype);
 /// dmin and the sub-minimums to `minRecord`. Exactly the file's numbers.
 void unpackKBlockTwoLevel(DType dtype, const uint8_t *block, uint8_t *codes,
                           uint8_t *scaleRecord, uint8_t *minRecord);
+
+/// The parts of one block from its 256 codes and its two-level records
+/// (the inverse of unpackKBlockTwoLevel; `minRecord` only for asymmetric
+/// formats).
+KBlockParts partsFromTwoLevel(DType dtype, const uint8_t *codes,
+                              const uint8_t *scaleRecord,
+                              const uint8_t *minRecord);
 
 /// Encodes the 256 values at `x` as one K-quant block at `block`
 /// (kquantFormat(dtype).blockBytes bytes) with qopt's round-to-nearest

@@ -7,8 +7,10 @@
 // (qopt's codes, scales and zero points, what the importer feeds to the
 // kernels) must give the same values through w = a * (q - z), exactly for
 // the symmetric types and within a few ulp for those with minimums. Then
-// qopt's own encoder (quantizeKQuant) round-trips through the decoder, and
-// malformed K-quant tensors are refused.
+// qopt's own encoder (quantizeKQuant) round-trips through the decoder, the
+// two-level form packs back into the file's bytes (packTwoLevelKQuant, the
+// GGUF export of imported K-quants), and malformed K-quant tensors are
+// refused.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <random>
 
 using namespace qopt::model;
 using namespace qopt::model::testing;
@@ -234,6 +237,58 @@ TEST_P(KQuantReferenceTest, EncoderRoundTrips) {
   err /= 512;
   double limit[] = {0.0, 0.0, 0.012, 0.005, 0.0025, 0.0013, 0.0007};
   EXPECT_LT(err, limit[type.bits]) << type.name;
+}
+
+/// The two-level form packs back into the file's bytes: ggml's blocks,
+/// and random ones (every bit of a K-quant block is a field, so any bytes
+/// decode to numbers that pack back into them).
+TEST_P(KQuantReferenceTest, TwoLevelPacksBackToTheFileBytes) {
+  const KType &type = GetParam();
+  TensorRef quantized = tensorOf(*file, type.name);
+  EXPECT_EQ(kquantTypeOf(type.bits, type.group, type.asymmetric, 256,
+                         type.dtype == DType::Q2_K ? 4 : 8),
+            type.ggml);
+  std::vector<uint8_t> original(quantized.data,
+                                quantized.data + quantized.numBytes);
+  TwoLevelQuantized q = unwrap(toTwoLevelQuantized(quantized));
+  EXPECT_EQ(unwrap(packTwoLevelKQuant(q)), original) << type.name;
+
+  std::mt19937 rng(7);
+  std::vector<uint8_t> random(original.size());
+  for (uint8_t &b : random)
+    b = uint8_t(rng());
+  TensorRef randomRef = tensorOver(type.dtype, quantized.shape, random);
+  TwoLevelQuantized r = unwrap(toTwoLevelQuantized(randomRef));
+  EXPECT_EQ(unwrap(packTwoLevelKQuant(r)), random) << type.name;
+}
+
+/// Numbers outside a K-quant's fields, sizes that do not match and forms no
+/// K-quant has are errors, not wrapped bits.
+TEST_P(KQuantReferenceTest, TwoLevelPackingRefusesWhatDoesNotFit) {
+  const KType &type = GetParam();
+  TwoLevelQuantized q = unwrap(toTwoLevelQuantized(tensorOf(*file, type.name)));
+  // Block 1 with a number one past its field: a sub-scale (Q3_K 32, Q4_K
+  // and Q5_K 64), or a code (Q2_K's nibbles and Q6_K's signed bytes fill
+  // their fields, so code 4 / 64 instead).
+  TwoLevelQuantized wide = q;
+  if (type.dtype == DType::Q2_K || type.dtype == DType::Q6_K)
+    wide.codes[256] = uint8_t(1u << type.bits);
+  else
+    wide.scaleRecords[q.recordBytes + 2] =
+        uint8_t(type.dtype == DType::Q3_K ? 32 : 64);
+  expectError(packTwoLevelKQuant(wide), "super-block 1 does not fit");
+  // Q4_K and Q5_K minimums are unsigned.
+  if (type.dtype == DType::Q4_K || type.dtype == DType::Q5_K) {
+    TwoLevelQuantized negativeMin = q;
+    negativeMin.minRecords[2] = 0xFF;
+    expectError(packTwoLevelKQuant(negativeMin), "super-block 0 does not fit");
+  }
+  TwoLevelQuantized shortRecords = q;
+  shortRecords.scaleRecords.pop_back();
+  expectError(packTwoLevelKQuant(shortRecords), "records of the wrong size");
+  TwoLevelQuantized otherForm = q;
+  otherForm.groupSize *= 2;
+  expectError(packTwoLevelKQuant(otherForm), "are no GGUF K-quant");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllKQuants, KQuantReferenceTest,

@@ -9,6 +9,8 @@
 
 #include "qopt/Tools/GGUFExport.h"
 
+#include "ExportWeights.h"
+
 #include "qopt/Dialect/QOpt/QOptOps.h"
 #include "qopt/Model/GGUFWriter.h"
 #include "qopt/Runtime/QuantMath.h"
@@ -23,60 +25,18 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::qopt;
 namespace model = ::qopt::model;
 namespace rt = ::qopt::runtime;
+using namespace mlir::qopt::gguf_export;
 
 namespace {
-llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
-/// The element bytes of a constant (a splat expanded).
-llvm::Expected<std::vector<char>> constantBytes(Value value,
-                                                const llvm::Twine &what) {
-  auto cst = value.getDefiningOp<arith::ConstantOp>();
-  if (!cst)
-    return makeError(what + " is not a constant");
-  auto type = cast<ShapedType>(cst.getType());
-  int64_t n = type.getNumElements();
-  unsigned width = type.getElementType().getIntOrFloatBitWidth();
-  if (width % 8 != 0)
-    return makeError(what + " has " + llvm::Twine(width) + "-bit elements");
-  size_t bytes = static_cast<size_t>(n) * (width / 8);
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(cst.getValue())) {
-    ArrayRef<char> data = resource.getData();
-    if (data.size() != bytes)
-      return makeError(what + " has no data (elided resource)");
-    return std::vector<char>(data.begin(), data.end());
-  }
-  auto dense = dyn_cast<DenseElementsAttr>(cst.getValue());
-  if (!dense)
-    return makeError(what + " is not a dense constant");
-  ArrayRef<char> raw = dense.getRawData();
-  std::vector<char> out(bytes);
-  if (dense.isSplat()) {
-    for (size_t i = 0; i < bytes; i += width / 8)
-      std::memcpy(out.data() + i, raw.data(), width / 8);
-  } else {
-    std::memcpy(out.data(), raw.data(), bytes);
-  }
-  return out;
-}
-
-/// The original row of output row `row` when q/k rows are permuted from
-/// rotate-half to interleaved pairs (identity when `headDim` is 0).
-int64_t sourceRow(int64_t row, int64_t headDim) {
-  if (headDim == 0)
-    return row;
-  int64_t head = row / headDim, i = row % headDim, half = headDim / 2;
-  return head * headDim + (i % 2) * half + i / 2;
-}
-
 void appendHalf(std::vector<uint8_t> &out, uint16_t bits) {
   out.push_back(bits & 0xff);
   out.push_back(bits >> 8);
@@ -116,6 +76,11 @@ public:
 
   model::GGUFWriter writer;
   int quantizedQ8 = 0, quantizedQ4 = 0, halfWeights = 0;
+  /// Tensors written as each K-quant type.
+  std::map<model::GGMLType, int> kquantWeights;
+  /// llama_ftype of the file (general.file_type): the type most weights
+  /// have, as llama.cpp labels a mixed file by its main type.
+  uint32_t fileType() const;
 
 private:
   llvm::Error quantized(StringRef name, PackOp pack, int64_t headDim);
@@ -149,8 +114,8 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
   if (auto deq = value.getDefiningOp<DequantizeOp>()) {
     auto pack = deq.getInput().getDefiningOp<PackOp>();
     if (!pack)
-      return makeError("weight '" + name +
-                       "' is quantized but not a constant pack");
+      return exportError("weight '" + name +
+                         "' is quantized but not a constant pack");
     return quantized(name, pack, headDim);
   }
   llvm::Expected<std::vector<char>> bytes = constantBytes(value, name);
@@ -174,12 +139,6 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
 
 llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   auto qt = cast<QTensorType>(pack.getType());
-  if (qt.isTwoLevel())
-    return makeError("weight '" + name +
-                     "' has two-level K-quant scales (super = " +
-                     llvm::Twine(qt.getSuperGroup()) +
-                     "): the GGUF export writes float, Q8_0 and Q4_0 "
-                     "tensors, not K-quants");
   llvm::Expected<std::vector<char>> storage =
       constantBytes(pack.getCodes(), name + " codes");
   if (!storage)
@@ -211,8 +170,9 @@ llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
                    ? c
                    : options.servedBits;
   if (r < c && qt.getLayout() != Layout::Nested)
-    return makeError("weight '" + name + "' is static " + llvm::Twine(c) +
-                     "-bit; only a nested model is exported at another width");
+    return exportError(
+        "weight '" + name + "' is static " + llvm::Twine(c) +
+        "-bit; only a nested model is exported at another width");
   bool grouped = qt.getGranularity() == Granularity::Group;
   int64_t group = grouped ? qt.getElementsPerGroup() : cols;
   int64_t groupsPerRow = (cols + group - 1) / group;
@@ -298,7 +258,16 @@ void Exporter::writeBlocks(StringRef name, QTensorType qt,
 llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
   auto qt = cast<QTensorType>(pack.getType());
   if (qt.isSliced() || qt.getRank() != 2)
-    return makeError("weight '" + name + "' is a sliced or non-2-D qtensor");
+    return exportError("weight '" + name + "' is a sliced or non-2-D qtensor");
+  // Two-level scales (imported K-quants): the K-quant blocks they came from.
+  if (qt.isTwoLevel()) {
+    llvm::Expected<model::GGMLType> type =
+        writeKQuantWeight(writer, name, pack, headDim, options.servedBits);
+    if (!type)
+      return type.takeError();
+    ++kquantWeights[*type];
+    return llvm::Error::success();
+  }
   UnpackedWeight w;
   if (llvm::Error err = unpack(name, pack, w))
     return err;
@@ -314,7 +283,7 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
                       : r != 8 && r != 4 ? std::to_string(r) + "-bit"
                                          : "";
     if (!why.empty())
-      return makeError(
+      return exportError(
           "weight '" + name + "' is " + why +
           "; GGUF has Q8_0 and Q4_0 for qopt's symmetric groups of 32 at 8 "
           "or 4 bits (quantize with --scheme sym --group 32 --bits 8|4, or "
@@ -327,6 +296,28 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
 }
 
 /// Whether `a` and `b` are the same value or constants of the same data.
+uint32_t Exporter::fileType() const {
+  // llama_ftype: MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7,
+  // MOSTLY_Q2_K = 10, MOSTLY_Q3_K_M = 12, MOSTLY_Q4_K_M = 15,
+  // MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18; ALL_F32 = 0.
+  std::vector<std::pair<int, uint32_t>> counts = {{quantizedQ4, 2},
+                                                  {quantizedQ8, 7}};
+  for (auto [type, n] : kquantWeights) {
+    uint32_t ftype = type == model::GGMLType::Q2_K   ? 10
+                     : type == model::GGMLType::Q3_K ? 12
+                     : type == model::GGMLType::Q4_K ? 15
+                     : type == model::GGMLType::Q5_K ? 17
+                                                     : 18;
+    counts.push_back({n, ftype});
+  }
+  auto most = std::max_element(
+      counts.begin(), counts.end(),
+      [](const auto &a, const auto &b) { return a.first < b.first; });
+  if (most->first > 0)
+    return most->second;
+  return halfWeights ? 1 : 0;
+}
+
 bool sameConstant(Value a, Value b) {
   if (a == b)
     return true;
@@ -365,8 +356,8 @@ llvm::Error Exporter::writeTensors(func::FuncOp prefill) {
     if (auto emb = dyn_cast<EmbeddingOp>(op)) {
       embeddingTable = emb.getTable();
       if (isa<QTensorType>(embeddingTable.getType()))
-        return check(makeError("a quantized embedding table is not exported "
-                               "(quantize the linear roles only)"));
+        return check(exportError("a quantized embedding table is not exported "
+                                 "(quantize the linear roles only)"));
       check(weight("token_embd.weight", embeddingTable));
     } else if (auto n = dyn_cast<RMSNormOp>(op)) {
       int64_t i = norms++;
@@ -380,8 +371,8 @@ llvm::Error Exporter::writeTensors(func::FuncOp prefill) {
       auto role = linear->getAttrOfType<StringAttr>("qopt.role");
       auto layer = linear->getAttrOfType<IntegerAttr>("qopt.layer");
       if (!role)
-        return check(makeError("a linear without qopt.role (import the model "
-                               "with qopt-import)"));
+        return check(exportError("a linear without qopt.role (import the model "
+                                 "with qopt-import)"));
       if (role.getValue() == "classifier") {
         // Tied: the same table (qopt-fuse-norms gives the classifier its
         // own copy, which is then written).
@@ -392,7 +383,7 @@ llvm::Error Exporter::writeTensors(func::FuncOp prefill) {
       std::optional<StringRef> name = ggufLinearName(role.getValue());
       if (!name || !layer)
         return check(
-            makeError("unexpected linear role '" + role.getValue() + "'"));
+            exportError("unexpected linear role '" + role.getValue() + "'"));
       int64_t headDim = 0;
       if (rotateHalf && (role.getValue() == "q" || role.getValue() == "k"))
         headDim = cfg.headDim();
@@ -404,8 +395,8 @@ llvm::Error Exporter::writeTensors(func::FuncOp prefill) {
   if (error)
     return error;
   if (norms != 2 * cfg.numLayers + 1)
-    return makeError("expected " + llvm::Twine(2 * cfg.numLayers + 1) +
-                     " RMSNorms in @prefill, found " + llvm::Twine(norms));
+    return exportError("expected " + llvm::Twine(2 * cfg.numLayers + 1) +
+                       " RMSNorms in @prefill, found " + llvm::Twine(norms));
   return llvm::Error::success();
 }
 } // namespace
@@ -430,16 +421,16 @@ static llvm::Error checkExportable(func::FuncOp prefill,
       unsupported = "sliding-window attention";
   });
   if (!unsupported.empty())
-    return makeError("the model uses " + unsupported +
-                     ", which the GGUF exporter does not write");
+    return exportError("the model uses " + unsupported +
+                       ", which the GGUF exporter does not write");
   bool online = false;
   prefill.walk([&](HadamardOp) { online = true; });
   if (online)
-    return makeError("the model computes online Hadamard transforms "
-                     "(qopt-fold-rotations R3/R4), which llama.cpp does not; "
-                     "fold only r1,r2 to export it");
+    return exportError("the model computes online Hadamard transforms "
+                       "(qopt-fold-rotations R3/R4), which llama.cpp does not; "
+                       "fold only r1,r2 to export it");
   if (static_cast<int64_t>(vocabulary.tokens.size()) > cfg.vocabSize)
-    return makeError(
+    return exportError(
         "the tokenizer has more tokens than the model's vocabulary");
   return llvm::Error::success();
 }
@@ -477,11 +468,11 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
   if (!cfg)
     return cfg.takeError();
   if (cfg->architecture != "llama")
-    return makeError("GGUF export writes llama models; this one is '" +
-                     cfg->architecture + "'");
+    return exportError("GGUF export writes llama models; this one is '" +
+                       cfg->architecture + "'");
   auto prefill = module.lookupSymbol<func::FuncOp>(kPrefillFunction);
   if (!prefill)
-    return makeError("the module has no @prefill function");
+    return exportError("the module has no @prefill function");
   if (llvm::Error err = checkExportable(prefill, *cfg, vocabulary))
     return err;
 
@@ -492,10 +483,6 @@ llvm::Error mlir::qopt::exportGGUF(ModuleOp module,
   // order, so it is added last (GGUF readers look keys up by name).
   if (llvm::Error err = e.writeTensors(prefill))
     return err;
-  // llama_ftype: MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_F16 = 1, ALL_F32.
-  w.addUInt32("general.file_type", e.quantizedQ4   ? 2
-                                   : e.quantizedQ8 ? 7
-                                   : e.halfWeights ? 1
-                                                   : 0);
+  w.addUInt32("general.file_type", e.fileType());
   return w.write(path);
 }

@@ -97,6 +97,23 @@ std::vector<uint8_t> quantizeQ4_0(llvm::ArrayRef<float> values);
 std::vector<uint8_t> quantizeKQuant(GGMLType type,
                                     llvm::ArrayRef<float> values);
 
+/// The K-quant type whose blocks hold two-level weights of this form
+/// (TwoLevelQuantized, as toTwoLevelQuantized makes them): Q2_K 2-bit
+/// asymmetric groups of 16 with 4-bit sub-codes, Q3_K 3-bit symmetric
+/// groups of 16, Q4_K and Q5_K 4- and 5-bit asymmetric groups of 32, Q6_K
+/// 6-bit symmetric groups of 16 (8-bit sub-codes, super-groups of 256), or
+/// nullopt.
+std::optional<GGMLType> kquantTypeOf(unsigned bits, int64_t groupSize,
+                                     bool asymmetric, int64_t superSize,
+                                     unsigned subBits);
+/// The blocks of `q` (a multiple of 256 codes, row-major) as its K-quant
+/// type, holding exactly its codes and records: the inverse of
+/// toTwoLevelQuantized. An error for a form no K-quant has, or naming the
+/// first super-block whose numbers do not fit the type's fields (e.g. a
+/// Q4_K sub-scale outside 0..63).
+llvm::Expected<std::vector<uint8_t>>
+packTwoLevelKQuant(const TwoLevelQuantized &q);
+
 /// `values` stored as `type`: converted (f32, f16, bf16) or quantized
 /// (Q8_0, Q4_0: a multiple of 32 values; K-quants: of 256) as above.
 std::vector<uint8_t> encodeValues(GGMLType type, llvm::ArrayRef<float> values);

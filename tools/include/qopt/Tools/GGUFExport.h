@@ -9,6 +9,12 @@
 //   symmetric, groups of 32, 8 bits         -> Q8_0 (d = a, q = code - 128)
 //   symmetric, groups of 32, 4 bits         -> Q4_0 (d = a, q = code)
 //   symmetric int8 served at 4 bits (nested) -> Q4_0 (d = 16 a, q = S(code, 4))
+// A weight imported from a K-quant with its two-level scales (`super =
+// 256`, qopt-import's default) goes back as the K-quant blocks it came
+// from (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), the same bytes as in the original
+// file, so a K-quant GGUF re-quantized in part (e.g. `qopt-run quantize
+// --roles`) keeps its other weights as they were. general.file_type is the
+// type most quantized weights have (Q4_K: MOSTLY_Q4_K_M).
 // A quantized weight whose rows are not a multiple of 32 cannot be a ggml
 // block type: it is written dequantized as F32 (llama.cpp's own converter
 // keeps such tensors in float). Any other quantization (asymmetric, other
