@@ -57,6 +57,28 @@ gguf_export::constantBytes(Value value, const llvm::Twine &what) {
 
 /// The original row of output row `row` when q/k rows are permuted from
 /// rotate-half to interleaved pairs (identity when `headDim` is 0).
+llvm::Expected<gguf_export::PackBytes>
+gguf_export::packBytes(PackOp pack, const llvm::Twine &name) {
+  PackBytes bytes;
+  auto read = [&](Value part, const char *what,
+                  std::vector<char> &out) -> llvm::Error {
+    llvm::Expected<std::vector<char>> data =
+        constantBytes(part, name + " " + what);
+    if (!data)
+      return data.takeError();
+    out = std::move(*data);
+    return llvm::Error::success();
+  };
+  if (llvm::Error err = read(pack.getCodes(), "codes", bytes.codes))
+    return std::move(err);
+  if (llvm::Error err = read(pack.getScales(), "scales", bytes.scales))
+    return std::move(err);
+  if (pack.getZeros())
+    if (llvm::Error err = read(pack.getZeros(), "zeros", bytes.zeros))
+      return std::move(err);
+  return bytes;
+}
+
 int64_t gguf_export::sourceRow(int64_t row, int64_t headDim) {
   if (headDim == 0)
     return row;
@@ -84,26 +106,14 @@ gguf_export::writeKQuantWeight(model::GGUFWriter &writer, StringRef name,
         ", sub = " + llvm::Twine(qt.getSubBits()) +
         ") that no GGUF K-quant holds (Q2_K..Q6_K as qopt-import makes "
         "them)");
-  llvm::Expected<std::vector<char>> storage =
-      constantBytes(pack.getCodes(), name + " codes");
-  if (!storage)
-    return storage.takeError();
-  llvm::Expected<std::vector<char>> scales =
-      constantBytes(pack.getScales(), name + " scale records");
-  if (!scales)
-    return scales.takeError();
-  std::vector<char> zeros;
-  if (pack.getZeros()) {
-    llvm::Expected<std::vector<char>> bytes =
-        constantBytes(pack.getZeros(), name + " minimum records");
-    if (!bytes)
-      return bytes.takeError();
-    zeros = std::move(*bytes);
-  }
+  llvm::Expected<PackBytes> parts = packBytes(pack, name);
+  if (!parts)
+    return parts.takeError();
+  const std::vector<char> &scales = parts->scales, &zeros = parts->zeros;
   int64_t rows = qt.getShape()[0], cols = qt.getShape()[1];
   std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  rt::unpackDenseRows(reinterpret_cast<const uint8_t *>(storage->data()), rows,
-                      cols, c, codes.data());
+  rt::unpackDenseRows(reinterpret_cast<const uint8_t *>(parts->codes.data()),
+                      rows, cols, c, codes.data());
   // The rows in the file's order.
   model::TwoLevelQuantized q;
   q.bits = c;
@@ -120,7 +130,7 @@ gguf_export::writeKQuantWeight(model::GGUFWriter &writer, StringRef name,
     int64_t src = sourceRow(row, headDim);
     std::memcpy(q.codes.data() + row * cols, codes.data() + src * cols, cols);
     std::memcpy(q.scaleRecords.data() + row * rowRecords,
-                scales->data() + src * rowRecords, rowRecords);
+                scales.data() + src * rowRecords, rowRecords);
     if (q.asymmetric)
       std::memcpy(q.minRecords.data() + row * rowRecords,
                   zeros.data() + src * rowRecords, rowRecords);

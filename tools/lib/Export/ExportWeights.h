@@ -26,6 +26,13 @@ llvm::Error exportError(const llvm::Twine &message);
 llvm::Expected<std::vector<char>> constantBytes(Value value,
                                                 const llvm::Twine &what);
 
+/// The storage bytes of a constant pack's parts (`zeros` empty when it has
+/// none); `name` names the weight in errors.
+struct PackBytes {
+  std::vector<char> codes, scales, zeros;
+};
+llvm::Expected<PackBytes> packBytes(PackOp pack, const llvm::Twine &name);
+
 /// The original row of output row `row` when q/k rows are permuted from
 /// rotate-half to interleaved pairs (identity when `headDim` is 0).
 int64_t sourceRow(int64_t row, int64_t headDim);

@@ -139,29 +139,19 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
 
 llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   auto qt = cast<QTensorType>(pack.getType());
-  llvm::Expected<std::vector<char>> storage =
-      constantBytes(pack.getCodes(), name + " codes");
-  if (!storage)
-    return storage.takeError();
-  llvm::Expected<std::vector<char>> scaleBytes =
-      constantBytes(pack.getScales(), name + " scales");
-  if (!scaleBytes)
-    return scaleBytes.takeError();
+  llvm::Expected<PackBytes> parts = packBytes(pack, name);
+  if (!parts)
+    return parts.takeError();
   Type scaleType =
       cast<ShapedType>(pack.getScales().getType()).getElementType();
-  std::vector<float> scales = decodeFloatElements(*scaleBytes, scaleType);
+  std::vector<float> scales = decodeFloatElements(parts->scales, scaleType);
   std::vector<float> zeros;
-  if (pack.getZeros()) {
-    llvm::Expected<std::vector<char>> zeroBytes =
-        constantBytes(pack.getZeros(), name + " zeros");
-    if (!zeroBytes)
-      return zeroBytes.takeError();
-    zeros = decodeFloatElements(*zeroBytes, scaleType);
-  }
+  if (pack.getZeros())
+    zeros = decodeFloatElements(parts->zeros, scaleType);
   int64_t rows = qt.getShape()[0], cols = qt.getShape()[1];
   unsigned c = qt.getBits();
   std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
-  const auto *packed = reinterpret_cast<const uint8_t *>(storage->data());
+  const auto *packed = reinterpret_cast<const uint8_t *>(parts->codes.data());
   if (qt.getLayout() == Layout::Nested)
     rt::unpackNestedPlanes(packed, rows, cols, c, c, codes.data());
   else
