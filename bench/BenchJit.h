@@ -50,7 +50,8 @@ inline std::unique_ptr<mlir::MLIRContext> makeLoweringContext() {
 /// JIT-compiles it.
 inline std::unique_ptr<mlir::ExecutionEngine>
 jitKernels(mlir::MLIRContext &context, const std::string &source,
-           bool int8Activations = false, int64_t panelTokens = -1) {
+           bool int8Activations = false, int64_t panelTokens = -1,
+           bool gfni = true) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(source,
                                               mlir::ParserConfig(&context));
@@ -64,6 +65,7 @@ jitKernels(mlir::MLIRContext &context, const std::string &source,
       mlir::qopt::hostIntDot(options.vectorWidth) == mlir::qopt::IntDot::Vnni
           ? "vnni"
           : "generic";
+  options.gfni = gfni && mlir::qopt::hostGfni(options.vectorWidth);
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (!module || mlir::failed(pm.run(*module)))
     fail("cannot lower the benchmark kernels:\n" + source);

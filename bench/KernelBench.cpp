@@ -19,6 +19,9 @@
 // has them), so the two compare as ratios within one run. For M >= 8,
 // int8 = 2 is the integer path with the packed GEMM turned off
 // (panel-tokens=0: the row-wise kernel), the baseline of IntegerPanels.cpp.
+// On a host with GFNI (and AVX-512 BW, VBMI), int8 = 3 is the integer path
+// of nested weights with the select-based code reader instead of the GFNI
+// transpose (IntegerPlan.cpp), the baseline of the latter.
 //
 // Counters: bytes_per_second = weight bytes read (codes, scales) per second;
 // gops = 2 M N K / time (G multiply-adds x 2); bw_share = that byte rate
@@ -171,7 +174,7 @@ std::vector<int64_t> descriptor(const void *data,
 class CompiledMatmul {
 public:
   /// `mode`: 0 exact path, 1 integer path, 2 integer path without the
-  /// packed GEMM.
+  /// packed GEMM, 3 integer path without the GFNI nested-code reader.
   static CompiledMatmul &get(Kind kind, int64_t n, int64_t k, int64_t mode) {
     static std::map<std::tuple<int, int64_t, int64_t, int64_t>,
                     std::unique_ptr<CompiledMatmul>>
@@ -235,7 +238,8 @@ private:
         params, memrefType({-1, k}, "f32"), operands, types,
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
     engine = ::qopt::bench::jitKernels(*context, source, mode != 0,
-                                       mode == 2 ? 0 : -1);
+                                       mode == 2 ? 0 : -1,
+                                       /*gfni=*/mode != 3);
   }
 
   WeightLayout weight;
@@ -345,7 +349,8 @@ int64_t bytesRead(const WeightLayout &l, int64_t width) {
 }
 
 /// Args: N, K, M, threads, cold (0/1), width (nested only, else 0), int8
-/// activations (0: no, 1: yes, 2: yes without the packed GEMM).
+/// activations (0: no, 1: yes, 2: yes without the packed GEMM, 3: yes
+/// without the GFNI nested-code reader).
 void BM_Matmul(benchmark::State &state, Kind kind) {
   int64_t n = state.range(0), k = state.range(1), m = state.range(2);
   int threads = static_cast<int>(state.range(3));
@@ -403,8 +408,12 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
           // call (decode-shaped M); large M is compute-bound.
           if (cold && m > 8)
             continue;
-          for (int64_t int8 : {0, 1, 2}) {
+          for (int64_t int8 : {0, 1, 2, 3}) {
             if ((int8 && !quantized) || (int8 == 2 && m < 8))
+              continue;
+            // Without GFNI: nested weights, where the host has it.
+            if (int8 == 3 && (!nested || !mlir::qopt::hostGfni(
+                                             mlir::qopt::hostVectorWidth())))
               continue;
             if (!nested) {
               b->Args({n, k, m, threads, cold, 0, int8});

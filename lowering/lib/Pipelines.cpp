@@ -92,6 +92,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.int8Activations = options.int8Activations;
   kernels.intDot = options.intDot;
   kernels.panelTokens = options.panelTokens;
+  kernels.gfni = options.gfni;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   // Parallel dimensions of linalg ops (elementwise, rope, the embedding
   // gather, the row loop of norms) become scf.parallel: OpenMP loops below.
@@ -162,4 +163,20 @@ void mlir::qopt::registerQOptToLLVMPipeline() {
       "Lower qopt model IR on tensors to the LLVM dialect (linalg, kernels, "
       "one-shot bufferization, deallocation, vector loops, weight table ABI)",
       buildQOptToLLVMPipeline);
+}
+
+bool mlir::qopt::gfniFor(llvm::function_ref<bool(StringRef)> has,
+                         int64_t vectorWidth) {
+  return vectorWidth == 16 && has("gfni") && has("avx512bw") &&
+         has("avx512vbmi");
+}
+
+bool mlir::qopt::hostGfni(int64_t vectorWidth) {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  return gfniFor(
+      [&](StringRef name) {
+        auto it = features.find(name);
+        return it != features.end() && it->second;
+      },
+      vectorWidth);
 }

@@ -235,12 +235,14 @@ bool mlir::qopt::integerMatmulApplies(QTensorType type, int64_t width) {
 
 bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
                                     Value x, Value out, Value numTokens,
-                                    IntDot isa, int64_t tokenTile,
-                                    int64_t panelTokens) {
+                                    const IntegerMatmulOptions &options) {
   std::optional<IntegerPlan> maybePlan = planFor(q.type, k.width);
   if (!maybePlan || q.unpacked || q.width)
     return false;
-  const IntegerPlan &plan = *maybePlan;
+  IntegerPlan &plan = *maybePlan;
+  plan.gfni = options.gfni && gfniApplies(q.type, plan);
+  IntDot isa = options.intDot;
+  int64_t tokenTile = options.tokenTile, panelTokens = options.panelTokens;
   int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];
   int64_t numSuper = cols / plan.superblock;
   unsigned parent = q.type.getEffectiveParentBits();

@@ -188,6 +188,70 @@ static SmallVector<Value> gatherParts(KernelBuilder &k, const IntegerPlan &plan,
   return parts;
 }
 
+bool integer::gfniApplies(QTensorType type, const IntegerPlan &plan) {
+  unsigned planes = std::min(type.getBits() + 1, type.getEffectiveParentBits());
+  return type.getLayout() == Layout::Nested && plan.superblock == 64 &&
+         plan.parts == 1 && planes >= 4;
+}
+
+/// The served codes (u8, element order) of the `s` = 64 elements of a
+/// nested superblock at byte `byteCol` of row `n`, from its top `planes`
+/// planes, with GFNI. Plane p's 8 bytes (bit i of byte j: element 8j + i)
+/// are transposed into 8-byte words, word j holding byte j of plane 0..7
+/// (0 for planes not read); vgf2p8affineqb with that word as the bit
+/// matrix and 1 << i as byte i of the other operand gives, in byte i, bit
+/// i of every plane at bit 7 - p: the parent code of element 8j + i with
+/// the unread planes 0. Shifted down to the top `planes` bits v, the
+/// served code is v itself, or with the rounding plane (v >> 1) + (v & 1)
+/// clamped to 2^r - 1, as the select-based reader computes it.
+static Value gfniNestedCodes(KernelBuilder &k, const QuantBuffers &q, int64_t s,
+                             unsigned planes, unsigned r, Value n,
+                             Value byteCol) {
+  Type i8 = k.b.getI8Type();
+  int64_t per = s / 8; // bytes per plane
+  auto bytes = vecOf(s, i8);
+  auto splat8 = [&](int64_t v) {
+    return k.splat(bytes, arith::ConstantIntOp::create(k.b, k.loc, v, 8));
+  };
+  SmallVector<Value> rows;
+  for (unsigned p = 0; p < 8; ++p)
+    rows.push_back(
+        p < planes ? vector::LoadOp::create(k.b, k.loc, vecOf(per, i8), q.codes,
+                                            ValueRange{k.index(p), n, byteCol})
+                         .getResult()
+                   : k.splat(vecOf(per, i8),
+                             arith::ConstantIntOp::create(k.b, k.loc, 0, 8)));
+  Value planeMajor = concatVectors(k, rows);
+  SmallVector<int64_t> transpose(s);
+  for (int64_t j = 0; j < per; ++j)
+    for (int64_t p = 0; p < 8; ++p)
+      transpose[8 * j + p] = p * per + j;
+  Value words =
+      vector::ShuffleOp::create(k.b, k.loc, planeMajor, planeMajor, transpose);
+  SmallVector<int8_t> select(s);
+  for (int64_t i = 0; i < s; ++i)
+    select[i] = static_cast<int8_t>(1u << (i % 8));
+  Value unit = arith::ConstantOp::create(
+      k.b, k.loc, DenseElementsAttr::get(bytes, ArrayRef<int8_t>(select)));
+  Value code =
+      LLVM::CallIntrinsicOp::create(
+          k.b, k.loc, bytes, k.b.getStringAttr("llvm.x86.vgf2p8affineqb.512"),
+          ValueRange{unit, words,
+                     arith::ConstantIntOp::create(k.b, k.loc, 0, 8)})
+          .getResult(0);
+  if (planes < 8)
+    code = arith::ShRUIOp::create(k.b, k.loc, code, splat8(8 - planes));
+  if (planes > r) {
+    // With the rounding plane: (v >> 1) + (v & 1), clamped.
+    Value half = arith::ShRUIOp::create(k.b, k.loc, code, splat8(1));
+    Value round = arith::AndIOp::create(k.b, k.loc, code, splat8(1));
+    code = arith::MinUIOp::create(
+        k.b, k.loc, arith::AddIOp::create(k.b, k.loc, half, round),
+        splat8((int64_t(1) << r) - 1));
+  }
+  return code;
+}
+
 SmallVector<Value> integer::loadSuperblockCodes(KernelBuilder &k,
                                                 const QuantBuffers &q,
                                                 const IntegerPlan &plan,
@@ -254,6 +318,8 @@ SmallVector<Value> integer::loadSuperblockCodes(KernelBuilder &k,
   unsigned r = bits;
   unsigned planes = std::min(r + 1, parent);
   Value byteCol = k.muli(sb, k.index(s / 8));
+  if (plan.gfni)
+    return splitParts(k, plan, gfniNestedCodes(k, q, s, planes, r, n, byteCol));
   auto maskType = vecOf(s, k.b.getI1Type());
   Value code = splat8(s, 0);
   for (unsigned p = 0; p < planes; ++p) {

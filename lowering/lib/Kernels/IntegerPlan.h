@@ -50,7 +50,16 @@ struct IntegerPlan {
   /// mask and a narrowing), straight into the plan's order, in which lane
   /// l of part p holds elements l * 4P + 4p .. + 3.
   bool gathered = false;
+  /// Nested codes assembled with GFNI (gfniApplies, the `gfni` option): the
+  /// planes' bytes transposed so that each 8-byte word holds one byte of
+  /// every plane, then vgf2p8affineqb turns each word's 8 x 8 bit matrix
+  /// into the 8 elements' codes.
+  bool gfni = false;
 };
+
+/// True if nested codes of `type` can take the GFNI reader under `plan`:
+/// 64-element superblocks (16 lanes, one part) of 4 or more planes.
+bool gfniApplies(QTensorType type, const IntegerPlan &plan);
 
 /// Elements per activation block (one int8 scale each).
 constexpr int64_t kBlock = 32;

@@ -188,13 +188,13 @@ Value sliceCode(KernelBuilder &k, Value q, Value c, Value r);
 /// Lowers the matmul of `q` (a static-width quantized weight, rank 2) on
 /// int8-quantized activations: x is quantized per block of 32 into a
 /// temporary buffer, then every weight row meets it in u8 x s8 integer dot
-/// products emitted as `isa` says, `tokenTile` tokens at a time; calls of
-/// `panelTokens` tokens or more (0: never) take the packed GEMM over panels
-/// of rows. Returns false (and emits nothing) when the weight type does not
-/// allow it (integerMatmulApplies).
+/// products emitted as `options.intDot` says, `options.tokenTile` tokens at
+/// a time; calls of `options.panelTokens` tokens or more (0: never) take the
+/// packed GEMM over panels of rows. Returns false (and emits nothing) when
+/// the weight type does not allow it (integerMatmulApplies).
 bool lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q, Value x,
-                        Value out, Value numTokens, IntDot isa,
-                        int64_t tokenTile, int64_t panelTokens);
+                        Value out, Value numTokens,
+                        const IntegerMatmulOptions &options);
 
 //===----------------------------------------------------------------------===//
 // Pattern population (one file per kernel)

@@ -84,6 +84,7 @@ struct ConvertQOptKernelsToLoopsPass
       return signalPassFailure();
     }
     integer.panelTokens = panelTokens;
+    integer.gfni = gfni;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

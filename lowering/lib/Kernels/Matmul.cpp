@@ -174,8 +174,7 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
                    type.isAsymmetric() ? parts[2] : Value(),
                    runtimeWidth ? adaptor.getWidth() : Value()};
     if (integer.int8Activations &&
-        lowerIntegerMatmul(k, q, x, out, numTokens, integer.intDot,
-                           integer.tokenTile, integer.panelTokens))
+        lowerIntegerMatmul(k, q, x, out, numTokens, integer))
       return;
     int64_t rows = type.getShape()[0], cols = type.getShape()[1];
     int64_t group = type.getGranularity() == Granularity::Group

@@ -151,6 +151,15 @@ IntDot runner::targetIntDot(const llvm::TargetMachine &tm,
       vectorWidth);
 }
 
+bool runner::targetGfni(const llvm::TargetMachine &tm, int64_t vectorWidth) {
+  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  return gfniFor(
+      [&](llvm::StringRef name) {
+        return sti->checkFeatures(("+" + name).str());
+      },
+      vectorWidth);
+}
+
 llvm::Expected<IntDot> runner::chooseIntDot(const CompileOptions &options,
                                             IntDot best) {
   if (options.intDot.empty() || !options.int8Activations)
@@ -327,7 +336,8 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   int64_t width =
       options.vectorWidth > 0 ? options.vectorWidth : targetVectorWidth(**tm);
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, targetIntDot(**tm, width));
+      lowerModule(module, options, width, targetIntDot(**tm, width),
+                  targetGfni(**tm, width));
   if (!lowered)
     return lowered.takeError();
   std::string object = inDir(tmp, "model.o");

@@ -110,10 +110,9 @@ llvm::Error runner::runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
   return llvm::Error::success();
 }
 
-llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
-                                                 const CompileOptions &options,
-                                                 int64_t vectorWidth,
-                                                 IntDot targetDot) {
+llvm::Expected<LoweredModel>
+runner::lowerModule(ModuleOp module, const CompileOptions &options,
+                    int64_t vectorWidth, IntDot targetDot, bool targetGfni) {
   llvm::Expected<IntDot> intDot = chooseIntDot(options, targetDot);
   if (!intDot)
     return intDot.takeError();
@@ -133,6 +132,7 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   lowering.vectorWidth = vectorWidth;
   lowering.int8Activations = options.int8Activations;
   lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
+  lowering.gfni = targetGfni;
   buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return runnerError("lowering the model to LLVM failed");
@@ -204,7 +204,7 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   int64_t width =
       options.vectorWidth > 0 ? options.vectorWidth : hostVectorWidth();
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, hostIntDot(width));
+      lowerModule(module, options, width, hostIntDot(width), hostGfni(width));
   if (!lowered)
     return lowered.takeError();
   setup.weights = std::move(lowered->weights);

@@ -39,11 +39,12 @@ struct LoweredModel {
 
 /// Runs options.pipeline, then qopt-to-llvm with `vectorWidth` lanes and
 /// the int8 dot products chooseIntDot picks for a target that runs
-/// `targetDot` best, and binds the weight table to the module's resource
-/// blobs.
+/// `targetDot` best (and the GFNI nested-code reader where `targetGfni`),
+/// and binds the weight table to the module's resource blobs.
 llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
                                          const CompileOptions &options,
-                                         int64_t vectorWidth, IntDot targetDot);
+                                         int64_t vectorWidth, IntDot targetDot,
+                                         bool targetGfni);
 
 /// The int8 dot products to emit: options.intDot ("vnni" refused where
 /// `best`, what the target runs, is generic), or `best` when it is empty.
@@ -51,6 +52,8 @@ llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options, IntDot best);
 
 /// intDotFor on the features of `tm`.
 IntDot targetIntDot(const llvm::TargetMachine &tm, int64_t vectorWidth);
+/// gfniFor on the features of `tm`.
+bool targetGfni(const llvm::TargetMachine &tm, int64_t vectorWidth);
 
 /// A target machine for options.targetCPU/targetFeatures (the host with all
 /// its features when the CPU is empty or "native"), position-independent

@@ -81,6 +81,12 @@ struct QOptToLLVMPipelineOptions
                      "tokens take the packed GEMM over panels of weight rows "
                      "(0: the row-wise kernel for every call)"),
       llvm::cl::init(8)};
+  Option<bool> gfni{
+      *this, "gfni",
+      llvm::cl::desc("Assemble nested codes of 4 or more planes with GFNI's "
+                     "vgf2p8affineqb on the integer path at vector width 16 "
+                     "(the target needs GFNI, AVX-512 BW and VBMI: gfniFor)"),
+      llvm::cl::init(false)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs
@@ -107,6 +113,15 @@ IntDot intDotFor(llvm::function_ref<bool(StringRef feature)> has,
 
 /// intDotFor on this host's CPU features.
 IntDot hostIntDot(int64_t vectorWidth);
+
+/// Whether a CPU with the features `has` runs the GFNI nested-code reader
+/// (the `gfni` option) at `vectorWidth`: width 16 with GFNI, AVX-512 BW and
+/// AVX-512 VBMI (the byte transpose is one vpermb).
+bool gfniFor(llvm::function_ref<bool(StringRef feature)> has,
+             int64_t vectorWidth);
+
+/// gfniFor on this host's CPU features.
+bool hostGfni(int64_t vectorWidth);
 
 /// Appends the lowering from qopt model IR on tensors to loops on buffers
 /// (the `qopt-to-loops` pipeline: everything before the LLVM conversion).

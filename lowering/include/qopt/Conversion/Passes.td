@@ -166,7 +166,11 @@ def ConvertQOptKernelsToLoopsPass
            "path (1 to 16)">,
     Option<"panelTokens", "panel-tokens", "int64_t", /*default=*/"8",
            "Integer-path calls with at least this many tokens take the "
-           "packed GEMM over panels of rows (0: never)">
+           "packed GEMM over panels of rows (0: never)">,
+    Option<"gfni", "gfni", "bool", /*default=*/"false",
+           "On the integer path at vector width 16, assemble nested codes "
+           "of 4 or more bit planes with a byte transpose and GFNI's "
+           "vgf2p8affineqb (needs AVX-512 BW and VBMI and GFNI)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -59,6 +59,9 @@ struct IntegerMatmulOptions {
   /// Calls with at least this many tokens take the packed GEMM
   /// (IntegerPanels.cpp); 0 keeps the row-wise kernel for every call.
   int64_t panelTokens = 8;
+  /// Nested codes of 4 or more planes are transposed out of their planes
+  /// with GFNI (vgf2p8affineqb) at vector width 16 (see gfniFor).
+  bool gfni = false;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of
