@@ -141,14 +141,18 @@ mlir::qopt::intDotFor(llvm::function_ref<bool(StringRef)> has,
                                                         : IntDot::Generic;
 }
 
-mlir::qopt::IntDot mlir::qopt::hostIntDot(int64_t vectorWidth) {
+/// Whether this host's CPU has each feature `has` asks for (LLVM's x86
+/// names), answered by `decide`.
+template <typename Decide> static auto onHostFeatures(Decide decide) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return intDotFor(
-      [&](StringRef name) {
-        auto it = features.find(name);
-        return it != features.end() && it->second;
-      },
-      vectorWidth);
+  return decide([&](StringRef name) {
+    auto it = features.find(name);
+    return it != features.end() && it->second;
+  });
+}
+
+mlir::qopt::IntDot mlir::qopt::hostIntDot(int64_t vectorWidth) {
+  return onHostFeatures([&](auto has) { return intDotFor(has, vectorWidth); });
 }
 
 void mlir::qopt::registerQOptToLLVMPipeline() {
@@ -172,11 +176,5 @@ bool mlir::qopt::gfniFor(llvm::function_ref<bool(StringRef)> has,
 }
 
 bool mlir::qopt::hostGfni(int64_t vectorWidth) {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return gfniFor(
-      [&](StringRef name) {
-        auto it = features.find(name);
-        return it != features.end() && it->second;
-      },
-      vectorWidth);
+  return onHostFeatures([&](auto has) { return gfniFor(has, vectorWidth); });
 }

@@ -79,6 +79,15 @@ gguf_export::packBytes(PackOp pack, const llvm::Twine &name) {
   return bytes;
 }
 
+llvm::Error gguf_export::checkExportWidth(StringRef name, QTensorType type,
+                                          unsigned servedBits) {
+  unsigned c = type.getBits();
+  if (servedBits == 0 || servedBits >= c || type.getLayout() == Layout::Nested)
+    return llvm::Error::success();
+  return exportError("weight '" + name + "' is static " + llvm::Twine(c) +
+                     "-bit; only a nested model is exported at another width");
+}
+
 int64_t gguf_export::sourceRow(int64_t row, int64_t headDim) {
   if (headDim == 0)
     return row;
@@ -92,10 +101,8 @@ gguf_export::writeKQuantWeight(model::GGUFWriter &writer, StringRef name,
                                unsigned servedBits) {
   auto qt = cast<QTensorType>(pack.getType());
   unsigned c = qt.getBits();
-  if (servedBits != 0 && servedBits < c)
-    return exportError("weight '" + name + "' is static " + llvm::Twine(c) +
-                       "-bit; only a nested model is exported at another "
-                       "width");
+  if (llvm::Error err = checkExportWidth(name, qt, servedBits))
+    return std::move(err);
   std::optional<model::GGMLType> type =
       model::kquantTypeOf(c, qt.getGroupSize(), qt.isAsymmetric(),
                           qt.getSuperGroup(), qt.getSubBits());

@@ -33,6 +33,11 @@ struct PackBytes {
 };
 llvm::Expected<PackBytes> packBytes(PackOp pack, const llvm::Twine &name);
 
+/// An error when weight `name` of `type` would be exported at `servedBits`
+/// (0: its own width) below its width without being nested.
+llvm::Error checkExportWidth(StringRef name, QTensorType type,
+                             unsigned servedBits);
+
 /// The original row of output row `row` when q/k rows are permuted from
 /// rotate-half to interleaved pairs (identity when `headDim` is 0).
 int64_t sourceRow(int64_t row, int64_t headDim);

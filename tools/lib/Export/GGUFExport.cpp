@@ -75,9 +75,9 @@ public:
   llvm::Error writeTensors(func::FuncOp prefill);
 
   model::GGUFWriter writer;
-  int quantizedQ8 = 0, quantizedQ4 = 0, halfWeights = 0;
-  /// Tensors written as each K-quant type.
-  std::map<model::GGMLType, int> kquantWeights;
+  int halfWeights = 0;
+  /// Tensors written as each quantized type (Q8_0, Q4_0, the K-quants).
+  std::map<model::GGMLType, int> quantizedWeights;
   /// llama_ftype of the file (general.file_type): the type most weights
   /// have, as llama.cpp labels a mixed file by its main type.
   uint32_t fileType() const;
@@ -139,6 +139,8 @@ llvm::Error Exporter::weight(StringRef name, Value value, int64_t headDim) {
 
 llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   auto qt = cast<QTensorType>(pack.getType());
+  if (llvm::Error err = checkExportWidth(name, qt, options.servedBits))
+    return err;
   llvm::Expected<PackBytes> parts = packBytes(pack, name);
   if (!parts)
     return parts.takeError();
@@ -159,10 +161,6 @@ llvm::Error Exporter::unpack(StringRef name, PackOp pack, UnpackedWeight &w) {
   unsigned r = options.servedBits == 0 || options.servedBits >= c
                    ? c
                    : options.servedBits;
-  if (r < c && qt.getLayout() != Layout::Nested)
-    return exportError(
-        "weight '" + name + "' is static " + llvm::Twine(c) +
-        "-bit; only a nested model is exported at another width");
   bool grouped = qt.getGranularity() == Granularity::Group;
   int64_t group = grouped ? qt.getElementsPerGroup() : cols;
   int64_t groupsPerRow = (cols + group - 1) / group;
@@ -240,7 +238,7 @@ void Exporter::writeBlocks(StringRef name, QTensorType qt,
         "'" + name.str() + "': scales rounded to f16 (relative change up to " +
         llvm::formatv("{0:e2}", worst).str() +
         "; quantize with qopt-run quantize -o FILE.gguf for f16 scales)");
-  (q8 ? quantizedQ8 : quantizedQ4)++;
+  ++quantizedWeights[q8 ? model::GGMLType::Q8_0 : model::GGMLType::Q4_0];
   writer.addTensor(name, q8 ? model::GGMLType::Q8_0 : model::GGMLType::Q4_0,
                    qt.getShape(), data);
 }
@@ -255,7 +253,7 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
         writeKQuantWeight(writer, name, pack, headDim, options.servedBits);
     if (!type)
       return type.takeError();
-    ++kquantWeights[*type];
+    ++quantizedWeights[*type];
     return llvm::Error::success();
   }
   UnpackedWeight w;
@@ -287,25 +285,32 @@ llvm::Error Exporter::quantized(StringRef name, PackOp pack, int64_t headDim) {
 
 /// Whether `a` and `b` are the same value or constants of the same data.
 uint32_t Exporter::fileType() const {
-  // llama_ftype: MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7,
-  // MOSTLY_Q2_K = 10, MOSTLY_Q3_K_M = 12, MOSTLY_Q4_K_M = 15,
-  // MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18; ALL_F32 = 0.
-  std::vector<std::pair<int, uint32_t>> counts = {{quantizedQ4, 2},
-                                                  {quantizedQ8, 7}};
-  for (auto [type, n] : kquantWeights) {
-    uint32_t ftype = type == model::GGMLType::Q2_K   ? 10
-                     : type == model::GGMLType::Q3_K ? 12
-                     : type == model::GGMLType::Q4_K ? 15
-                     : type == model::GGMLType::Q5_K ? 17
-                                                     : 18;
-    counts.push_back({n, ftype});
-  }
+  // The first of the most written types, in GGMLType order (ties go to
+  // Q4_0, then Q8_0, then the K-quants by width).
   auto most = std::max_element(
-      counts.begin(), counts.end(),
-      [](const auto &a, const auto &b) { return a.first < b.first; });
-  if (most->first > 0)
-    return most->second;
-  return halfWeights ? 1 : 0;
+      quantizedWeights.begin(), quantizedWeights.end(),
+      [](const auto &a, const auto &b) { return a.second < b.second; });
+  if (most == quantizedWeights.end())
+    return halfWeights ? 1 : 0; // MOSTLY_F16, ALL_F32
+  // llama_ftype: MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_Q2_K = 10,
+  // MOSTLY_Q3_K_M = 12, MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_M = 17,
+  // MOSTLY_Q6_K = 18.
+  switch (most->first) {
+  case model::GGMLType::Q4_0:
+    return 2;
+  case model::GGMLType::Q8_0:
+    return 7;
+  case model::GGMLType::Q2_K:
+    return 10;
+  case model::GGMLType::Q3_K:
+    return 12;
+  case model::GGMLType::Q4_K:
+    return 15;
+  case model::GGMLType::Q5_K:
+    return 17;
+  default:
+    return 18;
+  }
 }
 
 bool sameConstant(Value a, Value b) {

@@ -141,23 +141,24 @@ int64_t runner::targetVectorWidth(const llvm::TargetMachine &tm) {
   return tm.getMCSubtargetInfo()->checkFeatures("+avx512f") ? 16 : 8;
 }
 
+/// Whether `tm` may use each feature `has` asks for, answered by `decide`.
+template <typename Decide>
+static auto onTargetFeatures(const llvm::TargetMachine &tm, Decide decide) {
+  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  return decide([&](llvm::StringRef name) {
+    return sti->checkFeatures(("+" + name).str());
+  });
+}
+
 IntDot runner::targetIntDot(const llvm::TargetMachine &tm,
                             int64_t vectorWidth) {
-  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
-  return intDotFor(
-      [&](llvm::StringRef name) {
-        return sti->checkFeatures(("+" + name).str());
-      },
-      vectorWidth);
+  return onTargetFeatures(
+      tm, [&](auto has) { return intDotFor(has, vectorWidth); });
 }
 
 bool runner::targetGfni(const llvm::TargetMachine &tm, int64_t vectorWidth) {
-  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
-  return gfniFor(
-      [&](llvm::StringRef name) {
-        return sti->checkFeatures(("+" + name).str());
-      },
-      vectorWidth);
+  return onTargetFeatures(tm,
+                          [&](auto has) { return gfniFor(has, vectorWidth); });
 }
 
 llvm::Expected<IntDot> runner::chooseIntDot(const CompileOptions &options,
