@@ -46,12 +46,13 @@ inline std::unique_ptr<mlir::MLIRContext> makeLoweringContext() {
 
 /// Parses `source` in `context`, lowers it at the host's vector width (with
 /// int8 activations and the host's int8 dot products if `int8Activations`;
-/// `panelTokens` >= 0 overrides the pipeline's panel-tokens) and
-/// JIT-compiles it.
+/// `panelTokens` >= 0 overrides the pipeline's panel-tokens; the GFNI
+/// reader and AMX tiles where the host has them, unless `gfni` or `amx` is
+/// false) and JIT-compiles it.
 inline std::unique_ptr<mlir::ExecutionEngine>
 jitKernels(mlir::MLIRContext &context, const std::string &source,
            bool int8Activations = false, int64_t panelTokens = -1,
-           bool gfni = true) {
+           bool gfni = true, bool amx = true) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(source,
                                               mlir::ParserConfig(&context));
@@ -66,6 +67,7 @@ jitKernels(mlir::MLIRContext &context, const std::string &source,
           ? "vnni"
           : "generic";
   options.gfni = gfni && mlir::qopt::hostGfni(options.vectorWidth);
+  options.amx = amx && mlir::qopt::hostAmx(options.vectorWidth);
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (!module || mlir::failed(pm.run(*module)))
     fail("cannot lower the benchmark kernels:\n" + source);

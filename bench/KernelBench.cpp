@@ -21,7 +21,9 @@
 // (panel-tokens=0: the row-wise kernel), the baseline of IntegerPanels.cpp.
 // On a host with GFNI (and AVX-512 BW, VBMI), int8 = 3 is the integer path
 // of nested weights with the select-based code reader instead of the GFNI
-// transpose (IntegerPlan.cpp), the baseline of the latter.
+// transpose (IntegerPlan.cpp), the baseline of the latter. On a host with
+// AMX, int8 = 1 multiplies the packed GEMM's tiles with AMX and int8 = 4
+// (M >= 8) is the same path with VNNI instead (IntegerAmx.cpp).
 //
 // Counters: bytes_per_second = weight bytes read (codes, scales) per second;
 // gops = 2 M N K / time (G multiply-adds x 2); bw_share = that byte rate
@@ -239,7 +241,7 @@ private:
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
     engine = ::qopt::bench::jitKernels(*context, source, mode != 0,
                                        mode == 2 ? 0 : -1,
-                                       /*gfni=*/mode != 3);
+                                       /*gfni=*/mode != 3, /*amx=*/mode != 4);
   }
 
   WeightLayout weight;
@@ -408,12 +410,17 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
           // call (decode-shaped M); large M is compute-bound.
           if (cold && m > 8)
             continue;
-          for (int64_t int8 : {0, 1, 2, 3}) {
+          for (int64_t int8 : {0, 1, 2, 3, 4}) {
             if ((int8 && !quantized) || (int8 == 2 && m < 8))
               continue;
             // Without GFNI: nested weights, where the host has it.
             if (int8 == 3 && (!nested || !mlir::qopt::hostGfni(
                                              mlir::qopt::hostVectorWidth())))
+              continue;
+            // Without AMX tiles: the packed GEMM's sizes, where the host
+            // has them.
+            if (int8 == 4 &&
+                (m < 8 || !mlir::qopt::hostAmx(mlir::qopt::hostVectorWidth())))
               continue;
             if (!nested) {
               b->Args({n, k, m, threads, cold, 0, int8});

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Patterns.h"
+#include "qopt/Runtime/AmxTiles.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -13,6 +14,7 @@
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -35,12 +37,12 @@
 using namespace mlir;
 
 void mlir::qopt::registerLoweringDialects(DialectRegistry &registry) {
-  registry
-      .insert<arith::ArithDialect, bufferization::BufferizationDialect,
-              cf::ControlFlowDialect, func::FuncDialect, linalg::LinalgDialect,
-              LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
-              omp::OpenMPDialect, scf::SCFDialect, tensor::TensorDialect,
-              vector::VectorDialect, qopt::QOptDialect>();
+  registry.insert<amx::AMXDialect, arith::ArithDialect,
+                  bufferization::BufferizationDialect, cf::ControlFlowDialect,
+                  func::FuncDialect, linalg::LinalgDialect, LLVM::LLVMDialect,
+                  math::MathDialect, memref::MemRefDialect, omp::OpenMPDialect,
+                  scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect,
+                  qopt::QOptDialect>();
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
       registry);
@@ -93,6 +95,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.intDot = options.intDot;
   kernels.panelTokens = options.panelTokens;
   kernels.gfni = options.gfni;
+  kernels.amx = options.amx;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   // Parallel dimensions of linalg ops (elementwise, rope, the embedding
   // gather, the row loop of norms) become scf.parallel: OpenMP loops below.
@@ -177,4 +180,15 @@ bool mlir::qopt::gfniFor(llvm::function_ref<bool(StringRef)> has,
 
 bool mlir::qopt::hostGfni(int64_t vectorWidth) {
   return onHostFeatures([&](auto has) { return gfniFor(has, vectorWidth); });
+}
+
+bool mlir::qopt::amxFor(llvm::function_ref<bool(StringRef)> has,
+                        int64_t vectorWidth) {
+  return vectorWidth == 16 && has("amx-tile") && has("amx-int8") &&
+         has("avx512bw");
+}
+
+bool mlir::qopt::hostAmx(int64_t vectorWidth) {
+  return onHostFeatures([&](auto has) { return amxFor(has, vectorWidth); }) &&
+         ::qopt::runtime::requestAmxTiles();
 }

@@ -261,9 +261,10 @@ compile(const std::string &source, int64_t vectorWidth,
 
 /// Runs every case at `vectorWidth`; with `intDot`, with int8 activations
 /// and the integer dot products emitted that way ("generic" or "vnni"), and
-/// with `gfni` the GFNI reader of nested codes (IntegerPlan.cpp).
+/// with `gfni` the GFNI reader of nested codes (IntegerPlan.cpp) and with
+/// `amx` AMX tiles in the packed GEMM (IntegerAmx.cpp).
 void runOracle(int64_t vectorWidth, llvm::StringRef intDot = "",
-               bool gfni = false);
+               bool gfni = false, bool amx = false);
 
 /// qopt.hadamard, compiled, against the dense definition in double precision
 /// (y = H_n x / sqrt(n) on each block of n elements of each row).

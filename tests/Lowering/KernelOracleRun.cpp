@@ -263,8 +263,8 @@ compile(const std::string &source, int64_t vectorWidth,
 
 /// Runs every case at `vectorWidth`; with `intDot`, with int8 activations
 /// and the integer dot products emitted that way ("generic" or "vnni"), and
-/// with `gfni` the GFNI reader of nested codes.
-void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni) {
+/// with `gfni` the GFNI reader of nested codes and with `amx` AMX tiles.
+void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni, bool amx) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   std::vector<Case> cases = intDot.empty() ? makeCases() : integerCases();
@@ -280,6 +280,7 @@ void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni) {
     pipeline.intDot = intDot.str();
   pipeline.panelTokens = kPanelTokens;
   pipeline.gfni = gfni;
+  pipeline.amx = amx;
   auto start = std::chrono::steady_clock::now();
   llvm::Expected<Compiled> compiled = compile(source, vectorWidth, &pipeline);
   ASSERT_TRUE(static_cast<bool>(compiled))
@@ -308,15 +309,16 @@ void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni) {
   auto seconds = [](auto a, auto b) {
     return std::chrono::duration<double>(b - a).count();
   };
-  std::printf("[oracle] vector width %lld%s%s%s: %zu functions, %d runs (%d on "
-              "the integer path), %d failed runs; worst normalized error "
-              "%.3g (%s); compile %.1f s, run %.2f s\n",
-              static_cast<long long>(vectorWidth),
-              intDot.empty() ? "" : ", int8 activations, int-dot ",
-              intDot.str().c_str(), gfni ? ", gfni" : "", cases.size(),
-              stats.runs, stats.integerRuns, stats.failures, stats.worst,
-              stats.worstCase.c_str(), seconds(start, compiledAt),
-              seconds(compiledAt, done));
+  std::printf(
+      "[oracle] vector width %lld%s%s%s%s: %zu functions, %d runs (%d on "
+      "the integer path), %d failed runs; worst normalized error "
+      "%.3g (%s); compile %.1f s, run %.2f s\n",
+      static_cast<long long>(vectorWidth),
+      intDot.empty() ? "" : ", int8 activations, int-dot ",
+      intDot.str().c_str(), gfni ? ", gfni" : "", amx ? ", amx" : "",
+      cases.size(), stats.runs, stats.integerRuns, stats.failures, stats.worst,
+      stats.worstCase.c_str(), seconds(start, compiledAt),
+      seconds(compiledAt, done));
   EXPECT_EQ(stats.failures, 0);
   // The integer path must carry most matmul runs (every dense and nested
   // case with K a multiple of 32); the rest take the exact path.

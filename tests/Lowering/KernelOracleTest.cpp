@@ -163,6 +163,17 @@ TEST(KernelOracle, Int8ActivationsVnni) {
                     "covers the arithmetic)";
 }
 
+/// The packed GEMM with AMX tiles (tdpbsud), where the host has them and the
+/// OS lets this process use them; the VNNI run above covers the same
+/// cases with its vector micro-kernel.
+TEST(KernelOracle, Int8ActivationsAmx) {
+  if (!mlir::qopt::hostAmx(16))
+    GTEST_SKIP() << "host has no AMX-INT8 tiles at vector width 16, or the "
+                    "OS does not grant them (the VNNI and generic runs cover "
+                    "the arithmetic)";
+  runOracle(16, "vnni", mlir::qopt::hostGfni(16), /*amx=*/true);
+}
+
 TEST(KernelOracle, Attention) {
   runAttentionOracle(8);
   if (mlir::qopt::hostVectorWidth() >= 16)

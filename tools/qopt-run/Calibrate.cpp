@@ -121,6 +121,7 @@ int qopt::run::runCalibrate() {
   options.compile.vectorWidth = vectorWidth;
   options.compile.int8Activations = activations == "int8";
   options.compile.intDot = intDot;
+  options.compile.amx = amx;
   options.source = modelPath();
   options.text = calibText;
   options.progress = !calibNoProgress && canDrawProgress();

@@ -323,6 +323,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   options.vectorWidth = vectorWidth;
   options.int8Activations = activations == "int8";
   options.intDot = intDot;
+  options.amx = amx;
   if (!compileTo.empty()) {
     options.targetCPU = targetCPU;
     options.targetFeatures = targetFeatures;

@@ -154,6 +154,12 @@ cl::opt<std::string> qopt::run::intDot(
              "(default: vnni where the CPU compiled for has it: the host, or "
              "compile's --target-cpu)"),
     cl::value_desc("vnni|generic"), ModelCommands(), cl::cat(modelCategory()));
+cl::opt<bool> qopt::run::amx(
+    "amx",
+    cl::desc("Multiply the integer path's prefill GEMM with AMX tiles where "
+             "the CPU compiled for has AMX-INT8 at vector width 16 (default "
+             "true); --amx=false keeps the VNNI micro-kernel"),
+    cl::init(true), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kvTypeName(
     "kv-type",
     cl::desc("Element type of the KV cache: f32 (default), f16 or bf16 "

@@ -241,6 +241,8 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     return false;
   IntegerPlan &plan = *maybePlan;
   plan.gfni = options.gfni && gfniApplies(q.type, plan);
+  // AMX tiles hold 16 rows of 64 bytes: 16 weight rows of four codes.
+  plan.amx = options.amx && plan.lanes == 16;
   IntDot isa = options.intDot;
   int64_t tokenTile = options.tokenTile, panelTokens = options.panelTokens;
   int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];

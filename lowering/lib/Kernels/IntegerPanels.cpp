@@ -35,23 +35,13 @@
 
 #include "IntegerPlan.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace mlir::qopt;
 using namespace mlir::qopt::integer;
 
 namespace {
-
-/// The words (four codes: lane l of part p is word p * L + l) of a
-/// superblock grouped by the weight group and activation block their codes
-/// belong to (one weight scale and one activation scale per set), in
-/// element order.
-SmallVector<SmallVector<int64_t>> panelLaneSets(const IntegerPlan &plan) {
-  int64_t span = std::min(plan.group, kBlock);
-  SmallVector<SmallVector<int64_t>> sets(plan.superblock / span);
-  for (int64_t word = 0; word < plan.superblock / 4; ++word)
-    sets[plan.order[4 * word] / span].push_back(word);
-  return sets;
-}
 
 /// Transposes n vectors of n elements (n a power of two): log2(n) stages
 /// that swap the off-diagonal blocks of size n/2, n/4, ..., 1 with
@@ -98,6 +88,67 @@ Value fromScalars(KernelBuilder &k, ArrayRef<Value> values) {
 
 } // namespace
 
+SmallVector<SmallVector<int64_t>>
+integer::panelLaneSets(const IntegerPlan &plan) {
+  int64_t span = std::min(plan.group, kBlock);
+  SmallVector<SmallVector<int64_t>> sets(plan.superblock / span);
+  for (int64_t word = 0; word < plan.superblock / 4; ++word)
+    sets[plan.order[4 * word] / span].push_back(word);
+  return sets;
+}
+
+void integer::finishPanelTile(KernelBuilder &k, const Activations &act,
+                              const PanelPack &pack, Value out,
+                              ArrayRef<Value> tokens, SmallVector<Value> acc,
+                              int64_t numGroups, ArrayRef<Value> rows,
+                              Value numTokens) {
+  int64_t tile = tokens.size(), rowsPer = rows.size();
+  auto rowsF = vecOf(rowsPer, k.b.getF32Type());
+  // Tokens past numTokens read the last token's sums and are not stored.
+  SmallVector<Value> read(tokens);
+  if (numTokens)
+    for (Value &t : read)
+      t = k.minui(t, k.subi(numTokens, k.index(1)));
+  // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
+  acc = k.forLoopCarried(
+      k.index(0), k.index(numGroups), 1, acc,
+      [&](Value g, ValueRange carried) -> SmallVector<Value> {
+        Value z = vector::LoadOp::create(k.b, k.loc, rowsF, pack.zeros,
+                                         ValueRange{g, k.index(0)});
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < tile; ++i) {
+          Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                             ValueRange{read[i], g});
+          next.push_back(vector::FMAOp::create(
+              k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
+        }
+        return next;
+      });
+  Type outElement = cast<MemRefType>(out.getType()).getElementType();
+  for (int64_t i = 0; i < tile; ++i) {
+    auto store = [&] {
+      if (outElement.isF32()) {
+        vector::StoreOp::create(k.b, k.loc, acc[i], out,
+                                ValueRange{tokens[i], rows.front()});
+        return;
+      }
+      for (int64_t r = 0; r < rowsPer; ++r)
+        k.store(vector::ExtractOp::create(k.b, k.loc, acc[i], r), out,
+                {tokens[i], rows[r]});
+    };
+    if (!numTokens) {
+      store();
+      continue;
+    }
+    Value valid = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::ult,
+                                        tokens[i], numTokens);
+    scf::IfOp::create(k.b, k.loc, valid, [&](OpBuilder &b, Location loc) {
+      store();
+      scf::YieldOp::create(b, loc);
+    });
+  }
+}
+
 void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                           const IntegerPlan &plan, const Activations &act,
                           Value out, Value numTokens, IntDot isa,
@@ -117,7 +168,6 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                                    k.b.getI64IntegerAttr(64))
         .getResult();
   };
-  Type outElement = cast<MemRefType>(out.getType()).getElementType();
   // Tokens per micro-kernel tile: T i32 and T f32 accumulators, with room
   // for the codes and the broadcasts (32 registers with AVX-512, 16 with
   // AVX2).
@@ -129,6 +179,15 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
   // every panel.
   int64_t perRun = std::max<int64_t>(1, panels / 64);
   int64_t runs = llvm::divideCeil(panels, perRun);
+  // With AMX tiles the packed rows of a superblock go set by set (the
+  // activations' copy likewise), so that a lane set is one tile of each.
+  SmallVector<int64_t> packedRow(words);
+  std::iota(packedRow.begin(), packedRow.end(), 0);
+  Value amxCodes;
+  if (plan.amx) {
+    packedRow = amxWordRows(plan);
+    amxCodes = amxActivations(k, plan, act.codes, numTokens, cols);
+  }
   k.parallelLoop(0, k.index(runs), [&](Value run) {
     // Pack: codes [superblock * L + chunk, 4L]; per group, the weight
     // scales and the zero-point factors (scale * zero; the scales
@@ -137,6 +196,11 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
     Value codes = alloc(numSuper * words, 4 * rowsPer, i8);
     Value scales = alloc(numGroups, rowsPer, f32);
     Value zeros = q.zeros ? alloc(numGroups, rowsPer, f32) : scales;
+    PanelPack pack{codes, scales, zeros};
+    // The AMX accumulator tile goes through memory to be scaled.
+    Value amxSums;
+    if (plan.amx)
+      amxSums = alloc(amxSumsRows(plan), rowsPer, i32);
     Value first = k.muli(run, k.index(perRun));
     Value last = k.minui(k.addi(first, k.index(perRun)), k.index(panels));
     k.forLoop(first, last, 1, [&](Value panel) {
@@ -153,12 +217,13 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                 vector::BitCastOp::create(k.b, k.loc, rowsI, part));
         for (int64_t p = 0; p < plan.parts; ++p) {
           SmallVector<Value> chunks = transposeSquare(k, byPart[p]);
-          Value base = k.addi(k.muli(sb, k.index(words)), k.index(p * rowsPer));
+          Value base = k.muli(sb, k.index(words));
           for (int64_t j = 0; j < rowsPer; ++j)
             vector::StoreOp::create(
                 k.b, k.loc,
                 vector::BitCastOp::create(k.b, k.loc, chunk, chunks[j]), codes,
-                ValueRange{k.addi(base, k.index(j)), k.index(0)});
+                ValueRange{k.addi(base, k.index(packedRow[p * rowsPer + j])),
+                           k.index(0)});
         }
       });
       // L groups at a time by the same transposition (group granularity),
@@ -203,6 +268,11 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                                     ValueRange{g, k.index(0)});
       });
 
+      if (plan.amx) {
+        amxPanel(k, plan, act, amxCodes, pack, amxSums, out, numTokens,
+                 numGroups, rows);
+        return;
+      }
       // y[t0 .. t0 + tile, n0 .. n0 + L).
       auto tokenTile = [&](Value t0, int64_t tile) {
         SmallVector<Value> tokens;
@@ -249,31 +319,7 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
               }
               return facc;
             });
-        // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
-        acc = k.forLoopCarried(
-            k.index(0), k.index(numGroups), 1, acc,
-            [&](Value g, ValueRange carried) -> SmallVector<Value> {
-              Value z = vector::LoadOp::create(k.b, k.loc, rowsF, zeros,
-                                               ValueRange{g, k.index(0)});
-              SmallVector<Value> next;
-              for (int64_t i = 0; i < tile; ++i) {
-                Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
-                                                   ValueRange{tokens[i], g});
-                next.push_back(vector::FMAOp::create(
-                    k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
-              }
-              return next;
-            });
-        for (int64_t i = 0; i < tile; ++i) {
-          if (outElement.isF32()) {
-            vector::StoreOp::create(k.b, k.loc, acc[i], out,
-                                    ValueRange{tokens[i], n0});
-            continue;
-          }
-          for (int64_t r = 0; r < rowsPer; ++r)
-            k.store(vector::ExtractOp::create(k.b, k.loc, acc[i], r), out,
-                    {tokens[i], rows[r]});
-        }
+        finishPanelTile(k, act, pack, out, tokens, acc, numGroups, rows);
       };
       Value tiled =
           k.muli(k.divui(numTokens, k.index(tileTokens)), k.index(tileTokens));
@@ -285,5 +331,9 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
     memref::DeallocOp::create(k.b, k.loc, scales);
     if (q.zeros)
       memref::DeallocOp::create(k.b, k.loc, zeros);
+    if (amxSums)
+      memref::DeallocOp::create(k.b, k.loc, amxSums);
   });
+  if (amxCodes)
+    memref::DeallocOp::create(k.b, k.loc, amxCodes);
 }

@@ -55,6 +55,9 @@ struct IntegerPlan {
   /// every plane, then vgf2p8affineqb turns each word's 8 x 8 bit matrix
   /// into the 8 elements' codes.
   bool gfni = false;
+  /// The prefill GEMM (lowerPanels) multiplies with AMX tiles: 16 tokens x
+  /// L = 16 rows per tile, one tdpbsud per lane set (IntegerPanels.cpp).
+  bool amx = false;
 };
 
 /// True if nested codes of `type` can take the GFNI reader under `plan`:
@@ -102,6 +105,52 @@ struct Activations {
 /// acc[i] + sum_{j < 4} u[4i + j] * s[4i + j] (u unsigned, s signed bytes),
 /// emitted as `isa` says.
 Value dotBytes(KernelBuilder &k, IntDot isa, Value acc, Value u, Value s);
+
+/// The words (four codes: lane l of part p is word p * L + l) of a
+/// superblock grouped by the weight group and activation block their codes
+/// belong to (one weight scale and one activation scale per set), in
+/// element order. Every set has min(group, 32) / 4 words.
+SmallVector<SmallVector<int64_t>> panelLaneSets(const IntegerPlan &plan);
+
+/// One panel's packed operands in lowerPanels: the codes [superblock *
+/// words + packed row, 4L] i8 (packed row j holds four codes of each of the
+/// L rows), and per group the weight scales and the zero-point factors [group,
+/// L] f32 (`zeros` is `scales` for symmetric weights).
+struct PanelPack {
+  Value codes, scales, zeros;
+};
+
+/// Adds the zero-point terms to `acc` (one vector of the panel's L rows per
+/// token of `tokens`) and stores y[tokens[i], rows]. With `numTokens`, only
+/// the tokens below it are stored (the others read the last token's sums).
+void finishPanelTile(KernelBuilder &k, const Activations &act,
+                     const PanelPack &pack, Value out, ArrayRef<Value> tokens,
+                     SmallVector<Value> acc, int64_t numGroups,
+                     ArrayRef<Value> rows, Value numTokens = nullptr);
+
+/// AMX (IntegerAmx.cpp). Rows of amxPanel's `sums` buffer ([rows, 16] i32): two
+/// slots of one 16 x 16 tile per lane set of a superblock.
+int64_t amxSumsRows(const IntegerPlan &plan);
+
+/// The packed row of each word of a superblock: the
+/// lane sets one after the other, so that a set is rows [s * W, s * W + W)
+/// (W = words per set) of the panel's codes.
+SmallVector<int64_t> amxWordRows(const IntegerPlan &plan);
+
+/// A copy of the activation codes [ceil(tokens / 16) * 16, cols] with the
+/// words of each superblock in amxWordRows' order and the padding tokens'
+/// codes zero: a lane set of 16 tokens is one tile.
+Value amxActivations(KernelBuilder &k, const IntegerPlan &plan, Value codes,
+                     Value numTokens, int64_t cols);
+
+/// y[t, rows] for every token with AMX tiles: per 16 tokens and lane set,
+/// one tdpbsud of the activations' tile (s8, 16 tokens x 4W bytes) and the
+/// panel's codes (u8, W x 64 bytes) into 16 x 16 i32 sums, stored to
+/// `sums` ([amxSumsRows, 16] i32) and scaled into f32 accumulators as the VNNI
+/// micro-kernel does.
+void amxPanel(KernelBuilder &k, const IntegerPlan &plan, const Activations &act,
+              Value amxCodes, const PanelPack &pack, Value sums, Value out,
+              Value numTokens, int64_t numGroups, ArrayRef<Value> rows);
 
 /// The prefill GEMM (IntegerPanels.cpp): rows [0, panels * L) of y for
 /// every token, L = plan.lanes rows at a time. Each panel's codes are

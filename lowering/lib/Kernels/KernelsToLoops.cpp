@@ -11,6 +11,7 @@
 
 #include "qopt/Conversion/Patterns.h"
 
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -85,6 +86,7 @@ struct ConvertQOptKernelsToLoopsPass
     }
     integer.panelTokens = panelTokens;
     integer.gfni = gfni;
+    integer.amx = amx;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

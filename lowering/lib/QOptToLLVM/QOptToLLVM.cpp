@@ -23,6 +23,7 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
+#include "mlir/Dialect/AMX/Transforms.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -89,6 +90,9 @@ struct ConvertQOptToLLVMPass
     ub::populateUBToLLVMConversionPatterns(converter, patterns);
     populateFuncToLLVMConversionPatterns(converter, patterns, &symbolTables);
     populateOpenMPToLLVMConversionPatterns(converter, patterns);
+    // AMX tiles of the prefill GEMM (the `amx` option) become the LLVM
+    // intrinsics that take their shapes (tileloadd64.internal, ...).
+    populateAMXLegalizeForLLVMExportPatterns(converter, patterns);
     // scf lowers to cf in this same conversion: convert-scf-to-openmp wraps
     // each parallel loop body in a single-block memref.alloca_scope, which
     // would be invalid between passes once its loops became branches; here
@@ -98,6 +102,7 @@ struct ConvertQOptToLLVMPass
     LLVMConversionTarget target(*ctx);
     target.addLegalOp<ModuleOp>();
     configureOpenMPToLLVMConversionLegality(target, converter);
+    configureAMXLegalizeForExportTarget(target);
     if (failed(applyFullConversion(module, target, std::move(patterns))))
       return signalPassFailure();
   }

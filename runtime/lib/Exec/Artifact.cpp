@@ -9,6 +9,7 @@
 
 #include "qopt/Model/Artifact.h"
 #include "qopt/Model/LargeBuffer.h"
+#include "qopt/Runtime/AmxTiles.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/Twine.h"
@@ -146,6 +147,15 @@ llvm::Expected<std::unique_ptr<Artifact>> Artifact::open(llvm::StringRef dir,
                      "' and needs " + llvm::join(missing, ", ") +
                      ", which this CPU lacks; compile it for this CPU "
                      "(qopt-run compile --target-cpu native)");
+  // Code for a CPU with AMX may multiply with tiles (the prefill GEMM):
+  // Linux lets a process use them only once it asked.
+  if (llvm::is_contained(m.targetFeatures, "amx-tile") &&
+      !qopt::runtime::requestAmxTiles())
+    return makeError("'" + dir +
+                     "' was compiled for AMX tiles and the OS does not let "
+                     "this process use them (arch_prctl "
+                     "ARCH_REQ_XCOMP_PERM); compile it without AMX "
+                     "(qopt-run compile --mattr=-amx-tile)");
   if (llvm::Error err = a->mapWeights(joinPath(dir, m.weights), copyWeights))
     return std::move(err);
 

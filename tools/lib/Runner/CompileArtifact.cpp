@@ -150,15 +150,12 @@ static auto onTargetFeatures(const llvm::TargetMachine &tm, Decide decide) {
   });
 }
 
-IntDot runner::targetIntDot(const llvm::TargetMachine &tm,
-                            int64_t vectorWidth) {
-  return onTargetFeatures(
-      tm, [&](auto has) { return intDotFor(has, vectorWidth); });
-}
-
-bool runner::targetGfni(const llvm::TargetMachine &tm, int64_t vectorWidth) {
-  return onTargetFeatures(tm,
-                          [&](auto has) { return gfniFor(has, vectorWidth); });
+TargetKernels runner::targetKernels(const llvm::TargetMachine &tm,
+                                    int64_t vectorWidth) {
+  return onTargetFeatures(tm, [&](auto has) {
+    return TargetKernels{intDotFor(has, vectorWidth), gfniFor(has, vectorWidth),
+                         amxFor(has, vectorWidth)};
+  });
 }
 
 llvm::Expected<IntDot> runner::chooseIntDot(const CompileOptions &options,
@@ -337,8 +334,7 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   int64_t width =
       options.vectorWidth > 0 ? options.vectorWidth : targetVectorWidth(**tm);
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, targetIntDot(**tm, width),
-                  targetGfni(**tm, width));
+      lowerModule(module, options, width, targetKernels(**tm, width));
   if (!lowered)
     return lowered.takeError();
   std::string object = inDir(tmp, "model.o");

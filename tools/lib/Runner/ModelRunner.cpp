@@ -110,10 +110,16 @@ llvm::Error runner::runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
   return llvm::Error::success();
 }
 
-llvm::Expected<LoweredModel>
-runner::lowerModule(ModuleOp module, const CompileOptions &options,
-                    int64_t vectorWidth, IntDot targetDot, bool targetGfni) {
-  llvm::Expected<IntDot> intDot = chooseIntDot(options, targetDot);
+TargetKernels runner::hostKernels(int64_t vectorWidth) {
+  return TargetKernels{hostIntDot(vectorWidth), hostGfni(vectorWidth),
+                       hostAmx(vectorWidth)};
+}
+
+llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
+                                                 const CompileOptions &options,
+                                                 int64_t vectorWidth,
+                                                 const TargetKernels &target) {
+  llvm::Expected<IntDot> intDot = chooseIntDot(options, target.intDot);
   if (!intDot)
     return intDot.takeError();
   MLIRContext *ctx = module.getContext();
@@ -132,7 +138,8 @@ runner::lowerModule(ModuleOp module, const CompileOptions &options,
   lowering.vectorWidth = vectorWidth;
   lowering.int8Activations = options.int8Activations;
   lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
-  lowering.gfni = targetGfni;
+  lowering.gfni = target.gfni;
+  lowering.amx = options.amx && target.amx;
   buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return runnerError("lowering the model to LLVM failed");
@@ -204,7 +211,7 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   int64_t width =
       options.vectorWidth > 0 ? options.vectorWidth : hostVectorWidth();
   llvm::Expected<LoweredModel> lowered =
-      lowerModule(module, options, width, hostIntDot(width), hostGfni(width));
+      lowerModule(module, options, width, hostKernels(width));
   if (!lowered)
     return lowered.takeError();
   setup.weights = std::move(lowered->weights);

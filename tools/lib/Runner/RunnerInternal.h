@@ -37,23 +37,36 @@ struct LoweredModel {
   std::vector<WidthSlot> slots;
 };
 
-/// Runs options.pipeline, then qopt-to-llvm with `vectorWidth` lanes and
-/// the int8 dot products chooseIntDot picks for a target that runs
-/// `targetDot` best (and the GFNI nested-code reader where `targetGfni`),
-/// and binds the weight table to the module's resource blobs.
+/// What the kernels may use of the CPU that runs them.
+struct TargetKernels {
+  /// The int8 dot products it runs best (intDotFor).
+  IntDot intDot = IntDot::Generic;
+  /// The GFNI nested-code reader (gfniFor).
+  bool gfni = false;
+  /// AMX tiles in the prefill GEMM (amxFor; on the host, also the OS's
+  /// permission).
+  bool amx = false;
+};
+
+/// The kernels of this host at `vectorWidth` (hostIntDot, hostGfni,
+/// hostAmx).
+TargetKernels hostKernels(int64_t vectorWidth);
+
+/// The kernels of the CPU `tm` targets at `vectorWidth`.
+TargetKernels targetKernels(const llvm::TargetMachine &tm, int64_t vectorWidth);
+
+/// Runs options.pipeline, then qopt-to-llvm with `vectorWidth` lanes, the
+/// int8 dot products chooseIntDot picks for `target`, and its GFNI reader
+/// and AMX tiles, and binds the weight table to the module's resource
+/// blobs.
 llvm::Expected<LoweredModel> lowerModule(ModuleOp module,
                                          const CompileOptions &options,
-                                         int64_t vectorWidth, IntDot targetDot,
-                                         bool targetGfni);
+                                         int64_t vectorWidth,
+                                         const TargetKernels &target);
 
 /// The int8 dot products to emit: options.intDot ("vnni" refused where
 /// `best`, what the target runs, is generic), or `best` when it is empty.
 llvm::Expected<IntDot> chooseIntDot(const CompileOptions &options, IntDot best);
-
-/// intDotFor on the features of `tm`.
-IntDot targetIntDot(const llvm::TargetMachine &tm, int64_t vectorWidth);
-/// gfniFor on the features of `tm`.
-bool targetGfni(const llvm::TargetMachine &tm, int64_t vectorWidth);
 
 /// A target machine for options.targetCPU/targetFeatures (the host with all
 /// its features when the CPU is empty or "native"), position-independent

@@ -87,6 +87,13 @@ struct QOptToLLVMPipelineOptions
                      "vgf2p8affineqb on the integer path at vector width 16 "
                      "(the target needs GFNI, AVX-512 BW and VBMI: gfniFor)"),
       llvm::cl::init(false)};
+  Option<bool> amx{
+      *this, "amx",
+      llvm::cl::desc("The integer path's prefill GEMM multiplies with AMX "
+                     "tiles at vector width 16 (the target needs AMX-TILE "
+                     "and AMX-INT8: amxFor; the running process needs the "
+                     "OS's permission: requestAmxTiles)"),
+      llvm::cl::init(false)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs
@@ -122,6 +129,15 @@ bool gfniFor(llvm::function_ref<bool(StringRef feature)> has,
 
 /// gfniFor on this host's CPU features.
 bool hostGfni(int64_t vectorWidth);
+
+/// Whether a CPU with the features `has` runs the AMX prefill GEMM (the
+/// `amx` option) at `vectorWidth`: width 16 with AMX-TILE and AMX-INT8.
+bool amxFor(llvm::function_ref<bool(StringRef feature)> has,
+            int64_t vectorWidth);
+
+/// amxFor on this host's CPU features, and the OS lets this process use
+/// the tiles (requestAmxTiles).
+bool hostAmx(int64_t vectorWidth);
 
 /// Appends the lowering from qopt model IR on tensors to loops on buffers
 /// (the `qopt-to-loops` pipeline: everything before the LLVM conversion).

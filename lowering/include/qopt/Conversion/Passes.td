@@ -170,9 +170,14 @@ def ConvertQOptKernelsToLoopsPass
     Option<"gfni", "gfni", "bool", /*default=*/"false",
            "On the integer path at vector width 16, assemble nested codes "
            "of 4 or more bit planes with a byte transpose and GFNI's "
-           "vgf2p8affineqb (needs AVX-512 BW and VBMI and GFNI)">
+           "vgf2p8affineqb (needs AVX-512 BW and VBMI and GFNI)">,
+    Option<"amx", "amx", "bool", /*default=*/"false",
+           "On the integer path at vector width 16, the prefill GEMM "
+           "multiplies 16 tokens x 16 rows at a time with AMX tiles "
+           "(tdpbsud; needs AMX-TILE and AMX-INT8)">
   ];
   let dependentDialects = [
+    "::mlir::amx::AMXDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",

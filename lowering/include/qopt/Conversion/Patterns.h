@@ -62,6 +62,10 @@ struct IntegerMatmulOptions {
   /// Nested codes of 4 or more planes are transposed out of their planes
   /// with GFNI (vgf2p8affineqb) at vector width 16 (see gfniFor).
   bool gfni = false;
+  /// The prefill GEMM multiplies with AMX tiles (tdpbsud) at vector width
+  /// 16 (see amxFor); the caller must have the OS's permission to use them
+  /// (requestAmxTiles).
+  bool amx = false;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of

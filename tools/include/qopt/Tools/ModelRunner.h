@@ -54,6 +54,9 @@ struct CompileOptions {
   /// How the integer path emits its dot products: "vnni" or "generic";
   /// empty picks the host's (hostIntDot).
   std::string intDot;
+  /// The prefill GEMM multiplies with AMX tiles where the target has them
+  /// (amxFor); false: never.
+  bool amx = true;
   /// Ahead of time only: the x86-64 CPU to compile for (LLVM's names, e.g.
   /// x86-64-v3, skylake-avx512) and features to add or remove ("+a,-b");
   /// empty or "native" is the host with all its features.
