@@ -15,14 +15,18 @@
 // The integer sums of one lane set (one weight group and one activation
 // block, IntegerPlan's order) must be scaled before the next set adds to
 // them: each tdpbsud covers exactly one set (W = min(group, 32) / 4 words,
-// K = 4W bytes), into a zeroed tile that is stored, converted and
+// K = 4W bytes), into a zeroed tile that is stored to memory, converted and
 // multiplied by the set's weight scales (a vector over the rows) times each
 // token's activation scale, into 16 f32 accumulators (one vector per
-// token) that live across the superblocks. For both tiles to be contiguous
-// in memory, the words of each superblock are packed set by set
-// (amxWordRows), in the panel's codes and in a copy of the activations
-// made once per call (amxActivations), padded with zero tokens to a
-// multiple of 16.
+// token) that live across the superblocks. Tiles are not renamed: two sets
+// are multiplied at a time, each with operand and accumulator tiles of its
+// own, and a superblock's sums are scaled while the next superblock's
+// multiply (two slots of sums). For both operands to be contiguous tiles,
+// the words of each superblock are packed set by set (amxWordRows), in the
+// panel's codes and in a copy of the activations made once per call
+// (amxActivations) that keeps each set's bytes of 16 tokens side by side
+// (rows `cols` bytes apart would fall into one L1 set), padded with zero
+// tokens to a multiple of 16.
 //
 // The arithmetic is the integer path's definition (docs/lowering.md): the
 // same integer sums and f32 scale products as the VNNI micro-kernel.

@@ -27,6 +27,10 @@
 // is divided by the chunks per set (8 for groups of 32 on 512-bit vectors)
 // and no reduction remains.
 //
+// With the `amx` option (vector width 16) the micro-kernel is AMX tiles
+// instead (IntegerAmx.cpp): 16 tokens x the panel's 16 rows per tile, the
+// packed rows of a superblock in lane-set order.
+//
 // The arithmetic is the integer path's definition (docs/lowering.md): the
 // same integer sums, the same f32 scale products; only the order of the
 // f32 additions differs from the row-wise kernel.
