@@ -83,7 +83,6 @@ Value integer::amxActivations(KernelBuilder &k, const IntegerPlan &plan,
   for (int64_t w = 0; w < words; ++w)
     from[rows[w]] = w;
   auto bytes = vecOf(s, i8), wordsType = vecOf(words, i32);
-  auto setBytes = vecOf(span, i8);
   Value zero = arith::ConstantOp::create(
       k.b, k.loc, DenseElementsAttr::get(bytes, k.b.getI8IntegerAttr(0)));
   Value last = k.subi(numTokens, k.index(1));

@@ -137,9 +137,11 @@ int64_t amxSumsRows(const IntegerPlan &plan);
 /// (W = words per set) of the panel's codes.
 SmallVector<int64_t> amxWordRows(const IntegerPlan &plan);
 
-/// A copy of the activation codes [ceil(tokens / 16) * 16, cols] with the
-/// words of each superblock in amxWordRows' order and the padding tokens'
-/// codes zero: a lane set of 16 tokens is one tile.
+/// A copy of the activation codes for AMX tiles, [ceil(tokens / 16), cols
+/// * 16] i8: the words of each superblock in amxWordRows' order, and each
+/// lane set's bytes of 16 tokens side by side (set bytes at column c of
+/// token t: block t / 16, from c * 16 + (t % 16) * span); the padding
+/// tokens' codes are zero. A lane set of 16 tokens is one contiguous tile.
 Value amxActivations(KernelBuilder &k, const IntegerPlan &plan, Value codes,
                      Value numTokens, int64_t cols);
 
