@@ -402,6 +402,8 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
   b->ArgNames({"N", "K", "M", "threads", "cold", "r", "int8"})
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
+  int64_t width = mlir::qopt::hostVectorWidth();
+  bool gfni = mlir::qopt::hostGfni(width), amx = mlir::qopt::hostAmx(width);
   for (auto [n, k] : kShapes)
     for (int64_t m : {1, 8, 64, 512})
       for (int64_t threads : {1, 2})
@@ -414,13 +416,11 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
             if ((int8 && !quantized) || (int8 == 2 && m < 8))
               continue;
             // Without GFNI: nested weights, where the host has it.
-            if (int8 == 3 && (!nested || !mlir::qopt::hostGfni(
-                                             mlir::qopt::hostVectorWidth())))
+            if (int8 == 3 && (!nested || !gfni))
               continue;
             // Without AMX tiles: the packed GEMM's sizes, where the host
             // has them.
-            if (int8 == 4 &&
-                (m < 8 || !mlir::qopt::hostAmx(mlir::qopt::hostVectorWidth())))
+            if (int8 == 4 && (m < 8 || !amx))
               continue;
             if (!nested) {
               b->Args({n, k, m, threads, cold, 0, int8});

@@ -90,6 +90,10 @@ Value integer::amxActivations(KernelBuilder &k, const IntegerPlan &plan,
     Value valid = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::ult,
                                         t, numTokens);
     Value source = k.minui(t, last);
+    // Set j of a superblock at column col: bytes [(col + j * span) * 16 +
+    // i * span, + span) of block t / 16, i = t % 16.
+    Value block = k.divui(t, k.index(kTile));
+    Value row = k.muli(k.remui(t, k.index(kTile)), k.index(span));
     k.forLoop(0, k.index(cols / s), [&](Value sb) {
       Value col = k.muli(sb, k.index(s));
       Value v = vector::LoadOp::create(k.b, k.loc, bytes, codes,
@@ -98,10 +102,6 @@ Value integer::amxActivations(KernelBuilder &k, const IntegerPlan &plan,
       w = vector::ShuffleOp::create(k.b, k.loc, w, w, from);
       v = vector::BitCastOp::create(k.b, k.loc, bytes, w);
       v = arith::SelectOp::create(k.b, k.loc, valid, v, zero);
-      // Set j of the superblock: bytes [(col + j * span) * 16 + i * span,
-      // + span) of block t / 16, i = t % 16.
-      Value block = k.divui(t, k.index(kTile));
-      Value row = k.muli(k.remui(t, k.index(kTile)), k.index(span));
       for (int64_t j = 0; j < s / span; ++j) {
         SmallVector<int64_t> lanes(span);
         std::iota(lanes.begin(), lanes.end(), j * span);
@@ -184,17 +184,10 @@ void integer::amxPanel(KernelBuilder &k, const IntegerPlan &plan,
     // facc[i] += sum * (sw * sx[i]) for every set of superblock sb, its
     // sums read from slot `slot`.
     auto scale = [&](Value sb, Value slot, SmallVector<Value> facc) {
-      Value col = k.muli(sb, k.index(s));
       Value slotRow = k.muli(slot, k.index(numSets * kTile));
       for (int64_t set = 0; set < numSets; ++set) {
-        int64_t first = sets[set].front();
-        Value group = k.divui(k.addi(col, k.index(plan.order[4 * first])),
-                              k.index(plan.group));
-        Value sw = vector::LoadOp::create(k.b, k.loc, rowsF, pack.scales,
-                                          ValueRange{group, k.index(0)});
-        // Any lane of the set holds the set's activation scale.
-        Value laneCol =
-            k.addi(k.muli(sb, k.index(lanes)), k.index(first % lanes));
+        SetScales scales = panelSetScales(k, plan, pack, sb, sets[set]);
+        Value sw = scales.weights, laneCol = scales.activationColumn;
         for (int64_t i = 0; i < kTile; ++i) {
           Value sum = vector::LoadOp::create(
               k.b, k.loc, rowsI, sums,

@@ -101,6 +101,21 @@ integer::panelLaneSets(const IntegerPlan &plan) {
   return sets;
 }
 
+SetScales integer::panelSetScales(KernelBuilder &k, const IntegerPlan &plan,
+                                  const PanelPack &pack, Value sb,
+                                  ArrayRef<int64_t> setWords) {
+  int64_t first = setWords.front();
+  Value col = k.muli(sb, k.index(plan.superblock));
+  Value group =
+      k.divui(k.addi(col, k.index(plan.order[4 * first])), k.index(plan.group));
+  Value weights =
+      vector::LoadOp::create(k.b, k.loc, vecOf(plan.lanes, k.b.getF32Type()),
+                             pack.scales, ValueRange{group, k.index(0)});
+  Value column =
+      k.addi(k.muli(sb, k.index(plan.lanes)), k.index(first % plan.lanes));
+  return {weights, column};
+}
+
 void integer::finishPanelTile(KernelBuilder &k, const Activations &act,
                               const PanelPack &pack, Value out,
                               ArrayRef<Value> tokens, SmallVector<Value> acc,
@@ -305,17 +320,13 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                         k, isa, iacc[i], w,
                         broadcastWord(k, act.codes, tokens[i], at, rowsPer));
                 }
-                Value group = k.divui(
-                    k.addi(col, k.index(plan.order[4 * sets[set].front()])),
-                    k.index(plan.group));
-                Value sw = vector::LoadOp::create(
-                    k.b, k.loc, rowsF, scales, ValueRange{group, k.index(0)});
-                // Any lane of the set holds the set's activation scale.
-                Value laneCol = k.addi(k.muli(sb, k.index(rowsPer)),
-                                       k.index(sets[set].front() % rowsPer));
+                SetScales setScales =
+                    panelSetScales(k, plan, pack, sb, sets[set]);
+                Value sw = setScales.weights;
                 for (int64_t i = 0; i < tile; ++i) {
                   Value sx = memref::LoadOp::create(
-                      k.b, k.loc, act.scale, ValueRange{tokens[i], laneCol});
+                      k.b, k.loc, act.scale,
+                      ValueRange{tokens[i], setScales.activationColumn});
                   Value f = arith::SIToFPOp::create(k.b, k.loc, rowsF, iacc[i]);
                   facc[i] = vector::FMAOp::create(
                       k.b, k.loc, f, k.mulf(sw, k.splat(rowsF, sx)), facc[i]);

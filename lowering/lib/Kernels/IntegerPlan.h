@@ -120,6 +120,17 @@ struct PanelPack {
   Value codes, scales, zeros;
 };
 
+/// The scales of lane set `set` (words `setWords`) of superblock `sb` in a
+/// panel: the vector of the set's weight scales over the panel's rows, and
+/// the column of act.scale that holds its activation scale (any lane of
+/// the set holds it).
+struct SetScales {
+  Value weights, activationColumn;
+};
+SetScales panelSetScales(KernelBuilder &k, const IntegerPlan &plan,
+                         const PanelPack &pack, Value sb,
+                         ArrayRef<int64_t> setWords);
+
 /// Adds the zero-point terms to `acc` (one vector of the panel's L rows per
 /// token of `tokens`) and stores y[tokens[i], rows]. With `numTokens`, only
 /// the tokens below it are stored (the others read the last token's sums).
