@@ -11,14 +11,20 @@
 // transformers 4.x spelling (rope_scaling, top-level rope_theta) must give
 // the same logits.
 //
+// WeightPlacement checks where the JIT keeps the weights: those the module
+// owns move into one buffer laid out like an artifact's weights.bin, those
+// viewed in the mapped checkpoint stay there.
+//
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Model/Artifact.h"
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Tools/ModelImporter.h"
 #include "qopt/Tools/ModelRunner.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
@@ -113,7 +119,8 @@ struct Compiled {
 };
 
 /// Loads, imports and compiles the checkpoint at `dir`.
-Compiled compile(MLIRContext &context, llvm::StringRef dir) {
+Compiled compile(MLIRContext &context, llvm::StringRef dir,
+                 const ImportOptions &options = ImportOptions()) {
   Compiled c;
   llvm::Expected<std::unique_ptr<model::Checkpoint>> ckpt =
       model::loadCheckpoint(dir);
@@ -122,7 +129,7 @@ Compiled compile(MLIRContext &context, llvm::StringRef dir) {
     return c;
   c.checkpoint = std::move(*ckpt);
   llvm::Expected<OwningOpRef<ModuleOp>> module =
-      importCheckpoint(context, *c.checkpoint, ImportOptions());
+      importCheckpoint(context, *c.checkpoint, options);
   EXPECT_TRUE(bool(module)) << llvm::toString(module.takeError());
   if (!module)
     return c;
@@ -136,14 +143,19 @@ Compiled compile(MLIRContext &context, llvm::StringRef dir) {
 }
 
 /// Checks the checkpoint at `dir` against `ref`: prefill and incremental.
-void checkAgainst(llvm::StringRef dir, const Reference &ref,
-                  llvm::StringRef label) {
+/// `check` sees the runner before it runs.
+void checkAgainst(
+    llvm::StringRef dir, const Reference &ref, llvm::StringRef label,
+    const ImportOptions &options = ImportOptions(),
+    llvm::function_ref<void(const ModelRunner &)> check = nullptr) {
   DialectRegistry registry;
   registerImportDialects(registry);
   MLIRContext context(registry);
-  Compiled compiled = compile(context, dir);
+  Compiled compiled = compile(context, dir, options);
   ASSERT_NE(compiled.runner, nullptr);
   ModelRunner *runner = compiled.runner.get();
+  if (check)
+    check(*runner);
   int64_t vocab = runner->config().vocabSize;
   ASSERT_EQ(ref.prefill.size(), ref.tokens.size());
   ASSERT_EQ(ref.incremental.size(), ref.tokens.size());
@@ -216,6 +228,51 @@ TEST_P(ArchReferenceTest, TransformersV4ConfigSpelling) {
   llvm::sys::fs::remove(tmp + "/model.safetensors");
   llvm::sys::fs::remove(tmp + "/config.json");
   llvm::sys::fs::remove(tmp);
+}
+
+/// Weights the module owns (--no-mmap copies) leave their blobs for one
+/// buffer, in weight-table order, each at the artifact alignment: the
+/// layout an artifact's weights.bin has. The logits do not change.
+TEST(WeightPlacement, OwnedWeightsShareOneBufferInTableOrder) {
+  std::string dir = inputDir("qwen2");
+  Reference ref = readReference(dir);
+  ASSERT_FALSE(ref.tokens.empty());
+  ImportOptions options;
+  options.copyWeights = true;
+  checkAgainst(
+      dir, ref, "qwen2 (copied weights)", options,
+      [](const ModelRunner &runner) {
+        llvm::ArrayRef<model::WeightSpan> spans = runner.weightBuffers();
+        ASSERT_GT(spans.size(), 2u);
+        for (size_t i = 0; i < spans.size(); ++i) {
+          auto at = reinterpret_cast<uintptr_t>(spans[i].data);
+          EXPECT_EQ(at % model::kArtifactWeightAlignment, 0u) << spans[i].name;
+          if (i == 0)
+            continue;
+          auto end = reinterpret_cast<uintptr_t>(spans[i - 1].data) +
+                     spans[i - 1].bytes;
+          EXPECT_EQ(at, llvm::alignTo(end, model::kArtifactWeightAlignment))
+              << spans[i].name << " does not follow " << spans[i - 1].name;
+        }
+      });
+}
+
+/// Weights viewed in place in the mapped checkpoint stay there: copying
+/// them would make them resident twice.
+TEST(WeightPlacement, MappedWeightsStayInTheCheckpoint) {
+  std::string dir = inputDir("qwen2");
+  DialectRegistry registry;
+  registerImportDialects(registry);
+  MLIRContext context(registry);
+  Compiled compiled = compile(context, dir);
+  ASSERT_NE(compiled.runner, nullptr);
+  llvm::DenseSet<const void *> mapped;
+  for (const model::TensorRef &t : compiled.checkpoint->tensors)
+    mapped.insert(t.data);
+  size_t inPlace = 0;
+  for (const model::WeightSpan &w : compiled.runner->weightBuffers())
+    inPlace += mapped.contains(w.data);
+  EXPECT_EQ(inPlace, compiled.runner->weightBuffers().size());
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -12,6 +12,7 @@
 #include "RunnerInternal.h"
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Model/Artifact.h"
 #include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -21,10 +22,14 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/Threading.h"
+
+#include <cerrno>
+#include <cstring>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -58,16 +63,14 @@ llvm::Error runner::runnerError(const llvm::Twine &message) {
 //===----------------------------------------------------------------------===//
 
 namespace {
-using BlobMap = llvm::StringMap<std::pair<const char *, size_t>>;
+using BlobMap = llvm::StringMap<DenseResourceElementsHandle>;
 
-/// The data of every dense_resource weight constant in `module`, by key.
+/// The resource of every dense_resource weight constant in `module`, by key.
 BlobMap collectBlobs(ModuleOp module) {
   BlobMap blobs;
   module.walk([&](arith::ConstantOp op) {
-    if (auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue())) {
-      ArrayRef<char> data = attr.getData();
-      blobs[attr.getRawHandle().getKey()] = {data.data(), data.size()};
-    }
+    if (auto attr = dyn_cast<DenseResourceElementsAttr>(op.getValue()))
+      blobs.try_emplace(attr.getRawHandle().getKey(), attr.getRawHandle());
   });
   return blobs;
 }
@@ -150,11 +153,14 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   for (Attribute name : names) {
     StringRef key = cast<StringAttr>(name).getValue();
     auto it = blobs.find(key);
-    if (it == blobs.end() || !it->second.first)
+    AsmResourceBlob *blob = it == blobs.end() ? nullptr : it->second.getBlob();
+    if (!blob || blob->getData().empty())
       return runnerError("weight '" + key +
                          "' has no data (resource blob "
                          "missing or elided)");
-    lowered.weights.push_back({key.str(), it->second.first, it->second.second});
+    lowered.weights.push_back(
+        {key.str(), blob->getData().data(), blob->getData().size()});
+    lowered.resources.push_back(it->second);
   }
   llvm::Expected<std::vector<WidthSlot>> slots = readWidthSlots(module);
   if (!slots)
@@ -172,6 +178,55 @@ void runner::registerTranslations(MLIRContext *ctx) {
 //===----------------------------------------------------------------------===//
 // JIT
 //===----------------------------------------------------------------------===//
+
+/// Whether the module owns the memory of `resource`'s blob (it frees it),
+/// rather than viewing someone else's (a mapped checkpoint's tensor).
+static bool ownsData(DenseResourceElementsHandle resource) {
+  AsmResourceBlob *blob = resource.getBlob();
+  return blob && static_cast<bool>(blob->getDeleter());
+}
+
+/// Moves the weights of `lowered` whose blobs the module owns into one
+/// mapping on huge pages, in weight-table order, each at
+/// kArtifactWeightAlignment: the layout of an artifact's weights.bin read
+/// with --no-mmap. The importer and the passes give each large weight its
+/// own mapping; q8_0 decode from those was ~5% slower (docs/lowering.md,
+/// Stop 29). Each blob is released once copied, so memory peaks at the
+/// weights plus the largest of them; the blobs are left empty (the lowered
+/// module no longer refers to them). Views into a mapped checkpoint stay
+/// where they are: copying them would make the weights resident twice.
+static llvm::Expected<model::LargeBuffer> packWeights(LoweredModel &lowered) {
+  uint64_t total = 0;
+  for (auto [w, resource] : llvm::zip_equal(lowered.weights, lowered.resources))
+    if (ownsData(resource))
+      total = llvm::alignTo(total, model::kArtifactWeightAlignment) + w.bytes;
+  if (total == 0)
+    return model::LargeBuffer();
+  model::LargeBuffer arena(total);
+  if (!arena.data())
+    return runnerError("cannot allocate " + llvm::Twine(total) +
+                       " bytes for the weights: " + std::strerror(errno));
+  // A weight the table names twice is copied once.
+  llvm::StringMap<const char *> moved;
+  uint64_t offset = 0;
+  for (auto [w, resource] :
+       llvm::zip_equal(lowered.weights, lowered.resources)) {
+    if (auto it = moved.find(w.name); it != moved.end()) {
+      w.data = it->second;
+      continue;
+    }
+    if (!ownsData(resource))
+      continue;
+    offset = llvm::alignTo(offset, model::kArtifactWeightAlignment);
+    char *to = arena.data() + offset;
+    std::memcpy(to, w.data, w.bytes);
+    offset += w.bytes;
+    resource.getResource()->setBlob(AsmResourceBlob());
+    w.data = to;
+    moved[w.name] = to;
+  }
+  return std::move(arena);
+}
 
 /// Makes the JIT resolve `symbols` for the compiled code.
 static void
@@ -214,6 +269,10 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
       lowerModule(module, options, width, hostKernels(width));
   if (!lowered)
     return lowered.takeError();
+  llvm::Expected<model::LargeBuffer> arena = packWeights(*lowered);
+  if (!arena)
+    return arena.takeError();
+  runner->weightArena = std::move(*arena);
   setup.weights = std::move(lowered->weights);
   setup.slots = std::move(lowered->slots);
 

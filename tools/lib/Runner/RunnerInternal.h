@@ -12,7 +12,10 @@
 #include "qopt/Model/Executor.h"
 #include "qopt/Tools/ModelRunner.h"
 
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -34,6 +37,8 @@ struct LoweredModel {
   /// The weights (pointing into the context's resource blobs), in the order
   /// of the code's weight table.
   std::vector<::qopt::model::WeightSpan> weights;
+  /// The resource each weight's data is the blob of (same order).
+  std::vector<DenseResourceElementsHandle> resources;
   std::vector<WidthSlot> slots;
 };
 

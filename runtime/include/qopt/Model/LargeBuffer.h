@@ -18,6 +18,7 @@
 #define QOPT_MODEL_LARGEBUFFER_H
 
 #include <cstddef>
+#include <utility>
 
 namespace qopt::model {
 
@@ -33,6 +34,33 @@ void *mapLargeBuffer(size_t bytes);
 
 /// Unmaps a buffer of mapLargeBuffer (nullptr is a no-op).
 void unmapLargeBuffer(void *data, size_t bytes);
+
+/// Owns a buffer of mapLargeBuffer; move-only.
+class LargeBuffer {
+public:
+  LargeBuffer() = default;
+  /// Maps `bytes`; data() is nullptr when that fails (errno says why).
+  explicit LargeBuffer(size_t bytes)
+      : ptr(static_cast<char *>(mapLargeBuffer(bytes))), size(bytes) {}
+  LargeBuffer(LargeBuffer &&other) noexcept
+      : ptr(std::exchange(other.ptr, nullptr)),
+        size(std::exchange(other.size, 0)) {}
+  LargeBuffer &operator=(LargeBuffer &&other) noexcept {
+    std::swap(ptr, other.ptr);
+    std::swap(size, other.size);
+    return *this;
+  }
+  LargeBuffer(const LargeBuffer &) = delete;
+  LargeBuffer &operator=(const LargeBuffer &) = delete;
+  ~LargeBuffer() { unmapLargeBuffer(ptr, size); }
+
+  char *data() const { return ptr; }
+  size_t bytes() const { return size; }
+
+private:
+  char *ptr = nullptr;
+  size_t size = 0;
+};
 
 } // namespace qopt::model
 

@@ -14,6 +14,7 @@
 #include "qopt/Model/Artifact.h"
 #include "qopt/Model/Checkpoint.h"
 #include "qopt/Model/Executor.h"
+#include "qopt/Model/LargeBuffer.h"
 #include "qopt/Tools/ModelImporter.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -154,6 +155,9 @@ private:
   ModelRunner() = default;
 
   std::unique_ptr<ExecutionEngine> engine;
+  /// The JIT's weights, moved out of the module's resource blobs
+  /// (packWeights in ModelRunner.cpp).
+  ::qopt::model::LargeBuffer weightArena;
   /// An ahead-of-time artifact (owns the executor's code and weights).
   std::unique_ptr<::qopt::model::Artifact> artifact;
   /// The executor, pointing into `engine` or `artifact`.
