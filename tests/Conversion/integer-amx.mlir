@@ -22,7 +22,7 @@
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31] : vector<32xi32>, vector<32xi32>
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<128x16xi32>
 // CHECK: %[[A0:.*]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}], %{{.*}} : memref<?x4096xi8> into !amx.tile<16x32xi8>
-// CHECK: %[[B0:.*]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}] : memref<64x64xi8> into !amx.tile<8x64xi8>
+// CHECK: %[[B0:.*]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}] : memref<64x64xi8, strided<[64, 1], offset: ?>> into !amx.tile<8x64xi8>
 // CHECK: %[[A1:.*]] = amx.tile_load %{{.*}} into !amx.tile<16x32xi8>
 // CHECK: %[[B1:.*]] = amx.tile_load %{{.*}} into !amx.tile<8x64xi8>
 // CHECK: %[[C0:.*]] = amx.tile_zero : !amx.tile<16x16xi32>
@@ -49,7 +49,7 @@ func.func @q4(%x: memref<?x256xf32>, %c: memref<16x128xi8>, %s: memref<16x8xf32>
 // are packed beside the scales.
 // CHECK-LABEL: func.func @q2
 // CHECK: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}], %{{.*}} : memref<?x4096xi8> into !amx.tile<16x16xi8>
-// CHECK: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}] : memref<64x64xi8> into !amx.tile<4x64xi8>
+// CHECK: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}] : memref<64x64xi8, strided<[64, 1], offset: ?>> into !amx.tile<4x64xi8>
 // CHECK: amx.tile_muli %{{.*}}, %{{.*}} zext, %{{.*}} : !amx.tile<16x16xi8>, !amx.tile<4x64xi8>, !amx.tile<16x16xi32>
 // NOAMX-LABEL: func.func @q2
 // NOAMX-NOT: amx.

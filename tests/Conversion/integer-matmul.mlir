@@ -34,25 +34,35 @@
 // PANEL: %[[PC:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x64xi8>
 // PANEL: %[[PS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<8x16xf32>
 // PANEL-NOT: memref.alloc
+// First every panel of the thread's run is packed into its part of the
+// run's buffers.
+// PANEL: %[[SS:.*]] = memref.subview %[[PS]][%{{.*}}, 0] [8, 16] [1, 1]
+// PANEL: %[[SC:.*]] = memref.subview %[[PC]][%{{.*}}, 0] [64, 64] [1, 1]
 // PANEL: vector.bitcast %{{.*}} : vector<64xi8> to vector<16xi32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xi32>, vector<16xi32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30] : vector<16xi32>, vector<16xi32>
-// PANEL-COUNT-16: vector.store %{{.*}}, %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
+// PANEL-COUNT-16: vector.store %{{.*}}, %[[SC]][%{{.*}}, %{{.*}}] : memref<64x64xi8, strided<[64, 1], offset: ?>>, vector<64xi8>
 // PANEL: memref.load %{{.*}} : memref<16x8xf32>
 // PANEL: vector.from_elements
-// PANEL: vector.store %{{.*}}, %[[PS]]
+// PANEL: vector.store %{{.*}}, %[[SS]]
+// Then the tokens, 128 at a time (a block), each block over the run's
+// panels.
+// PANEL: %[[BLOCKS:.*]] = arith.divui %{{.*}}, %c128{{.*}} : index
+// PANEL: scf.for %{{.*}} = %{{.*}} to %[[BLOCKS]] step %c1
+// PANEL: %[[TS:.*]] = memref.subview %[[PS]]
+// PANEL: %[[TC:.*]] = memref.subview %[[PC]]
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c8
 // PANEL: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// PANEL: %[[W:.*]] = vector.load %[[PC]][%{{.*}}, %{{.*}}] : memref<64x64xi8>, vector<64xi8>
+// PANEL: %[[W:.*]] = vector.load %[[TC]][%{{.*}}, %{{.*}}] : memref<64x64xi8, strided<[64, 1], offset: ?>>, vector<64xi8>
 // PANEL: %[[WORD:.*]] = vector.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x256xi8>, vector<4xi8>
 // PANEL: vector.broadcast %{{.*}} : i32 to vector<16xi32>
 // PANEL: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.*}}, %[[W]], %{{.*}})
 // PANEL-COUNT-63: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
-// PANEL-NOT: vector.load %[[PC]]
-// PANEL: vector.load %[[PS]]
+// PANEL-NOT: vector.load %[[TC]]
+// PANEL: vector.load %[[TS]]
 // PANEL: arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
 // PANEL: vector.fma
-// PANEL: vector.load %[[PS]]
+// PANEL: vector.load %[[TS]]
 // PANEL: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // PANEL: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
 // PANEL: memref.dealloc %[[PC]]
@@ -63,9 +73,10 @@
 // like the codes (the 8 groups of @q4 take the scalar loop).
 // PANEL-LABEL: func.func @q4_wide
 // PANEL: %[[WS:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
+// PANEL: %[[WSV:.*]] = memref.subview %[[WS]]
 // PANEL: vector.load %{{.*}} : memref<16x16xf32>, vector<16xf32>
 // PANEL: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23] : vector<16xf32>, vector<16xf32>
-// PANEL: vector.store %{{.*}}, %[[WS]]
+// PANEL: vector.store %{{.*}}, %[[WSV]]
 // NOPANEL-LABEL: func.func @q4
 // NOPANEL-NOT: scf.if
 // NOPANEL: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c16{{.*}})

@@ -118,8 +118,8 @@ Value integer::amxActivations(KernelBuilder &k, const IntegerPlan &plan,
 void integer::amxPanel(KernelBuilder &k, const IntegerPlan &plan,
                        const Activations &act, Value amxCodes,
                        const PanelPack &pack, Value sums, Value out,
-                       Value numTokens, int64_t numGroups,
-                       ArrayRef<Value> rows) {
+                       Value numTokens, Value tBegin, Value tEnd,
+                       int64_t numGroups, ArrayRef<Value> rows) {
   assert(plan.lanes == kTile && rows.size() == kTile &&
          "AMX panels are 16 rows");
   Type f32 = k.b.getF32Type(), i8 = k.b.getI8Type(), i32 = k.b.getI32Type();
@@ -134,7 +134,7 @@ void integer::amxPanel(KernelBuilder &k, const IntegerPlan &plan,
   auto cType = amx::TileType::get({kTile, lanes}, i32);
   auto rowsF = vecOf(lanes, f32), rowsI = vecOf(lanes, i32);
   Value last = k.subi(numTokens, k.index(1));
-  k.forLoop(k.index(0), paddedTokens(k, numTokens), kTile, [&](Value t0) {
+  k.forLoop(tBegin, paddedTokens(k, tEnd), kTile, [&](Value t0) {
     // Padding tokens read the last token's scales; they are not stored.
     Value block = k.divui(t0, k.index(kTile));
     SmallVector<Value> tokens, clamped;

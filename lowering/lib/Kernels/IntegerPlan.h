@@ -156,19 +156,23 @@ SmallVector<int64_t> amxWordRows(const IntegerPlan &plan);
 Value amxActivations(KernelBuilder &k, const IntegerPlan &plan, Value codes,
                      Value numTokens, int64_t cols);
 
-/// y[t, rows] for every token with AMX tiles: per 16 tokens and lane set,
+/// y[t, rows] for the tokens [tBegin, tEnd) (tBegin a multiple of 16;
+/// tokens past numTokens are padding, not stored) with AMX tiles: per 16
+/// tokens and lane set,
 /// one tdpbsud of the activations' tile (s8, 16 tokens x 4W bytes) and the
 /// panel's codes (u8, W x 64 bytes) into 16 x 16 i32 sums, stored to
 /// `sums` ([amxSumsRows, 16] i32) and scaled into f32 accumulators as the VNNI
 /// micro-kernel does.
 void amxPanel(KernelBuilder &k, const IntegerPlan &plan, const Activations &act,
               Value amxCodes, const PanelPack &pack, Value sums, Value out,
-              Value numTokens, int64_t numGroups, ArrayRef<Value> rows);
+              Value numTokens, Value tBegin, Value tEnd, int64_t numGroups,
+              ArrayRef<Value> rows);
 
 /// The prefill GEMM (IntegerPanels.cpp): rows [0, panels * L) of y for
 /// every token, L = plan.lanes rows at a time. Each panel's codes are
 /// unpacked once per call into a row-interleaved buffer, then swept by a
-/// micro-kernel that keeps a tile of tokens x L rows in registers.
+/// micro-kernel that keeps a tile of tokens x L rows in registers, 128
+/// tokens at a time over a thread's run of panels.
 void lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                  const IntegerPlan &plan, const Activations &act, Value out,
                  Value numTokens, IntDot isa, int64_t panels);
