@@ -236,6 +236,17 @@ llvm::Error mlir::qopt::calibrateModel(
       ModelRunner::compile(module, compile);
   if (!runner)
     return runner.takeError();
+  // The runner serves the weights from where it put them: the JIT moves
+  // those the module owns into one buffer and releases their blobs, so the
+  // data read from the module above may be gone.
+  for (auto &entry : *weights) {
+    FloatWeight &w = entry.second;
+    if (w.name.empty())
+      continue;
+    for (const ::qopt::model::WeightSpan &span : (*runner)->weightBuffers())
+      if (span.name == w.name)
+        w.data = ArrayRef<char>(span.data, span.bytes);
+  }
   ObserverScope scope(observer);
 
   int64_t tokens = 0, longest = 0;
