@@ -190,11 +190,12 @@ static bool ownsData(DenseResourceElementsHandle resource) {
 /// mapping on huge pages, in weight-table order, each at
 /// kArtifactWeightAlignment: the layout of an artifact's weights.bin read
 /// with --no-mmap. The importer and the passes give each large weight its
-/// own mapping; q8_0 decode from those was ~5% slower (docs/lowering.md,
-/// Stop 29). Each blob is released once copied, so memory peaks at the
-/// weights plus the largest of them; the blobs are left empty (the lowered
-/// module no longer refers to them). Views into a mapped checkpoint stay
-/// where they are: copying them would make the weights resident twice.
+/// own mapping; decode from those was 13-18% slower on the q8_0, q4_0
+/// and q4_k_m GGUFs (docs/lowering.md, Stop 29). Each blob is released once
+/// copied, so memory peaks at the weights plus the largest of them; the blobs
+/// are left empty (the lowered module no longer refers to them). Views into a
+/// mapped checkpoint stay where they are: copying them would make the weights
+/// resident twice.
 static llvm::Expected<model::LargeBuffer> packWeights(LoweredModel &lowered) {
   uint64_t total = 0;
   for (auto [w, resource] : llvm::zip_equal(lowered.weights, lowered.resources))
@@ -206,7 +207,8 @@ static llvm::Expected<model::LargeBuffer> packWeights(LoweredModel &lowered) {
   if (!arena.data())
     return runnerError("cannot allocate " + llvm::Twine(total) +
                        " bytes for the weights: " + std::strerror(errno));
-  // A weight the table names twice is copied once.
+  // A weight the table named twice would be copied once (qopt-prepare-abi
+  // names each weight once; its blob is empty after the first copy).
   llvm::StringMap<const char *> moved;
   uint64_t offset = 0;
   for (auto [w, resource] :
