@@ -10,7 +10,9 @@
 // four bytes r * 4 .. r * 4 + 3 of that column: exactly a run of W packed
 // rows of the panel (four codes of each of its 16 rows). So A is 16
 // tokens' activation codes of the same W words, B is the panel's codes of
-// those words, and C[t][n] = sum over the 4W bytes of code * q.
+// those words, and C[t][n] = sum over the 4W bytes of code * q. Symmetric
+// weights' codes are packed less their zero point (lowerPanels), as signed
+// bytes, and multiplied by tdpbssd: their sums need no zero-point terms.
 //
 // The integer sums of one lane set (one weight group and one activation
 // block, IntegerPlan's order) must be scaled before the next set adds to
@@ -168,10 +170,12 @@ void integer::amxPanel(KernelBuilder &k, const IntegerPlan &plan,
         }
         for (int64_t j = 0; j < count; ++j) {
           Value c = amx::TileZeroOp::create(k.b, k.loc, cType);
-          // Activations signed, codes unsigned: tdpbsud.
+          // Activations signed, codes unsigned (tdpbsud) or signed
+          // (tdpbssd: symmetric weights less their zero point).
           products.push_back(amx::TileMulIOp::create(
               k.b, k.loc, cType, lhs[j], rhs[j], c,
-              /*isZextLhs=*/nullptr, /*isZextRhs=*/k.b.getUnitAttr()));
+              /*isZextLhs=*/nullptr,
+              /*isZextRhs=*/pack.signedCodes ? nullptr : k.b.getUnitAttr()));
         }
         for (int64_t j = 0; j < count; ++j)
           amx::TileStoreOp::create(

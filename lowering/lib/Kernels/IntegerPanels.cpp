@@ -131,20 +131,21 @@ void integer::finishPanelTile(KernelBuilder &k, const Activations &act,
     for (Value &t : read)
       t = k.minui(t, k.subi(numTokens, k.index(1)));
   // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
-  acc = k.forLoopCarried(
-      k.index(0), k.index(numGroups), 1, acc,
-      [&](Value g, ValueRange carried) -> SmallVector<Value> {
-        Value z = vector::LoadOp::create(k.b, k.loc, rowsF, pack.zeros,
-                                         ValueRange{g, k.index(0)});
-        SmallVector<Value> next;
-        for (int64_t i = 0; i < tile; ++i) {
-          Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
-                                             ValueRange{read[i], g});
-          next.push_back(vector::FMAOp::create(
-              k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
-        }
-        return next;
-      });
+  if (!pack.signedCodes)
+    acc = k.forLoopCarried(
+        k.index(0), k.index(numGroups), 1, acc,
+        [&](Value g, ValueRange carried) -> SmallVector<Value> {
+          Value z = vector::LoadOp::create(k.b, k.loc, rowsF, pack.zeros,
+                                           ValueRange{g, k.index(0)});
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < tile; ++i) {
+            Value sum = memref::LoadOp::create(k.b, k.loc, act.groupSums,
+                                               ValueRange{read[i], g});
+            next.push_back(vector::FMAOp::create(
+                k.b, k.loc, z, k.splat(rowsF, sum), carried[i]));
+          }
+          return next;
+        });
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
   for (int64_t i = 0; i < tile; ++i) {
     auto store = [&] {
@@ -216,6 +217,21 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
     packedRow = amxWordRows(plan);
     amxCodes = amxActivations(k, plan, act.codes, numTokens, cols);
   }
+  // AMX multiplies signed by signed bytes too (tdpbssd), so symmetric
+  // weights' codes are packed less their zero point, 2^(p-1) in the served
+  // codes' units (2^(r-1): they fit in a signed byte), and the tiles need
+  // no zero-point terms: per token and group one FMA less beside the
+  // three (convert, multiply, FMA) of every lane set.
+  const bool signedCodes = plan.amx && !q.zeros;
+  Value codeOffset;
+  if (signedCodes)
+    codeOffset = arith::ConstantOp::create(
+        k.b, k.loc,
+        DenseElementsAttr::get(
+            vecOf(4 * rowsPer, i8),
+            k.b.getI8IntegerAttr(static_cast<int8_t>(
+                (int64_t(1) << (q.type.getEffectiveParentBits() - 1)) >>
+                plan.shift))));
   k.parallelLoop(0, k.index(runs), [&](Value run) {
     // Pack, once per call, every panel of the run: codes [superblock * L +
     // chunk, 4L]; per group, the weight scales and the zero-point factors
@@ -250,7 +266,8 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
       };
       Value scales = view(runScales, numGroups, rowsPer);
       return PanelPack{view(runCodes, numSuper * words, 4 * rowsPer), scales,
-                       q.zeros ? view(runZeros, numGroups, rowsPer) : scales};
+                       q.zeros ? view(runZeros, numGroups, rowsPer) : scales,
+                       signedCodes};
     };
     k.forLoop(first, last, 1, [&](Value panel) {
       SmallVector<Value> rows;
@@ -261,8 +278,9 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
         for (Value n : rows)
           for (auto [p, part] :
                llvm::enumerate(loadSuperblockCodes(k, q, plan, n, sb)))
-            byPart[p].push_back(
-                vector::BitCastOp::create(k.b, k.loc, rowsI, part));
+            byPart[p].push_back(vector::BitCastOp::create(
+                k.b, k.loc, rowsI,
+                signedCodes ? k.subi(part, codeOffset) : part));
         for (int64_t p = 0; p < plan.parts; ++p) {
           SmallVector<Value> chunks = transposeSquare(k, byPart[p]);
           Value base = k.muli(sb, k.index(words));

@@ -115,9 +115,12 @@ SmallVector<SmallVector<int64_t>> panelLaneSets(const IntegerPlan &plan);
 /// One panel's packed operands in lowerPanels: the codes [superblock *
 /// words + packed row, 4L] i8 (packed row j holds four codes of each of the
 /// L rows), and per group the weight scales and the zero-point factors [group,
-/// L] f32 (`zeros` is `scales` for symmetric weights).
+/// L] f32 (`zeros` is `scales` for symmetric weights). With `signedCodes`
+/// (AMX tiles and symmetric weights) the codes are stored less their zero
+/// point, as signed bytes, so the products need no zero-point terms.
 struct PanelPack {
   Value codes, scales, zeros;
+  bool signedCodes = false;
 };
 
 /// The scales of lane set `set` (words `setWords`) of superblock `sb` in a
@@ -132,8 +135,9 @@ SetScales panelSetScales(KernelBuilder &k, const IntegerPlan &plan,
                          ArrayRef<int64_t> setWords);
 
 /// Adds the zero-point terms to `acc` (one vector of the panel's L rows per
-/// token of `tokens`) and stores y[tokens[i], rows]. With `numTokens`, only
-/// the tokens below it are stored (the others read the last token's sums).
+/// token of `tokens`; none for signed codes) and stores y[tokens[i], rows].
+/// With `numTokens`, only the tokens below it are stored (the others read the
+/// last token's sums).
 void finishPanelTile(KernelBuilder &k, const Activations &act,
                      const PanelPack &pack, Value out, ArrayRef<Value> tokens,
                      SmallVector<Value> acc, int64_t numGroups,
