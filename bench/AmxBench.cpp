@@ -194,48 +194,40 @@ QOPT_AMX_TARGET void BM_AmxSets(benchmark::State &state) {
 }
 BENCHMARK(BM_AmxSets);
 
-QOPT_AMX_TARGET void BM_AmxScale(benchmark::State &state) {
+/// The float steps of two sets per iteration; with `withTiles`, after the
+/// AMX steps of the next superblock, as the micro-kernel interleaves them
+/// (the sums of the previous superblock are scaled while the next one
+/// multiplies).
+QOPT_AMX_TARGET void scaleLoop(benchmark::State &state, bool withTiles) {
   if (skipWithoutAmx(state))
     return;
   Buffers buffers;
+  if (withTiles)
+    configureInt8();
   __m512 acc[16];
   for (__m512 &a : acc)
     a = _mm512_setzero_ps();
   int slot = 0;
   for (auto _ : state) {
-    scaleSteps(buffers, slot, acc);
-    slot ^= 1;
-    benchmark::ClobberMemory();
-  }
-  for (__m512 &a : acc)
-    benchmark::DoNotOptimize(a);
-  perSet(state, 2);
-}
-BENCHMARK(BM_AmxScale);
-
-/// Both, as the micro-kernel interleaves them: the sums of the previous
-/// superblock are scaled while the next one multiplies. Against
-/// BM_AmxSets + BM_AmxScale, how much of one hides behind the other.
-QOPT_AMX_TARGET void BM_AmxSetsAndScale(benchmark::State &state) {
-  if (skipWithoutAmx(state))
-    return;
-  Buffers buffers;
-  configureInt8();
-  __m512 acc[16];
-  for (__m512 &a : acc)
-    a = _mm512_setzero_ps();
-  int slot = 0;
-  for (auto _ : state) {
-    amxSteps(buffers, slot);
+    if (withTiles)
+      amxSteps(buffers, slot);
     scaleSteps(buffers, slot ^ 1, acc);
     slot ^= 1;
     benchmark::ClobberMemory();
   }
   for (__m512 &a : acc)
     benchmark::DoNotOptimize(a);
-  _tile_release();
+  if (withTiles)
+    _tile_release();
   perSet(state, 2);
 }
+
+void BM_AmxScale(benchmark::State &state) { scaleLoop(state, false); }
+BENCHMARK(BM_AmxScale);
+
+/// Against BM_AmxSets + BM_AmxScale, how much of one hides behind the
+/// other.
+void BM_AmxSetsAndScale(benchmark::State &state) { scaleLoop(state, true); }
 BENCHMARK(BM_AmxSetsAndScale);
 
 /// tdpbf16ps: 16 x 16 f32 sums += 16 rows of 32 bf16 x 16 pairs of rows of
