@@ -247,10 +247,9 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   int64_t tokenTile = options.tokenTile, panelTokens = options.panelTokens;
   int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];
   int64_t numSuper = cols / plan.superblock;
-  unsigned parent = q.type.getEffectiveParentBits();
   std::optional<float> symZero;
   if (!q.zeros)
-    symZero = static_cast<float>(1u << (parent - 1));
+    symZero = static_cast<float>(symmetricZero(q.type));
   Activations act = quantizeActivations(k, plan, x, numTokens, cols, symZero);
 
   Type f32 = k.b.getF32Type();

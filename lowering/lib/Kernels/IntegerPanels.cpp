@@ -125,13 +125,14 @@ void integer::finishPanelTile(KernelBuilder &k, const Activations &act,
                               Value numTokens) {
   int64_t tile = tokens.size(), rowsPer = rows.size();
   auto rowsF = vecOf(rowsPer, k.b.getF32Type());
-  // Tokens past numTokens read the last token's sums and are not stored.
-  SmallVector<Value> read(tokens);
-  if (numTokens)
-    for (Value &t : read)
-      t = k.minui(t, k.subi(numTokens, k.index(1)));
-  // Zero-point terms: sum over groups of sw * z * groupSums[t, g].
-  if (!pack.signedCodes)
+  // Zero-point terms: sum over groups of sw * z * groupSums[t, g] (signed
+  // codes hold them in their integer sums). Tokens past numTokens read the
+  // last token's sums and are not stored.
+  if (!pack.signedCodes) {
+    SmallVector<Value> read(tokens);
+    if (numTokens)
+      for (Value &t : read)
+        t = k.minui(t, k.subi(numTokens, k.index(1)));
     acc = k.forLoopCarried(
         k.index(0), k.index(numGroups), 1, acc,
         [&](Value g, ValueRange carried) -> SmallVector<Value> {
@@ -146,6 +147,7 @@ void integer::finishPanelTile(KernelBuilder &k, const Activations &act,
           }
           return next;
         });
+  }
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
   for (int64_t i = 0; i < tile; ++i) {
     auto store = [&] {
@@ -227,11 +229,9 @@ void integer::lowerPanels(KernelBuilder &k, const QuantBuffers &q,
   if (signedCodes)
     codeOffset = arith::ConstantOp::create(
         k.b, k.loc,
-        DenseElementsAttr::get(
-            vecOf(4 * rowsPer, i8),
-            k.b.getI8IntegerAttr(static_cast<int8_t>(
-                (int64_t(1) << (q.type.getEffectiveParentBits() - 1)) >>
-                plan.shift))));
+        DenseElementsAttr::get(vecOf(4 * rowsPer, i8),
+                               k.b.getI8IntegerAttr(static_cast<int8_t>(
+                                   symmetricZero(q.type) >> plan.shift))));
   k.parallelLoop(0, k.index(runs), [&](Value run) {
     // Pack, once per call, every panel of the run: codes [superblock * L +
     // chunk, 4L]; per group, the weight scales and the zero-point factors

@@ -70,6 +70,12 @@ constexpr int64_t kBlock = 32;
 /// Q6_K sub-blocks).
 constexpr int64_t kMinGroup = 16;
 
+/// The zero point of symmetric weights of `type` in the parent codes' units,
+/// 2^(p-1) (an r-bit slice's is 2^(r-1): this shifted right by plan.shift).
+inline int64_t symmetricZero(QTensorType type) {
+  return int64_t(1) << (type.getEffectiveParentBits() - 1);
+}
+
 /// The plan for weights of `type` at `width` f32 lanes, or nothing when the
 /// integer path does not apply (then the exact path is used).
 std::optional<IntegerPlan> planFor(QTensorType type, int64_t width);
