@@ -48,11 +48,12 @@ inline std::unique_ptr<mlir::MLIRContext> makeLoweringContext() {
 /// int8 activations and the host's int8 dot products if `int8Activations`;
 /// `panelTokens` >= 0 overrides the pipeline's panel-tokens; the GFNI
 /// reader and AMX tiles where the host has them, unless `gfni` or `amx` is
-/// false) and JIT-compiles it.
+/// false; with `amxBf16`, the prefill GEMM's bf16 AMX tiles where the host
+/// has them) and JIT-compiles it.
 inline std::unique_ptr<mlir::ExecutionEngine>
 jitKernels(mlir::MLIRContext &context, const std::string &source,
            bool int8Activations = false, int64_t panelTokens = -1,
-           bool gfni = true, bool amx = true) {
+           bool gfni = true, bool amx = true, bool amxBf16 = false) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(source,
                                               mlir::ParserConfig(&context));
@@ -68,6 +69,7 @@ jitKernels(mlir::MLIRContext &context, const std::string &source,
           : "generic";
   options.gfni = gfni && mlir::qopt::hostGfni(options.vectorWidth);
   options.amx = amx && mlir::qopt::hostAmx(options.vectorWidth);
+  options.amxBf16 = amxBf16 && mlir::qopt::hostAmxBf16(options.vectorWidth);
   mlir::qopt::buildQOptToLLVMPipeline(pm, options);
   if (!module || mlir::failed(pm.run(*module)))
     fail("cannot lower the benchmark kernels:\n" + source);

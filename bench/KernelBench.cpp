@@ -23,7 +23,10 @@
 // of nested weights with the select-based code reader instead of the GFNI
 // transpose (IntegerPlan.cpp), the baseline of the latter. On a host with
 // AMX, int8 = 1 multiplies the packed GEMM's tiles with AMX and int8 = 4
-// (M >= 8) is the same path with VNNI instead (IntegerAmx.cpp).
+// (M >= 8) is the same path with VNNI instead (IntegerAmx.cpp). On a host
+// with AMX-BF16, int8 = 5 (M >= 8) is the packed GEMM on bf16 tiles
+// (AmxBf16.cpp): weights dequantized to bf16 once per call, activations in
+// bf16, f32 sums.
 //
 // Counters: bytes_per_second = weight bytes read (codes, scales) per second;
 // gops = 2 M N K / time (G multiply-adds x 2); bw_share = that byte rate
@@ -241,7 +244,8 @@ private:
         weight.runtimeWidth ? " width(%r)" : "", outType, weight.weightType);
     engine = ::qopt::bench::jitKernels(*context, source, mode != 0,
                                        mode == 2 ? 0 : -1,
-                                       /*gfni=*/mode != 3, /*amx=*/mode != 4);
+                                       /*gfni=*/mode != 3, /*amx=*/mode != 4,
+                                       /*amxBf16=*/mode == 5);
   }
 
   WeightLayout weight;
@@ -404,6 +408,7 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
       ->UseRealTime();
   int64_t width = mlir::qopt::hostVectorWidth();
   bool gfni = mlir::qopt::hostGfni(width), amx = mlir::qopt::hostAmx(width);
+  bool amxBf16 = mlir::qopt::hostAmxBf16(width);
   for (auto [n, k] : kShapes)
     for (int64_t m : {1, 8, 64, 512})
       for (int64_t threads : {1, 2})
@@ -412,7 +417,7 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
           // call (decode-shaped M); large M is compute-bound.
           if (cold && m > 8)
             continue;
-          for (int64_t int8 : {0, 1, 2, 3, 4}) {
+          for (int64_t int8 : {0, 1, 2, 3, 4, 5}) {
             if ((int8 && !quantized) || (int8 == 2 && m < 8))
               continue;
             // Without GFNI: nested weights, where the host has it.
@@ -421,6 +426,9 @@ void shapes(benchmark::internal::Benchmark *b, bool nested,
             // Without AMX tiles: the packed GEMM's sizes, where the host
             // has them.
             if (int8 == 4 && (m < 8 || !amx))
+              continue;
+            // bf16 tiles: the packed GEMM's sizes, where the host has them.
+            if (int8 == 5 && (m < 8 || !amxBf16))
               continue;
             if (!nested) {
               b->Args({n, k, m, threads, cold, 0, int8});

@@ -96,6 +96,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.panelTokens = options.panelTokens;
   kernels.gfni = options.gfni;
   kernels.amx = options.amx;
+  kernels.amxBf16 = options.amxBf16;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   // Parallel dimensions of linalg ops (elementwise, rope, the embedding
   // gather, the row loop of norms) become scf.parallel: OpenMP loops below.
@@ -190,5 +191,17 @@ bool mlir::qopt::amxFor(llvm::function_ref<bool(StringRef)> has,
 
 bool mlir::qopt::hostAmx(int64_t vectorWidth) {
   return onHostFeatures([&](auto has) { return amxFor(has, vectorWidth); }) &&
+         ::qopt::runtime::requestAmxTiles();
+}
+
+bool mlir::qopt::amxBf16For(llvm::function_ref<bool(StringRef)> has,
+                            int64_t vectorWidth) {
+  return vectorWidth == 16 && has("amx-tile") && has("amx-bf16") &&
+         has("avx512bf16") && has("avx512bw");
+}
+
+bool mlir::qopt::hostAmxBf16(int64_t vectorWidth) {
+  return onHostFeatures(
+             [&](auto has) { return amxBf16For(has, vectorWidth); }) &&
          ::qopt::runtime::requestAmxTiles();
 }

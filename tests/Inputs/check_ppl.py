@@ -3,6 +3,7 @@
 
   check_ppl.py [--tokens N] [--nll X] [--reference FILE] [--tolerance T]
                [--stderr] [--below FILE [--margin M]]
+               [--gemm-reference GEMM:FILE:T ...]
 
 Fails (exit 1, message on stderr) unless the result has `tokens` == N (if
 given), a finite NLL and perplexity with ppl == exp(nll), and |nll - X| <=
@@ -11,8 +12,12 @@ standard errors: nll_stderr finite, > 0 and below the NLL, and
 ppl_stderr == ppl * nll_stderr. --reference FILE takes N and X from
 the JSON line of another `qopt-run ppl --json` run (e.g. the same model
 without a pass pipeline). --below FILE requires the NLL to be lower than
-that of another run by at least M (default 0). Prints "ppl-ok tokens=N nll=X" on
-success, for FileCheck.
+that of another run by at least M (default 0). --gemm-reference
+GEMM:FILE:T (repeatable) takes the reference from FILE (or the NLL, if
+FILE is a number) and the tolerance T
+instead where the run's `prefill_gemm` is GEMM (the prefill GEMM's
+micro-kernel, e.g. amx-bf16, whose arithmetic differs from the int8
+path's). Prints "ppl-ok tokens=N nll=X" on success, for FileCheck.
 """
 
 import argparse
@@ -30,11 +35,8 @@ def main():
     parser.add_argument("--stderr", action="store_true")
     parser.add_argument("--below")
     parser.add_argument("--margin", type=float, default=0.0)
+    parser.add_argument("--gemm-reference", action="append", default=[])
     args = parser.parse_args()
-    if args.reference:
-        with open(args.reference) as f:
-            reference = json.loads(f.read().strip().splitlines()[-1])
-        args.tokens, args.nll = reference["tokens"], reference["nll"]
 
     text = sys.stdin.read()
     lines = [l for l in text.splitlines() if l.strip()]
@@ -42,6 +44,20 @@ def main():
         sys.exit("expected one JSON line on stdin, got %d:\n%s" %
                  (len(lines), text))
     result = json.loads(lines[0])
+    for case in args.gemm_reference:
+        parts = case.rsplit(":", 2)
+        if len(parts) != 3:
+            sys.exit("--gemm-reference %r is not GEMM:FILE:T" % case)
+        if result.get("prefill_gemm") == parts[0]:
+            try:
+                args.nll, args.reference = float(parts[1]), None
+            except ValueError:
+                args.reference = parts[1]
+            args.tolerance = float(parts[2])
+    if args.reference:
+        with open(args.reference) as f:
+            reference = json.loads(f.read().strip().splitlines()[-1])
+        args.tokens, args.nll = reference["tokens"], reference["nll"]
     for key in ("tokens", "sequences", "nll", "ppl"):
         if key not in result:
             sys.exit("missing key %r in %s" % (key, lines[0]))

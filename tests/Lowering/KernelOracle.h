@@ -75,7 +75,12 @@
 // is the path's definition: x quantized per block of 32 with the kernel's
 // own f32 arithmetic (int8Activations in KernelOracleRun.cpp), weights
 // a * (v - z) not rounded to a 16-bit scale type, the sum in double; same
-// tolerance.
+// tolerance. With bf16 AMX tiles (AmxBf16.cpp), the packed GEMM's rows
+// (calls of kPanelTokens tokens or more, the first n / 16 * 16 rows) are
+// checked against their own definition: x rounded to bf16 (to nearest
+// even), the weights in f32 arithmetic rounded to bf16, the products
+// (exact in f32) summed in double; same tolerance, which bounds the f32
+// accumulation of the tiles.
 //
 // The test is split in three files: KernelOracleCases.cpp (the cases, their
 // data and reference weights), KernelOracleRun.cpp (compiling, calling and
@@ -233,12 +238,18 @@ struct Stats {
   int runs = 0, failures = 0;
   /// Runs that took the integer matmul path.
   int integerRuns = 0;
+  /// Of those, runs whose panels' rows took bf16 AMX tiles.
+  int bf16Runs = 0;
 };
 
 /// The integer path of the matmul kernel, when a run takes it.
 struct IntegerRun {
   mlir::MLIRContext *ctx = nullptr;
   int64_t vectorWidth = 8;
+  /// The packed GEMM multiplies bf16 tiles (AmxBf16.cpp): calls of
+  /// kPanelTokens tokens or more compute the whole panels' rows (the first
+  /// n / 16 * 16) in bf16.
+  bool amxBf16 = false;
 };
 
 //===----------------------------------------------------------------------===//
@@ -262,9 +273,10 @@ compile(const std::string &source, int64_t vectorWidth,
 /// Runs every case at `vectorWidth`; with `intDot`, with int8 activations
 /// and the integer dot products emitted that way ("generic" or "vnni"), and
 /// with `gfni` the GFNI reader of nested codes (IntegerPlan.cpp) and with
-/// `amx` AMX tiles in the packed GEMM (IntegerAmx.cpp).
+/// `amx` AMX tiles in the packed GEMM (IntegerAmx.cpp), with `amxBf16` bf16
+/// AMX tiles (AmxBf16.cpp).
 void runOracle(int64_t vectorWidth, llvm::StringRef intDot = "",
-               bool gfni = false, bool amx = false);
+               bool gfni = false, bool amx = false, bool amxBf16 = false);
 
 /// qopt.hadamard, compiled, against the dense definition in double precision
 /// (y = H_n x / sqrt(n) on each block of n elements of each row).

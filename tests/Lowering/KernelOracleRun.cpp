@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -104,6 +105,17 @@ std::vector<double> int8Activations(const Case &c) {
   return xq;
 }
 
+/// `v` rounded to bf16 (to nearest even, as vcvtneps2bf16 and arith.truncf).
+double roundBf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits += 0x7fff + ((bits >> 16) & 1);
+  bits &= 0xffff0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, sizeof(rounded));
+  return rounded;
+}
+
 /// True if case `c` at `runtimeWidth` takes the integer path in `run`.
 bool takesIntegerPath(const Case &c, unsigned runtimeWidth,
                       const IntegerRun *run) {
@@ -154,9 +166,25 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
   std::vector<double> w = referenceWeight(c, runtimeWidth);
   std::vector<double> exact = referenceWeight(c, runtimeWidth, true);
   std::vector<double> xs(c.x.begin(), c.x.end());
+  // Rows [0, bf16Rows) take the bf16 GEMM: their reference rounds x and
+  // the f32 weights (two-level minimums: f32(f32(a * v) - m), w) to bf16.
+  int64_t bf16Rows = 0;
+  std::vector<double> xsBf16, wBf16;
   if (takesIntegerPath(c, runtimeWidth, integer)) {
     ++stats.integerRuns;
     label += " (int8 activations)";
+    if (integer->amxBf16 && c.tokens >= kPanelTokens)
+      bf16Rows = c.n / 16 * 16;
+    if (bf16Rows > 0) {
+      ++stats.bf16Runs;
+      label += " (bf16 tiles on rows below " + std::to_string(bf16Rows) + ")";
+      for (float v : c.x)
+        xsBf16.push_back(roundBf16(v));
+      bool minimums = c.subBits && !c.sym;
+      for (int64_t i = 0; i < c.n * c.k; ++i)
+        wBf16.push_back(
+            roundBf16(static_cast<float>(minimums ? w[i] : exact[i])));
+    }
     xs = int8Activations(c);
     w = exact;
   }
@@ -186,9 +214,12 @@ void runCase(ExecutionEngine &engine, const Case &c, unsigned runtimeWidth,
     for (int64_t t = 0; t < c.tokens; ++t)
       for (int64_t n = 0; n < c.n; ++n) {
         double ref = 0, mag = 0, unrounded = 0;
+        bool bf16 = n < bf16Rows;
+        const std::vector<double> &xRef = bf16 ? xsBf16 : xs;
+        const std::vector<double> &wRef = bf16 ? wBf16 : w;
         for (int64_t k = 0; k < c.k; ++k) {
-          double xk = xs[t * c.k + k];
-          double term = xk * w[n * c.k + k];
+          double xk = xRef[t * c.k + k];
+          double term = xk * wRef[n * c.k + k];
           ref += term;
           mag += std::fabs(term);
           unrounded += xk * exact[n * c.k + k];
@@ -264,7 +295,8 @@ compile(const std::string &source, int64_t vectorWidth,
 /// Runs every case at `vectorWidth`; with `intDot`, with int8 activations
 /// and the integer dot products emitted that way ("generic" or "vnni"), and
 /// with `gfni` the GFNI reader of nested codes and with `amx` AMX tiles.
-void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni, bool amx) {
+void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni, bool amx,
+               bool amxBf16) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   std::vector<Case> cases = intDot.empty() ? makeCases() : integerCases();
@@ -281,13 +313,14 @@ void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni, bool amx) {
   pipeline.panelTokens = kPanelTokens;
   pipeline.gfni = gfni;
   pipeline.amx = amx;
+  pipeline.amxBf16 = amxBf16;
   auto start = std::chrono::steady_clock::now();
   llvm::Expected<Compiled> compiled = compile(source, vectorWidth, &pipeline);
   ASSERT_TRUE(static_cast<bool>(compiled))
       << llvm::toString(compiled.takeError());
   auto compiledAt = std::chrono::steady_clock::now();
   Stats stats;
-  IntegerRun integer{compiled->ctx.get(), vectorWidth};
+  IntegerRun integer{compiled->ctx.get(), vectorWidth, amxBf16};
   const IntegerRun *integerRun = intDot.empty() ? nullptr : &integer;
   // The output rows of qmatmul are split between OpenMP threads: every case
   // runs on one thread and on three (rows rarely divide evenly by three).
@@ -310,20 +343,26 @@ void runOracle(int64_t vectorWidth, StringRef intDot, bool gfni, bool amx) {
     return std::chrono::duration<double>(b - a).count();
   };
   std::printf(
-      "[oracle] vector width %lld%s%s%s%s: %zu functions, %d runs (%d on "
-      "the integer path), %d failed runs; worst normalized error "
+      "[oracle] vector width %lld%s%s%s%s%s: %zu functions, %d runs (%d on "
+      "the integer path, %d with bf16 tiles), %d failed runs; worst "
+      "normalized error "
       "%.3g (%s); compile %.1f s, run %.2f s\n",
       static_cast<long long>(vectorWidth),
       intDot.empty() ? "" : ", int8 activations, int-dot ",
       intDot.str().c_str(), gfni ? ", gfni" : "", amx ? ", amx" : "",
-      cases.size(), stats.runs, stats.integerRuns, stats.failures, stats.worst,
-      stats.worstCase.c_str(), seconds(start, compiledAt),
-      seconds(compiledAt, done));
+      amxBf16 ? ", amx-bf16" : "", cases.size(), stats.runs, stats.integerRuns,
+      stats.bf16Runs, stats.failures, stats.worst, stats.worstCase.c_str(),
+      seconds(start, compiledAt), seconds(compiledAt, done));
   EXPECT_EQ(stats.failures, 0);
   // The integer path must carry most matmul runs (every dense and nested
   // case with K a multiple of 32); the rest take the exact path.
   if (!intDot.empty()) {
     EXPECT_GT(stats.integerRuns, stats.runs / 3);
+  }
+  // Every packed-GEMM case (11 tokens x 37 rows, the 409-token one) has
+  // whole panels.
+  if (amxBf16) {
+    EXPECT_GT(stats.bf16Runs, 0);
   }
 }
 

@@ -174,6 +174,18 @@ TEST(KernelOracle, Int8ActivationsAmx) {
   runOracle(16, "vnni", mlir::qopt::hostGfni(16), /*amx=*/true);
 }
 
+/// The packed GEMM with bf16 AMX tiles (tdpbf16ps), where the host has them
+/// and the OS lets this process use them, against its own definition (x and
+/// the f32 weights rounded to bf16).
+TEST(KernelOracle, Int8ActivationsAmxBf16) {
+  if (!mlir::qopt::hostAmxBf16(16))
+    GTEST_SKIP() << "host has no AMX-BF16 tiles at vector width 16, or the "
+                    "OS does not grant them (the VNNI and generic runs cover "
+                    "the rest of the integer path)";
+  runOracle(16, "vnni", mlir::qopt::hostGfni(16), /*amx=*/true,
+            /*amxBf16=*/true);
+}
+
 TEST(KernelOracle, Attention) {
   runAttentionOracle(8);
   if (mlir::qopt::hostVectorWidth() >= 16)

@@ -360,7 +360,10 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
       // The matmul path of quantized weights (JIT: --activations; an
       // artifact keeps what it was compiled with).
       {"activations",
-       m.module ? std::string(activations) : std::string("as compiled")}};
+       m.module ? std::string(activations) : std::string("as compiled")},
+      // Its prefill GEMM's micro-kernel (ModelRunner::prefillGemm).
+      {"prefill_gemm",
+       m.module ? runner.prefillGemm().str() : std::string("as compiled")}};
 }
 
 /// llama-bench's markdown table, then what llama-bench does not measure.

@@ -122,6 +122,7 @@ int qopt::run::runCalibrate() {
   options.compile.int8Activations = activations == "int8";
   options.compile.intDot = intDot;
   options.compile.amx = amx;
+  options.compile.amxBf16 = amxBf16;
   options.source = modelPath();
   options.text = calibText;
   options.progress = !calibNoProgress && canDrawProgress();

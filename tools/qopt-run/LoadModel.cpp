@@ -324,6 +324,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
   options.int8Activations = activations == "int8";
   options.intDot = intDot;
   options.amx = amx;
+  options.amxBf16 = amxBf16;
   if (!compileTo.empty()) {
     options.targetCPU = targetCPU;
     options.targetFeatures = targetFeatures;

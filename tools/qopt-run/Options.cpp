@@ -158,7 +158,16 @@ cl::opt<bool> qopt::run::amx(
     "amx",
     cl::desc("Multiply the integer path's prefill GEMM with AMX tiles where "
              "the CPU compiled for has AMX-INT8 at vector width 16 (default "
-             "true); --amx=false keeps the VNNI micro-kernel"),
+             "true); --amx=false keeps the VNNI micro-kernel (and turns "
+             "--amx-bf16 off)"),
+    cl::init(true), ModelCommands(), cl::cat(modelCategory()));
+cl::opt<bool> qopt::run::amxBf16(
+    "amx-bf16",
+    cl::desc("With --amx, the prefill GEMM dequantizes the weights to bf16 "
+             "once per call and multiplies them by bf16 activations on "
+             "AMX-BF16 tiles (f32 sums) where the CPU compiled for has them "
+             "(default true); --amx-bf16=false keeps int8 activations on "
+             "AMX-INT8 tiles. Decode always takes the int8 path"),
     cl::init(true), ModelCommands(), cl::cat(modelCategory()));
 cl::opt<std::string> qopt::run::kvTypeName(
     "kv-type",

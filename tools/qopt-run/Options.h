@@ -84,6 +84,7 @@ extern cl::opt<int> vectorWidth;
 extern cl::opt<std::string> activations;
 extern cl::opt<std::string> intDot;
 extern cl::opt<bool> amx;
+extern cl::opt<bool> amxBf16;
 extern cl::opt<std::string> kvTypeName;
 extern cl::opt<std::string> kquantScales;
 extern cl::opt<bool> noMmap;

@@ -250,7 +250,11 @@ int qopt::run::runPerplexity() {
         {"kv_type", mlir::qopt::kvCacheTypeName(m->runner->cacheType())},
         {"kv_cache_bytes", static_cast<int64_t>(m->runner->cacheBytes())},
         {"seconds", r.seconds},
-        {"tokens_per_second", rate}};
+        {"tokens_per_second", rate},
+        // The prefill GEMM's micro-kernel (ModelRunner::prefillGemm).
+        {"prefill_gemm", m->runner->prefillGemm().empty()
+                             ? std::string("as compiled")
+                             : m->runner->prefillGemm().str()}};
     if (whole)
       result["unscored_tokens"] = r.unscoredTokens;
     else {

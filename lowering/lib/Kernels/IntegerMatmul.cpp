@@ -243,14 +243,31 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   plan.gfni = options.gfni && gfniApplies(q.type, plan);
   // AMX tiles hold 16 rows of 64 bytes: 16 weight rows of four codes.
   plan.amx = options.amx && plan.lanes == 16;
+  // bf16 tiles: 16 rows of 32 elements, pairs of 16 weight rows.
+  plan.amxBf16 = options.amxBf16 && plan.lanes == 16;
   IntDot isa = options.intDot;
   int64_t tokenTile = options.tokenTile, panelTokens = options.panelTokens;
   int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];
   int64_t numSuper = cols / plan.superblock;
+  // From `panelTokens` tokens on, whole panels of L rows take the packed
+  // GEMM (IntegerPanels.cpp, or AmxBf16.cpp on bf16 tiles) and the
+  // remaining rows the row-wise kernel; below it every row does. One
+  // row-wise kernel serves both cases: its first row is chosen at run time.
+  int64_t panels = rows / plan.lanes;
+  Value many;
+  if (panelTokens > 0 && panels > 0)
+    many = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
+                                 numTokens, k.index(panelTokens));
+  // The bf16 GEMM reads x itself: where it takes every row, no token needs
+  // int8 codes.
+  Value quantized = numTokens;
+  if (many && plan.amxBf16 && panels * plan.lanes == rows)
+    quantized =
+        arith::SelectOp::create(k.b, k.loc, many, k.index(0), numTokens);
   std::optional<float> symZero;
   if (!q.zeros)
     symZero = static_cast<float>(symmetricZero(q.type));
-  Activations act = quantizeActivations(k, plan, x, numTokens, cols, symZero);
+  Activations act = quantizeActivations(k, plan, x, quantized, cols, symZero);
 
   Type f32 = k.b.getF32Type();
   auto lanesF = vecOf(plan.lanes, f32);
@@ -308,17 +325,13 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     }
   };
   tokenTile = std::max<int64_t>(tokenTile, 1);
-  // From `panelTokens` tokens on, whole panels of L rows take the packed
-  // GEMM (IntegerPanels.cpp) and the remaining rows the row-wise kernel;
-  // below it every row does. One row-wise kernel serves both cases: its
-  // first row is chosen at run time.
-  int64_t panels = rows / plan.lanes;
   Value first = k.index(0);
-  if (panelTokens > 0 && panels > 0) {
-    Value many = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
-                                       numTokens, k.index(panelTokens));
+  if (many) {
     scf::IfOp::create(k.b, k.loc, many, [&](OpBuilder &b, Location loc) {
-      lowerPanels(k, q, plan, act, out, numTokens, isa, panels);
+      if (plan.amxBf16)
+        lowerBf16Panels(k, q, plan, x, out, numTokens, panels);
+      else
+        lowerPanels(k, q, plan, act, out, numTokens, isa, panels);
       scf::YieldOp::create(b, loc);
     });
     first = arith::SelectOp::create(k.b, k.loc, many,

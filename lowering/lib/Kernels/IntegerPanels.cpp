@@ -49,28 +49,6 @@ using namespace mlir::qopt::integer;
 
 namespace {
 
-/// Transposes n vectors of n elements (n a power of two): log2(n) stages
-/// that swap the off-diagonal blocks of size n/2, n/4, ..., 1 with
-/// two-source shuffles.
-SmallVector<Value> transposeSquare(KernelBuilder &k, SmallVector<Value> rows) {
-  int64_t n = rows.size();
-  for (int64_t b = n / 2; b >= 1; b /= 2) {
-    SmallVector<int64_t> low(n), high(n);
-    for (int64_t p = 0; p < n; ++p) {
-      low[p] = (p & b) ? n + p - b : p;
-      high[p] = (p & b) ? n + p : p + b;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      if (i & b)
-        continue;
-      Value a = rows[i], c = rows[i + b];
-      rows[i] = vector::ShuffleOp::create(k.b, k.loc, a, c, low);
-      rows[i + b] = vector::ShuffleOp::create(k.b, k.loc, a, c, high);
-    }
-  }
-  return rows;
-}
-
 /// A vector<4L x i8> that repeats the four activation codes at
 /// codes[t, col .. col + 4).
 Value broadcastWord(KernelBuilder &k, Value codes, Value t, Value col,
@@ -93,6 +71,26 @@ Value fromScalars(KernelBuilder &k, ArrayRef<Value> values) {
 }
 
 } // namespace
+
+SmallVector<Value> integer::transposeSquare(KernelBuilder &k,
+                                            SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t b = n / 2; b >= 1; b /= 2) {
+    SmallVector<int64_t> low(n), high(n);
+    for (int64_t p = 0; p < n; ++p) {
+      low[p] = (p & b) ? n + p - b : p;
+      high[p] = (p & b) ? n + p : p + b;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & b)
+        continue;
+      Value a = rows[i], c = rows[i + b];
+      rows[i] = vector::ShuffleOp::create(k.b, k.loc, a, c, low);
+      rows[i + b] = vector::ShuffleOp::create(k.b, k.loc, a, c, high);
+    }
+  }
+  return rows;
+}
 
 SmallVector<SmallVector<int64_t>>
 integer::panelLaneSets(const IntegerPlan &plan) {

@@ -410,15 +410,19 @@ void integer::prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
 /// [rows, groups] scales (or two-level records), or per-channel/per-tensor
 /// ones.
 Value integer::groupLanes(KernelBuilder &k, const QuantBuffers &q,
-                          const IntegerPlan &plan, Value n, Value sb) {
+                          const IntegerPlan &plan, Value n, Value sb,
+                          bool offsets) {
   auto lanesF = vecOf(plan.lanes, k.b.getF32Type());
   Value col = k.muli(sb, k.index(plan.superblock));
-  if (plan.group % plan.superblock == 0)
-    return k.splat(lanesF, groupScale(k, q, scaleIndices(k, q.type, {n, col})));
+  if (plan.group % plan.superblock == 0) {
+    SmallVector<Value> idx = scaleIndices(k, q.type, {n, col});
+    Value scale = groupScale(k, q, idx);
+    return k.splat(lanesF, offsets ? groupOffset(k, q, idx, scale) : scale);
+  }
   // Several groups per superblock (group < S, both multiples of 16).
   int64_t groups = plan.superblock / plan.group;
   Value first = k.divui(col, k.index(plan.group));
-  Value v = groupVector(k, q, /*offsets=*/false, n, first, groups);
+  Value v = groupVector(k, q, offsets, n, first, groups);
   SmallVector<int64_t> groupOfLane;
   for (int64_t lane = 0; lane < plan.lanes; ++lane)
     groupOfLane.push_back(plan.order[4 * lane] / plan.group);

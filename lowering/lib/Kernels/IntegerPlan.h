@@ -58,6 +58,9 @@ struct IntegerPlan {
   /// The prefill GEMM (lowerPanels) multiplies with AMX tiles: 16 tokens x
   /// L = 16 rows per tile, one tdpbsud per lane set (IntegerPanels.cpp).
   bool amx = false;
+  /// The prefill GEMM multiplies bf16 weights and activations with AMX tiles
+  /// instead of int8 codes (lowerBf16Panels, AmxBf16.cpp).
+  bool amxBf16 = false;
 };
 
 /// True if nested codes of `type` can take the GFNI reader under `plan`:
@@ -95,9 +98,17 @@ void prefetchSuperblock(KernelBuilder &k, const QuantBuffers &q,
                         const IntegerPlan &plan, Value next, Value sb);
 
 /// Lane vector of the weight scales of superblock `sb` of row `n` (f32,
-/// lane l holding the scale of its group).
+/// lane l holding the scale of its group), or with `offsets` of the
+/// groups' scale * zero (asymmetric weights; the minimums of two-level
+/// scales: groupOffset).
 Value groupLanes(KernelBuilder &k, const QuantBuffers &q,
-                 const IntegerPlan &plan, Value n, Value sb);
+                 const IntegerPlan &plan, Value n, Value sb,
+                 bool offsets = false);
+
+/// Transposes n vectors of n elements (n a power of two): log2(n) stages
+/// that swap the off-diagonal blocks of size n/2, n/4, ..., 1 with
+/// two-source shuffles.
+SmallVector<Value> transposeSquare(KernelBuilder &k, SmallVector<Value> rows);
 
 /// The activation buffers of one matmul call: int8 codes in the plan's
 /// order [tokens, cols]; per superblock the lane vector of the activation
@@ -186,6 +197,16 @@ void amxPanel(KernelBuilder &k, const IntegerPlan &plan, const Activations &act,
 void lowerPanels(KernelBuilder &k, const QuantBuffers &q,
                  const IntegerPlan &plan, const Activations &act, Value out,
                  Value numTokens, IntDot isa, int64_t panels);
+
+/// The prefill GEMM with bf16 AMX tiles (AmxBf16.cpp): rows [0, panels *
+/// 16) of y = x w^T for every token of x (f32 [tokens, cols]). Each panel
+/// of 16 weight rows is dequantized once per call to bf16 in the plan's
+/// element order, the activations are copied to bf16 in the same order,
+/// and `tdpbf16ps` accumulates 2 x 2 tiles (32 tokens x 32 rows) in f32
+/// over the whole row.
+void lowerBf16Panels(KernelBuilder &k, const QuantBuffers &q,
+                     const IntegerPlan &plan, Value x, Value out,
+                     Value numTokens, int64_t panels);
 
 } // namespace integer
 } // namespace qopt

@@ -87,6 +87,7 @@ struct ConvertQOptKernelsToLoopsPass
     integer.panelTokens = panelTokens;
     integer.gfni = gfni;
     integer.amx = amx;
+    integer.amxBf16 = amxBf16;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

@@ -115,7 +115,7 @@ llvm::Error runner::runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
 
 TargetKernels runner::hostKernels(int64_t vectorWidth) {
   return TargetKernels{hostIntDot(vectorWidth), hostGfni(vectorWidth),
-                       hostAmx(vectorWidth)};
+                       hostAmx(vectorWidth), hostAmxBf16(vectorWidth)};
 }
 
 llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
@@ -143,6 +143,12 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
   lowering.gfni = target.gfni;
   lowering.amx = options.amx && target.amx;
+  // --amx=false turns every AMX tile off, the bf16 ones too.
+  lowering.amxBf16 = options.amx && options.amxBf16 && target.amxBf16;
+  std::string prefillGemm = !options.int8Activations ? "exact"
+                            : lowering.amxBf16       ? "amx-bf16"
+                            : lowering.amx ? "amx-int8"
+                                           : lowering.intDot.getValue();
   buildQOptToLLVMPipeline(pm, lowering);
   if (failed(pm.run(module)))
     return runnerError("lowering the model to LLVM failed");
@@ -166,6 +172,7 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   if (!slots)
     return slots.takeError();
   lowered.slots = std::move(*slots);
+  lowered.prefillGemm = std::move(prefillGemm);
   return lowered;
 }
 
@@ -277,6 +284,7 @@ ModelRunner::compile(ModuleOp module, const CompileOptions &options) {
   runner->weightArena = std::move(*arena);
   setup.weights = std::move(lowered->weights);
   setup.slots = std::move(lowered->slots);
+  runner->prefillGemmName = std::move(lowered->prefillGemm);
 
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> tm =
       makeTargetMachine(CompileOptions(), /*pic=*/false);

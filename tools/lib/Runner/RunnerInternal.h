@@ -40,6 +40,9 @@ struct LoweredModel {
   /// The resource each weight's data is the blob of (same order).
   std::vector<DenseResourceElementsHandle> resources;
   std::vector<WidthSlot> slots;
+  /// The micro-kernel of the prefill GEMM of quantized weights (see
+  /// ModelRunner::prefillGemm).
+  std::string prefillGemm;
 };
 
 /// What the kernels may use of the CPU that runs them.
@@ -51,10 +54,13 @@ struct TargetKernels {
   /// AMX tiles in the prefill GEMM (amxFor; on the host, also the OS's
   /// permission).
   bool amx = false;
+  /// bf16 AMX tiles in the prefill GEMM (amxBf16For; on the host, also the
+  /// OS's permission).
+  bool amxBf16 = false;
 };
 
 /// The kernels of this host at `vectorWidth` (hostIntDot, hostGfni,
-/// hostAmx).
+/// hostAmx, hostAmxBf16).
 TargetKernels hostKernels(int64_t vectorWidth);
 
 /// The kernels of the CPU `tm` targets at `vectorWidth`.

@@ -94,6 +94,14 @@ struct QOptToLLVMPipelineOptions
                      "and AMX-INT8: amxFor; the running process needs the "
                      "OS's permission: requestAmxTiles)"),
       llvm::cl::init(false)};
+  Option<bool> amxBf16{
+      *this, "amx-bf16",
+      llvm::cl::desc("The integer path's prefill GEMM multiplies bf16 weights "
+                     "(dequantized once per call) and bf16 activations with "
+                     "AMX tiles at vector width 16 instead of int8 codes (the "
+                     "target needs AMX-TILE and AMX-BF16: amxBf16For; the "
+                     "running process needs the OS's permission)"),
+      llvm::cl::init(false)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs
@@ -138,6 +146,16 @@ bool amxFor(llvm::function_ref<bool(StringRef feature)> has,
 /// amxFor on this host's CPU features, and the OS lets this process use
 /// the tiles (requestAmxTiles).
 bool hostAmx(int64_t vectorWidth);
+
+/// Whether a CPU with the features `has` runs the bf16 AMX prefill GEMM
+/// (the `amx-bf16` option) at `vectorWidth`: width 16 with AMX-TILE,
+/// AMX-BF16 and AVX-512 BF16 (the f32 -> bf16 conversions).
+bool amxBf16For(llvm::function_ref<bool(StringRef feature)> has,
+                int64_t vectorWidth);
+
+/// amxBf16For on this host's CPU features, and the OS lets this process
+/// use the tiles (requestAmxTiles).
+bool hostAmxBf16(int64_t vectorWidth);
 
 /// Appends the lowering from qopt model IR on tensors to loops on buffers
 /// (the `qopt-to-loops` pipeline: everything before the LLVM conversion).

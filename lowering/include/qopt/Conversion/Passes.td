@@ -174,7 +174,12 @@ def ConvertQOptKernelsToLoopsPass
     Option<"amx", "amx", "bool", /*default=*/"false",
            "On the integer path at vector width 16, the prefill GEMM "
            "multiplies 16 tokens x 16 rows at a time with AMX tiles "
-           "(tdpbsud; needs AMX-TILE and AMX-INT8)">
+           "(tdpbsud; needs AMX-TILE and AMX-INT8)">,
+    Option<"amxBf16", "amx-bf16", "bool", /*default=*/"false",
+           "On the integer path at vector width 16, the prefill GEMM "
+           "dequantizes each panel of 16 weight rows to bf16 once per call "
+           "and multiplies it by the activations in bf16 with AMX tiles "
+           "(tdpbf16ps, f32 sums; needs AMX-TILE and AMX-BF16)">
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

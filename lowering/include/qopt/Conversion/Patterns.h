@@ -66,6 +66,11 @@ struct IntegerMatmulOptions {
   /// 16 (see amxFor); the caller must have the OS's permission to use them
   /// (requestAmxTiles).
   bool amx = false;
+  /// The prefill GEMM multiplies bf16 weights (dequantized once per call)
+  /// and bf16 activations with AMX tiles (tdpbf16ps) at vector width 16
+  /// (see amxBf16For), instead of int8 codes; decode keeps the int8 path.
+  /// The caller must have the OS's permission to use the tiles.
+  bool amxBf16 = false;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of

@@ -56,8 +56,13 @@ struct CompileOptions {
   /// empty picks the host's (hostIntDot).
   std::string intDot;
   /// The prefill GEMM multiplies with AMX tiles where the target has them
-  /// (amxFor); false: never.
+  /// (amxFor, amxBf16For); false: never.
   bool amx = true;
+  /// With `amx`, the prefill GEMM multiplies bf16 weights (dequantized once
+  /// per call) and bf16 activations on AMX-BF16 tiles where the target has
+  /// them (amxBf16For) instead of int8 codes on AMX-INT8 tiles; decode keeps
+  /// int8 activations.
+  bool amxBf16 = true;
   /// Ahead of time only: the x86-64 CPU to compile for (LLVM's names, e.g.
   /// x86-64-v3, skylake-avx512) and features to add or remove ("+a,-b");
   /// empty or "native" is the host with all its features.
@@ -150,6 +155,10 @@ public:
   }
   /// Bytes of the KV cache allocated now (keys and values).
   uint64_t cacheBytes() const { return exec->cacheBytes(); }
+  /// The micro-kernel the JIT compiled for the prefill GEMM of quantized
+  /// weights: "exact" (f32 activations), "amx-bf16", "amx-int8", "vnni" or
+  /// "generic" (int8 activations); empty for an artifact (as compiled).
+  llvm::StringRef prefillGemm() const { return prefillGemmName; }
 
 private:
   ModelRunner() = default;
@@ -164,6 +173,7 @@ private:
   std::unique_ptr<::qopt::model::ModelExecutor> ownExecutor;
   ::qopt::model::ModelExecutor *exec = nullptr;
   KVCacheType kvType = KVCacheType::F32;
+  std::string prefillGemmName;
 };
 
 } // namespace qopt
