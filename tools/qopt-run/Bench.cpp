@@ -362,8 +362,9 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
       {"activations",
        m.module ? std::string(activations) : std::string("as compiled")},
       // Its prefill GEMM's micro-kernel (ModelRunner::prefillGemm).
-      {"prefill_gemm",
-       m.module ? runner.prefillGemm().str() : std::string("as compiled")}};
+      {"prefill_gemm", runner.prefillGemm().empty()
+                           ? std::string("as compiled")
+                           : runner.prefillGemm().str()}};
 }
 
 /// llama-bench's markdown table, then what llama-bench does not measure.

@@ -177,6 +177,12 @@ readTarget(const Object &obj, ArtifactManifest &m,
       return fail("has a target_features entry that is not a feature name");
     m.targetFeatures.push_back(name->str());
   }
+  m.prefillGemm = obj.getString("prefill_gemm").value_or("").str();
+  if (!m.prefillGemm.empty() &&
+      !llvm::is_contained({"exact", "amx-bf16", "amx-int8", "vnni", "generic"},
+                          m.prefillGemm))
+    return fail("has prefill_gemm '" + m.prefillGemm +
+                "' (exact, amx-bf16, amx-int8, vnni or generic)");
   return llvm::Error::success();
 }
 
@@ -256,6 +262,8 @@ llvm::Error qopt::model::writeArtifactManifest(llvm::StringRef path,
   };
   if (!m.tokenizer.empty())
     manifest["tokenizer"] = m.tokenizer;
+  if (!m.prefillGemm.empty())
+    manifest["prefill_gemm"] = m.prefillGemm;
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
   if (ec)

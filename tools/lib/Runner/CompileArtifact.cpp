@@ -358,6 +358,7 @@ llvm::Error ModelRunner::compileToDirectory(ModuleOp module,
   manifest.targetTriple = (*tm)->getTargetTriple().str();
   manifest.targetCPU = (*tm)->getTargetCPU().str();
   manifest.targetFeatures = requiredFeatures(**tm);
+  manifest.prefillGemm = lowered->prefillGemm;
   if (llvm::Error err = model::writeArtifactManifest(written.front(), manifest))
     return err;
   done = true;

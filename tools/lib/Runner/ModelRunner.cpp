@@ -353,6 +353,7 @@ ModelRunner::loadArtifact(llvm::StringRef dir, std::string &tokenizerPath,
                        "' has an unknown KV cache type");
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
   runner->kvType = *kvType;
+  runner->prefillGemmName = (*artifact)->manifest().prefillGemm;
   runner->artifact = std::move(*artifact);
   runner->exec = &runner->artifact->executor();
   tokenizerPath = runner->artifact->tokenizerPath();

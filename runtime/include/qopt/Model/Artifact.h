@@ -65,6 +65,10 @@ struct ArtifactManifest {
   /// without one of them cannot run it.
   std::string targetTriple, targetCPU;
   std::vector<std::string> targetFeatures;
+  /// The micro-kernel of the prefill GEMM of quantized weights the code was
+  /// compiled with (exact, amx-bf16, amx-int8, vnni or generic), or empty:
+  /// not recorded (artifacts written before it was).
+  std::string prefillGemm;
 };
 
 /// Bytes of one KV cache element of type `kvType` (f32, f16, bf16), or 0.

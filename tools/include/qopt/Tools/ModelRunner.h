@@ -155,9 +155,10 @@ public:
   }
   /// Bytes of the KV cache allocated now (keys and values).
   uint64_t cacheBytes() const { return exec->cacheBytes(); }
-  /// The micro-kernel the JIT compiled for the prefill GEMM of quantized
-  /// weights: "exact" (f32 activations), "amx-bf16", "amx-int8", "vnni" or
-  /// "generic" (int8 activations); empty for an artifact (as compiled).
+  /// The micro-kernel compiled for the prefill GEMM of quantized weights:
+  /// "exact" (f32 activations), "amx-bf16", "amx-int8", "vnni" or "generic"
+  /// (int8 activations); for an artifact, what its manifest records (empty
+  /// if it records none).
   llvm::StringRef prefillGemm() const { return prefillGemmName; }
 
 private:
