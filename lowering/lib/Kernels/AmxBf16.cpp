@@ -16,21 +16,23 @@
 // (loadSuperblockCodes: any width, dense or nested), in the plan's element
 // order, so the activations are copied in that order too (one shuffle per
 // superblock, as quantizeActivations does for int8 codes). `tdpbf16ps`
-// multiplies A (16 tokens x 32 bf16) by B whose row r holds, for each of
-// 16 columns, the pair of elements 2r, 2r + 1: a panel is packed as
-// [cols / 2, 16 x 2] bf16, row r of a superblock holding pair r of the
-// plan's order for the panel's 16 rows (a 16 x 16 transposition of 4-byte
-// pairs). The activations are copied to [ceil(tokens / 16), cols x 16]
-// bf16: the 32 elements of column chunk c of 16 tokens side by side (one
-// contiguous 1 KiB tile; rows `cols` apart would fall into one L1 set),
-// padded with zero tokens to a multiple of 16.
+// computes C[m][n] += A[m][2k] B[k][2n] + A[m][2k+1] B[k][2n+1]. A is the
+// weights: a panel is packed as [chunk][16 rows][32] bf16, each 32-column
+// chunk of the plan's order one contiguous tile, with no transposition.
+// B is the activations, copied once per call to [ceil(tokens / 16), cols x
+// 16] bf16: per 16 tokens and chunk a contiguous 1 KiB tile whose row r
+// holds the pair of elements 2r, 2r + 1 of each of the 16 tokens (a 16 x 16
+// transposition of 4-byte pairs per superblock), padded with zero tokens to
+// a multiple of 16. C is then 16 weight rows x 16 tokens.
 //
-// Micro-kernel: 2 x 2 tiles (32 tokens x two panels, 32 rows): per 32
-// columns two tile loads of activations, two of weights and four
-// `tdpbf16ps` into four f32 accumulator tiles carried across the columns
-// (all eight tile registers). Remainders take 1 x 2, 2 x 1 or 1 x 1.
-// After the last column the tiles are stored to a 32 x 32 scratch buffer
-// and the tokens below the call's count copied to y.
+// Micro-kernel: 2 x 2 tiles (two panels x 32 tokens): per chunk two tile
+// loads of weights, two of activations and four `tdpbf16ps` into four f32
+// accumulator tiles (all eight tile registers), carried across a block of
+// kBfChunkBlock chunks; remainders take 2 x 1, 1 x 2 or 1 x 1. Between
+// column blocks the sums of a block of kBfTokenBlock tokens x the run's
+// panels wait in a buffer (stored and loaded once per column block). After
+// the last column block each tile is transposed into y, for the tokens
+// below the call's count.
 //
 // Arithmetic: y[t, n] = sum_k bf16(w[n, k]) * bf16(x[t, k]) in f32 (AMX
 // sums a pair of products per step, docs/lowering.md states the bound the
@@ -215,9 +217,7 @@ void integer::lowerBf16Panels(KernelBuilder &k, const QuantBuffers &q,
   auto tileA = amx::TileType::get({kBfTile, kBfDepth}, bf16);
   auto tileC = amx::TileType::get({kBfTile, kBfTile}, f32);
   auto rowsF = vecOf(kBfTile, f32);
-  Value padded =
-      k.muli(k.divui(k.addi(numTokens, k.index(kBfTile - 1)), k.index(kBfTile)),
-             k.index(kBfTile));
+  Value padded = amxPaddedTokens(k, numTokens);
   Value acts = copyBf16Activations(k, plan, x, numTokens, cols, padded);
   Type outElement = cast<MemRefType>(out.getType()).getElementType();
 

@@ -64,8 +64,7 @@ SmallVector<int64_t> integer::amxWordRows(const IntegerPlan &plan) {
   return rows;
 }
 
-/// numTokens rounded up to a multiple of the tile.
-static Value paddedTokens(KernelBuilder &k, Value numTokens) {
+Value integer::amxPaddedTokens(KernelBuilder &k, Value numTokens) {
   return k.muli(k.divui(k.addi(numTokens, k.index(kTile - 1)), k.index(kTile)),
                 k.index(kTile));
 }
@@ -74,7 +73,7 @@ Value integer::amxActivations(KernelBuilder &k, const IntegerPlan &plan,
                               Value codes, Value numTokens, int64_t cols) {
   Type i8 = k.b.getI8Type(), i32 = k.b.getI32Type();
   int64_t s = plan.superblock, words = s / 4;
-  Value padded = paddedTokens(k, numTokens);
+  Value padded = amxPaddedTokens(k, numTokens);
   int64_t span = 4 * panelLaneSets(plan).front().size();
   auto type = MemRefType::get({ShapedType::kDynamic, cols * kTile}, i8);
   Value copy = memref::AllocOp::create(
@@ -136,7 +135,7 @@ void integer::amxPanel(KernelBuilder &k, const IntegerPlan &plan,
   auto cType = amx::TileType::get({kTile, lanes}, i32);
   auto rowsF = vecOf(lanes, f32), rowsI = vecOf(lanes, i32);
   Value last = k.subi(numTokens, k.index(1));
-  k.forLoop(tBegin, paddedTokens(k, tEnd), kTile, [&](Value t0) {
+  k.forLoop(tBegin, amxPaddedTokens(k, tEnd), kTile, [&](Value t0) {
     // Padding tokens read the last token's scales; they are not stored.
     Value block = k.divui(t0, k.index(kTile));
     SmallVector<Value> tokens, clamped;

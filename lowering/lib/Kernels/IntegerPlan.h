@@ -160,6 +160,10 @@ void finishPanelTile(KernelBuilder &k, const Activations &act,
                      SmallVector<Value> acc, int64_t numGroups,
                      ArrayRef<Value> rows, Value numTokens = nullptr);
 
+/// numTokens rounded up to a multiple of 16, the tokens of an AMX tile (the
+/// int8 and the bf16 tiles; IntegerAmx.cpp).
+Value amxPaddedTokens(KernelBuilder &k, Value numTokens);
+
 /// AMX (IntegerAmx.cpp). Rows of amxPanel's `sums` buffer ([rows, 16] i32): two
 /// slots of one 16 x 16 tile per lane set of a superblock.
 int64_t amxSumsRows(const IntegerPlan &plan);
