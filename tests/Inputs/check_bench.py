@@ -2,10 +2,12 @@
 """Checks the JSON line of `qopt-run bench --json` read from stdin.
 
   check_bench.py [--prefill-tokens N] [--decode-tokens N]
-                 [--kv-cache-bytes N]
+                 [--kv-cache-bytes N] [--depth N]
 
 Fails (exit 1, message on stderr) unless every reported rate, size and
-ratio is present, finite and positive. Never checks a timing bound. Prints
+ratio is present, finite and positive, and the depth (tokens in the cache
+before each test, default 0) is the one expected in `depth`, in each test's
+`n_depth` and in its name ("tg8 @ d16"). Never checks a timing bound. Prints
 "bench-ok" and the keys on success, for FileCheck.
 """
 
@@ -30,6 +32,8 @@ def main():
     parser.add_argument("--decode-tokens", type=int)
     parser.add_argument("--kv-cache-bytes", type=int,
                         help="the exact kv_cache_bytes expected")
+    parser.add_argument("--depth", type=int, default=0,
+                        help="the depth expected (default 0)")
     args = parser.parse_args()
 
     text = sys.stdin.read()
@@ -53,6 +57,18 @@ def main():
             result.get("kv_cache_bytes") != args.kv_cache_bytes:
         sys.exit("kv_cache_bytes = %r, expected %d" %
                  (result.get("kv_cache_bytes"), args.kv_cache_bytes))
+    if result.get("depth") != args.depth:
+        sys.exit("depth = %r, expected %d" % (result.get("depth"), args.depth))
+    tests = result.get("tests")
+    if not isinstance(tests, list) or len(tests) != 2:
+        sys.exit("expected two records in tests, got %r" % (tests,))
+    suffix = " @ d%d" % args.depth if args.depth else ""
+    for test in tests:
+        name = test.get("test", "")
+        if test.get("n_depth") != args.depth or \
+                not name.endswith(suffix) or (not suffix and "@" in name):
+            sys.exit("test %r has n_depth %r, expected depth %d" %
+                     (name, test.get("n_depth"), args.depth))
     if result["peak_rss_bytes"] < result["weight_bytes"]:
         sys.exit("peak RSS %d is below the weight bytes %d" %
                  (result["peak_rss_bytes"], result["weight_bytes"]))

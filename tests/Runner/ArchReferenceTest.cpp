@@ -34,7 +34,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <set>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -273,6 +276,37 @@ TEST(WeightPlacement, MappedWeightsStayInTheCheckpoint) {
   for (const model::WeightSpan &w : compiled.runner->weightBuffers())
     inPlace += mapped.contains(w.data);
   EXPECT_EQ(inPlace, compiled.runner->weightBuffers().size());
+}
+
+/// onKernelThreads runs its body once on each thread of the kernels'
+/// team, on distinct threads, at every team size -t sets; the team size
+/// is restored afterwards.
+TEST(KernelThreads, BodyRunsOncePerTeamThread) {
+  unsigned before = kernelThreads();
+  for (unsigned n : {1u, 2u, 3u, 8u}) {
+    setKernelThreads(n);
+    ASSERT_EQ(kernelThreads(), n);
+    std::vector<std::atomic<int>> calls(n);
+    std::vector<std::thread::id> ids(n);
+    std::atomic<unsigned> wrongCount{0};
+    onKernelThreads([&](unsigned t, unsigned threads) {
+      if (threads != n || t >= n) {
+        ++wrongCount;
+        return;
+      }
+      ++calls[t];
+      ids[t] = std::this_thread::get_id();
+    });
+    EXPECT_EQ(wrongCount.load(), 0u) << n << " threads";
+    for (unsigned t = 0; t < n; ++t)
+      EXPECT_EQ(calls[t].load(), 1) << "thread " << t << " of " << n;
+    std::set<std::thread::id> distinct(ids.begin(), ids.end());
+    EXPECT_EQ(distinct.size(), n);
+    // The calling thread is the team's thread 0, as for the kernels.
+    EXPECT_EQ(ids[0], std::this_thread::get_id());
+  }
+  setKernelThreads(before);
+  EXPECT_EQ(kernelThreads(), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -1,14 +1,14 @@
 //===- Bench.cpp - qopt-run bench -------------------------------*- C++ -*-===//
 //
 // llama-bench's two tests on one model: prompt processing (ppN: a prefill
-// of N tokens from an empty cache) and text generation (tgN: N decode steps,
-// here continuing after the prompt, where llama-bench starts from an empty
-// cache), each repeated -r times after a warm-up and reported as the mean
-// +/- the sample standard deviation of the per-repetition tokens per second,
-// in a markdown table like llama-bench's (or --json). Each decode step also
-// alternates with one pass reading all the weights on as many threads as the
-// kernels use (-t), so that the decode time can be compared with the time to
-// stream the weights.
+// of N tokens) and text generation (tgN: N decode steps), both from an
+// empty cache as llama-bench runs them, or after --depth D tokens already
+// in the cache (llama-bench -d, "ppN @ dD"). Each is repeated -r times
+// after a warm-up and reported as the mean +/- the sample standard
+// deviation of the per-repetition tokens per second, in a markdown table
+// like llama-bench's (or --json). After each repetition's decode steps,
+// passes read all the weights on the kernels' threads (-t), so that the
+// decode time can be compared with the time to stream the weights.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,7 +29,6 @@
 #include <algorithm>
 #include <numeric>
 #include <sys/resource.h>
-#include <thread>
 
 using namespace qopt::run;
 namespace model = ::qopt::model;
@@ -55,6 +54,16 @@ static cl::opt<int> repetitions("r",
                                 cl::cat(benchCategory()));
 static cl::alias repetitionsLong("repetitions", cl::desc("Alias for -r"),
                                  cl::aliasopt(repetitions), cl::NotHidden);
+static cl::opt<int> benchDepth(
+    "depth",
+    cl::desc("Tokens already in the KV cache when each test starts (llama-"
+             "bench -d/--n-depth; default 0: both tests from an empty cache, "
+             "as llama-bench). Filled before each test, untimed"),
+    cl::init(0), cl::sub(benchCommand()), cl::cat(benchCategory()));
+static cl::alias benchDepthShort("d", cl::desc("Alias for --depth"),
+                                 cl::aliasopt(benchDepth), cl::NotHidden);
+static cl::alias benchDepthLlama("n-depth", cl::desc("Alias for --depth"),
+                                 cl::aliasopt(benchDepth), cl::NotHidden);
 
 /// Peak resident set size of this process in bytes.
 static uint64_t peakRSS() {
@@ -135,26 +144,21 @@ static float sumRange(llvm::ArrayRef<std::pair<const char *, size_t>> spans,
 }
 
 /// Reads every byte of `spans` once with vector loads, split in equal byte
-/// ranges between `threads` threads (the kernels' -t): the time to stream
-/// the weights through the cores the decode uses.
+/// ranges between the kernels' threads (their OpenMP team, -t): the time to
+/// stream the weights through the threads and cores the decode uses.
 static double
-streamSeconds(llvm::ArrayRef<std::pair<const char *, size_t>> spans,
-              unsigned threads) {
+streamSeconds(llvm::ArrayRef<std::pair<const char *, size_t>> spans) {
   size_t total = 0;
   for (auto [data, bytes] : spans)
     total += bytes;
-  size_t share = (total / threads + 63) / 64 * 64;
-  std::vector<float> sinks(threads, 0.0f);
+  std::vector<float> sinks(mlir::qopt::kernelThreads(), 0.0f);
   double start = now();
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < threads; ++t)
-    workers.emplace_back([&, t] {
-      sinks[t] = sumRange(spans, std::min(total, t * share),
+  mlir::qopt::onKernelThreads([&](unsigned t, unsigned threads) {
+    size_t share = (total / threads + 63) / 64 * 64;
+    float sink = sumRange(spans, std::min(total, t * share),
                           std::min(total, (t + 1) * share));
-    });
-  sinks[0] = sumRange(spans, 0, std::min(total, share));
-  for (std::thread &w : workers)
-    w.join();
+    sinks[std::min<size_t>(t, sinks.size() - 1)] += sink;
+  });
   double seconds = now() - start;
   if (std::accumulate(sinks.begin(), sinks.end(), 0.0f) == 42.0f)
     llvm::errs() << "";
@@ -184,7 +188,7 @@ namespace {
 /// One llama-bench test: its name and per-repetition timings.
 struct BenchTest {
   std::string name;
-  int64_t promptTokens = 0, genTokens = 0;
+  int64_t promptTokens = 0, genTokens = 0, depth = 0;
   std::vector<double> seconds;
 
   int64_t tokens() const { return promptTokens + genTokens; }
@@ -206,6 +210,7 @@ struct BenchTest {
     return llvm::json::Object{{"test", name},
                               {"n_prompt", promptTokens},
                               {"n_gen", genTokens},
+                              {"n_depth", depth},
                               {"avg_ns", static_cast<int64_t>(ns.mean())},
                               {"stddev_ns", static_cast<int64_t>(ns.stddev())},
                               {"avg_ts", ts.mean()},
@@ -227,8 +232,8 @@ namespace {
 /// What one `bench` run measured.
 struct BenchResults {
   BenchTest pp, tg;
-  /// Medians over the decode steps: a step's time, and that of the weight
-  /// stream after it.
+  /// Medians: of the decode steps' times, and of the passes over the
+  /// weights after them.
   double medianStep = 0, streamTime = 0;
   /// Peak RSS reset after the warm-up (VmHWM), and VmRSS at that point.
   bool peakReset = false;
@@ -248,23 +253,53 @@ static bool benchOptionsValid() {
   };
   return inRange("--prompt-tokens", benchPrompt, 1, model::kMaxContextLength) &&
          inRange("--decode-tokens", benchDecode, 1, model::kMaxContextLength) &&
+         inRange("--depth", benchDepth, 0, model::kMaxContextLength) &&
          inRange("-r", repetitions, 1, 1000);
 }
 
-/// Warms up, then runs `repetitions` of prompt processing over `promptLen`
-/// tokens and `decodeLen` decode steps, each step followed by a pass that
-/// reads all the weights once (so that the ratio compares two timings taken
-/// under the same conditions).
-static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
-                                            int64_t decodeLen) {
+/// Passes that read all the weights after each repetition's decode steps.
+constexpr int kStreamPassesPerRepetition = 4;
+/// Tokens per forward call of the depth fill (bounds its logits buffer).
+constexpr int64_t kDepthChunk = 256;
+
+/// The tokens of the benchmark: a fixed pattern over the vocabulary.
+static int32_t benchToken(int64_t i, int64_t vocab) {
+  return static_cast<int32_t>((i * 7 + 1) % vocab);
+}
+
+/// Fills cache positions [0, depth) (untimed), as llama-bench -d does
+/// before each test.
+static llvm::Error fillDepth(mlir::qopt::ModelRunner &runner, int64_t depth,
+                             std::vector<float> &logits) {
+  int64_t vocab = runner.config().vocabSize;
+  for (int64_t at = 0; at < depth; at += kDepthChunk) {
+    std::vector<int32_t> chunk;
+    for (int64_t i = at; i < std::min(depth, at + kDepthChunk); ++i)
+      chunk.push_back(benchToken(i, vocab));
+    logits.resize(std::max(logits.size(), chunk.size() * vocab));
+    if (llvm::Error err = runner.forward(chunk, at, logits.data()))
+      return err;
+  }
+  return llvm::Error::success();
+}
+
+/// Warms up, then runs `repetitions` of the two tests, each after `depth`
+/// tokens fill the cache: prompt processing over `promptLen` tokens at
+/// positions depth.., and `decodeLen` decode steps back to back from
+/// position depth (llama-bench's tg test). Each repetition ends with
+/// `kStreamPassesPerRepetition` passes that read all the weights once: the
+/// ratio compares two timings taken in the same run, and no pass (with
+/// its threads) comes between two steps.
+static llvm::Expected<BenchResults>
+measure(LoadedModel &m, int64_t depth, int64_t promptLen, int64_t decodeLen) {
   const model::ModelConfig &cfg = m.runner->config();
   std::vector<int32_t> tokens(promptLen);
   for (int64_t i = 0; i < promptLen; ++i)
-    tokens[i] = static_cast<int32_t>((i * 7 + 1) % cfg.vocabSize);
+    tokens[i] = benchToken(depth + i, cfg.vocabSize);
   std::vector<float> logits(promptLen * cfg.vocabSize);
-  // The context of the benchmark: the prompt, then the decode steps.
-  if (llvm::Error err =
-          reserveCache(*m.runner, promptLen + decodeLen, promptLen + decodeLen))
+  // The context of the benchmark: the depth, then the longer test.
+  int64_t context = depth + std::max(promptLen, decodeLen);
+  if (llvm::Error err = reserveCache(*m.runner, context, context))
     return std::move(err);
 
   // Warm up (first-touch of code and weights), then measure. The peak RSS
@@ -275,8 +310,11 @@ static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
   BenchResults r;
   r.peakReset = resetPeakRSS();
   r.rssBefore = procStatusBytes("VmRSS");
-  r.pp = BenchTest{"pp" + std::to_string(promptLen), promptLen, 0, {}};
-  r.tg = BenchTest{"tg" + std::to_string(decodeLen), 0, decodeLen, {}};
+  std::string at = depth ? " @ d" + std::to_string(depth) : "";
+  r.pp =
+      BenchTest{"pp" + std::to_string(promptLen) + at, promptLen, 0, depth, {}};
+  r.tg =
+      BenchTest{"tg" + std::to_string(decodeLen) + at, 0, decodeLen, depth, {}};
   std::vector<std::pair<const char *, size_t>> spans;
   for (const model::WeightSpan &w : m.runner->weightBuffers())
     spans.push_back({w.data, w.bytes});
@@ -284,28 +322,34 @@ static llvm::Expected<BenchResults> measure(LoadedModel &m, int64_t promptLen,
   Progress progress("bench", repetitions * (1 + decodeLen));
   int64_t done = 0;
   for (int rep = 0; rep < repetitions; ++rep) {
+    if (llvm::Error err = fillDepth(*m.runner, depth, logits))
+      return std::move(err);
     double start = now();
-    if (llvm::Error err = m.runner->forward(tokens, 0, logits.data()))
+    if (llvm::Error err = m.runner->forward(tokens, depth, logits.data()))
       return std::move(err);
     r.pp.seconds.push_back(now() - start);
     progress.update(++done);
-    int32_t next = tokens.back();
+    // The decode test rewrites the positions the prompt test filled; token
+    // depth + i attends to the depth and the steps before it only.
+    if (llvm::Error err = fillDepth(*m.runner, depth, logits))
+      return std::move(err);
+    int32_t next = benchToken(depth, cfg.vocabSize);
     double decodeSeconds = 0;
     for (int64_t i = 0; i < decodeLen; ++i) {
       double t0 = now();
-      if (llvm::Error err =
-              m.runner->forward({next}, promptLen + i, logits.data()))
+      if (llvm::Error err = m.runner->forward({next}, depth + i, logits.data()))
         return std::move(err);
       double step = now() - t0;
       decodeSeconds += step;
       steps.push_back(step);
-      streams.push_back(streamSeconds(spans, mlir::qopt::kernelThreads()));
       next = static_cast<int32_t>(
           std::max_element(logits.begin(), logits.begin() + cfg.vocabSize) -
           logits.begin());
       progress.update(++done);
     }
     r.tg.seconds.push_back(decodeSeconds);
+    for (int pass = 0; pass < kStreamPassesPerRepetition; ++pass)
+      streams.push_back(streamSeconds(spans));
   }
   progress.finish();
   r.medianStep = median(steps);
@@ -342,6 +386,7 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
       {"decode_tokens_per_second", tgRate.mean()},
       {"decode_tokens_per_second_stddev", tgRate.stddev()},
       {"decode_median_seconds", medianStep},
+      {"depth", r.tg.depth},
       {"tests", llvm::json::Array{r.pp.toJSON(), r.tg.toJSON()}},
       {"weight_bytes", static_cast<int64_t>(weightBytes)},
       {"weight_bytes_read_per_token",
@@ -410,10 +455,18 @@ int qopt::run::runBench() {
   if (!m)
     return fail(llvm::toString(m.takeError()));
   const model::ModelConfig &cfg = m->runner->config();
-  int64_t promptLen = std::min<int64_t>(benchPrompt, cfg.maxSeqLen / 2);
-  int64_t decodeLen =
-      std::min<int64_t>(benchDecode, cfg.maxSeqLen - promptLen - 1);
-  llvm::Expected<BenchResults> results = measure(*m, promptLen, decodeLen);
+  if (benchDepth >= cfg.maxSeqLen)
+    return fail(llvm::formatv("--depth {0} leaves no room in the model's "
+                              "context of {1} positions",
+                              benchDepth.getValue(), cfg.maxSeqLen)
+                    .str());
+  // Each test fits in the context after the depth (the test names show
+  // the counts that ran).
+  int64_t room = cfg.maxSeqLen - benchDepth;
+  int64_t promptLen = std::min<int64_t>(benchPrompt, room);
+  int64_t decodeLen = std::min<int64_t>(benchDecode, room);
+  llvm::Expected<BenchResults> results =
+      measure(*m, benchDepth, promptLen, decodeLen);
   if (!results)
     return fail(llvm::toString(results.takeError()));
   if (jsonOutput)

@@ -36,10 +36,20 @@ using namespace mlir::qopt;
 using namespace mlir::qopt::runner;
 namespace model = ::qopt::model;
 
-// The OpenMP runtime (libomp) that the generated kernels call.
+// The OpenMP runtime (libomp) that the generated kernels call, and its
+// entry point for a parallel region (kmp.h: what a compiler emits for
+// `#pragma omp parallel`, here called from host code built without OpenMP).
 extern "C" {
 void omp_set_num_threads(int);
 int omp_get_max_threads(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+struct KmpIdent {
+  int32_t reserved1, flags, reserved2, reserved3;
+  const char *source;
+};
+using KmpMicrotask = void (*)(int32_t *globalId, int32_t *boundId, ...);
+void __kmpc_fork_call(KmpIdent *location, int32_t argc, KmpMicrotask task, ...);
 }
 
 void mlir::qopt::setKernelThreads(unsigned n) {
@@ -48,6 +58,23 @@ void mlir::qopt::setKernelThreads(unsigned n) {
 
 unsigned mlir::qopt::kernelThreads() {
   return static_cast<unsigned>(std::max(1, omp_get_max_threads()));
+}
+
+/// The outlined region of onKernelThreads: one call per team thread.
+static void kernelThreadTask(int32_t *, int32_t *, void *body) {
+  (*static_cast<llvm::function_ref<void(unsigned, unsigned)> *>(body))(
+      static_cast<unsigned>(omp_get_thread_num()),
+      static_cast<unsigned>(omp_get_num_threads()));
+}
+
+void mlir::qopt::onKernelThreads(
+    llvm::function_ref<void(unsigned, unsigned)> body) {
+  // KMP_IDENT_KMPC (2): a location from the C ABI, no source string.
+  KmpIdent location{0, 2, 0, 0, ";unknown;unknown;0;0;;"};
+  __kmpc_fork_call(&location, 1,
+                   reinterpret_cast<KmpMicrotask>(
+                       reinterpret_cast<void *>(kernelThreadTask)),
+                   &body);
 }
 
 unsigned mlir::qopt::availableCores() {

@@ -80,6 +80,11 @@ struct CompileOptions {
 void setKernelThreads(unsigned n);
 /// The team size the kernels use now.
 unsigned kernelThreads();
+/// Runs `body(thread, threads)` once on each thread of the kernels' OpenMP
+/// team (the threads the compiled parallel loops run on, `thread` in
+/// [0, threads)) and returns when all have: host code measured under the
+/// kernels' own threads, with no thread started for it.
+void onKernelThreads(llvm::function_ref<void(unsigned, unsigned)> body);
 /// The cores this process may run on (its CPU affinity mask), at least 1:
 /// the default for tools' -t.
 unsigned availableCores();
