@@ -78,11 +78,31 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
   return
 }
 
-// A plain f16 weight: four vector accumulators, widened loads.
+// A plain f16 weight. From a tile's tokens on (2 at 8 lanes, 4 at 16):
+// tiles of 4 rows x those tokens, one vector accumulator per (row, token),
+// each weight and activation vector loaded once per step, one reduction
+// per output; then the tokens after the last tile row by row. Decode (the
+// else branch): one row at a time, four vector accumulators, widened loads.
 // CHECK-LABEL: func.func @matmul_f16
+// CHECK: scf.if
+// CHECK: scf.parallel
+// CHECK: scf.for %{{.*}} step %c2
+// CHECK: scf.for %{{.*}} step %c8{{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
+// CHECK-COUNT-8: vector.fma
+// CHECK-NOT: vector.fma
+// CHECK-COUNT-8: vector.reduction <add>
+// CHECK: } else {
+// CHECK: scf.parallel
 // CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
 // CHECK-COUNT-4: vector.fma
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32>
+// W16-LABEL: func.func @matmul_f16
+// W16: scf.for %{{.*}} step %c4
+// W16: scf.for %{{.*}} step %c16
+// W16-COUNT-16: vector.fma
+// W16-NOT: vector.fma
+// W16-COUNT-16: vector.reduction <add>
 func.func @matmul_f16(%x: memref<?x64xf32>, %w: memref<32x64xf16>, %y: memref<?x32xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%w : memref<32x64xf16>) outs(%y : memref<?x32xf32>) {weight_type = tensor<32x64xf16>}
   return

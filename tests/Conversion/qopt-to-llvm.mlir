@@ -30,8 +30,10 @@
 // CHECK-NEXT: %[[A1:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> i64
 // CHECK-NEXT: %{{.*}} = llvm.inttoptr %[[A1]] : i64 to !llvm.ptr
 // Each parallel loop is a call of an internal function of its own
-// (qopt-outline-parallel-loops): the kernels' (the linear's matmul, the
-// attention) and the parallel dimensions of the linalg ops (the embedding's
+// (qopt-outline-parallel-loops): the kernels' (the linear's matmul: its
+// rows x tokens tiles of prefill, and its row-wise loop for decode, one
+// branch each; the attention's tiles and its one-token loop) and the
+// parallel dimensions of the linalg ops (the embedding's
 // gather, rope's cos/sin table and its rotation, swiglu, the add), in
 // program order.
 // CHECK: llvm.call @decode_parallel_0(
@@ -41,6 +43,8 @@
 // CHECK: llvm.call @decode_parallel_4(
 // CHECK: llvm.call @decode_parallel_5(
 // CHECK: llvm.call @decode_parallel_6(
+// CHECK: llvm.call @decode_parallel_7(
+// CHECK: llvm.call @decode_parallel_8(
 // CHECK: llvm.return
 // CHECK-NEXT: }
 // One malloc per intermediate buffer (embedding, linear, rope's cos and
@@ -56,19 +60,20 @@
 // ALLOC: llvm.call @decode_parallel_0(
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_1(
-// ALLOC-COUNT-2: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_2(
-// ALLOC: llvm.call @malloc
+// ALLOC-COUNT-2: llvm.call @malloc
 // ALLOC: llvm.call @decode_parallel_3(
+// ALLOC: llvm.call @malloc
+// ALLOC: llvm.call @decode_parallel_4(
 // ALLOC-COUNT-2: llvm.call @free
 // ALLOC: llvm.call @malloc
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC: llvm.call @free
-// ALLOC: llvm.call @decode_parallel_4(
+// ALLOC: llvm.call @decode_parallel_5(
 // ALLOC-NOT: llvm.call @malloc
 // ALLOC-COUNT-3: llvm.call @free
 // ALLOC-NEXT: llvm.return
-// ALLOC-LABEL: llvm.func internal @decode_parallel_4(
+// ALLOC-LABEL: llvm.func internal @decode_parallel_5(
 // ALLOC: omp.parallel
 // ALLOC: omp.wsloop
 // ALLOC: llvm.call @malloc

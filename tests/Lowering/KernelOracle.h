@@ -285,6 +285,9 @@ void runHadamardOracle(int64_t vectorWidth);
 /// qopt.kernel_attention, compiled, against causal grouped-query attention
 /// in double precision (AttentionOracle.cpp).
 void runAttentionOracle(int64_t vectorWidth);
+/// qopt.kernel_matmul with plain float weights (f32, f16, bf16) against the
+/// products summed in double (FloatMatmulOracle.cpp).
+void runFloatMatmulOracle(int64_t vectorWidth);
 
 } // namespace qopt::oracle
 

@@ -192,6 +192,12 @@ TEST(KernelOracle, Attention) {
     runAttentionOracle(16);
 }
 
+TEST(KernelOracle, FloatWeights) {
+  runFloatMatmulOracle(8);
+  if (mlir::qopt::hostVectorWidth() >= 16)
+    runFloatMatmulOracle(16);
+}
+
 TEST(KernelOracle, Hadamard) {
   runHadamardOracle(8);
   if (mlir::qopt::hostVectorWidth() >= 16)

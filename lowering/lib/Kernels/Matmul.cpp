@@ -22,6 +22,12 @@ using namespace mlir::qopt;
 
 namespace {
 
+/// The float-weight prefill tile: rows x tokens, one vector accumulator
+/// each, with the row and token vectors of a step beside them in registers:
+/// 4 x 4 + 8 of the 32 AVX-512 registers, or 4 x 2 + 6 of the 16 AVX2 ones.
+constexpr int64_t kFloatTileRows = 4;
+static int64_t floatTileTokens(int64_t width) { return width >= 16 ? 4 : 2; }
+
 /// The weights of a group from their codes in parent units (f32 scalar or
 /// vector) minus the zero point: `codes - zero` when the scale is applied
 /// once per group (f32 scales), or, when `rounded` is a 16-bit float type,
@@ -122,18 +128,90 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
       else
         lowerQuantized(k, op, adaptor, q, x, out, numTokens);
     } else {
-      auto wType = cast<RankedTensorType>(op.getWeightType());
-      Value w = adaptor.getWeight()[0];
-      int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
-      k.parallelLoop(0, k.index(rows), [&](Value n) {
-        k.forLoop(0, numTokens, [&](Value t) {
+      lowerFloat(k, op, adaptor.getWeight()[0], x, out, numTokens);
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  /// A float weight (f32, f16 or bf16). One row at a time, each row's dot
+  /// product with every token (decode, and the rows and tokens left over
+  /// by the tiles); with a tile's tokens or more, tiles of kFloatTileRows
+  /// rows x floatTileTokens() tokens first: one f32 vector accumulator per
+  /// (row, token) across the row, so each vector load of a weight or an
+  /// activation feeds several FMAs where the row-wise dot feeds one (it was
+  /// load-bound: 42.7 -> 122.6 tok/s for a 64-token prefill of a 7B-shaped
+  /// f16 file, 2 threads).
+  void lowerFloat(KernelBuilder &k, KernelMatmulOp op, Value w, Value x,
+                  Value out, Value numTokens) const {
+    auto wType = cast<RankedTensorType>(op.getWeightType());
+    int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
+    auto rowWise = [&](Value firstRow, Value firstToken) {
+      k.parallelLoop(firstRow, k.index(rows), [&](Value n) {
+        k.forLoop(firstToken, numTokens, 1, [&](Value t) {
           Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
           k.store(acc, out, {t, n});
         });
       });
+    };
+    const int64_t kFloatTileTokens = floatTileTokens(k.width);
+    int64_t blocks = rows / kFloatTileRows;
+    if (blocks == 0 || cols % k.width != 0) {
+      rowWise(k.index(0), k.index(0));
+      return;
     }
-    rewriter.eraseOp(op);
-    return success();
+    Value tiled = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
+                                        numTokens, k.index(kFloatTileTokens));
+    auto branch = scf::IfOp::create(k.b, k.loc, tiled, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPoint(branch.thenBlock()->getTerminator());
+    auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
+    Value tokenEnd = k.muli(k.divui(numTokens, k.index(kFloatTileTokens)),
+                            k.index(kFloatTileTokens));
+    k.parallelLoop(0, k.index(blocks), [&](Value block) {
+      Value n0 = k.muli(block, k.index(kFloatTileRows));
+      k.forLoop(k.index(0), tokenEnd, kFloatTileTokens, [&](Value t0) {
+        Value vzero = arith::ConstantOp::create(
+            k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+        SmallVector<Value> init(kFloatTileRows * kFloatTileTokens, vzero);
+        SmallVector<Value> acc = k.forLoopCarried(
+            k.index(0), k.index(cols), k.width, init,
+            [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+              SmallVector<Value> wv, xv, next;
+              for (int64_t r = 0; r < kFloatTileRows; ++r)
+                wv.push_back(k.vectorLoad(w, {k.addi(n0, k.index(r)), kk}));
+              for (int64_t j = 0; j < kFloatTileTokens; ++j)
+                xv.push_back(k.vectorLoad(x, {k.addi(t0, k.index(j)), kk}));
+              for (int64_t r = 0; r < kFloatTileRows; ++r)
+                for (int64_t j = 0; j < kFloatTileTokens; ++j)
+                  next.push_back(
+                      vector::FMAOp::create(k.b, k.loc, wv[r], xv[j],
+                                            carried[r * kFloatTileTokens + j]));
+              return next;
+            });
+        for (int64_t r = 0; r < kFloatTileRows; ++r)
+          for (int64_t j = 0; j < kFloatTileTokens; ++j) {
+            Value total = vector::ReductionOp::create(
+                k.b, k.loc, vector::CombiningKind::ADD,
+                acc[r * kFloatTileTokens + j], arith::FastMathFlags::reassoc);
+            k.store(total, out,
+                    {k.addi(t0, k.index(j)), k.addi(n0, k.index(r))});
+          }
+      });
+      // The tokens after the last whole tile, row by row.
+      for (int64_t r = 0; r < kFloatTileRows; ++r) {
+        Value n = k.addi(n0, k.index(r));
+        k.forLoop(tokenEnd, numTokens, 1, [&](Value t) {
+          Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
+          k.store(acc, out, {t, n});
+        });
+      }
+    });
+    // The rows after the last whole tile.
+    if (blocks * kFloatTileRows < rows)
+      rowWise(k.index(blocks * kFloatTileRows), k.index(0));
+    k.b.setInsertionPoint(branch.elseBlock()->getTerminator());
+    rowWise(k.index(0), k.index(0));
   }
 
   /// An unsliced nested weight served at a run-time width r: one copy of
