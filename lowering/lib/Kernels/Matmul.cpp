@@ -146,18 +146,21 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
                   Value out, Value numTokens) const {
     auto wType = cast<RankedTensorType>(op.getWeightType());
     int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
-    auto rowWise = [&](Value firstRow, Value firstToken) {
-      k.parallelLoop(firstRow, k.index(rows), [&](Value n) {
-        k.forLoop(firstToken, numTokens, 1, [&](Value t) {
-          Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
-          k.store(acc, out, {t, n});
-        });
+    // Row n's dot product with tokens [firstToken, numTokens).
+    auto rowDots = [&](Value n, Value firstToken) {
+      k.forLoop(firstToken, numTokens, 1, [&](Value t) {
+        Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
+        k.store(acc, out, {t, n});
       });
+    };
+    auto rowWise = [&](Value firstRow) {
+      k.parallelLoop(firstRow, k.index(rows),
+                     [&](Value n) { rowDots(n, k.index(0)); });
     };
     const int64_t kFloatTileTokens = floatTileTokens(k.width);
     int64_t blocks = rows / kFloatTileRows;
     if (blocks == 0 || cols % k.width != 0) {
-      rowWise(k.index(0), k.index(0));
+      rowWise(k.index(0));
       return;
     }
     Value tiled = arith::CmpIOp::create(k.b, k.loc, arith::CmpIPredicate::uge,
@@ -199,19 +202,14 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
           }
       });
       // The tokens after the last whole tile, row by row.
-      for (int64_t r = 0; r < kFloatTileRows; ++r) {
-        Value n = k.addi(n0, k.index(r));
-        k.forLoop(tokenEnd, numTokens, 1, [&](Value t) {
-          Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
-          k.store(acc, out, {t, n});
-        });
-      }
+      for (int64_t r = 0; r < kFloatTileRows; ++r)
+        rowDots(k.addi(n0, k.index(r)), tokenEnd);
     });
     // The rows after the last whole tile.
     if (blocks * kFloatTileRows < rows)
-      rowWise(k.index(blocks * kFloatTileRows), k.index(0));
+      rowWise(k.index(blocks * kFloatTileRows));
     k.b.setInsertionPoint(branch.elseBlock()->getTerminator());
-    rowWise(k.index(0), k.index(0));
+    rowWise(k.index(0));
   }
 
   /// An unsliced nested weight served at a run-time width r: one copy of
