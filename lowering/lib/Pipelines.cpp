@@ -97,6 +97,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.gfni = options.gfni;
   kernels.amx = options.amx;
   kernels.amxBf16 = options.amxBf16;
+  kernels.decodePrefetchBits = options.decodePrefetchBits;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   // Parallel dimensions of linalg ops (elementwise, rope, the embedding
   // gather, the row loop of norms) become scf.parallel: OpenMP loops below.
@@ -181,6 +182,14 @@ bool mlir::qopt::gfniFor(llvm::function_ref<bool(StringRef)> has,
 
 bool mlir::qopt::hostGfni(int64_t vectorWidth) {
   return onHostFeatures([&](auto has) { return gfniFor(has, vectorWidth); });
+}
+
+int64_t mlir::qopt::decodePrefetchBitsFor(StringRef cpu) {
+  return cpu.starts_with("znver") ? 3 : 8;
+}
+
+int64_t mlir::qopt::hostDecodePrefetchBits() {
+  return decodePrefetchBitsFor(llvm::sys::getHostCPUName());
 }
 
 bool mlir::qopt::amxFor(llvm::function_ref<bool(StringRef)> has,

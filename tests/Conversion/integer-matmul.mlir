@@ -9,11 +9,25 @@
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni panel-tokens=32" | FileCheck %s --check-prefix=PANEL
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true panel-tokens=0" | FileCheck %s --check-prefix=NOPANEL
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true panel-tokens=-1" 2>&1 | FileCheck %s --check-prefix=BADPANEL
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni decode-prefetch-bits=3" | FileCheck %s --check-prefix=NOPF
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni decode-prefetch-bits=4" | FileCheck %s --check-prefix=PF4
+// RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true decode-prefetch-bits=9" 2>&1 | FileCheck %s --check-prefix=BADPF
 // RUN: qopt-opt %s --qopt-to-llvm="vector-width=16 int8-activations=true int-dot=vnni" | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 
 // BADDOT: int-dot must be 'vnni' or 'generic', got 'amx'
 // BADTILE: token-tile must be in [1, 16], got 0
 // BADPANEL: panel-tokens must be >= 0, got -1
+// BADPF: decode-prefetch-bits must be in [0, 8], got 9
+
+// decode-prefetch-bits: the 4-bit rows of @q4 prefetch the next row in
+// decode at 4 bits or more (8, the default: CHECK below), not at 3 (the
+// choice for AMD Zen, decodePrefetchBitsFor).
+// NOPF-LABEL: func.func @q4
+// NOPF: arith.minui %{{.*}}, %c15 : index
+// NOPF-NOT: memref.prefetch
+// NOPF: memref.dealloc
+// PF4-LABEL: func.func @q4
+// PF4: memref.prefetch %{{.*}} : memref<16x128xi8>
 
 // The packed GEMM (IntegerPanels.cpp) for calls of panel-tokens tokens or
 // more: the 16 rows are one panel. Its codes are unpacked once per call,

@@ -247,6 +247,9 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   plan.amxBf16 = options.amxBf16 && plan.lanes == 16;
   IntDot isa = options.intDot;
   int64_t tokenTile = options.tokenTile, panelTokens = options.panelTokens;
+  // The served width (a nested tensor's unsliced type has its parent's).
+  bool prefetchNext =
+      static_cast<int64_t>(q.type.getBits()) <= options.decodePrefetchBits;
   int64_t rows = q.type.getShape()[0], cols = q.type.getShape()[1];
   int64_t numSuper = cols / plan.superblock;
   // From `panelTokens` tokens on, whole panels of L rows take the packed
@@ -288,7 +291,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
         [&](Value sb, ValueRange carried) -> SmallVector<Value> {
           // Decode-sized calls only: with a tile of tokens the row is
           // reused from the cache, and the loop is compute-bound.
-          if (tile == 1)
+          if (tile == 1 && prefetchNext)
             prefetchSuperblock(k, q, plan, next, sb);
           SmallVector<Value> codes = loadSuperblockCodes(k, q, plan, n, sb);
           Value sw = groupLanes(k, q, plan, n, sb);

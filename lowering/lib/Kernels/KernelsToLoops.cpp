@@ -88,6 +88,14 @@ struct ConvertQOptKernelsToLoopsPass
     integer.gfni = gfni;
     integer.amx = amx;
     integer.amxBf16 = amxBf16;
+    if (decodePrefetchBits < 0 || decodePrefetchBits > 8) {
+      getOperation()->emitError()
+          << "convert-qopt-kernels-to-loops: decode-prefetch-bits must be in "
+             "[0, 8], got "
+          << static_cast<int64_t>(decodePrefetchBits);
+      return signalPassFailure();
+    }
+    integer.decodePrefetchBits = decodePrefetchBits;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

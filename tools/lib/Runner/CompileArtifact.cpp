@@ -154,8 +154,8 @@ TargetKernels runner::targetKernels(const llvm::TargetMachine &tm,
                                     int64_t vectorWidth) {
   return onTargetFeatures(tm, [&](auto has) {
     return TargetKernels{intDotFor(has, vectorWidth), gfniFor(has, vectorWidth),
-                         amxFor(has, vectorWidth),
-                         amxBf16For(has, vectorWidth)};
+                         amxFor(has, vectorWidth), amxBf16For(has, vectorWidth),
+                         decodePrefetchBitsFor(tm.getTargetCPU())};
   });
 }
 

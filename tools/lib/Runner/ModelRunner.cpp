@@ -142,7 +142,8 @@ llvm::Error runner::runUserPipeline(ModuleOp module, llvm::StringRef pipeline) {
 
 TargetKernels runner::hostKernels(int64_t vectorWidth) {
   return TargetKernels{hostIntDot(vectorWidth), hostGfni(vectorWidth),
-                       hostAmx(vectorWidth), hostAmxBf16(vectorWidth)};
+                       hostAmx(vectorWidth), hostAmxBf16(vectorWidth),
+                       hostDecodePrefetchBits()};
 }
 
 llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
@@ -169,6 +170,7 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   lowering.int8Activations = options.int8Activations;
   lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
   lowering.gfni = target.gfni;
+  lowering.decodePrefetchBits = target.decodePrefetchBits;
   lowering.amx = options.amx && target.amx;
   // --amx=false turns every AMX tile off, the bf16 ones too.
   lowering.amxBf16 = options.amx && options.amxBf16 && target.amxBf16;

@@ -57,6 +57,9 @@ struct TargetKernels {
   /// bf16 AMX tiles in the prefill GEMM (amxBf16For; on the host, also the
   /// OS's permission).
   bool amxBf16 = false;
+  /// Row widths whose decode prefetches the next row
+  /// (decodePrefetchBitsFor the CPU's name).
+  int64_t decodePrefetchBits = 8;
 };
 
 /// The kernels of this host at `vectorWidth` (hostIntDot, hostGfni,

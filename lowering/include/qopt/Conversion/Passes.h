@@ -102,6 +102,13 @@ struct QOptToLLVMPipelineOptions
                      "target needs AMX-TILE and AMX-BF16: amxBf16For; the "
                      "running process needs the OS's permission)"),
       llvm::cl::init(false)};
+  Option<int64_t> decodePrefetchBits{
+      *this, "decode-prefetch-bits",
+      llvm::cl::desc("On the integer path, decode-sized calls prefetch the "
+                     "next row's superblock for rows of at most this many "
+                     "bits (0 to 8; 0: never). qopt-run picks it for the "
+                     "CPU compiled for: decodePrefetchBitsFor"),
+      llvm::cl::init(8)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs
@@ -137,6 +144,17 @@ bool gfniFor(llvm::function_ref<bool(StringRef feature)> has,
 
 /// gfniFor on this host's CPU features.
 bool hostGfni(int64_t vectorWidth);
+
+/// The `decode-prefetch-bits` that pays on the CPU named `cpu` (LLVM's
+/// names: "znver4", "sapphirerapids"): 3 on AMD Zen, where prefetching the
+/// next row slowed the decode of 4- and 8-bit rows (the hardware
+/// prefetcher keeps up with one stream per core, and the prefetches take
+/// load slots) but sped up 2-bit K-quant rows; 8 (every width) elsewhere,
+/// as measured on Intel Xeon (docs/lowering.md, "Prefetch").
+int64_t decodePrefetchBitsFor(StringRef cpu);
+
+/// decodePrefetchBitsFor on this host's CPU.
+int64_t hostDecodePrefetchBits();
 
 /// Whether a CPU with the features `has` runs the AMX prefill GEMM (the
 /// `amx` option) at `vectorWidth`: width 16 with AMX-TILE and AMX-INT8.

@@ -179,7 +179,12 @@ def ConvertQOptKernelsToLoopsPass
            "On the integer path at vector width 16, the prefill GEMM "
            "dequantizes each panel of 16 weight rows to bf16 once per call "
            "and multiplies it by the activations in bf16 with AMX tiles "
-           "(tdpbf16ps, f32 sums; needs AMX-TILE and AMX-BF16)">
+           "(tdpbf16ps, f32 sums; needs AMX-TILE and AMX-BF16)">,
+    Option<"decodePrefetchBits", "decode-prefetch-bits", "int64_t",
+           /*default=*/"8",
+           "On the integer path, decode-sized calls prefetch the next "
+           "row's superblock for rows of at most this many bits (0 to 8; "
+           "0: never)">
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

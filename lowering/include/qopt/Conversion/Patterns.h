@@ -71,6 +71,10 @@ struct IntegerMatmulOptions {
   /// (see amxBf16For), instead of int8 codes; decode keeps the int8 path.
   /// The caller must have the OS's permission to use the tiles.
   bool amxBf16 = false;
+  /// Decode-sized calls prefetch the next row's superblock ahead of the
+  /// loads for rows of at most this many bits (0: never; 8: every width).
+  /// What pays depends on the microarchitecture (decodePrefetchBitsFor).
+  int64_t decodePrefetchBits = 8;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of
