@@ -147,10 +147,11 @@ bool hostGfni(int64_t vectorWidth);
 
 /// The `decode-prefetch-bits` that pays on the CPU named `cpu` (LLVM's
 /// names: "znver4", "sapphirerapids"): 3 on AMD Zen, where prefetching the
-/// next row slowed the decode of 4- and 8-bit rows (the hardware
-/// prefetcher keeps up with one stream per core, and the prefetches take
-/// load slots) but sped up 2-bit K-quant rows; 8 (every width) elsewhere,
-/// as measured on Intel Xeon (docs/lowering.md, "Prefetch").
+/// next row slowed the decode of 4- and 8-bit rows and sped up 2-bit
+/// K-quant rows (measured on a Zen 4 EPYC; the likely cause: its hardware
+/// prefetcher already keeps up with one stream per core, and the
+/// prefetches take load slots); 8 (every width) elsewhere, as measured on
+/// an Intel Xeon (docs/lowering.md, "Prefetch").
 int64_t decodePrefetchBitsFor(StringRef cpu);
 
 /// decodePrefetchBitsFor on this host's CPU.
