@@ -9,8 +9,8 @@
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni panel-tokens=32" | FileCheck %s --check-prefix=PANEL
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true panel-tokens=0" | FileCheck %s --check-prefix=NOPANEL
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true panel-tokens=-1" 2>&1 | FileCheck %s --check-prefix=BADPANEL
-// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni decode-prefetch-bits=3" | FileCheck %s --check-prefix=NOPF
-// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni decode-prefetch-bits=4" | FileCheck %s --check-prefix=PF4
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni panel-tokens=0 decode-prefetch-bits=3" | FileCheck %s --check-prefix=NOPF
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops="vector-width=16 int8-activations=true int-dot=vnni panel-tokens=0 decode-prefetch-bits=4" | FileCheck %s --check-prefix=PF4
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops="int8-activations=true decode-prefetch-bits=9" 2>&1 | FileCheck %s --check-prefix=BADPF
 // RUN: qopt-opt %s --qopt-to-llvm="vector-width=16 int8-activations=true int-dot=vnni" | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 
@@ -21,11 +21,12 @@
 
 // decode-prefetch-bits: the 4-bit rows of @q4 prefetch the next row in
 // decode at 4 bits or more (8, the default: CHECK below), not at 3 (the
-// choice for AMD Zen, decodePrefetchBitsFor).
+// choice for AMD Zen, decodePrefetchBitsFor): nothing between the decode
+// loop's header (one accumulator) and its first vpdpbusd.
 // NOPF-LABEL: func.func @q4
-// NOPF: arith.minui %{{.*}}, %c15 : index
+// NOPF: scf.for {{.*}} iter_args(%{{[a-z0-9_]+}} = %{{[a-z0-9_]+}}) -> (vector<16xf32>) {
 // NOPF-NOT: memref.prefetch
-// NOPF: memref.dealloc
+// NOPF: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // PF4-LABEL: func.func @q4
 // PF4: memref.prefetch %{{.*}} : memref<16x128xi8>
 

@@ -279,7 +279,12 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
   // y[t0 .. t0 + tile) of row n, sharing each superblock's codes.
   int64_t numGroups = cols / plan.group;
   auto rowTile = [&](Value n, Value t0, int64_t tile) {
-    Value next = k.minui(k.addi(n, k.index(1)), k.index(rows - 1));
+    // The row to prefetch: decode-sized calls only, where the width asks
+    // for it (with a tile of tokens the row is reused from the cache, and
+    // the loop is compute-bound).
+    Value next;
+    if (tile == 1 && prefetchNext)
+      next = k.minui(k.addi(n, k.index(1)), k.index(rows - 1));
     Value zeroF = arith::ConstantOp::create(
         k.b, k.loc, DenseElementsAttr::get(lanesF, k.b.getF32FloatAttr(0)));
     Value zeroI = arith::ConstantOp::create(
@@ -289,9 +294,7 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
     SmallVector<Value> acc = k.forLoopCarried(
         k.index(0), k.index(numSuper), 1, init,
         [&](Value sb, ValueRange carried) -> SmallVector<Value> {
-          // Decode-sized calls only: with a tile of tokens the row is
-          // reused from the cache, and the loop is compute-bound.
-          if (tile == 1 && prefetchNext)
+          if (next)
             prefetchSuperblock(k, q, plan, next, sb);
           SmallVector<Value> codes = loadSuperblockCodes(k, q, plan, n, sb);
           Value sw = groupLanes(k, q, plan, n, sb);
