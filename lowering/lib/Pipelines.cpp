@@ -98,6 +98,7 @@ void mlir::qopt::buildQOptToLoopsPipeline(
   kernels.amx = options.amx;
   kernels.amxBf16 = options.amxBf16;
   kernels.decodePrefetchBits = options.decodePrefetchBits;
+  kernels.f16Activations = options.f16Activations;
   pm.addPass(createConvertQOptKernelsToLoopsPass(kernels));
   // Parallel dimensions of linalg ops (elementwise, rope, the embedding
   // gather, the row loop of norms) become scf.parallel: OpenMP loops below.

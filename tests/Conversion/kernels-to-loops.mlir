@@ -1,8 +1,13 @@
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops | FileCheck %s
 // RUN: qopt-opt %s --convert-qopt-kernels-to-loops=vector-width=16 | FileCheck %s --check-prefix=W16
 // RUN: not qopt-opt %s --convert-qopt-kernels-to-loops=vector-width=12 2>&1 | FileCheck %s --check-prefix=BADWIDTH
+// RUN: qopt-opt %s --convert-qopt-kernels-to-loops=f16-activations=true | FileCheck %s --check-prefix=HALF
 
 // BADWIDTH: vector-width must be 8, 16, 32 or 64, got 12
+
+// f16-activations leaves quantized weights alone (they keep f32 activations
+// here; int8-activations decides theirs): no f16 copy before @matmul_f16.
+// HALF-NOT: memref<?x64xf16>
 
 // Dense 3-bit codes: 8 codes are 3 bytes; each lane joins its byte and the
 // next into 16 bits, shifts by its bit offset and masks. Each group's lane
@@ -103,6 +108,33 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
 // W16-COUNT-16: vector.fma
 // W16-NOT: vector.fma
 // W16-COUNT-16: vector.reduction <add>
+// With f16-activations: each token's activations are scaled by a power of
+// two (from the exponent of their max |x|), rounded to f16 once, and read
+// in f16 by the row-wise dot and widened once into an f32 copy for the
+// tiles; every sum is multiplied by the token's inverse scale.
+// HALF-LABEL: func.func @matmul_f16
+// HALF: %[[XH:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xf16>
+// HALF: %[[INV:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xf32>
+// HALF: vector.reduction <maximumf>
+// HALF: arith.shrui %{{.*}}, %c23_i32
+// HALF: arith.subi %c268_i32
+// HALF: memref.store %{{.*}}, %[[INV]]
+// HALF: arith.truncf %{{.*}} : vector<8xf32> to vector<8xf16>
+// HALF: vector.store %{{.*}}, %[[XH]]
+// HALF: scf.if
+// HALF: %[[XT:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xf32>
+// HALF: vector.load %[[XH]]
+// HALF: vector.store %{{.*}}, %[[XT]]
+// HALF: vector.load %[[XT]]
+// HALF: memref.load %[[INV]]
+// HALF: memref.dealloc %[[XT]]
+// HALF: } else {
+// HALF: scf.parallel
+// HALF: vector.load %[[XH]]{{.*}} : memref<?x64xf16>, vector<8xf16>
+// HALF: memref.load %[[INV]]
+// HALF: memref.dealloc %[[XH]]
+// HALF: memref.dealloc %[[INV]]
+// HALF: return
 func.func @matmul_f16(%x: memref<?x64xf32>, %w: memref<32x64xf16>, %y: memref<?x32xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%w : memref<32x64xf16>) outs(%y : memref<?x32xf32>) {weight_type = tensor<32x64xf16>}
   return

@@ -9,6 +9,14 @@
 // with the tokens and rows after the last whole tile. Tolerance as the
 // kernel oracle's: |got - ref| <= 1e-5 * max(1, sum_k |x_k * w_k|).
 //
+// With `f16-activations`, f16-weight matmuls read each token's activations
+// rounded to f16 after a power-of-two scale (Matmul.cpp). The reference
+// rounds them the same way (x_k -> round16(x_k * 2^s) * 2^-s, s = 15 -
+// frexp exponent of max |x|) and is held to the same 1e-5; the distance
+// to the exact sums is checked against the documented bound
+// 2^-11 * sum_k |x_k * w_k| (plus the 1e-5). Tokens of activations far
+// outside f16's range (1e6, 1e-6) and an all-zero token check the scale.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KernelOracle.h"
@@ -74,13 +82,45 @@ std::pair<uint16_t, double> round16(float v, Element e) {
   return {bits, f.convertToDouble()};
 }
 
+/// The activations as the f16-activation kernel reads them: each token's
+/// values times 2^s (s = 15 - the frexp exponent of its max |x|), rounded to
+/// f16, times 2^-s.
+std::vector<double> halfActivations(const std::vector<float> &x, int64_t tokens,
+                                    int64_t cols) {
+  std::vector<double> out(x.size());
+  for (int64_t t = 0; t < tokens; ++t) {
+    float amax = 0;
+    for (int64_t k = 0; k < cols; ++k)
+      amax = std::max(amax, std::fabs(x[t * cols + k]));
+    int exponent = 0;
+    std::frexp(amax, &exponent);
+    int shift = amax == 0 ? 126 : 15 - exponent;
+    for (int64_t k = 0; k < cols; ++k) {
+      float scaled = std::ldexp(x[t * cols + k], shift);
+      out[t * cols + k] =
+          std::ldexp(round16(scaled, Element::F16).second, -shift);
+    }
+  }
+  return out;
+}
+
 void runCase(Compiled &compiled, const FloatCase &c, std::mt19937 &rng,
-             int threads) {
+             int threads, bool f16Activations) {
   std::string name = caseName(c);
   std::uniform_real_distribution<float> dist(-1.5f, 1.5f);
   std::vector<float> x(c.tokens * c.cols), y(c.tokens * c.rows, NAN);
   for (float &v : x)
     v = dist(rng);
+  // Tokens 1, 2 and 3 (where there are that many): activations that would
+  // overflow f16 unscaled, ones in its subnormal range, and zeros.
+  const float tokenScale[] = {1.0f, 1e6f, 1e-6f, 0.0f};
+  for (int64_t t = 1; t < std::min<int64_t>(c.tokens, 4); ++t)
+    for (int64_t k = 0; k < c.cols; ++k)
+      x[t * c.cols + k] *= tokenScale[t];
+  bool half = f16Activations && c.element == Element::F16;
+  std::vector<double> xs(x.begin(), x.end());
+  if (half)
+    xs = halfActivations(x, c.tokens, c.cols);
   // The weights as stored, and their values.
   std::vector<double> w(c.rows * c.cols);
   std::vector<float> w32;
@@ -114,23 +154,35 @@ void runCase(Compiled &compiled, const FloatCase &c, std::mt19937 &rng,
   int reported = 0;
   for (int64_t t = 0; t < c.tokens; ++t)
     for (int64_t n = 0; n < c.rows; ++n) {
-      double ref = 0, magnitude = 0;
+      double ref = 0, exact = 0, magnitude = 0;
       for (int64_t k = 0; k < c.cols; ++k) {
         double term = double(x[t * c.cols + k]) * w[n * c.cols + k];
-        ref += term;
+        ref += xs[t * c.cols + k] * w[n * c.cols + k];
+        exact += term;
         magnitude += std::fabs(term);
       }
       double got = y[t * c.rows + n];
-      if (!(std::fabs(got - ref) <= 1e-5 * std::max(1.0, magnitude)) &&
+      // Relative to the sums' scale (magnitude is 0 for the zero token).
+      double tolerance = 1e-5 * std::max(1.0, magnitude);
+      if (tokenScale[std::min<int64_t>(t, 3)] != 1.0f)
+        tolerance = 1e-5 * magnitude;
+      if (!(std::fabs(got - ref) <= tolerance) && reported++ < 4)
+        ADD_FAILURE() << name << (half ? " (f16 activations)" : "") << " at "
+                      << threads << " threads, y[" << t << ", " << n
+                      << "]: got " << got << ", expected " << ref;
+      if (half &&
+          !(std::fabs(got - exact) <= std::ldexp(magnitude, -11) + tolerance) &&
           reported++ < 4)
-        ADD_FAILURE() << name << " at " << threads << " threads, y[" << t
-                      << ", " << n << "]: got " << got << ", expected " << ref;
+        ADD_FAILURE() << name << " (f16 activations) at " << threads
+                      << " threads, y[" << t << ", " << n << "]: got " << got
+                      << ", more than 2^-11 * sum |x w| from the exact "
+                      << exact;
     }
 }
 
 } // namespace
 
-void runFloatMatmulOracle(int64_t vectorWidth) {
+void runFloatMatmulOracle(int64_t vectorWidth, bool f16Activations) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   // tokens, rows, cols, weight element.
@@ -146,17 +198,22 @@ void runFloatMatmulOracle(int64_t vectorWidth) {
       {7, 19, 96, Element::BF16},   // bf16 weights in tiles
       {130, 64, 256, Element::F32}, // many tiles
       {2, 12, 48, Element::BF16},   // a tile of 2 tokens (8 lanes) only
+      {4, 9, 172, Element::F16},    // scaled tokens, row-wise tail (8 lanes)
+      {13, 16, 64, Element::F16},   // scaled tokens in tiles, token remainder
   };
   std::string source;
   for (const FloatCase &c : cases)
     source += caseSource(c);
-  llvm::Expected<Compiled> compiled = compile(source, vectorWidth);
+  mlir::qopt::QOptToLLVMPipelineOptions pipeline;
+  pipeline.vectorWidth = vectorWidth;
+  pipeline.f16Activations = f16Activations;
+  llvm::Expected<Compiled> compiled = compile(source, vectorWidth, &pipeline);
   ASSERT_TRUE(static_cast<bool>(compiled))
       << llvm::toString(compiled.takeError());
   std::mt19937 rng(23 + vectorWidth);
   for (const FloatCase &c : cases)
     for (int threads : {1, 3})
-      runCase(*compiled, c, rng, threads);
+      runCase(*compiled, c, rng, threads, f16Activations);
 }
 
 } // namespace qopt::oracle

@@ -286,8 +286,10 @@ void runHadamardOracle(int64_t vectorWidth);
 /// in double precision (AttentionOracle.cpp).
 void runAttentionOracle(int64_t vectorWidth);
 /// qopt.kernel_matmul with plain float weights (f32, f16, bf16) against the
-/// products summed in double (FloatMatmulOracle.cpp).
-void runFloatMatmulOracle(int64_t vectorWidth);
+/// products summed in double (FloatMatmulOracle.cpp); with
+/// `f16Activations`, f16-weight matmuls against the activations rounded as
+/// that option defines.
+void runFloatMatmulOracle(int64_t vectorWidth, bool f16Activations = false);
 
 } // namespace qopt::oracle
 

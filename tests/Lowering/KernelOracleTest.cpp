@@ -211,6 +211,12 @@ TEST(KernelOracle, FloatWeights) {
     runFloatMatmulOracle(16);
 }
 
+TEST(KernelOracle, FloatWeightsF16Activations) {
+  runFloatMatmulOracle(8, /*f16Activations=*/true);
+  if (mlir::qopt::hostVectorWidth() >= 16)
+    runFloatMatmulOracle(16, /*f16Activations=*/true);
+}
+
 TEST(KernelOracle, Hadamard) {
   runHadamardOracle(8);
   if (mlir::qopt::hostVectorWidth() >= 16)

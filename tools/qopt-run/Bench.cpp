@@ -405,6 +405,10 @@ static llvm::json::Object benchJSON(const LoadedModel &m,
       // artifact keeps what it was compiled with).
       {"activations",
        m.module ? std::string(activations) : std::string("as compiled")},
+      // Whether f16-weight matmuls read f16 activations (JIT:
+      // --f16-activations, or --activations's default for it).
+      {"f16_activations", m.module ? llvm::json::Value(useF16Activations())
+                                   : llvm::json::Value("as compiled")},
       // Its prefill GEMM's micro-kernel (ModelRunner::prefillGemm).
       {"prefill_gemm", runner.prefillGemm().empty()
                            ? std::string("as compiled")

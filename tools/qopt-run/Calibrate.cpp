@@ -120,6 +120,7 @@ int qopt::run::runCalibrate() {
   }
   options.compile.vectorWidth = vectorWidth;
   options.compile.int8Activations = activations == "int8";
+  options.compile.f16Activations = useF16Activations();
   options.compile.intDot = intDot;
   options.compile.amx = amx;
   options.compile.amxBf16 = amxBf16;

@@ -322,6 +322,7 @@ llvm::Expected<LoadedModel> qopt::run::loadModel(bool needTokenizer,
 
   options.vectorWidth = vectorWidth;
   options.int8Activations = activations == "int8";
+  options.f16Activations = useF16Activations();
   options.intDot = intDot;
   options.amx = amx;
   options.amxBf16 = amxBf16;

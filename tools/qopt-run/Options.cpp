@@ -147,6 +147,19 @@ cl::opt<std::string> qopt::run::activations(
              "choice)"),
     cl::value_desc("int8|f32"), cl::init("int8"), ModelCommands(),
     cl::cat(modelCategory()));
+cl::opt<bool> qopt::run::f16Activations(
+    "f16-activations",
+    cl::desc("Matmuls of f16 weights round their activations to f16, with a "
+             "power-of-two scale per token, and multiply in f32 (as "
+             "llama.cpp's f16 path; faster decode, docs/lowering.md). "
+             "Default: on with --activations=int8, off with "
+             "--activations=f32 (exact). Applies when qopt-run compiles the "
+             "model"),
+    cl::init(true), ModelCommands(), cl::cat(modelCategory()));
+bool qopt::run::useF16Activations() {
+  return f16Activations.getNumOccurrences() ? f16Activations
+                                            : activations == "int8";
+}
 cl::opt<std::string> qopt::run::intDot(
     "int-dot",
     cl::desc("How int8 dot products are emitted: vnni (vpdpbusd; needs "

@@ -82,6 +82,11 @@ extern cl::opt<std::string> pipeline;
 extern cl::opt<std::string> tokenizerPath;
 extern cl::opt<int> vectorWidth;
 extern cl::opt<std::string> activations;
+extern cl::opt<bool> f16Activations;
+/// Whether matmuls of f16 weights round their activations to f16:
+/// --f16-activations where given, else on with --activations=int8 and off
+/// with --activations=f32 (the exact path everywhere).
+bool useF16Activations();
 extern cl::opt<std::string> intDot;
 extern cl::opt<bool> amx;
 extern cl::opt<bool> amxBf16;

@@ -96,6 +96,7 @@ struct ConvertQOptKernelsToLoopsPass
       return signalPassFailure();
     }
     integer.decodePrefetchBits = decodePrefetchBits;
+    integer.f16Activations = f16Activations;
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, func::FuncDialect,

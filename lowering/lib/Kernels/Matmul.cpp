@@ -17,6 +17,8 @@
 
 #include "KernelBuilder.h"
 
+#include "mlir/Dialect/Math/IR/Math.h"
+
 using namespace mlir;
 using namespace mlir::qopt;
 
@@ -109,6 +111,98 @@ static GroupSums groupDot(KernelBuilder &k, const QuantBuffers &q, Value x,
   return {acc, tail};
 }
 
+/// Activations rounded to f16 for a matmul of f16 weights: `values`
+/// (memref<?xKxf16>) holds x[t, k] * 2^e_t and `inverseScale` (memref<?xf32>)
+/// 2^-e_t, one power of two per token.
+struct HalfActivations {
+  Value values, inverseScale;
+};
+
+/// Rounds every token's activations to f16 (round to nearest even) after
+/// scaling them by the power of two that brings max |x[t, :]| into
+/// [2^14, 2^15): no finite activation overflows f16's 65504, small ones keep
+/// f16's 11 significant bits instead of falling to its subnormals, and the
+/// scaling itself is exact in f32. The relative error of each activation is
+/// then at most 2^-11 (unless it is below max |x| * 2^-29, where it flushes
+/// towards zero). NaN and infinities propagate as in f32. Serial over
+/// tokens: the pass is K elements per token, against K * rows for the
+/// matmul.
+static HalfActivations roundActivationsToF16(KernelBuilder &k, Value x,
+                                             Value numTokens, int64_t cols) {
+  Type f32 = k.b.getF32Type(), f16 = k.b.getF16Type(), i32 = k.b.getI32Type();
+  auto valuesType = MemRefType::get({ShapedType::kDynamic, cols}, f16);
+  auto scalesType = MemRefType::get({ShapedType::kDynamic}, f32);
+  IntegerAttr align = k.b.getI64IntegerAttr(64);
+  HalfActivations half{memref::AllocOp::create(k.b, k.loc, valuesType,
+                                               ValueRange{numTokens}, align),
+                       memref::AllocOp::create(k.b, k.loc, scalesType,
+                                               ValueRange{numTokens}, align)};
+  auto f32Vec = VectorType::get({k.width}, f32);
+  int64_t vectorEnd = cols / k.width * k.width;
+  auto i32Const = [&](int64_t v) {
+    return arith::ConstantOp::create(k.b, k.loc, k.b.getI32IntegerAttr(v))
+        .getResult();
+  };
+  k.forLoop(0, numTokens, [&](Value t) {
+    // amax = max |x[t, :]| (NaN propagates).
+    Value amax = k.f32(0.0f);
+    if (vectorEnd > 0) {
+      Value vzero = arith::ConstantOp::create(
+          k.b, k.loc, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0)));
+      Value vmax = k.forLoopCarried(
+          k.index(0), k.index(vectorEnd), k.width, {vzero},
+          [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+            Value v =
+                math::AbsFOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}));
+            return {arith::MaximumFOp::create(k.b, k.loc, carried[0], v)};
+          })[0];
+      amax = vector::ReductionOp::create(k.b, k.loc,
+                                         vector::CombiningKind::MAXIMUMF, vmax);
+    }
+    if (vectorEnd < cols)
+      amax = k.forLoopCarried(
+          k.index(vectorEnd), k.index(cols), 1, {amax},
+          [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+            Value v = math::AbsFOp::create(k.b, k.loc, k.load(x, {t, kk}));
+            return {arith::MaximumFOp::create(k.b, k.loc, carried[0], v)};
+          })[0];
+    // amax's biased exponent E; the scale's is 268 - E (so the scaled amax
+    // has exponent 14), clamped to [1, 253] so that both the scale and its
+    // inverse (exponent 254 - S) are normal f32 powers of two.
+    Value bits = arith::BitcastOp::create(k.b, k.loc, i32, amax);
+    Value exponent = arith::AndIOp::create(
+        k.b, k.loc, arith::ShRUIOp::create(k.b, k.loc, bits, i32Const(23)),
+        i32Const(0xff));
+    Value scaleExp = arith::SubIOp::create(k.b, k.loc, i32Const(268), exponent);
+    scaleExp = arith::MaxSIOp::create(k.b, k.loc, scaleExp, i32Const(1));
+    scaleExp = arith::MinSIOp::create(k.b, k.loc, scaleExp, i32Const(253));
+    auto powerOfTwo = [&](Value biased) {
+      return arith::BitcastOp::create(
+                 k.b, k.loc, f32,
+                 arith::ShLIOp::create(k.b, k.loc, biased, i32Const(23)))
+          .getResult();
+    };
+    Value scale = powerOfTwo(scaleExp);
+    memref::StoreOp::create(
+        k.b, k.loc,
+        powerOfTwo(arith::SubIOp::create(k.b, k.loc, i32Const(254), scaleExp)),
+        half.inverseScale, ValueRange{t});
+    auto f16Vec = VectorType::get({k.width}, f16);
+    Value scaleVec = k.splat(f32Vec, scale);
+    k.forLoop(k.index(0), k.index(vectorEnd), k.width, [&](Value kk) {
+      Value v = k.mulf(k.vectorLoad(x, {t, kk}), scaleVec);
+      vector::StoreOp::create(k.b, k.loc,
+                              arith::TruncFOp::create(k.b, k.loc, f16Vec, v),
+                              half.values, ValueRange{t, kk});
+    });
+    if (vectorEnd < cols)
+      k.forLoop(k.index(vectorEnd), k.index(cols), 1, [&](Value kk) {
+        k.store(k.mulf(k.load(x, {t, kk}), scale), half.values, {t, kk});
+      });
+  });
+  return half;
+}
+
 struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
   KernelMatmulLowering(MLIRContext *ctx, int64_t width,
                        const IntegerMatmulOptions &integer)
@@ -142,15 +236,40 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
   /// activation feeds several FMAs where the row-wise dot feeds one (it was
   /// load-bound: 42.7 -> 122.6 tok/s for a 64-token prefill of a 7B-shaped
   /// f16 file, 2 threads).
+  ///
+  /// With `f16-activations` and f16 weights, every token's activations are
+  /// first rounded to f16 with a power-of-two scale (HalfActivations) and
+  /// the kernel reads those: half the activation bytes per row, which is
+  /// what lets the row-wise dot keep up with the weight stream on Zen 4
+  /// (docs/lowering.md, "f16 activations").
   void lowerFloat(KernelBuilder &k, KernelMatmulOp op, Value w, Value x,
                   Value out, Value numTokens) const {
     auto wType = cast<RankedTensorType>(op.getWeightType());
+    if (!integer.f16Activations || !wType.getElementType().isF16()) {
+      lowerFloatRows(k, wType, w, x, Value(), out, numTokens);
+      return;
+    }
+    HalfActivations half =
+        roundActivationsToF16(k, x, numTokens, wType.getDimSize(1));
+    lowerFloatRows(k, wType, w, half.values, half.inverseScale, out, numTokens);
+    memref::DeallocOp::create(k.b, k.loc, half.values);
+    memref::DeallocOp::create(k.b, k.loc, half.inverseScale);
+  }
+
+  /// The float kernel proper on activations `x` (f32, or f16 with
+  /// `inverseScale[t]` multiplying token t's sums when it is given).
+  void lowerFloatRows(KernelBuilder &k, RankedTensorType wType, Value w,
+                      Value x, Value inverseScale, Value out,
+                      Value numTokens) const {
     int64_t rows = wType.getDimSize(0), cols = wType.getDimSize(1);
+    auto unscale = [&](Value sum, Value t) {
+      return inverseScale ? k.mulf(sum, k.load(inverseScale, {t})) : sum;
+    };
     // Row n's dot product with tokens [firstToken, numTokens).
     auto rowDots = [&](Value n, Value firstToken) {
       k.forLoop(firstToken, numTokens, 1, [&](Value t) {
         Value acc = k.dot(x, {t}, k.index(0), w, {n}, k.index(0), cols);
-        k.store(acc, out, {t, n});
+        k.store(unscale(acc, t), out, {t, n});
       });
     };
     auto rowWise = [&](Value firstRow) {
@@ -171,6 +290,22 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     auto f32Vec = VectorType::get({k.width}, k.b.getF32Type());
     Value tokenEnd = k.muli(k.divui(numTokens, k.index(kFloatTileTokens)),
                             k.index(kFloatTileTokens));
+    // The tiles read f16 activations widened once into an f32 copy (the
+    // same values): widening each vector in the tile loop cost 9% of an f16
+    // prefill on Zen 4, where the tile is bound by vector throughput.
+    Value tileX = x;
+    if (inverseScale) {
+      auto type = MemRefType::get({ShapedType::kDynamic, cols},
+                                  f32Vec.getElementType());
+      tileX = memref::AllocOp::create(k.b, k.loc, type, ValueRange{numTokens},
+                                      k.b.getI64IntegerAttr(64));
+      k.forLoop(0, numTokens, [&](Value t) {
+        k.forLoop(k.index(0), k.index(cols), k.width, [&](Value kk) {
+          vector::StoreOp::create(k.b, k.loc, k.vectorLoad(x, {t, kk}), tileX,
+                                  ValueRange{t, kk});
+        });
+      });
+    }
     k.parallelLoop(0, k.index(blocks), [&](Value block) {
       Value n0 = k.muli(block, k.index(kFloatTileRows));
       k.forLoop(k.index(0), tokenEnd, kFloatTileTokens, [&](Value t0) {
@@ -184,7 +319,7 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
               for (int64_t r = 0; r < kFloatTileRows; ++r)
                 wv.push_back(k.vectorLoad(w, {k.addi(n0, k.index(r)), kk}));
               for (int64_t j = 0; j < kFloatTileTokens; ++j)
-                xv.push_back(k.vectorLoad(x, {k.addi(t0, k.index(j)), kk}));
+                xv.push_back(k.vectorLoad(tileX, {k.addi(t0, k.index(j)), kk}));
               for (int64_t r = 0; r < kFloatTileRows; ++r)
                 for (int64_t j = 0; j < kFloatTileTokens; ++j)
                   next.push_back(
@@ -197,8 +332,8 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
             Value total = vector::ReductionOp::create(
                 k.b, k.loc, vector::CombiningKind::ADD,
                 acc[r * kFloatTileTokens + j], arith::FastMathFlags::reassoc);
-            k.store(total, out,
-                    {k.addi(t0, k.index(j)), k.addi(n0, k.index(r))});
+            Value t = k.addi(t0, k.index(j));
+            k.store(unscale(total, t), out, {t, k.addi(n0, k.index(r))});
           }
       });
       // The tokens after the last whole tile, row by row.
@@ -208,6 +343,8 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
     // The rows after the last whole tile.
     if (blocks * kFloatTileRows < rows)
       rowWise(k.index(blocks * kFloatTileRows));
+    if (tileX != x)
+      memref::DeallocOp::create(k.b, k.loc, tileX);
     k.b.setInsertionPoint(branch.elseBlock()->getTerminator());
     rowWise(k.index(0));
   }

@@ -171,6 +171,7 @@ llvm::Expected<LoweredModel> runner::lowerModule(ModuleOp module,
   lowering.intDot = *intDot == IntDot::Vnni ? "vnni" : "generic";
   lowering.gfni = target.gfni;
   lowering.decodePrefetchBits = target.decodePrefetchBits;
+  lowering.f16Activations = options.f16Activations;
   lowering.amx = options.amx && target.amx;
   // --amx=false turns every AMX tile off, the bf16 ones too.
   lowering.amxBf16 = options.amx && options.amxBf16 && target.amxBf16;

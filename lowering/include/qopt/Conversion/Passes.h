@@ -109,6 +109,13 @@ struct QOptToLLVMPipelineOptions
                      "bits (0 to 8; 0: never). qopt-run picks it for the "
                      "CPU compiled for: decodePrefetchBitsFor"),
       llvm::cl::init(8)};
+  Option<bool> f16Activations{
+      *this, "f16-activations",
+      llvm::cl::desc("Matmuls of f16 weights round their activations to f16 "
+                     "with a power-of-two scale per token (approximate, as "
+                     "llama.cpp's f16 path; docs/lowering.md). false: f32 "
+                     "activations, the exact path"),
+      llvm::cl::init(false)};
 };
 
 /// Registers the translations to LLVM IR that qopt-to-llvm's output needs

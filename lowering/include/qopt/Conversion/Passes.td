@@ -184,7 +184,11 @@ def ConvertQOptKernelsToLoopsPass
            /*default=*/"8",
            "On the integer path, decode-sized calls prefetch the next "
            "row's superblock for rows of at most this many bits (0 to 8; "
-           "0: never)">
+           "0: never)">,
+    Option<"f16Activations", "f16-activations", "bool", /*default=*/"false",
+           "Matmuls of f16 weights round their activations to f16, with a "
+           "power-of-two scale per token, and read those (approximate, as "
+           "llama.cpp's f16 path); false: f32 activations, exact">
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

@@ -75,6 +75,10 @@ struct IntegerMatmulOptions {
   /// loads for rows of at most this many bits (0: never; 8: every width).
   /// What pays depends on the microarchitecture (decodePrefetchBitsFor).
   int64_t decodePrefetchBits = 8;
+  /// Matmuls of f16 weights round their activations to f16 with a
+  /// power-of-two scale per token (Matmul.cpp) instead of reading them in
+  /// f32: approximate, as llama.cpp's f16 path; false keeps the exact one.
+  bool f16Activations = false;
 };
 
 /// True if, with int8 activations at `vectorWidth` f32 lanes, the matmul of

@@ -52,6 +52,10 @@ struct CompileOptions {
   /// block of 32 and use integer dot products (the integer path of
   /// docs/lowering.md, as llama.cpp does); false: the exact f32 path.
   bool int8Activations = true;
+  /// Matmuls of f16 weights round their activations to f16 with a
+  /// power-of-two scale per token (as llama.cpp's f16 path; docs/lowering.md,
+  /// "f16 activations"); false: f32 activations, the exact path.
+  bool f16Activations = true;
   /// How the integer path emits its dot products: "vnni" or "generic";
   /// empty picks the host's (hostIntDot).
   std::string intDot;
