@@ -83,10 +83,11 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
   return
 }
 
-// A plain f16 weight. From a tile's tokens on (2 at 8 lanes, 4 at 16):
+// A plain f16 weight. From a tile's tokens on (2 at 8 lanes, 6 at 16):
 // tiles of 4 rows x those tokens, one vector accumulator per (row, token),
-// each weight and activation vector loaded once per step, one reduction
-// per output; then the tokens after the last tile row by row. Decode (the
+// each weight and activation vector loaded once per step (the rows first,
+// then each token's vector followed by its 4 FMAs), one reduction per
+// output; then the tokens after the last tile row by row. Decode (the
 // else branch): one row at a time, four vector accumulators, widened loads.
 // CHECK-LABEL: func.func @matmul_f16
 // CHECK: scf.if
@@ -103,11 +104,35 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
 // CHECK-COUNT-4: vector.fma
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32>
 // W16-LABEL: func.func @matmul_f16
-// W16: scf.for %{{.*}} step %c4
+// W16: scf.for %{{.*}} step %c6
 // W16: scf.for %{{.*}} step %c16
-// W16-COUNT-16: vector.fma
+// W16-COUNT-4: arith.extf %{{.*}} : vector<16xf16> to vector<16xf32>
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
+// W16-NEXT: arith.constant
+// W16-NEXT: arith.addi
+// W16-NEXT: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// W16-COUNT-4: vector.fma
 // W16-NOT: vector.fma
-// W16-COUNT-16: vector.reduction <add>
+// W16-COUNT-24: vector.reduction <add>
 // With f16-activations: each token's activations are scaled by a power of
 // two (from the exponent of their max |x|), rounded to f16 once, and read
 // in f16 by the row-wise dot and widened once into an f32 copy for the

@@ -190,11 +190,11 @@ void runFloatMatmulOracle(int64_t vectorWidth, bool f16Activations) {
       {1, 8, 64, Element::F32},     // decode: row-wise
       {1, 37, 172, Element::F16},   // decode, scalar tail of the row
       {3, 8, 64, Element::F32},     // under a tile's tokens (16 lanes)
-      {4, 8, 64, Element::F32},     // one tile
+      {4, 8, 64, Element::F32},     // one tile (8 lanes)
       {11, 37, 64, Element::F32},   // tiles, token and row remainders
       {9, 13, 172, Element::F32},   // row not a multiple of the width
       {5, 3, 64, Element::F32},     // fewer rows than a tile
-      {6, 21, 128, Element::F16},   // f16 weights in tiles
+      {6, 21, 128, Element::F16},   // f16 weights in tiles (one at 16 lanes)
       {7, 19, 96, Element::BF16},   // bf16 weights in tiles
       {130, 64, 256, Element::F32}, // many tiles
       {2, 12, 48, Element::BF16},   // a tile of 2 tokens (8 lanes) only
