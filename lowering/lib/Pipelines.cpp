@@ -113,16 +113,19 @@ void mlir::qopt::buildQOptToLLVMPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
   buildQOptToLoopsPipeline(pm, options);
   // The kernels' scf.parallel loops become omp.parallel + omp.wsloop
-  // (static schedule; the thread count is the OpenMP runtime's, set by the
-  // tools' -t), then convert-qopt-to-llvm lowers the remaining scf to cf
-  // itself (see its description); or plain loops and branches without
-  // OpenMP. Each of those loops is first moved into a function of its own,
-  // so that the OpenMP translation's outlining stays linear in the size of
-  // the model (qopt-outline-parallel-loops).
+  // (guided schedule by default: qopt-parallel-schedule; the thread count
+  // is the OpenMP runtime's, set by the tools' -t), then convert-qopt-to-llvm
+  // lowers the remaining scf to cf itself (see its description); or plain loops
+  // and branches without OpenMP. Each of those loops is first moved into a
+  // function of its own, so that the OpenMP translation's outlining stays
+  // linear in the size of the model (qopt-outline-parallel-loops).
   pm.addPass(createOutlineParallelLoopsPass());
-  if (options.openmp)
+  if (options.openmp) {
     pm.addPass(createConvertSCFToOpenMPPass());
-  else
+    ParallelSchedulePassOptions schedule;
+    schedule.schedule = options.parallelSchedule;
+    pm.addPass(createParallelSchedulePass(schedule));
+  } else
     pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

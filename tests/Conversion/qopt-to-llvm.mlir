@@ -75,7 +75,7 @@
 // ALLOC-NEXT: llvm.return
 // ALLOC-LABEL: llvm.func internal @decode_parallel_5(
 // ALLOC: omp.parallel
-// ALLOC: omp.wsloop
+// ALLOC: omp.wsloop schedule(guided)
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @free
 // ALLOC: omp.terminator
@@ -101,6 +101,9 @@
 // LLVMIR: call void @decode(
 // LLVMIR: define internal void @decode_parallel_1(
 // LLVMIR: call void {{.*}}@__kmpc_fork_call(ptr @{{[0-9]+}}, i32 1, ptr @decode_parallel_1..omp_par
+// Guided (kmp_sch_guided_chunked = 36, nonmonotonic): chunks handed out
+// as threads become free.
+// LLVMIR: call void @__kmpc_dispatch_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 1073741860,
 // LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
 
 func.func @decode(%tokens: tensor<?xi32>, %pos: index, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>) -> tensor<?x32xf32> {

@@ -109,6 +109,11 @@ struct QOptToLLVMPipelineOptions
                      "bits (0 to 8; 0: never). qopt-run picks it for the "
                      "CPU compiled for: decodePrefetchBitsFor"),
       llvm::cl::init(8)};
+  Option<std::string> parallelSchedule{
+      *this, "parallel-schedule",
+      llvm::cl::desc("Schedule of the OpenMP loops: static, guided or dynamic "
+                     "(qopt-parallel-schedule)"),
+      llvm::cl::init("guided")};
   Option<bool> f16Activations{
       *this, "f16-activations",
       llvm::cl::desc("Matmuls of f16 weights round their activations to f16 "

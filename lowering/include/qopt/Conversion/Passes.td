@@ -248,6 +248,30 @@ def OutlineParallelLoopsPass
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def ParallelSchedulePass : Pass<"qopt-parallel-schedule", "ModuleOp"> {
+  let summary = "Set the schedule of every omp.wsloop";
+  let description = [{
+    Gives each `omp.wsloop` (the kernels' parallel loops after
+    `convert-scf-to-openmp`, which leaves the schedule unset: static) the
+    schedule `schedule`: `static` (one contiguous share per thread),
+    `guided` (chunks that shrink as the loop runs out, handed to whichever
+    thread is free; OpenMP's minimum chunk, 1 iteration) or `dynamic`
+    (chunks of 1). A loop that already has a schedule keeps it.
+
+    Why guided is qopt-to-llvm's default: with a static share a decode
+    matmul waits for its slowest thread. On the 2-core Zen 4 VM of stop 34,
+    where one core often ran slower than the other, an f16 7B-shaped decode
+    on two threads measured 18.95-19.80 tok/s guided against 10.9-18.9
+    static and 15.2-17.2 dynamic (alternated, 6 rounds each;
+    docs/lowering.md).
+  }];
+  let options = [
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"guided\"",
+           "static, guided or dynamic">
+  ];
+  let dependentDialects = ["::mlir::omp::OpenMPDialect"];
+}
+
 def ConvertQOptToLLVMPass : Pass<"convert-qopt-to-llvm", "ModuleOp"> {
   let summary = "Lower qopt buffers, loops and vectors to the LLVM dialect";
   let description = [{
