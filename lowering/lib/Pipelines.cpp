@@ -113,7 +113,7 @@ void mlir::qopt::buildQOptToLLVMPipeline(
     OpPassManager &pm, const QOptToLLVMPipelineOptions &options) {
   buildQOptToLoopsPipeline(pm, options);
   // The kernels' scf.parallel loops become omp.parallel + omp.wsloop
-  // (guided schedule by default: qopt-parallel-schedule; the thread count
+  // (static schedule by default: qopt-parallel-schedule; the thread count
   // is the OpenMP runtime's, set by the tools' -t), then convert-qopt-to-llvm
   // lowers the remaining scf to cf itself (see its description); or plain loops
   // and branches without OpenMP. Each of those loops is first moved into a

@@ -3,6 +3,11 @@
 // RUN: qopt-opt %s --qopt-to-llvm | FileCheck %s --check-prefix=ALLOC
 // RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 // RUN: qopt-opt %s --qopt-to-llvm=openmp=false | FileCheck %s --check-prefix=SERIAL
+// RUN: qopt-opt %s --qopt-to-llvm=parallel-schedule=guided | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=GUIDED
+
+// With parallel-schedule=guided (kmp_sch_guided_chunked = 36,
+// nonmonotonic): chunks handed out as threads become free.
+// GUIDED: call void @__kmpc_dispatch_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 1073741860,
 
 // The parallel loops (matmul rows, attention (head, token) pairs, the
 // parallel dimensions of linalg ops) become OpenMP work-shared loops, which the translation outlines into
@@ -75,7 +80,7 @@
 // ALLOC-NEXT: llvm.return
 // ALLOC-LABEL: llvm.func internal @decode_parallel_5(
 // ALLOC: omp.parallel
-// ALLOC: omp.wsloop schedule(guided)
+// ALLOC: omp.wsloop schedule(static)
 // ALLOC: llvm.call @malloc
 // ALLOC: llvm.call @free
 // ALLOC: omp.terminator
@@ -101,9 +106,8 @@
 // LLVMIR: call void @decode(
 // LLVMIR: define internal void @decode_parallel_1(
 // LLVMIR: call void {{.*}}@__kmpc_fork_call(ptr @{{[0-9]+}}, i32 1, ptr @decode_parallel_1..omp_par
-// Guided (kmp_sch_guided_chunked = 36, nonmonotonic): chunks handed out
-// as threads become free.
-// LLVMIR: call void @__kmpc_dispatch_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 1073741860,
+// Static (kmp_sch_static = 34): one share per thread.
+// LLVMIR: call void @__kmpc_for_static_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 34,
 // LLVMIR: call <8 x float> @llvm.fmuladd.v8f32(
 
 func.func @decode(%tokens: tensor<?xi32>, %pos: index, %kc: memref<2x8x16xf32>, %vc: memref<2x8x16xf32>) -> tensor<?x32xf32> {

@@ -112,8 +112,8 @@ struct QOptToLLVMPipelineOptions
   Option<std::string> parallelSchedule{
       *this, "parallel-schedule",
       llvm::cl::desc("Schedule of the OpenMP loops: static, guided or dynamic "
-                     "(qopt-parallel-schedule)"),
-      llvm::cl::init("guided")};
+                     "(qopt-parallel-schedule; docs/lowering.md, stop 34)"),
+      llvm::cl::init("static")};
   Option<bool> f16Activations{
       *this, "f16-activations",
       llvm::cl::desc("Matmuls of f16 weights round their activations to f16 "

@@ -258,12 +258,14 @@ def ParallelSchedulePass : Pass<"qopt-parallel-schedule", "ModuleOp"> {
     thread is free; OpenMP's minimum chunk, 1 iteration) or `dynamic`
     (chunks of 1). A loop that already has a schedule keeps it.
 
-    Why guided is qopt-to-llvm's default: with a static share a decode
-    matmul waits for its slowest thread. On the 2-core Zen 4 VM of stop 34,
-    where one core often ran slower than the other, an f16 7B-shaped decode
-    on two threads measured 18.95-19.80 tok/s guided against 10.9-18.9
-    static and 15.2-17.2 dynamic (alternated, 6 rounds each;
-    docs/lowering.md).
+    With a static share a decode matmul waits for its slowest thread; a
+    guided one pays a dispatch per chunk. On the 2-core Zen 4 VM of stop
+    34, where one core often ran slower than the other, an f16 7B-shaped
+    decode on two threads measured 18.95-19.80 tok/s guided against
+    10.9-18.9 static, but a q2_k one (rows of 1.3 KiB instead of 8 KiB)
+    77.9-78.8 guided against 83.8-87.3 static (alternated, 6 rounds each;
+    docs/lowering.md). qopt-to-llvm's `parallel-schedule` therefore stays
+    static by default.
   }];
   let options = [
     Option<"schedule", "schedule", "std::string", /*default=*/"\"guided\"",
