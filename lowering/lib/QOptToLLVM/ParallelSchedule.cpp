@@ -1,8 +1,10 @@
 //===- ParallelSchedule.cpp - Schedules of the OpenMP loops ----*- C++ -*-===//
 //
 // The qopt-parallel-schedule pass: every omp.wsloop without a schedule
-// gets the one the pass is given (guided by default), so that a thread
-// that finishes its part of a matmul early takes rows left to a slower one.
+// gets the one the pass is given. Run alone its default is guided (a thread
+// that finishes its part of a matmul early takes rows left to a slower
+// one); qopt-to-llvm runs it with `parallel-schedule`, static by default,
+// because guided's dispatch per chunk slowed the decode of small rows.
 //
 //===----------------------------------------------------------------------===//
 
