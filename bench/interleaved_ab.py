@@ -14,6 +14,15 @@ the same file and thread count (the order alternates between rounds), and
 the figure of merit is the median over rounds of qopt / llama.cpp within a
 round.
 
+Share of the stream. qopt-run bench also times a plain read of the weights
+(`weight_stream_seconds`, in the same process, seconds before or after its
+decode). Each round divides both engines' decode bytes per second by that
+rate: qopt's by its own `weight_bytes_read_per_token`, llama.cpp's by the
+GGUF's tensor bytes less the token embedding (a decode step reads one row of
+it; when the file has no `output.weight` the embedding is the output matrix
+and counts). So both engines are measured against the bandwidth of the
+minute they ran in, which moves by 2x on the EPYC VM.
+
 Each round: `llama-bench -m F -t T -p P -n D -r 1 -o json` and
 `qopt-run bench F --json --no-progress -p P -n D -r 1 -t T`. Prints, per type
 and thread count, the median tokens/s of each engine, the median of the
@@ -26,6 +35,7 @@ import argparse
 import json
 import os
 import statistics
+import struct
 import subprocess
 import sys
 
@@ -63,8 +73,77 @@ def qopt_round(args, path, threads):
     doc = run_json([args.qopt_run, "bench", path, "--json", "--no-progress",
                     "-p", str(args.prompt), "-n", str(args.decode), "-r", "1",
                     "-t", str(threads)])
-    return {"prefill": doc["prefill_tokens_per_second"],
-            "decode": doc["decode_tokens_per_second"]}
+    out = {"prefill": doc["prefill_tokens_per_second"],
+           "decode": doc["decode_tokens_per_second"]}
+    stream = doc.get("weight_stream_seconds")
+    read = doc.get("weight_bytes_read_per_token")
+    if stream and read:
+        out["stream_bytes_per_second"] = read / stream
+        out["bytes_per_token"] = read
+    return out
+
+
+def gguf_tensor_bytes(path):
+    """{name: bytes} of a GGUF's tensors, from the gaps between their data
+    offsets (alignment padding, under 32 bytes a tensor, counts in)."""
+    import struct
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 24)
+        size = os.fstat(fh.fileno()).st_size
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        vals = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return vals[0] if len(vals) == 1 else vals
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return data[pos - n:pos].decode("utf-8", "replace")
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?",
+              10: "Q", 11: "q", 12: "d"}
+
+    def value(kind):
+        if kind == 8:
+            return string()
+        if kind == 9:
+            inner, n = take("I"), take("Q")
+            return [value(inner) for _ in range(n)]
+        return take(scalar[kind])
+
+    if data[:4] != b"GGUF":
+        raise ValueError("%s is not a GGUF file" % path)
+    pos = 4
+    take("I")
+    count, nkv = take("Q"), take("Q")
+    align = 32
+    for _ in range(nkv):
+        key = string()
+        v = value(take("I"))
+        if key == "general.alignment":
+            align = v
+    infos = []
+    for _ in range(count):
+        name = string()
+        dims = take("I")
+        pos += 8 * dims + 4  # the dimensions and the type
+        infos.append((take("Q"), name))
+    start = (pos + align - 1) // align * align
+    infos.sort()
+    ends = [o for o, _ in infos[1:]] + [size - start]
+    return {name: end - off for (off, name), end in zip(infos, ends)}
+
+
+def llama_bytes_per_token(path):
+    tensors = gguf_tensor_bytes(path)
+    total = sum(tensors.values())
+    if "output.weight" in tensors:
+        total -= tensors.get("token_embd.weight", 0)
+    return total
 
 
 def summarize(rounds, what):
@@ -79,6 +158,27 @@ def summarize(rounds, what):
             "max_ratio": max(q / l for q, l in pairs),
             "qopt_faster_rounds": sum(q > l for q, l in pairs),
             "rounds": len(pairs)}
+
+
+def stream_shares(rounds, llama_bytes):
+    """Median share of the round's stream bandwidth of each engine's decode."""
+    q, l = [], []
+    for r in rounds:
+        rate = r["qopt"].get("stream_bytes_per_second")
+        if not rate or not r["llama"].get("decode"):
+            continue
+        q.append(r["qopt"]["decode"] * r["qopt"]["bytes_per_token"] / rate)
+        l.append(r["llama"]["decode"] * llama_bytes / rate)
+    if not q:
+        return None
+    return {"qopt_median_share": statistics.median(q),
+            "llama_median_share": statistics.median(l),
+            "qopt_share_range": [min(q), max(q)],
+            "llama_share_range": [min(l), max(l)],
+            "median_stream_gb_per_second": statistics.median(
+                r["qopt"]["stream_bytes_per_second"] for r in rounds
+                if r["qopt"].get("stream_bytes_per_second")) / 1e9,
+            "llama_bytes_per_token": llama_bytes}
 
 
 def main():
@@ -121,6 +221,11 @@ def main():
         if not os.path.exists(path):
             sys.exit("interleaved_ab: %s not found (run "
                      "../shared/perf/gen_synth.py, or pass --models)" % path)
+        try:
+            llama_bytes = llama_bytes_per_token(path)
+        except (ValueError, KeyError, struct.error, IndexError) as err:
+            sys.exit("interleaved_ab: cannot read the tensors of %s: %s" %
+                     (path, err))
         for th in threads:
             rounds = []
             for i in range(args.rounds):
@@ -139,6 +244,8 @@ def main():
             results.append({"type": t, "threads": th,
                             "decode": summarize(rounds, "decode"),
                             "prefill": summarize(rounds, "prefill"),
+                            "decode_stream_share": stream_shares(
+                                rounds, llama_bytes),
                             "rounds": rounds})
     print()
     print("%-7s %3s | %-44s | %-44s" % ("type", "T", "decode tok/s: qopt / llama, "
@@ -156,6 +263,19 @@ def main():
                           s["qopt_faster_rounds"], s["rounds"]))
         print("%-7s %3d | %-44s | %-44s" % (r["type"], r["threads"], *cells))
     print("(k/n: rounds in which qopt was faster)")
+    print()
+    print("decode share of the round's stream (qopt-run's own weight read):")
+    for r in results:
+        s = r["decode_stream_share"]
+        if s is None:
+            continue
+        print("%-7s %3d | qopt %.0f%% [%.0f-%.0f]  llama.cpp %.0f%% [%.0f-%.0f]"
+              "  stream median %.1f GB/s" %
+              (r["type"], r["threads"], 100 * s["qopt_median_share"],
+               *(100 * x for x in s["qopt_share_range"]),
+               100 * s["llama_median_share"],
+               *(100 * x for x in s["llama_share_range"]),
+               s["median_stream_gb_per_second"]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"prompt_tokens": args.prompt,
