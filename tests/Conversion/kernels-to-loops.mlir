@@ -24,6 +24,8 @@
 // CHECK: arith.uitofp %{{.*}} : vector<8xi16> to vector<8xf32>
 // CHECK: vector.fma
 // CHECK: vector.reduction <add>, %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
+// Quantized rows keep the default (static) schedule.
+// CHECK-NOT: qopt.schedule
 // W16-LABEL: func.func @matmul_dense3
 // W16: vector.load %{{.*}} : memref<32x24xi8>, vector<6xi8>
 func.func @matmul_dense3(%x: memref<?x64xf32>, %c: memref<32x24xi8>, %s: memref<32x2xf32>, %z: memref<32x2xf32>, %y: memref<?x32xf32>) {
@@ -98,11 +100,15 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
 // CHECK-COUNT-8: vector.fma
 // CHECK-NOT: vector.fma
 // CHECK-COUNT-8: vector.reduction <add>
+// CHECK-NOT: qopt.schedule
 // CHECK: } else {
 // CHECK: scf.parallel
 // CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
 // CHECK-COUNT-4: vector.fma
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32>
+// The row loop asks for a guided schedule (qopt-parallel-schedule), the
+// tiles' loop does not.
+// CHECK: } {qopt.schedule = "guided"}
 // W16-LABEL: func.func @matmul_f16
 // W16: scf.for %{{.*}} step %c6
 // W16: scf.for %{{.*}} step %c16

@@ -95,3 +95,32 @@ func.func @sum_parallel_0() -> i32 {
   %c = arith.constant 0 : i32
   return %c : i32
 }
+
+// -----
+
+// A kernel's schedule hint (qopt.schedule on the scf.parallel) moves onto
+// the outlined function, where qopt-parallel-schedule reads it after the
+// OpenMP conversion; a loop with another hint is not merged with it.
+// CHECK-LABEL: func.func @hinted(
+// CHECK: call @hinted_parallel_0(
+// CHECK: call @hinted_parallel_1(
+// CHECK: func.func private @hinted_parallel_1(
+// CHECK-SAME: attributes {llvm.linkage = #llvm.linkage<internal>}
+// CHECK-NOT: qopt.schedule
+// CHECK: func.func private @hinted_parallel_0(
+// CHECK-SAME: attributes {llvm.linkage = #llvm.linkage<internal>, qopt.schedule = "guided"}
+// CHECK: scf.parallel
+// CHECK: } {qopt.schedule = "guided"}
+func.func @hinted(%a: memref<?xf32>, %n: index, %f: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    memref.store %f, %a[%i] : memref<?xf32>
+    scf.reduce
+  } {qopt.schedule = "guided"}
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    memref.store %f, %a[%i] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}

@@ -4,10 +4,19 @@
 // RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVMIR
 // RUN: qopt-opt %s --qopt-to-llvm=openmp=false | FileCheck %s --check-prefix=SERIAL
 // RUN: qopt-opt %s --qopt-to-llvm=parallel-schedule=guided | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=GUIDED
+// RUN: qopt-opt %s --qopt-to-llvm | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=AUTO
+// RUN: qopt-opt %s --qopt-to-llvm=parallel-schedule=static | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=STATIC
 
 // With parallel-schedule=guided (kmp_sch_guided_chunked = 36,
 // nonmonotonic): chunks handed out as threads become free.
 // GUIDED: call void @__kmpc_dispatch_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 1073741860,
+
+// By default (parallel-schedule=auto) the kernels' hints decide: the f32
+// linear's decode rows ask for guided, every other loop is static. With
+// parallel-schedule=static no loop is guided.
+// AUTO-DAG: call void @__kmpc_dispatch_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 1073741860,
+// AUTO-DAG: call void @__kmpc_for_static_init_8u(ptr @{{[0-9]+}}, i32 %{{.*}}, i32 34,
+// STATIC-NOT: __kmpc_dispatch_init
 
 // The parallel loops (matmul rows, attention (head, token) pairs, the
 // parallel dimensions of linalg ops) become OpenMP work-shared loops, which the translation outlines into

@@ -127,14 +127,18 @@ void KernelBuilder::forLoop(int64_t lb, Value ub,
 }
 
 void KernelBuilder::parallelLoop(int64_t lb, Value ub,
-                                 function_ref<void(Value)> body) {
-  parallelLoop(index(lb), ub, body);
+                                 function_ref<void(Value)> body,
+                                 StringRef schedule) {
+  parallelLoop(index(lb), ub, body, schedule);
 }
 
 void KernelBuilder::parallelLoop(Value lb, Value ub,
-                                 function_ref<void(Value)> body) {
+                                 function_ref<void(Value)> body,
+                                 StringRef schedule) {
   auto loop = scf::ParallelOp::create(b, loc, ValueRange{lb}, ValueRange{ub},
                                       ValueRange{index(1)});
+  if (!schedule.empty())
+    loop->setAttr(kScheduleHintAttrName, b.getStringAttr(schedule));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
   body(loop.getInductionVars()[0]);

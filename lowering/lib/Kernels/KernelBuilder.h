@@ -89,8 +89,12 @@ public:
   /// An `scf.parallel` over [lb, ub) step 1: iterations are independent
   /// (each writes its own outputs) and may run on different threads once
   /// the pipeline converts the loop to OpenMP; serial otherwise.
-  void parallelLoop(int64_t lb, Value ub, function_ref<void(Value)> body);
-  void parallelLoop(Value lb, Value ub, function_ref<void(Value)> body);
+  /// `schedule`, when given, is the loop's schedule hint
+  /// (kScheduleHintAttrName: static, guided or dynamic).
+  void parallelLoop(int64_t lb, Value ub, function_ref<void(Value)> body,
+                    StringRef schedule = {});
+  void parallelLoop(Value lb, Value ub, function_ref<void(Value)> body,
+                    StringRef schedule = {});
   /// A loop carrying `init`; `body` returns the next values.
   SmallVector<Value>
   forLoopCarried(Value lb, Value ub, int64_t step, ValueRange init,

@@ -62,6 +62,10 @@ func::CallOp outline(scf::ParallelOp loop, func::FuncOp caller,
       builder, loc, (caller.getSymName() + "_parallel_" + Twine(index)).str(),
       type);
   callee.setPrivate();
+  // The kernel's schedule hint, for qopt-parallel-schedule (the OpenMP
+  // conversion drops the loop's own attributes).
+  if (Attribute hint = loop->getAttr(qopt::kScheduleHintAttrName))
+    callee->setAttr(qopt::kScheduleHintAttrName, hint);
   // func-to-llvm gives the llvm.func the linkage named by "llvm.linkage".
   callee->setAttr("llvm.linkage",
                   LLVM::LinkageAttr::get(context, LLVM::Linkage::Internal));

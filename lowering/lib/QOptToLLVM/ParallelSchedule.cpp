@@ -1,15 +1,19 @@
 //===- ParallelSchedule.cpp - Schedules of the OpenMP loops ----*- C++ -*-===//
 //
 // The qopt-parallel-schedule pass: every omp.wsloop without a schedule
-// gets the one the pass is given. Run alone its default is guided (a thread
-// that finishes its part of a matmul early takes rows left to a slower
-// one); qopt-to-llvm runs it with `parallel-schedule`, static by default,
-// because guided's dispatch per chunk slowed the decode of small rows.
+// gets the one the pass is given, or under `auto` (the default, here and in
+// qopt-to-llvm) the one its kernel asked for (kScheduleHintAttrName on the
+// loop's function, put there by qopt-outline-parallel-loops), else static.
+// The float matmuls' row loops ask for guided: a thread that finishes its
+// share of an f16 decode matmul early takes rows left to a slower one.
+// The integer rows stay static, where guided's dispatch per chunk slowed
+// the decode of 1.3 KiB q2_k rows.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Patterns.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 
 namespace mlir::qopt {
@@ -25,24 +29,49 @@ struct ParallelSchedulePass
     : public qopt::impl::ParallelSchedulePassBase<ParallelSchedulePass> {
   using ParallelSchedulePassBase::ParallelSchedulePassBase;
 
+  static std::optional<omp::ClauseScheduleKind> parse(StringRef name) {
+    return llvm::StringSwitch<std::optional<omp::ClauseScheduleKind>>(name)
+        .Case("static", omp::ClauseScheduleKind::Static)
+        .Case("guided", omp::ClauseScheduleKind::Guided)
+        .Case("dynamic", omp::ClauseScheduleKind::Dynamic)
+        .Default(std::nullopt);
+  }
+
   void runOnOperation() override {
+    bool useHints = schedule == "auto";
     std::optional<omp::ClauseScheduleKind> kind =
-        llvm::StringSwitch<std::optional<omp::ClauseScheduleKind>>(schedule)
-            .Case("static", omp::ClauseScheduleKind::Static)
-            .Case("guided", omp::ClauseScheduleKind::Guided)
-            .Case("dynamic", omp::ClauseScheduleKind::Dynamic)
-            .Default(std::nullopt);
+        useHints ? omp::ClauseScheduleKind::Static : parse(schedule);
     if (!kind) {
       getOperation()->emitError()
-          << "qopt-parallel-schedule: schedule must be static, guided or "
-             "dynamic, got '"
+          << "qopt-parallel-schedule: schedule must be auto, static, guided "
+             "or dynamic, got '"
           << schedule << "'";
       return signalPassFailure();
     }
-    getOperation()->walk([&](omp::WsloopOp loop) {
-      if (!loop.getScheduleKind())
-        loop.setScheduleKind(*kind);
+    WalkResult result = getOperation()->walk([&](omp::WsloopOp loop) {
+      if (loop.getScheduleKind())
+        return WalkResult::advance();
+      std::optional<omp::ClauseScheduleKind> chosen = kind;
+      auto function = loop->getParentOfType<func::FuncOp>();
+      auto hint =
+          function
+              ? function->getAttrOfType<StringAttr>(qopt::kScheduleHintAttrName)
+              : StringAttr();
+      if (useHints && hint) {
+        chosen = parse(hint.getValue());
+        if (!chosen) {
+          function->emitError()
+              << "qopt-parallel-schedule: schedule hint must be static, "
+                 "guided or dynamic, got '"
+              << hint.getValue() << "'";
+          return WalkResult::interrupt();
+        }
+      }
+      loop.setScheduleKind(*chosen);
+      return WalkResult::advance();
     });
+    if (result.wasInterrupted())
+      signalPassFailure();
   }
 };
 

@@ -111,9 +111,11 @@ struct QOptToLLVMPipelineOptions
       llvm::cl::init(8)};
   Option<std::string> parallelSchedule{
       *this, "parallel-schedule",
-      llvm::cl::desc("Schedule of the OpenMP loops: static, guided or dynamic "
-                     "(qopt-parallel-schedule; docs/lowering.md, stop 34)"),
-      llvm::cl::init("static")};
+      llvm::cl::desc("Schedule of the OpenMP loops: auto (each kernel's hint: "
+                     "guided for the float matmuls' row loops, static "
+                     "elsewhere), static, guided or dynamic "
+                     "(qopt-parallel-schedule; docs/lowering.md, stop 35)"),
+      llvm::cl::init("auto")};
   Option<bool> f16Activations{
       *this, "f16-activations",
       llvm::cl::desc("Matmuls of f16 weights round their activations to f16 "

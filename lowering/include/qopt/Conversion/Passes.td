@@ -255,8 +255,12 @@ def ParallelSchedulePass : Pass<"qopt-parallel-schedule", "ModuleOp"> {
     `convert-scf-to-openmp`, which leaves the schedule unset: static) the
     schedule `schedule`: `static` (one contiguous share per thread),
     `guided` (chunks that shrink as the loop runs out, handed to whichever
-    thread is free; OpenMP's minimum chunk, 1 iteration) or `dynamic`
-    (chunks of 1). A loop that already has a schedule keeps it.
+    thread is free; OpenMP's minimum chunk, 1 iteration), `dynamic`
+    (chunks of 1), or `auto` (the default): the schedule the loop's kernel
+    asked for with the `qopt.schedule` attribute of the loop's function
+    (qopt-outline-parallel-loops moves it there from the scf.parallel),
+    static where it asked for none. A loop that already has a schedule
+    keeps it.
 
     With a static share a decode matmul waits for its slowest thread; a
     guided one pays a dispatch per chunk. On the 2-core Zen 4 VM of stop
@@ -264,14 +268,15 @@ def ParallelSchedulePass : Pass<"qopt-parallel-schedule", "ModuleOp"> {
     decode on two threads measured 18.95-19.80 tok/s guided against
     10.9-18.9 static, but a q2_k one (rows of 1.3 KiB instead of 8 KiB)
     77.9-78.8 guided against 83.8-87.3 static (alternated, 6 rounds each;
-    docs/lowering.md). qopt-to-llvm's `parallel-schedule` therefore stays
-    static by default.
+    docs/lowering.md). So the float matmuls' row loops ask for guided and
+    every other loop stays static under `auto`.
   }];
   let options = [
-    Option<"schedule", "schedule", "std::string", /*default=*/"\"guided\"",
-           "static, guided or dynamic">
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "auto (the kernels' hints, else static), static, guided or dynamic">
   ];
-  let dependentDialects = ["::mlir::omp::OpenMPDialect"];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::omp::OpenMPDialect"];
 }
 
 def ConvertQOptToLLVMPass : Pass<"convert-qopt-to-llvm", "ModuleOp"> {

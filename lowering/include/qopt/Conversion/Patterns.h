@@ -93,6 +93,13 @@ void populateQOptKernelsToLoopsPatterns(
     RewritePatternSet &patterns, int64_t vectorWidth,
     const IntegerMatmulOptions &integer = {});
 
+/// The attribute (a string: static, guided or dynamic) by which a kernel
+/// asks for the schedule of one of its parallel loops. It sits on the
+/// scf.parallel, qopt-outline-parallel-loops moves it onto the loop's
+/// function, and qopt-parallel-schedule honours it under its `auto`
+/// schedule.
+constexpr llvm::StringLiteral kScheduleHintAttrName = "qopt.schedule";
+
 /// Patterns lowering the lowering-level qopt ops (qopt.weight_ref) to LLVM.
 void populateQOptToLLVMConversionPatterns(LLVMTypeConverter &converter,
                                           RewritePatternSet &patterns);
