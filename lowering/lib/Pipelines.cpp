@@ -114,7 +114,7 @@ void mlir::qopt::buildQOptToLLVMPipeline(
   buildQOptToLoopsPipeline(pm, options);
   // The kernels' scf.parallel loops become omp.parallel + omp.wsloop
   // (schedules by qopt-parallel-schedule: by default the kernels' hints,
-  // guided for the float matmuls' rows, else static; the thread count
+  // guided for matmul rows of 4 KiB or more, else static; the thread count
   // is the OpenMP runtime's, set by the tools' -t), then convert-qopt-to-llvm
   // lowers the remaining scf to cf itself (see its description); or plain loops
   // and branches without OpenMP. Each of those loops is first moved into a

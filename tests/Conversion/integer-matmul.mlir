@@ -150,6 +150,7 @@
 // CHECK: scf.if
 // CHECK: memref.prefetch %{{.*}}[%[[NEXT]], %{{.*}}], read, locality<3>, data : memref<16x8xf32>
 // CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK-NOT: qopt.schedule
 // CHECK: memref.dealloc %[[QX]]
 // W8-LABEL: func.func @q4
 // W8: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"({{.*}}) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
@@ -262,5 +263,16 @@ func.func @two_bits_wide(%x: memref<?x256xf32>, %c: memref<4x64xi8>, %s: memref<
 // CHECK: arith.sitofp
 func.func @three_bits_wide(%x: memref<?x256xf32>, %c: memref<4x96xi8>, %s: memref<4x16xf32>, %y: memref<?x4xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x256xf32>) weight(%c, %s : memref<4x96xi8>, memref<4x16xf32>) outs(%y : memref<?x4xf32>) {weight_type = !qopt.qtensor<4x256xf32, bits = 3, group = 16, sym>}
+  return
+}
+
+// Rows of 4 KiB of codes or more (here 8-bit rows of 4096): the row-wise
+// loop asks for a guided schedule (qopt.schedule); @q4's 128-byte rows ask
+// for none.
+// CHECK-LABEL: func.func @q8_wide
+// CHECK: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK: } {qopt.schedule = "guided"}
+func.func @q8_wide(%x: memref<?x4096xf32>, %c: memref<16x4096xi8>, %s: memref<16x128xf32>, %y: memref<?x16xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x4096xf32>) weight(%c, %s : memref<16x4096xi8>, memref<16x128xf32>) outs(%y : memref<?x16xf32>) {weight_type = !qopt.qtensor<16x4096xf32, bits = 8, group = 32, sym>}
   return
 }

@@ -106,9 +106,8 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
 // CHECK: arith.extf %{{.*}} : vector<8xf16> to vector<8xf32>
 // CHECK-COUNT-4: vector.fma
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : vector<8xf32>
-// The row loop asks for a guided schedule (qopt-parallel-schedule), the
-// tiles' loop does not.
-// CHECK: } {qopt.schedule = "guided"}
+// Rows of 128 bytes ask for no schedule (static; below).
+// CHECK-NOT: qopt.schedule
 // W16-LABEL: func.func @matmul_f16
 // W16: scf.for %{{.*}} step %c6
 // W16: scf.for %{{.*}} step %c16
@@ -168,6 +167,21 @@ func.func @matmul_short_group(%x: memref<?x172xf32>, %c: memref<16x172xi8>, %s: 
 // HALF: return
 func.func @matmul_f16(%x: memref<?x64xf32>, %w: memref<32x64xf16>, %y: memref<?x32xf32>) {
   qopt.kernel_matmul ins(%x : memref<?x64xf32>) weight(%w : memref<32x64xf16>) outs(%y : memref<?x32xf32>) {weight_type = tensor<32x64xf16>}
+  return
+}
+
+// Rows of 4 KiB or more: the decode's row loop asks for a guided schedule
+// (qopt.schedule, honoured by qopt-parallel-schedule), the prefill tiles'
+// loop does not.
+// CHECK-LABEL: func.func @matmul_wide_rows
+// CHECK: scf.if
+// CHECK: scf.parallel
+// CHECK-NOT: qopt.schedule
+// CHECK: } else {
+// CHECK: scf.parallel
+// CHECK: } {qopt.schedule = "guided"}
+func.func @matmul_wide_rows(%x: memref<?x1024xf32>, %w: memref<8x1024xf32>, %y: memref<?x8xf32>) {
+  qopt.kernel_matmul ins(%x : memref<?x1024xf32>) weight(%w : memref<8x1024xf32>) outs(%y : memref<?x8xf32>) {weight_type = tensor<8x1024xf32>}
   return
 }
 

@@ -344,14 +344,17 @@ bool mlir::qopt::lowerIntegerMatmul(KernelBuilder &k, const QuantBuffers &q,
                                     k.index(panels * plan.lanes), first);
   }
   // Row-wise: rows [first, rows), each streamed once for all tokens.
-  k.parallelLoop(first, k.index(rows), [&](Value n) {
-    Value tiled =
-        k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
-    if (tokenTile > 1)
-      k.forLoop(k.index(0), tiled, tokenTile,
-                [&](Value t0) { rowTile(n, t0, tokenTile); });
-    k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
-  });
+  k.parallelLoop(
+      first, k.index(rows),
+      [&](Value n) {
+        Value tiled =
+            k.muli(k.divui(numTokens, k.index(tokenTile)), k.index(tokenTile));
+        if (tokenTile > 1)
+          k.forLoop(k.index(0), tiled, tokenTile,
+                    [&](Value t0) { rowTile(n, t0, tokenTile); });
+        k.forLoop(tiled, numTokens, 1, [&](Value t) { rowTile(n, t, 1); });
+      },
+      KernelBuilder::rowLoopSchedule(cols * q.type.getBits() / 8));
   for (Value buffer : {act.codes, act.scale, act.groupSums})
     memref::DeallocOp::create(k.b, k.loc, buffer);
   return true;

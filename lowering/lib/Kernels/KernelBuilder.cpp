@@ -144,6 +144,11 @@ void KernelBuilder::parallelLoop(Value lb, Value ub,
   body(loop.getInductionVars()[0]);
 }
 
+StringRef KernelBuilder::rowLoopSchedule(int64_t rowBytes) {
+  constexpr int64_t kGuidedRowBytes = 4096;
+  return rowBytes >= kGuidedRowBytes ? "guided" : "";
+}
+
 SmallVector<Value> KernelBuilder::forLoopCarried(
     Value lb, Value ub, int64_t step, ValueRange init,
     function_ref<SmallVector<Value>(Value, ValueRange)> body) {

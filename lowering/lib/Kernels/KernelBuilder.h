@@ -95,6 +95,13 @@ public:
                     StringRef schedule = {});
   void parallelLoop(Value lb, Value ub, function_ref<void(Value)> body,
                     StringRef schedule = {});
+  /// The schedule hint of a matmul's row-wise loop (decode: each thread
+  /// streams rows of `rowBytes` bytes once): guided from 4 KiB a row,
+  /// none (static) below. A static share waits for a thread that ran
+  /// slower; guided hands the rows left to whichever is free, at the cost of
+  /// a dispatch per chunk, which short rows do not repay (docs/lowering.md,
+  /// "Loop schedules").
+  static StringRef rowLoopSchedule(int64_t rowBytes);
   /// A loop carrying `init`; `body` returns the next values.
   SmallVector<Value>
   forLoopCarried(Value lb, Value ub, int64_t step, ValueRange init,

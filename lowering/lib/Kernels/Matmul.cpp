@@ -276,14 +276,12 @@ struct KernelMatmulLowering : public OpConversionPattern<KernelMatmulOp> {
         k.store(unscale(acc, t), out, {t, n});
       });
     };
-    // Guided: a decode streams every row once, and on a VM whose cores
-    // run at different speeds a static share waits for the slower one
-    // (f16 7B-shaped decode, 2 threads: 18.95-19.80 tok/s against
-    // 10.9-18.9; docs/lowering.md, stop 34).
+    int64_t rowBytes =
+        cols * llvm::divideCeil(wType.getElementTypeBitWidth(), 8);
     auto rowWise = [&](Value firstRow) {
       k.parallelLoop(
           firstRow, k.index(rows), [&](Value n) { rowDots(n, k.index(0)); },
-          "guided");
+          KernelBuilder::rowLoopSchedule(rowBytes));
     };
     const int64_t kFloatTileTokens = floatTileTokens(k.width);
     int64_t blocks = rows / kFloatTileRows;

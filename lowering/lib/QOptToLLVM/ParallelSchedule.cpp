@@ -4,10 +4,10 @@
 // gets the one the pass is given, or under `auto` (the default, here and in
 // qopt-to-llvm) the one its kernel asked for (kScheduleHintAttrName on the
 // loop's function, put there by qopt-outline-parallel-loops), else static.
-// The float matmuls' row loops ask for guided: a thread that finishes its
-// share of an f16 decode matmul early takes rows left to a slower one.
-// The integer rows stay static, where guided's dispatch per chunk slowed
-// the decode of 1.3 KiB q2_k rows.
+// The matmuls' row loops ask for guided when a row is 4 KiB or more: a
+// thread that finishes its share of a decode matmul early takes rows left
+// to a slower one. Shorter rows stay static: guided's dispatch per chunk
+// slowed the decode of 1.3 KiB q2_k rows.
 //
 //===----------------------------------------------------------------------===//
 

@@ -112,7 +112,7 @@ struct QOptToLLVMPipelineOptions
   Option<std::string> parallelSchedule{
       *this, "parallel-schedule",
       llvm::cl::desc("Schedule of the OpenMP loops: auto (each kernel's hint: "
-                     "guided for the float matmuls' row loops, static "
+                     "guided for matmul rows of 4 KiB or more, static "
                      "elsewhere), static, guided or dynamic "
                      "(qopt-parallel-schedule; docs/lowering.md, stop 35)"),
       llvm::cl::init("auto")};

@@ -268,8 +268,8 @@ def ParallelSchedulePass : Pass<"qopt-parallel-schedule", "ModuleOp"> {
     decode on two threads measured 18.95-19.80 tok/s guided against
     10.9-18.9 static, but a q2_k one (rows of 1.3 KiB instead of 8 KiB)
     77.9-78.8 guided against 83.8-87.3 static (alternated, 6 rounds each;
-    docs/lowering.md). So the float matmuls' row loops ask for guided and
-    every other loop stays static under `auto`.
+    docs/lowering.md). So the matmuls' row loops ask for guided when a row
+    is 4 KiB or more, and every other loop stays static under `auto`.
   }];
   let options = [
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
