@@ -3,6 +3,8 @@
 
 usage: interleaved_ab.py [--types q4_0,q8_0] [--threads 2] [--rounds 5]
                          [--prompt 128] [--decode 32] [--json OUT]
+                         [--docs DIR]
+       interleaved_ab.py --from-json AB.json --docs DIR
 
 ../shared/perf/run_ab.sh measures every llama-bench test of a file first and
 then every qopt-run bench run. On a VM whose memory bandwidth moves with its
@@ -28,7 +30,11 @@ Each round: `llama-bench -m F -t T -p P -n D -r 1 -o json` and
 and thread count, the median tokens/s of each engine, the median of the
 per-round ratios and in how many rounds qopt was faster; --json writes the
 rounds too. Needs llama.cpp built by ../shared/perf/build_llama.sh and the
-GGUFs of ../shared/perf/gen_synth.py (or --models, --llama-bench). stdlib only.
+GGUFs of ../shared/perf/gen_synth.py (or --models, --llama-bench). stdlib only,
+except --docs, which writes DIR/interleaved_ab.md (the table, with the run's
+machine, commits and date), DIR/interleaved_ab.json (the rounds) and
+DIR/interleaved_ab.png (matplotlib), from this run or from a JSON an earlier
+run wrote (--from-json).
 """
 
 import argparse
@@ -61,6 +67,9 @@ def llama_round(args, path, threads, env):
                     "-p", str(args.prompt), "-n", str(args.decode), "-r", "1",
                     "-o", "json"], env)
     out = {}
+    if doc and isinstance(doc, list):
+        out["build"] = "%s (%s)" % (doc[0].get("build_number", "?"),
+                                    doc[0].get("build_commit", "?"))
     for test in doc:
         if test.get("n_prompt", 0) > 0 and test.get("n_gen", 0) == 0:
             out["prefill"] = test["avg_ts"]
@@ -181,6 +190,115 @@ def stream_shares(rounds, llama_bytes):
             "llama_bytes_per_token": llama_bytes}
 
 
+def run_meta(args):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                             "HEAD"], capture_output=True, text=True)
+    import datetime
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%MZ"),
+            "host_cpu": cpu, "nproc": os.cpu_count(),
+            "qopt_commit": commit.stdout.strip() or "?",
+            "rounds": args.rounds}
+
+
+def write_docs(doc, out_dir):
+    """DIR/interleaved_ab.md and DIR/interleaved_ab.png from a run's JSON."""
+    meta = doc.get("meta", {})
+    results = doc.get("results", [])
+    builds = {r["llama"].get("build") for res in results
+              for r in res.get("rounds", []) if r["llama"].get("build")}
+    lines = [
+        "# qopt vs llama.cpp, alternating rounds", "",
+        "`bench/interleaved_ab.py`: each round runs llama-bench and qopt-run "
+        "bench once, back to back, on the same GGUF and thread count, the "
+        "order alternating; ratios are the median over rounds of the ratio "
+        "within a round. %s, %s cores; qopt %s; llama.cpp %s; %s rounds, %s "
+        "prompt tokens, %s decode tokens; %s." % (
+            meta.get("host_cpu", "?"), meta.get("nproc", "?"),
+            meta.get("qopt_commit", "?"), ", ".join(sorted(builds)) or "?",
+            meta.get("rounds", "?"), doc.get("prompt_tokens", "?"),
+            doc.get("decode_tokens", "?"), meta.get("date", "?")), "",
+        "Share of the stream: each engine's decode bytes per second over the "
+        "weight-read rate qopt-run bench measured in the same round (qopt's "
+        "`weight_bytes_read_per_token`; llama.cpp's tensor bytes from the "
+        "GGUF less the token embedding).", "",
+        "| type | threads | decode qopt / llama.cpp tok/s | decode ratio "
+        "(range; rounds qopt won) | share of stream qopt / llama.cpp "
+        "(median) | prefill qopt / llama.cpp tok/s | prefill ratio (range; "
+        "won) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def cells(s):
+        if not s:
+            return "-", "-"
+        return ("%.1f / %.1f" % (s["qopt_median_tps"], s["llama_median_tps"]),
+                "%.2fx (%.2f-%.2f; %d/%d)" % (
+                    s["median_ratio"], s["min_ratio"], s["max_ratio"],
+                    s["qopt_faster_rounds"], s["rounds"]))
+
+    for r in results:
+        share = r.get("decode_stream_share")
+        lines.append("| %s | %d | %s | %s | %s | %s | %s |" % (
+            r["type"], r["threads"], *cells(r.get("decode")),
+            "-" if not share else "%.0f%% / %.0f%%" % (
+                100 * share["qopt_median_share"],
+                100 * share["llama_median_share"]),
+            *cells(r.get("prefill"))))
+    lines += ["", "![tokens/s](interleaved_ab.png)", "",
+              "The rounds: `interleaved_ab.json` beside this file.", ""]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "interleaved_ab.json"), "w") as fh:
+        json.dump(doc, fh, indent=1)
+    md = os.path.join(out_dir, "interleaved_ab.md")
+    with open(md, "w") as fh:
+        fh.write("\n".join(lines))
+
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("interleaved_ab: wrote %s; the plot needs matplotlib "
+                 "(apt-get install python3-matplotlib)" % md)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    labels = ["%s %dT" % (r["type"], r["threads"]) for r in results]
+    for ax, what in zip(axes, ("decode", "prefill")):
+        for i, (engine, key) in enumerate((("qopt", "qopt_median_tps"),
+                                           ("llama.cpp", "llama_median_tps"))):
+            ys = [(r.get(what) or {}).get(key, 0) for r in results]
+            ax.bar([j + (i - 0.5) * 0.38 for j in range(len(results))], ys,
+                   0.38, label=engine)
+        for j, r in enumerate(results):
+            s = r.get(what)
+            if s:
+                ax.annotate("%.2fx" % s["median_ratio"],
+                            (j, max(s["qopt_median_tps"],
+                                    s["llama_median_tps"])),
+                            ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(results)))
+        ax.set_xticklabels(labels, rotation=30, ha="right")
+        ax.set_ylabel("tokens/s (median over rounds)")
+        ax.set_title("%s (%s tokens)" % (what, doc.get(
+            "decode_tokens" if what == "decode" else "prompt_tokens", "?")))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("qopt vs llama.cpp, 7B-shaped 4-layer GGUFs, alternating "
+                 "rounds (labels: median qopt / llama.cpp ratio)")
+    fig.tight_layout()
+    png = os.path.join(out_dir, "interleaved_ab.png")
+    fig.savefig(png, dpi=100)
+    print("interleaved_ab: wrote %s and %s" % (md, png))
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -198,7 +316,24 @@ def main():
     parser.add_argument("--qopt-run", default=os.path.join(
         ROOT, "build", "bin", "qopt-run"))
     parser.add_argument("--json", help="write the summary and rounds here")
+    parser.add_argument("--docs", metavar="DIR",
+                        help="also write DIR/interleaved_ab.md and .png")
+    parser.add_argument("--from-json", metavar="AB_JSON",
+                        help="measure nothing: write --docs from this JSON")
     args = parser.parse_args()
+    if args.from_json:
+        if not args.docs:
+            sys.exit("interleaved_ab: --from-json needs --docs DIR")
+        try:
+            with open(args.from_json) as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError) as err:
+            sys.exit("interleaved_ab: cannot read %s: %s" %
+                     (args.from_json, err))
+        if not doc.get("results"):
+            sys.exit("interleaved_ab: %s has no results" % args.from_json)
+        write_docs(doc, args.docs)
+        return
     if args.rounds < 1 or args.prompt < 1 or args.decode < 1:
         sys.exit("interleaved_ab: --rounds, --prompt and --decode must be >= 1")
     try:
@@ -211,6 +346,7 @@ def main():
             sys.exit("interleaved_ab: no executable %s (build llama.cpp with "
                      "../shared/perf/build_llama.sh and qopt with "
                      "scripts/setup.sh)" % tool)
+    meta = run_meta(args)
     env = dict(os.environ)
     libdir = os.path.dirname(args.llama_bench)
     env["LD_LIBRARY_PATH"] = libdir + (":" + env["LD_LIBRARY_PATH"]
@@ -276,11 +412,13 @@ def main():
                100 * s["llama_median_share"],
                *(100 * x for x in s["llama_share_range"]),
                s["median_stream_gb_per_second"]))
+    doc = {"prompt_tokens": args.prompt, "decode_tokens": args.decode,
+           "meta": meta, "results": results}
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"prompt_tokens": args.prompt,
-                       "decode_tokens": args.decode, "results": results},
-                      fh, indent=1)
+            json.dump(doc, fh, indent=1)
+    if args.docs:
+        write_docs(doc, args.docs)
 
 
 if __name__ == "__main__":
